@@ -1,0 +1,360 @@
+//! The domain aggregate and the values around it: ids, owners, scopes, timeline events,
+//! list filters and pages.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::InputError;
+use crate::name::{DmarcPolicy, DomainName, RuaAddress};
+use crate::rotation::DkimKeys;
+use crate::verify::Verdict;
+
+/// A domain id: `dom_` and a ULID (contract §2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct DomainId(String);
+
+/// A timeline event id: `evt_` and a ULID, which orders events by time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+impl DomainId {
+    /// Parses `dom_<ULID>`.
+    pub fn parse(s: &str) -> Result<Self, InputError> {
+        parse_prefixed(s, "dom_").map(DomainId)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn from_ulid(u: ulid::Ulid) -> Self {
+        DomainId(format!("dom_{u}"))
+    }
+}
+
+impl EventId {
+    /// Parses `evt_<ULID>`.
+    pub fn parse(s: &str) -> Result<Self, InputError> {
+        parse_prefixed(s, "evt_").map(EventId)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn from_ulid(u: ulid::Ulid) -> Self {
+        EventId(format!("evt_{u}"))
+    }
+}
+
+fn parse_prefixed(s: &str, prefix: &str) -> Result<String, InputError> {
+    let ulid = s
+        .strip_prefix(prefix)
+        .and_then(|rest| ulid::Ulid::from_string(rest).ok())
+        .ok_or_else(|| InputError::new(format!("`{s}` is not an id of the form `{prefix}<ULID>`")))?;
+    Ok(format!("{prefix}{ulid}"))
+}
+
+impl fmt::Display for DomainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who owns a domain: a tenant under a partner, or the partner itself (a shared domain,
+/// usable by every tenant of the partner).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// The partner.
+    pub partner_id: String,
+    /// The tenant; `None` for a shared domain.
+    pub tenant_id: Option<String>,
+}
+
+impl Owner {
+    /// Whether the domain is shared by the partner.
+    pub fn is_shared(&self) -> bool {
+        self.tenant_id.is_none()
+    }
+}
+
+/// What a store query may see. Every query of [`crate::ports::DomainRepo`] is scoped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// A tenant sees its own domains and its partner's shared domains.
+    Tenant {
+        /// The tenant's partner.
+        partner_id: String,
+        /// The tenant.
+        tenant_id: String,
+    },
+    /// A partner operator sees every domain under its partner, shared or not.
+    Partner {
+        /// The partner.
+        partner_id: String,
+    },
+    /// The system (monitor) sees everything.
+    System,
+}
+
+impl Scope {
+    /// Whether a domain with this owner is visible in the scope. Stores express the same
+    /// rule in their queries; the core checks it again on what they return.
+    pub fn can_see(&self, owner: &Owner) -> bool {
+        match self {
+            Scope::Tenant {
+                partner_id,
+                tenant_id,
+            } => {
+                owner.partner_id == *partner_id
+                    && owner.tenant_id.as_ref().is_none_or(|t| t == tenant_id)
+            }
+            Scope::Partner { partner_id } => owner.partner_id == *partner_id,
+            Scope::System => true,
+        }
+    }
+}
+
+/// The last verdict of each check, `None` before the first check.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Checks {
+    /// The DKIM check of the active selector.
+    pub dkim: Option<Verdict>,
+    /// The SPF check.
+    pub spf: Option<Verdict>,
+    /// The DMARC check.
+    pub dmarc: Option<Verdict>,
+}
+
+/// A sender domain with everything that belongs to it.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    /// `dom_<ULID>`.
+    pub id: DomainId,
+    /// The domain name.
+    pub name: DomainName,
+    /// The owner.
+    pub owner: Owner,
+    /// The DMARC policy we ask the domain to publish.
+    pub dmarc_policy: DmarcPolicy,
+    /// Where DMARC aggregate reports go.
+    pub dmarc_rua: Option<RuaAddress>,
+    /// Deactivated domains are rejected at queue time.
+    pub is_active: bool,
+    /// All three checks passed (and, under the monitor, have not failed for longer than
+    /// the grace period since).
+    pub verified: bool,
+    /// The DKIM keys and their rotation state.
+    pub keys: DkimKeys,
+    /// The last verdict of each check.
+    pub checks: Checks,
+    /// Rotate DKIM automatically after this many days; `None`: never.
+    pub dkim_rotation_days: Option<u32>,
+    /// When the domain was created.
+    pub created_at: OffsetDateTime,
+    /// When the domain last changed.
+    pub updated_at: OffsetDateTime,
+    /// When the domain last became verified.
+    pub last_verified_at: Option<OffsetDateTime>,
+    /// When the monitor first saw a verified domain failing; cleared when it recovers.
+    pub failing_since: Option<OffsetDateTime>,
+    /// When the monitor should check the domain next.
+    pub next_check_at: OffsetDateTime,
+    /// Optimistic-concurrency version; the store bumps it on every update.
+    pub version: i64,
+}
+
+impl Domain {
+    /// Whether the domain is shared by its partner.
+    pub fn is_shared(&self) -> bool {
+        self.owner.is_shared()
+    }
+}
+
+/// Who caused an event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// A user, by the `sub` claim of their token.
+    User(String),
+    /// The service itself (the monitor, automatic rotation).
+    System,
+}
+
+impl Actor {
+    /// `system`, or the user's `sub`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Actor::User(sub) => sub,
+            Actor::System => "system",
+        }
+    }
+
+    /// Reads what [`Actor::as_str`] wrote.
+    pub fn from_stored(s: &str) -> Self {
+        if s == "system" {
+            Actor::System
+        } else {
+            Actor::User(s.to_owned())
+        }
+    }
+}
+
+impl Serialize for Actor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// What happened to a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The domain was added.
+    Created,
+    /// A check's verdict changed.
+    CheckChanged,
+    /// The domain became verified.
+    Verified,
+    /// The domain stopped being verified.
+    Unverified,
+    /// A verified domain started failing; it stays verified for the grace period.
+    Failing,
+    /// A failing verified domain passes again.
+    Recovered,
+    /// A new DKIM key was created as pending.
+    RotationStarted,
+    /// The pending key's record was seen; it signs now, the old key is retiring.
+    SelectorPromoted,
+    /// A pending key was cancelled before it was promoted.
+    RotationCancelled,
+    /// A retiring selector was removed; its private key is destroyed.
+    SelectorRemoved,
+    /// The DMARC policy or report address changed.
+    PolicyChanged,
+    /// The domain was deactivated.
+    Deactivated,
+    /// The domain was reactivated.
+    Reactivated,
+}
+
+impl EventKind {
+    /// The snake_case name used in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::CheckChanged => "check_changed",
+            EventKind::Verified => "verified",
+            EventKind::Unverified => "unverified",
+            EventKind::Failing => "failing",
+            EventKind::Recovered => "recovered",
+            EventKind::RotationStarted => "rotation_started",
+            EventKind::SelectorPromoted => "selector_promoted",
+            EventKind::RotationCancelled => "rotation_cancelled",
+            EventKind::SelectorRemoved => "selector_removed",
+            EventKind::PolicyChanged => "policy_changed",
+            EventKind::Deactivated => "deactivated",
+            EventKind::Reactivated => "reactivated",
+        }
+    }
+
+    /// Reads what [`EventKind::as_str`] wrote.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        ALL_EVENT_KINDS.iter().copied().find(|k| k.as_str() == s)
+    }
+}
+
+const ALL_EVENT_KINDS: [EventKind; 13] = [
+    EventKind::Created,
+    EventKind::CheckChanged,
+    EventKind::Verified,
+    EventKind::Unverified,
+    EventKind::Failing,
+    EventKind::Recovered,
+    EventKind::RotationStarted,
+    EventKind::SelectorPromoted,
+    EventKind::RotationCancelled,
+    EventKind::SelectorRemoved,
+    EventKind::PolicyChanged,
+    EventKind::Deactivated,
+    EventKind::Reactivated,
+];
+
+/// One entry of a domain's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DomainEvent {
+    /// `evt_<ULID>`; orders events in time.
+    pub id: EventId,
+    /// The domain.
+    pub domain_id: DomainId,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who did it.
+    pub actor: Actor,
+    /// What happened.
+    pub kind: EventKind,
+    /// A readable sentence.
+    pub message: String,
+    /// What changed: `{"before": …, "after": …}` and anything else worth keeping.
+    pub detail: serde_json::Value,
+}
+
+/// Filters of the domain list (contract §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListFilter {
+    /// Only verified (or unverified) domains.
+    pub verified: Option<bool>,
+    /// Only active (or inactive) domains.
+    pub is_active: Option<bool>,
+    /// Only shared (or owned) domains.
+    pub is_shared: Option<bool>,
+}
+
+/// A page request: at most `limit` items after `after` (exclusive) in the list's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1–200.
+    pub limit: u32,
+    /// The id of the last item of the previous page.
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    /// The largest page.
+    pub const MAX_LIMIT: u32 = 200;
+    /// The page size when none is asked for.
+    pub const DEFAULT_LIMIT: u32 = 50;
+
+    /// Checks the limit (1–200, default 50).
+    pub fn new(limit: Option<u32>, after: Option<String>) -> Result<Self, InputError> {
+        let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(InputError::new(format!(
+                "`limit` must be between 1 and {}",
+                Self::MAX_LIMIT
+            )));
+        }
+        Ok(PageRequest { limit, after })
+    }
+}
+
+/// One page of results and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The id of the last item when more may follow.
+    pub next_after: Option<String>,
+}

@@ -1,0 +1,97 @@
+//! DKIM key records (RFC 6376 §3.6.1) and the public keys they carry.
+//!
+//! ```text
+//! key-v-tag = %x76 [FWS] "=" [FWS] %x44.%x4B.%x49.%x4D.%x31   ; "v=DKIM1", first if present
+//! key-h-tag = %x68 [FWS] "=" [FWS] key-h-tag-alg *( [FWS] ":" [FWS] key-h-tag-alg )
+//! key-k-tag = %x6B [FWS] "=" [FWS] key-k-tag-type              ; default "rsa"
+//! key-n-tag = %x6E [FWS] "=" [FWS] qp-section
+//! key-p-tag = %x70 [FWS] "=" [ [FWS] base64string ]            ; empty: revoked
+//! key-s-tag = %x73 [FWS] "=" [FWS] key-s-tag-type *( [FWS] ":" [FWS] key-s-tag-type )
+//! key-t-tag = %x74 [FWS] "=" [FWS] key-t-tag-flag *( [FWS] ":" [FWS] key-t-tag-flag )
+//! ```
+
+mod build;
+mod key;
+mod parse;
+
+pub use key::{DkimPublicKey, KeyParseError};
+
+/// A DKIM key record. Field names follow the RFC's tags; unknown tags are ignored when
+/// parsing, as RFC 6376 §3.6.1 requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimKeyRecord {
+    /// `v=DKIM1` was present (it must then be the first tag).
+    pub v: bool,
+    /// `h=`: "Acceptable hash algorithms"; `None` means all are allowed.
+    pub h: Option<Vec<String>>,
+    /// `k=`: "Key type"; `None` means the default, `rsa`.
+    pub k: Option<KeyType>,
+    /// `n=`: "Notes that might be of interest to a human".
+    pub n: Option<String>,
+    /// `p=`: "Public-key data (base64)", decoded. Empty means the key was revoked.
+    pub p: Vec<u8>,
+    /// `s=`: "Service Type"; `None` means `*`.
+    pub s: Option<Vec<String>>,
+    /// `t=`: "Flags" (`y`: testing, `s`: no subdomains).
+    pub t: Option<Vec<String>>,
+}
+
+/// The `k=` tag's key type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyType {
+    /// `rsa` (RFC 6376).
+    Rsa,
+    /// `ed25519` (RFC 8463).
+    Ed25519,
+    /// Anything else: verifiers must ignore such a record.
+    Other(String),
+}
+
+impl KeyType {
+    /// The tag value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            KeyType::Rsa => "rsa",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Other(s) => s,
+        }
+    }
+}
+
+impl DkimKeyRecord {
+    /// The key type in effect (`rsa` when `k=` is absent).
+    pub fn key_type(&self) -> KeyType {
+        self.k.clone().unwrap_or(KeyType::Rsa)
+    }
+
+    /// Whether the key was revoked (empty `p=`).
+    pub fn is_revoked(&self) -> bool {
+        self.p.is_empty()
+    }
+
+    /// Whether the `t=y` testing flag is set.
+    pub fn is_testing(&self) -> bool {
+        self.has_flag("y")
+    }
+
+    fn has_flag(&self, flag: &str) -> bool {
+        self.t
+            .as_deref()
+            .is_some_and(|t| t.iter().any(|f| f.eq_ignore_ascii_case(flag)))
+    }
+
+    /// Whether the record allows e-mail (`s=` absent, `*` or `email`).
+    pub fn allows_email(&self) -> bool {
+        self.s.as_deref().is_none_or(|s| {
+            s.iter()
+                .any(|t| t == "*" || t.eq_ignore_ascii_case("email"))
+        })
+    }
+
+    /// Whether the record allows SHA-256 signatures (`h=` absent or listing `sha256`).
+    pub fn allows_sha256(&self) -> bool {
+        self.h
+            .as_deref()
+            .is_none_or(|h| h.iter().any(|a| a.eq_ignore_ascii_case("sha256")))
+    }
+}

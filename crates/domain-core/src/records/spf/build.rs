@@ -1,0 +1,152 @@
+//! Building SPF records, and merging our include into an existing one.
+
+use std::fmt;
+
+use super::{Directive, DomainSpec, Mechanism, Modifier, Qualifier, SpfRecord, Term};
+
+impl SpfRecord {
+    /// The record we suggest to a domain without one:
+    /// `v=spf1 include:<include_host> ~all`.
+    pub fn ours(include_host: &DomainSpec) -> Self {
+        SpfRecord {
+            terms: vec![
+                Term::Directive(Directive {
+                    qualifier: Qualifier::Pass,
+                    mechanism: Mechanism::Include(include_host.clone()),
+                }),
+                Term::Directive(Directive {
+                    qualifier: Qualifier::SoftFail,
+                    mechanism: Mechanism::All,
+                }),
+            ],
+        }
+    }
+
+    /// This record with `include:<include_host>` added, so that a domain keeps one SPF
+    /// record (two records are a permanent error for every receiver). The include goes
+    /// right before the first `all` — after it, it would never be reached — or after the
+    /// last mechanism when there is no `all`. A record that already includes the host
+    /// with a passing qualifier is returned unchanged.
+    pub fn with_include(&self, include_host: &DomainSpec) -> SpfRecord {
+        let ours = Directive {
+            qualifier: Qualifier::Pass,
+            mechanism: Mechanism::Include(include_host.clone()),
+        };
+        if self.directives().any(|d| *d == ours) {
+            return self.clone();
+        }
+        let at = self
+            .terms
+            .iter()
+            .position(|t| matches!(t, Term::Directive(d) if d.mechanism == Mechanism::All))
+            .or_else(|| {
+                self.terms
+                    .iter()
+                    .rposition(|t| matches!(t, Term::Directive(_)))
+                    .map(|last| last + 1)
+            })
+            .unwrap_or(0);
+        let mut terms = self.terms.clone();
+        terms.insert(at, Term::Directive(ours));
+        SpfRecord { terms }
+    }
+}
+
+impl fmt::Display for SpfRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("v=spf1")?;
+        for term in &self.terms {
+            write!(f, " {term}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Term::Directive(d) => write!(f, "{d}"),
+            Term::Modifier(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl fmt::Display for Directive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.qualifier.symbol(), self.mechanism)
+    }
+}
+
+impl Qualifier {
+    /// The qualifier as written; `+` is written as nothing, its default.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Qualifier::Pass => "",
+            Qualifier::Fail => "-",
+            Qualifier::SoftFail => "~",
+            Qualifier::Neutral => "?",
+        }
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mechanism::All => f.write_str("all"),
+            Mechanism::Include(d) => write!(f, "include:{d}"),
+            Mechanism::A { domain, cidr } => {
+                f.write_str("a")?;
+                if let Some(d) = domain {
+                    write!(f, ":{d}")?;
+                }
+                write_cidr(f, cidr.v4, cidr.v6)
+            }
+            Mechanism::Mx { domain, cidr } => {
+                f.write_str("mx")?;
+                if let Some(d) = domain {
+                    write!(f, ":{d}")?;
+                }
+                write_cidr(f, cidr.v4, cidr.v6)
+            }
+            Mechanism::Ptr(domain) => {
+                f.write_str("ptr")?;
+                if let Some(d) = domain {
+                    write!(f, ":{d}")?;
+                }
+                Ok(())
+            }
+            Mechanism::Ip4 { addr, prefix } => {
+                write!(f, "ip4:{addr}")?;
+                write_cidr(f, *prefix, None)
+            }
+            Mechanism::Ip6 { addr, prefix } => {
+                write!(f, "ip6:{addr}")?;
+                if let Some(p) = prefix {
+                    write!(f, "/{p}")?;
+                }
+                Ok(())
+            }
+            Mechanism::Exists(d) => write!(f, "exists:{d}"),
+        }
+    }
+}
+
+fn write_cidr(f: &mut fmt::Formatter<'_>, v4: Option<u8>, v6: Option<u8>) -> fmt::Result {
+    if let Some(p) = v4 {
+        write!(f, "/{p}")?;
+    }
+    if let Some(p) = v6 {
+        write!(f, "//{p}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Modifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Modifier::Redirect(d) => write!(f, "redirect={d}"),
+            Modifier::Exp(d) => write!(f, "exp={d}"),
+            Modifier::Unknown { name, value } => write!(f, "{name}={value}"),
+        }
+    }
+}

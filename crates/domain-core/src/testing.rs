@@ -1,0 +1,223 @@
+//! Test support for this crate and for crates that reuse it (feature `testing`): an
+//! in-memory [`DnsLookup`] and a few pre-generated keys.
+//!
+//! The fake is for unit tests of rules and for the SPF conformance suite; integration
+//! tests use a real DNS server on loopback instead.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use async_trait::async_trait;
+
+use crate::keys::{GeneratedKey, KeyBits, generate};
+use crate::ports::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordData};
+
+/// The `n`-th of a few RSA-2048 keys generated once per test process (`n` < 8).
+pub fn key(n: usize) -> &'static GeneratedKey {
+    static KEYS: [OnceLock<GeneratedKey>; 8] = [const { OnceLock::new() }; 8];
+    KEYS[n % 8].get_or_init(|| generate(KeyBits::Rsa2048).expect("key generation"))
+}
+
+/// A record type the fake can fail for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueryType {
+    /// TXT
+    Txt,
+    /// A
+    A,
+    /// AAAA
+    Aaaa,
+    /// MX
+    Mx,
+    /// PTR
+    Ptr,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Entry {
+    txt: Vec<TxtRecordData>,
+    a: Vec<Ipv4Addr>,
+    aaaa: Vec<Ipv6Addr>,
+    mx: Vec<MxRecord>,
+    ptr: Vec<String>,
+    cname: Option<String>,
+    fail: HashSet<QueryType>,
+}
+
+/// An in-memory DNS: names map to records; a name with no entry is NXDOMAIN; a name with
+/// an entry but no records of the asked type is no-data; failures can be injected.
+#[derive(Debug, Default)]
+pub struct FakeDns {
+    entries: Mutex<HashMap<String, Entry>>,
+    queries: AtomicUsize,
+}
+
+impl FakeDns {
+    /// An empty DNS.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with_entry(&self, name: &str, f: impl FnOnce(&mut Entry)) -> &Self {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        f(map.entry(normalise(name)).or_default());
+        self
+    }
+
+    /// Adds a TXT record of one character-string.
+    pub fn txt(&self, name: &str, text: &str) -> &Self {
+        self.with_entry(name, |e| e.txt.push(TxtRecordData::single(text)))
+    }
+
+    /// Adds a TXT record of several character-strings.
+    pub fn txt_strings(&self, name: &str, strings: &[&str]) -> &Self {
+        let record = TxtRecordData {
+            strings: strings.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        };
+        self.with_entry(name, |e| e.txt.push(record))
+    }
+
+    /// Adds an A record.
+    pub fn a(&self, name: &str, ip: Ipv4Addr) -> &Self {
+        self.with_entry(name, |e| e.a.push(ip))
+    }
+
+    /// Adds an AAAA record.
+    pub fn aaaa(&self, name: &str, ip: Ipv6Addr) -> &Self {
+        self.with_entry(name, |e| e.aaaa.push(ip))
+    }
+
+    /// Adds an MX record.
+    pub fn mx(&self, name: &str, preference: u16, exchange: &str) -> &Self {
+        let mx = MxRecord {
+            preference,
+            exchange: normalise(exchange),
+        };
+        self.with_entry(name, |e| e.mx.push(mx))
+    }
+
+    /// Adds a PTR record for an address.
+    pub fn ptr(&self, ip: IpAddr, name: &str) -> &Self {
+        let target = normalise(name);
+        self.with_entry(&reverse_name(ip), |e| e.ptr.push(target))
+    }
+
+    /// Makes `name` an alias of `target`.
+    pub fn cname(&self, name: &str, target: &str) -> &Self {
+        let target = normalise(target);
+        self.with_entry(name, |e| e.cname = Some(target))
+    }
+
+    /// Makes the name exist without records (so queries give no-data, not NXDOMAIN).
+    pub fn exists(&self, name: &str) -> &Self {
+        self.with_entry(name, |_| {})
+    }
+
+    /// Makes queries of `kind` for `name` fail temporarily.
+    pub fn fail(&self, name: &str, kind: QueryType) -> &Self {
+        self.with_entry(name, |e| {
+            e.fail.insert(kind);
+        })
+    }
+
+    /// Makes every query for `name` fail temporarily.
+    pub fn fail_all(&self, name: &str) -> &Self {
+        for kind in [
+            QueryType::Txt,
+            QueryType::A,
+            QueryType::Aaaa,
+            QueryType::Mx,
+            QueryType::Ptr,
+        ] {
+            self.fail(name, kind);
+        }
+        self
+    }
+
+    /// Removes every record of a name.
+    pub fn remove(&self, name: &str) -> &Self {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&normalise(name));
+        self
+    }
+
+    /// How many queries were made.
+    pub fn query_count(&self) -> usize {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    fn resolve<T: Clone>(
+        &self,
+        name: &str,
+        kind: QueryType,
+        pick: impl Fn(&Entry) -> &Vec<T>,
+    ) -> DnsAnswer<T> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut name = normalise(name);
+        // Follow a bounded chain of CNAMEs, as a resolver would.
+        for _ in 0..8 {
+            let Some(entry) = map.get(&name) else {
+                return DnsAnswer::new(DnsResult::NxDomain);
+            };
+            if entry.fail.contains(&kind) {
+                return DnsAnswer::new(DnsResult::TempFail("injected failure".to_owned()));
+            }
+            match &entry.cname {
+                Some(target) => name = target.clone(),
+                None => {
+                    let records = pick(entry);
+                    return DnsAnswer::new(if records.is_empty() {
+                        DnsResult::NoData
+                    } else {
+                        DnsResult::Records(records.clone())
+                    });
+                }
+            }
+        }
+        DnsAnswer::new(DnsResult::TempFail("CNAME chain too long".to_owned()))
+    }
+}
+
+#[async_trait]
+impl DnsLookup for FakeDns {
+    async fn txt(&self, name: &str) -> DnsAnswer<TxtRecordData> {
+        self.resolve(name, QueryType::Txt, |e| &e.txt)
+    }
+    async fn a(&self, name: &str) -> DnsAnswer<Ipv4Addr> {
+        self.resolve(name, QueryType::A, |e| &e.a)
+    }
+    async fn aaaa(&self, name: &str) -> DnsAnswer<Ipv6Addr> {
+        self.resolve(name, QueryType::Aaaa, |e| &e.aaaa)
+    }
+    async fn mx(&self, name: &str) -> DnsAnswer<MxRecord> {
+        self.resolve(name, QueryType::Mx, |e| &e.mx)
+    }
+    async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
+        self.resolve(&reverse_name(ip), QueryType::Ptr, |e| &e.ptr)
+    }
+}
+
+fn normalise(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The reverse-lookup name of an address (`4.3.2.1.in-addr.arpa`, nibbles for IPv6).
+pub fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::new();
+            for byte in v6.octets().iter().rev() {
+                s.push_str(&format!("{:x}.{:x}.", byte & 0xf, byte >> 4));
+            }
+            s.push_str("ip6.arpa");
+            s
+        }
+    }
+}
