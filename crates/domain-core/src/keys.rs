@@ -105,6 +105,19 @@ pub struct GeneratedKey {
     pub private: PrivateKey,
 }
 
+impl GeneratedKey {
+    /// A copy, for tests that hand out pre-generated keys.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn duplicate(&self) -> GeneratedKey {
+        GeneratedKey {
+            public: self.public.clone(),
+            private: PrivateKey {
+                pkcs8: self.private.pkcs8.clone(),
+            },
+        }
+    }
+}
+
 /// Generates an RSA key pair with the `rsa` crate and the operating system's random
 /// source. Takes tens of milliseconds for 2048 bits and up to seconds for 4096.
 pub fn generate(bits: KeyBits) -> Result<GeneratedKey, KeyError> {

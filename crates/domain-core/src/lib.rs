@@ -8,21 +8,29 @@
 //! `check`, another service that embeds this crate, and the unit tests. It never names
 //! tokio's runtime, sqlx, axum or hickory (a tidy test enforces it).
 
+pub mod auth;
 pub mod error;
 pub mod keys;
+pub mod lifecycle;
 pub mod model;
 pub mod name;
 pub mod ports;
+pub mod publish;
 pub mod records;
 pub mod rotation;
+pub mod schedule;
+pub mod sending;
+pub mod service;
 pub mod verify;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use auth::{Caller, Role};
 pub use error::{Error, FieldError, InputError, RepoError, Result};
 pub use model::{
     Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, ListFilter, Owner, Page,
     PageRequest, Scope,
 };
 pub use name::{DmarcPolicy, DomainName, RuaAddress, Selector};
+pub use service::{DomainService, Ports, ServiceConfig};

@@ -358,3 +358,36 @@ pub struct Page<T> {
     /// The id of the last item when more may follow.
     pub next_after: Option<String>,
 }
+
+/// Generates ids whose order follows the clock, strictly increasing within a process,
+/// so that events written in one transaction keep their order.
+#[derive(Debug, Default)]
+pub struct IdGenerator {
+    inner: std::sync::Mutex<ulid::Generator>,
+}
+
+impl IdGenerator {
+    /// A generator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn next(&self, now: OffsetDateTime) -> ulid::Ulid {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match g.generate_from_datetime(now.into()) {
+            Ok(u) => u,
+            // More than 2^80 ids in one millisecond: move into the next one.
+            Err(overflow) => overflow.commit_overflow_increment(),
+        }
+    }
+
+    /// A new domain id.
+    pub fn domain_id(&self, now: OffsetDateTime) -> DomainId {
+        DomainId::from_ulid(self.next(now))
+    }
+
+    /// A new event id.
+    pub fn event_id(&self, now: OffsetDateTime) -> EventId {
+        EventId::from_ulid(self.next(now))
+    }
+}

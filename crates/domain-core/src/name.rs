@@ -54,18 +54,18 @@ impl DomainName {
         &self.0
     }
 
+    /// A name from a constant of this crate, already in normal form (a test holds each
+    /// such constant to `parse`).
+    pub(crate) fn from_trusted(s: &'static str) -> Self {
+        DomainName(s.to_owned())
+    }
+
     /// The organizational domain (RFC 7489 §3.2): the public suffix plus one label.
     pub fn organizational_domain(&self) -> DomainName {
         match psl::domain_str(&self.0) {
             Some(org) if org != self.0 => DomainName(org.to_owned()),
             _ => self.clone(),
         }
-    }
-
-    /// Whether `other` is this domain or lies under it.
-    pub fn contains(&self, other: &str) -> bool {
-        let other = other.trim_end_matches('.').to_ascii_lowercase();
-        other == self.0 || other.ends_with(&format!(".{}", self.0))
     }
 }
 
@@ -127,6 +127,12 @@ impl Selector {
     /// The selector as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A selector from a constant of this crate (a test holds each such constant to
+    /// `parse`).
+    pub(crate) fn from_trusted(s: &'static str) -> Self {
+        Selector(s.to_owned())
     }
 
     /// The DNS name of the key record: `<selector>._domainkey.<domain>`.

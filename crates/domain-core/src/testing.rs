@@ -221,3 +221,286 @@ pub fn reverse_name(ip: IpAddr) -> String {
         }
     }
 }
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<time::OffsetDateTime>,
+}
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: time::OffsetDateTime) -> Self {
+        ManualClock {
+            now: Mutex::new(start),
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: time::Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+}
+
+impl crate::ports::Clock for ManualClock {
+    fn now(&self) -> time::OffsetDateTime {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An in-memory `DomainRepo` and `KeyStore` with the ports' semantics (scoping,
+/// optimistic concurrency, leases), for unit tests of the use cases. The real stores are
+/// tested against the same contract in their own crates.
+#[derive(Debug, Default)]
+pub struct MemoryRepo {
+    state: Mutex<MemoryState>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    domains: std::collections::BTreeMap<String, crate::model::Domain>,
+    events: Vec<crate::model::DomainEvent>,
+    leases: HashMap<String, (String, time::OffsetDateTime)>,
+}
+
+impl MemoryRepo {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every event stored, oldest first.
+    pub fn all_events(&self) -> Vec<crate::model::DomainEvent> {
+        self.state().events.clone()
+    }
+}
+
+fn owner_key(owner: &crate::model::Owner) -> (String, Option<String>) {
+    (owner.partner_id.clone(), owner.tenant_id.clone())
+}
+
+fn matches_filter(d: &crate::model::Domain, f: &crate::model::ListFilter) -> bool {
+    f.verified.is_none_or(|v| d.verified == v)
+        && f.is_active.is_none_or(|v| d.is_active == v)
+        && f.is_shared.is_none_or(|v| d.is_shared() == v)
+}
+
+#[async_trait]
+impl crate::ports::DomainRepo for MemoryRepo {
+    async fn insert(
+        &self,
+        domain: &crate::model::Domain,
+        events: &[crate::model::DomainEvent],
+    ) -> Result<(), crate::error::RepoError> {
+        let mut s = self.state();
+        let duplicate = s
+            .domains
+            .values()
+            .any(|d| d.name == domain.name && owner_key(&d.owner) == owner_key(&domain.owner));
+        if duplicate {
+            return Err(crate::error::RepoError::Conflict("duplicate domain".into()));
+        }
+        s.domains.insert(domain.id.to_string(), domain.clone());
+        s.events.extend(events.iter().cloned());
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        scope: &crate::model::Scope,
+        id: &crate::model::DomainId,
+    ) -> Result<crate::model::Domain, crate::error::RepoError> {
+        self.state()
+            .domains
+            .get(id.as_str())
+            .filter(|d| scope.can_see(&d.owner))
+            .cloned()
+            .ok_or(crate::error::RepoError::NotFound)
+    }
+
+    async fn list(
+        &self,
+        scope: &crate::model::Scope,
+        filter: &crate::model::ListFilter,
+        page: &crate::model::PageRequest,
+    ) -> Result<crate::model::Page<crate::model::Domain>, crate::error::RepoError> {
+        let s = self.state();
+        let items: Vec<_> = s
+            .domains
+            .values()
+            .filter(|d| scope.can_see(&d.owner) && matches_filter(d, filter))
+            .filter(|d| page.after.as_deref().is_none_or(|a| d.id.as_str() > a))
+            .take(page.limit as usize)
+            .cloned()
+            .collect();
+        let next_after = (items.len() == page.limit as usize)
+            .then(|| items.last().map(|d| d.id.to_string()))
+            .flatten();
+        Ok(crate::model::Page { items, next_after })
+    }
+
+    async fn update(
+        &self,
+        domain: &crate::model::Domain,
+        events: &[crate::model::DomainEvent],
+    ) -> Result<(), crate::error::RepoError> {
+        let mut s = self.state();
+        let stored = s
+            .domains
+            .get_mut(domain.id.as_str())
+            .ok_or(crate::error::RepoError::NotFound)?;
+        if stored.version != domain.version {
+            return Err(crate::error::RepoError::Conflict("version changed".into()));
+        }
+        let mut next = domain.clone();
+        next.version += 1;
+        *stored = next;
+        s.leases.remove(domain.id.as_str());
+        s.events.extend(events.iter().cloned());
+        Ok(())
+    }
+
+    async fn delete(
+        &self,
+        scope: &crate::model::Scope,
+        id: &crate::model::DomainId,
+    ) -> Result<(), crate::error::RepoError> {
+        let mut s = self.state();
+        match s.domains.get(id.as_str()) {
+            Some(d) if scope.can_see(&d.owner) => {
+                s.domains.remove(id.as_str());
+                s.events.retain(|e| e.domain_id != *id);
+                Ok(())
+            }
+            _ => Err(crate::error::RepoError::NotFound),
+        }
+    }
+
+    async fn events(
+        &self,
+        scope: &crate::model::Scope,
+        id: &crate::model::DomainId,
+        page: &crate::model::PageRequest,
+    ) -> Result<crate::model::Page<crate::model::DomainEvent>, crate::error::RepoError> {
+        let s = self.state();
+        if !s
+            .domains
+            .get(id.as_str())
+            .is_some_and(|d| scope.can_see(&d.owner))
+        {
+            return Err(crate::error::RepoError::NotFound);
+        }
+        let mut events: Vec<_> = s.events.iter().filter(|e| e.domain_id == *id).cloned().collect();
+        events.sort_by(|a, b| b.id.cmp(&a.id));
+        let items: Vec<_> = events
+            .into_iter()
+            .filter(|e| page.after.as_deref().is_none_or(|a| e.id.as_str() < a))
+            .take(page.limit as usize)
+            .collect();
+        let next_after = (items.len() == page.limit as usize)
+            .then(|| items.last().map(|e| e.id.to_string()))
+            .flatten();
+        Ok(crate::model::Page { items, next_after })
+    }
+
+    async fn find_sendable(
+        &self,
+        partner_id: &str,
+        tenant_id: &str,
+        name: &crate::name::DomainName,
+    ) -> Result<Vec<crate::model::Domain>, crate::error::RepoError> {
+        let scope = crate::model::Scope::Tenant {
+            partner_id: partner_id.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+        };
+        Ok(self
+            .state()
+            .domains
+            .values()
+            .filter(|d| d.name == *name && scope.can_see(&d.owner))
+            .cloned()
+            .collect())
+    }
+
+    async fn claim_due(
+        &self,
+        now: time::OffsetDateTime,
+        owner: &str,
+        lease_until: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<crate::model::DomainId>, crate::error::RepoError> {
+        let mut s = self.state();
+        let due: Vec<crate::model::DomainId> = s
+            .domains
+            .values()
+            .filter(|d| d.next_check_at <= now)
+            .filter(|d| s.leases.get(d.id.as_str()).is_none_or(|(_, until)| *until <= now))
+            .take(limit as usize)
+            .map(|d| d.id.clone())
+            .collect();
+        for id in &due {
+            s.leases
+                .insert(id.to_string(), (owner.to_owned(), lease_until));
+        }
+        Ok(due)
+    }
+
+    async fn release(
+        &self,
+        id: &crate::model::DomainId,
+        owner: &str,
+        retry_at: time::OffsetDateTime,
+    ) -> Result<(), crate::error::RepoError> {
+        let mut s = self.state();
+        if s.leases.get(id.as_str()).is_some_and(|(o, _)| o == owner) {
+            s.leases.remove(id.as_str());
+            if let Some(d) = s.domains.get_mut(id.as_str()) {
+                d.next_check_at = retry_at;
+            }
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), crate::error::RepoError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::KeyStore for MemoryRepo {
+    async fn sealed_key(
+        &self,
+        id: &crate::model::DomainId,
+        selector: &crate::name::Selector,
+    ) -> Result<crate::keys::SealedKey, crate::error::RepoError> {
+        self.state()
+            .domains
+            .get(id.as_str())
+            .and_then(|d| d.keys.get(selector))
+            .and_then(|k| k.sealed.clone())
+            .ok_or(crate::error::RepoError::NotFound)
+    }
+}
+
+/// A key generator that hands out the pre-generated [`key`]s in turn, so use-case tests
+/// do not spend seconds generating RSA keys.
+#[derive(Debug, Default)]
+pub struct FixedKeys {
+    next: AtomicUsize,
+}
+
+#[async_trait]
+impl crate::ports::KeyGenerator for FixedKeys {
+    async fn generate(
+        &self,
+        _bits: KeyBits,
+    ) -> Result<GeneratedKey, crate::keys::KeyError> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        Ok(key(n).duplicate())
+    }
+}

@@ -5,11 +5,15 @@
 
 mod dkim;
 mod dmarc;
+mod domain;
+mod spf;
 
 use serde::{Deserialize, Serialize};
 
 pub use dkim::{DkimExpectation, check_dkim};
 pub use dmarc::{DmarcExpectation, check_dmarc};
+pub use domain::{DomainExpectation, DomainReport, check_domain};
+pub use spf::{SpfExpectation, check_spf};
 
 /// Which record a verdict is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,79 @@
+//! When the monitor checks a domain next (contract §5), and when a key is due for
+//! automatic rotation.
+//!
+//! Domains waiting for DNS are checked soon and then less and less often — people
+//! publish records minutes to hours after adding a domain — while verified domains are
+//! re-checked at least daily, spread out with jitter so that a fleet added at once does
+//! not stay in lock-step.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::model::Domain;
+
+/// How often a domain waiting for DNS is checked, by how long it has been waiting:
+/// (waiting less than, check every).
+const WAITING_BACKOFF: [(Duration, Duration); 4] = [
+    (Duration::minutes(5), Duration::minutes(1)),
+    (Duration::minutes(30), Duration::minutes(5)),
+    (Duration::hours(2), Duration::minutes(15)),
+    (Duration::hours(72), Duration::hours(1)),
+];
+
+/// After three days of waiting, once a day.
+const WAITING_LONG: Duration = Duration::days(1);
+
+/// A verified domain is re-checked at most this long after its last check…
+const VERIFIED_MAX: Duration = Duration::hours(24);
+/// …and at least this long after, the jitter spreading checks over the difference.
+const VERIFIED_MIN: Duration = Duration::hours(20);
+
+/// A verified domain that is failing (inside its grace period) is watched closely, so
+/// that recovery — or the end of the grace — is noticed promptly.
+const FAILING: Duration = Duration::minutes(15);
+
+/// When to check `domain` next. `jitter` in `[0, 1)` spreads verified domains' checks.
+pub fn next_check(domain: &Domain, now: OffsetDateTime, jitter: f64) -> OffsetDateTime {
+    // A domain waiting for DNS backs off from when it was added, or from when it last
+    // passed if it was verified before; a pending rotation backs off from its start.
+    let waiting_since = if !domain.verified {
+        Some(domain.last_verified_at.unwrap_or(domain.created_at))
+    } else {
+        domain.keys.pending().map(|k| k.created_at)
+    };
+    if let Some(since) = waiting_since {
+        let waited = now - since;
+        let every = WAITING_BACKOFF
+            .iter()
+            .find(|(limit, _)| waited < *limit)
+            .map_or(WAITING_LONG, |(_, every)| *every);
+        return now + every;
+    }
+    if domain.failing_since.is_some() {
+        return now + FAILING;
+    }
+    let jitter = jitter.clamp(0.0, 1.0);
+    now + VERIFIED_MIN + (VERIFIED_MAX - VERIFIED_MIN) * jitter
+}
+
+/// Whether the domain's active key is due for automatic rotation: rotation is enabled,
+/// no rotation is pending, and the active key has signed for the configured days.
+pub fn rotation_due(domain: &Domain, now: OffsetDateTime) -> bool {
+    let Some(days) = domain.dkim_rotation_days else {
+        return false;
+    };
+    if domain.keys.pending().is_some() {
+        return false;
+    }
+    let active = domain.keys.active();
+    let since = active.activated_at.unwrap_or(active.created_at);
+    now - since >= Duration::days(i64::from(days))
+}
+
+/// A random number in `[0, 1)` from the operating system, for jitter.
+pub fn random_jitter() -> f64 {
+    let mut b = [0u8; 4];
+    if getrandom::fill(&mut b).is_err() {
+        return 0.5;
+    }
+    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
+}
