@@ -1,0 +1,183 @@
+//! `adapter-http`: the ScaiSend Domains HTTP API on axum — authentication, handlers,
+//! RFC 9457 problem responses, the OpenAPI document, health and metrics.
+//!
+//! A key design decision made in this crate is that it holds no rule: handlers extract
+//! the caller (from a verified JWT) and the input (HTTP types converted to domain types
+//! at the edge), call one use case of `domain-core`, and map the result — errors
+//! included — to HTTP. Who may do what is decided by the core.
+
+mod auth;
+mod dto;
+mod error;
+mod metrics;
+mod routes;
+mod state;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{Authenticated, Claims, JwtKey, JwtSettings, JwtVerifier, issue_token};
+pub use error::{ApiError, PROBLEM_JSON, Problem};
+pub use metrics::Metrics;
+pub use state::AppState;
+
+/// The header carrying the request id on every response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ScaiSend Domains",
+        description = "Sender domains: add a domain, publish its DKIM/SPF/DMARC records, verify them in DNS, rotate DKIM keys; internal endpoints for the sending pipeline.",
+        version = env!("CARGO_PKG_VERSION"),
+    ),
+    components(schemas(Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "domains", description = "Sender domains and their records"),
+        (name = "verification", description = "Checking the records in DNS"),
+        (name = "rotation", description = "DKIM key rotation"),
+        (name = "internal", description = "For the sending pipeline (service tokens only)"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Routes, their OpenAPI description, and state.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::create_domain, routes::list_domains))
+        .routes(routes!(
+            routes::get_domain,
+            routes::update_domain,
+            routes::delete_domain
+        ))
+        .routes(routes!(routes::dns_records))
+        .routes(routes!(routes::verify_domain))
+        .routes(routes!(routes::rotate_dkim))
+        .routes(routes!(routes::remove_selector))
+        .routes(routes!(routes::domain_events))
+        .routes(routes!(routes::sender_authorization))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+}
+
+/// The OpenAPI 3.1 document of every endpoint.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> axum::Router {
+    let (router, api) = api_router().split_for_parts();
+    let api = Arc::new(api);
+    router
+        .route(
+            "/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { Json(api.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found() })
+        .layer(DefaultBodyLimit::max(routes::ADMIN_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(header::HeaderName::from_static(REQUEST_ID_HEADER)))
+        .layer(SetRequestIdLayer::new(
+            header::HeaderName::from_static(REQUEST_ID_HEADER),
+            MakeUlid,
+        ))
+}
+
+/// Request ids are ULIDs: sortable by time in the logs.
+#[derive(Clone, Copy, Debug)]
+struct MakeUlid;
+
+impl MakeRequestId for MakeUlid {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&ulid::Ulid::generate().to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Health of the process.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    /// `ok`.
+    status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The store is reachable.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
+async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
+    s.service
+        .ports()
+        .repo
+        .ping()
+        .await
+        .map_err(|e| ApiError::from(domain_core::Error::from(e)))?;
+    Ok(Json(Health { status: "ok" }))
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
