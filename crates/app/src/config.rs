@@ -1,0 +1,305 @@
+//! The command line. Every flag also reads an environment variable (contract §8), with
+//! defaults that let a newcomer run the service with no set-up at all.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ScaiSend Domains: prove, publish, verify and rotate sender domains.
+#[derive(Debug, Parser)]
+#[command(name = "scaisend-domains", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the store if needed, serve the API and run the monitor.
+    Serve(Box<ServeArgs>),
+    /// Apply the store's migrations and exit.
+    Migrate(MigrateArgs),
+    /// Print a JWT signed with the configured HS256 secret (development and tests).
+    Token(TokenArgs),
+    /// Check a domain's SPF, DMARC and DKIM records in live DNS, without the store.
+    Check(CheckArgs),
+    /// Print the OpenAPI document.
+    #[command(hide = true)]
+    Openapi,
+}
+
+/// Where the store is.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// `sqlite://path.db` (created if missing) or `postgres://…`.
+    #[arg(long, env = "SCAISEND_DATABASE_URL", default_value = "sqlite://scaisend.db")]
+    pub database_url: String,
+}
+
+/// Secrets: the token key and the master key that seals DKIM private keys.
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// Where development secrets are generated and kept (mode 0600).
+    #[arg(long, env = "SCAISEND_DATA_DIR", default_value = ".scaisend")]
+    pub data_dir: PathBuf,
+    /// HS256 secret for tokens (at least 32 bytes). Without it (and without a public
+    /// key), a development secret is generated into the data directory.
+    #[arg(long, env = "SCAISEND_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// A PEM public key (or a path to one) to verify RS256 or EdDSA tokens instead.
+    #[arg(long, env = "SCAISEND_JWT_PUBLIC_KEY", hide_env_values = true)]
+    pub jwt_public_key: Option<String>,
+    /// The algorithm of `--jwt-public-key`.
+    #[arg(long, env = "SCAISEND_JWT_ALGORITHM", value_enum, default_value = "rs256")]
+    pub jwt_algorithm: PublicKeyAlgorithm,
+    /// When set, tokens must carry this `iss`.
+    #[arg(long, env = "SCAISEND_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// When set, tokens must carry this `aud`.
+    #[arg(long, env = "SCAISEND_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Key-encryption key for DKIM private keys: 32 bytes, base64. Without it a
+    /// development key is generated into the data directory.
+    #[arg(long, env = "SCAISEND_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Refuse to start with generated development secrets.
+    #[arg(long, env = "SCAISEND_PRODUCTION", default_value_t = false)]
+    pub production: bool,
+}
+
+/// Algorithms for public-key tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PublicKeyAlgorithm {
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    Rs256,
+    /// Ed25519.
+    Eddsa,
+}
+
+/// How DNS is asked.
+#[derive(Debug, Clone, Args)]
+pub struct DnsArgs {
+    /// Comma-separated `ip:port` servers to query instead of the system resolver (which
+    /// also disables authoritative-first lookups).
+    #[arg(long, env = "SCAISEND_DNS_SERVERS")]
+    pub dns_servers: Option<String>,
+    /// Timeout of one DNS query, in milliseconds.
+    #[arg(long, env = "SCAISEND_DNS_TIMEOUT_MS", default_value_t = 3000)]
+    pub dns_timeout_ms: u64,
+    /// Attempts per DNS query.
+    #[arg(long, env = "SCAISEND_DNS_ATTEMPTS", default_value_t = 2)]
+    pub dns_attempts: usize,
+    /// Ask each zone's authoritative nameservers first (when no servers are given).
+    #[arg(long, env = "SCAISEND_DNS_AUTHORITATIVE_FIRST", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dns_authoritative_first: bool,
+}
+
+impl DnsArgs {
+    /// The explicit servers, if any.
+    pub fn servers(&self) -> Result<Option<Vec<SocketAddr>>> {
+        let Some(list) = self.dns_servers.as_deref().filter(|s| !s.trim().is_empty()) else {
+            return Ok(None);
+        };
+        list.split(',')
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<SocketAddr>()
+                    .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                    .with_context(|| format!("SCAISEND_DNS_SERVERS: `{s}` is not ip:port"))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+}
+
+/// What we ask domains to publish.
+#[derive(Debug, Clone, Args)]
+pub struct DomainArgs {
+    /// Our SPF include host.
+    #[arg(long, env = "SCAISEND_SPF_INCLUDE", default_value = domain_core::service::DEFAULT_SPF_INCLUDE)]
+    pub spf_include: String,
+    /// The DKIM selector base (`scaisend`, then `scaisend2`, …).
+    #[arg(long, env = "SCAISEND_DKIM_SELECTOR", default_value = domain_core::service::DEFAULT_SELECTOR)]
+    pub dkim_selector: String,
+    /// Comma-separated sending addresses that SPF must authorize; empty: read them from
+    /// the include host's own SPF record.
+    #[arg(long, env = "SCAISEND_SENDING_IPS")]
+    pub sending_ips: Option<String>,
+}
+
+impl DomainArgs {
+    /// The sending addresses.
+    pub fn sending_ips(&self) -> Result<Vec<IpAddr>> {
+        self.sending_ips
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpAddr>()
+                    .with_context(|| format!("SCAISEND_SENDING_IPS: `{s}` is not an IP address"))
+            })
+            .collect()
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SCAISEND_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub secrets: SecretArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dns: DnsArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub domains: DomainArgs,
+    /// Run the background monitor in this process.
+    #[arg(long, env = "SCAISEND_MONITOR", default_value_t = true, action = clap::ArgAction::Set)]
+    pub monitor: bool,
+    /// How often the monitor looks for due domains.
+    #[arg(long, env = "SCAISEND_MONITOR_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub monitor_interval: Duration,
+    /// How long a verified domain may fail monitor checks before it is unverified.
+    #[arg(long, env = "SCAISEND_GRACE", default_value = "72h", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// `text` or `json`.
+    #[arg(long, env = "SCAISEND_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// `migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArgs,
+}
+
+/// `token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// `tenant_admin`, `tenant_viewer`, `partner_operator` or `service`.
+    #[arg(long)]
+    pub role: String,
+    /// The `tenant_id` claim.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The `partner_id` claim.
+    #[arg(long)]
+    pub partner: Option<String>,
+    /// The `sub` claim.
+    #[arg(long, default_value = "dev-user")]
+    pub sub: String,
+    /// Lifetime, e.g. `15m`, `1h`, `7d`.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub secrets: SecretArgs,
+}
+
+/// `check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The domain to check.
+    pub domain: String,
+    /// The DKIM selector to check.
+    #[arg(long, default_value = domain_core::service::DEFAULT_SELECTOR)]
+    pub selector: String,
+    /// Print the verdicts as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dns: DnsArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub domains: DomainArgs,
+}
+
+/// `30s`, `15m`, `72h`, `7d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .with_context(|| format!("`{s}` is not a duration such as 30s, 15m, 72h or 7d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => bail!("`{s}` has an unknown unit; use s, m, h or d"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("72h").unwrap(), Duration::from_secs(259_200));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn dns_servers_and_sending_ips_parse() {
+        let dns = DnsArgs {
+            dns_servers: Some("127.0.0.1:5353, 192.0.2.1".into()),
+            dns_timeout_ms: 1,
+            dns_attempts: 1,
+            dns_authoritative_first: true,
+        };
+        assert_eq!(
+            dns.servers().unwrap().unwrap(),
+            vec![
+                "127.0.0.1:5353".parse::<SocketAddr>().unwrap(),
+                "192.0.2.1:53".parse().unwrap()
+            ]
+        );
+        let bad = DnsArgs { dns_servers: Some("nope".into()), ..dns };
+        assert!(bad.servers().is_err());
+        let d = DomainArgs {
+            spf_include: "x".into(),
+            dkim_selector: "s".into(),
+            sending_ips: Some("192.0.2.1, 2001:db8::1".into()),
+        };
+        assert_eq!(d.sending_ips().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
