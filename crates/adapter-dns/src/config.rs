@@ -25,7 +25,9 @@ pub struct DnsConfig {
     /// Ask the zone's authoritative nameservers first (found through the recursive
     /// resolver), falling back to the recursive resolver when they fail. Their answers
     /// are fresh: no resolver cache can make a record published a moment ago look
-    /// missing. Ignored when `servers` is set.
+    /// missing. Together they get one `timeout`, and at most half the lookup's time, so
+    /// that where direct queries to port 53 are blocked the resolver still answers.
+    /// Ignored when `servers` is set.
     pub authoritative_first: bool,
     /// The port authoritative nameservers listen on (53; tests use a loopback port).
     pub nameserver_port: u16,

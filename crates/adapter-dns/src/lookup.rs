@@ -169,8 +169,13 @@ impl HickoryDns {
         if let Some(auth) = &self.authoritative
             && let Some(zone) = self.zone_for(auth, name, deadline).await
         {
+            // The nameservers share one query's time, and never more than half the
+            // lookup's: where the network blocks direct queries to port 53, each would
+            // time out, and the resolver must still have time to answer.
+            let share = self.timeout.min(self.deadline / 2);
+            let nameservers_until = deadline.min(Instant::now() + share);
             for server in &zone.servers {
-                let Some(budget) = self.budget(deadline) else {
+                let Some(budget) = self.budget(nameservers_until) else {
                     break;
                 };
                 set(last_server, &server.label);
