@@ -329,6 +329,8 @@ async fn odd_names_give_an_answer_or_a_temporary_failure_and_never_panic() -> Te
     let lookup = adapter(&dns);
     let long_label = "a".repeat(64);
     let long_name = ["abcdefghi"; 30].join(".");
+    let huge = "x".repeat(100_000);
+    let many_labels = "a.".repeat(200);
     let odd = [
         "",
         ".",
@@ -346,6 +348,9 @@ async fn odd_names_give_an_answer_or_a_temporary_failure_and_never_panic() -> Te
         "*.example.test",
         "-.example.test",
         "\u{1F600}.example.test",
+        "....",
+        huge.as_str(),
+        many_labels.as_str(),
     ];
     for name in odd {
         let answer = lookup.txt(name).await;
