@@ -1,0 +1,378 @@
+//! The port's contract, checked against a real server.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use adapter_dns::{DnsConfig, Error, HickoryDns};
+use domain_core::ports::{DnsLookup, DnsResult, MxRecord, TxtRecordData};
+use test_dns::{Failure, Options, Record, RecordKind, TestDns, Transport};
+
+use crate::{TestResult, adapter, adapter_for, impatient_adapter, resolver_label};
+
+#[tokio::test]
+async fn nxdomain_no_data_and_empty_non_terminals_are_told_apart() -> TestResult {
+    let dns = TestDns::start().await?;
+    dns.publish("s._domainkey.example.test", Record::txt("v=DKIM1; p="))?;
+    dns.publish("example.test", Record::A(Ipv4Addr::new(192, 0, 2, 1)))?;
+    let lookup = adapter(&dns);
+
+    let check = async |name: &str, expected: DnsResult<TxtRecordData>| {
+        assert_eq!(lookup.txt(name).await.result, expected, "TXT {name}");
+    };
+    check("missing.example.test", DnsResult::NxDomain).await;
+    check("example.test", DnsResult::NoData).await;
+    // `_domainkey.example.test` has no records but a name below it: it exists.
+    check("_domainkey.example.test", DnsResult::NoData).await;
+    check(
+        "S._DomainKey.Example.Test",
+        DnsResult::Records(vec![TxtRecordData::single("v=DKIM1; p=")]),
+    )
+    .await;
+    assert_eq!(
+        lookup.a("s._domainkey.example.test").await.result,
+        DnsResult::NoData
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn servfail_and_refused_are_temporary_failures_naming_the_code() -> TestResult {
+    let dns = TestDns::start().await?;
+    dns.publish("broken.example.test", Record::txt("v=spf1 -all"))?;
+    dns.fail("broken.example.test", Failure::ServFail)?;
+    dns.fail("closed.example.test", Failure::Refused)?;
+    let lookup = adapter(&dns);
+
+    for (name, code) in [
+        ("broken.example.test", "SERVFAIL"),
+        ("closed.example.test", "REFUSED"),
+    ] {
+        let answer = lookup.txt(name).await;
+        let DnsResult::TempFail(why) = &answer.result else {
+            panic!(
+                "{name}: expected a temporary failure, got {:?}",
+                answer.result
+            );
+        };
+        assert!(
+            why.to_uppercase().contains(code),
+            "{name}: `{why}` should name {code}"
+        );
+        assert_eq!(answer.server, Some(resolver_label(&dns)));
+    }
+
+    dns.recover("broken.example.test")?;
+    assert_eq!(
+        lookup.txt("broken.example.test").await.result,
+        DnsResult::Records(vec![TxtRecordData::single("v=spf1 -all")])
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_temporary_failure_not_a_hang() -> TestResult {
+    let dns = TestDns::start().await?;
+    dns.publish("slow.example.test", Record::txt("v=spf1 -all"))?;
+    dns.fail("slow.example.test", Failure::Timeout)?;
+    let lookup = impatient_adapter(&dns);
+
+    // The adapter bounds itself at timeout × attempts (0.6 s); the outer bound only
+    // catches a hang, it is not a measure of speed.
+    let answer = tokio::time::timeout(Duration::from_secs(60), lookup.txt("slow.example.test"))
+        .await
+        .expect("the lookup must end by itself");
+    assert!(answer.result.is_temp_fail(), "got {:?}", answer.result);
+    assert_eq!(answer.server, Some(resolver_label(&dns)));
+    // It was asked, and asked again: silence is retried before giving up.
+    let asked = dns
+        .queries()
+        .iter()
+        .filter(|q| q.name == "slow.example.test")
+        .count();
+    assert!(asked >= 2, "asked {asked} times");
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_record_keeps_its_character_strings_and_records_stay_apart() -> TestResult {
+    let dns = TestDns::start().await?;
+    dns.publish(
+        "s._domainkey.example.test",
+        Record::txt_strings(["v=DKIM1; k=rsa; ", "p=MIIBIjAN", "BgkqhkiG9w0BAQ"]),
+    )?;
+    dns.publish("example.test", Record::txt("v=spf1 include:a.test -all"))?;
+    dns.publish("example.test", Record::txt("v=spf1 include:b.test -all"))?;
+    // Bytes that are not UTF-8 come back as sent: the core decides what they mean.
+    dns.publish(
+        "binary.example.test",
+        Record::txt_strings([&[0xff, 0xfe, b'v'][..], b"=x"]),
+    )?;
+    let lookup = adapter(&dns);
+
+    assert_eq!(
+        lookup.txt("s._domainkey.example.test").await.result,
+        DnsResult::Records(vec![TxtRecordData {
+            strings: vec![
+                b"v=DKIM1; k=rsa; ".to_vec(),
+                b"p=MIIBIjAN".to_vec(),
+                b"BgkqhkiG9w0BAQ".to_vec(),
+            ],
+        }])
+    );
+
+    let spf = lookup.txt("example.test").await;
+    let mut texts: Vec<String> = spf
+        .result
+        .records()
+        .iter()
+        .map(TxtRecordData::joined)
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        ["v=spf1 include:a.test -all", "v=spf1 include:b.test -all"]
+    );
+
+    assert_eq!(
+        lookup.txt("binary.example.test").await.result,
+        DnsResult::Records(vec![TxtRecordData {
+            strings: vec![vec![0xff, 0xfe, b'v'], b"=x".to_vec()],
+        }])
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn cnames_are_followed_inside_a_zone_and_into_another() -> TestResult {
+    let dns = TestDns::start().await?;
+    dns.publish("a.test", Record::soa("ns.a.test", "hostmaster.a.test"))?;
+    dns.publish("b.test", Record::soa("ns.b.test", "hostmaster.b.test"))?;
+    // In one zone the server answers the whole chain at once.
+    dns.publish(
+        "s1._domainkey.a.test",
+        Record::Cname("s1.keys.a.test".into()),
+    )?;
+    dns.publish("s1.keys.a.test", Record::txt("v=DKIM1; p=in-zone"))?;
+    // Into another zone the server gives only the alias; the adapter asks again.
+    dns.publish(
+        "s2._domainkey.a.test",
+        Record::Cname("s2.dkim.b.test".into()),
+    )?;
+    dns.publish("s2.dkim.b.test", Record::Cname("key.b.test".into()))?;
+    dns.publish("key.b.test", Record::txt("v=DKIM1; p=other-zone"))?;
+    // An alias to nothing is NXDOMAIN (RFC 6604), to a name without TXT is no-data.
+    dns.publish("gone.a.test", Record::Cname("nothing.a.test".into()))?;
+    dns.publish("bare.a.test", Record::Cname("host.b.test".into()))?;
+    dns.publish("host.b.test", Record::A(Ipv4Addr::new(192, 0, 2, 7)))?;
+    // A loop is a failure to resolve, not an absence.
+    dns.publish("loop1.a.test", Record::Cname("loop2.b.test".into()))?;
+    dns.publish("loop2.b.test", Record::Cname("loop1.a.test".into()))?;
+    let lookup = adapter(&dns);
+
+    let txt = |value: &str| DnsResult::Records(vec![TxtRecordData::single(value)]);
+    assert_eq!(
+        lookup.txt("s1._domainkey.a.test").await.result,
+        txt("v=DKIM1; p=in-zone")
+    );
+    assert_eq!(
+        lookup.txt("s2._domainkey.a.test").await.result,
+        txt("v=DKIM1; p=other-zone")
+    );
+    assert_eq!(lookup.txt("gone.a.test").await.result, DnsResult::NxDomain);
+    assert_eq!(lookup.txt("bare.a.test").await.result, DnsResult::NoData);
+    assert_eq!(
+        lookup.a("bare.a.test").await.result,
+        DnsResult::Records(vec![Ipv4Addr::new(192, 0, 2, 7)])
+    );
+    assert!(lookup.txt("loop1.a.test").await.result.is_temp_fail());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_4096_bit_sized_record_over_capped_udp_is_fetched_again_over_tcp() -> TestResult {
+    let dns = TestDns::start_with(Options {
+        cap_udp_at_512: true,
+        ..Options::default()
+    })
+    .await?;
+    // A 4096-bit key's record: 736 base64 characters of key, three character-strings.
+    let value = format!("v=DKIM1; k=rsa; p={}", "A".repeat(736));
+    dns.publish("big._domainkey.example.test", Record::txt(&value))?;
+    let lookup = adapter(&dns);
+
+    let answer = lookup.txt("big._domainkey.example.test").await;
+    let records = answer.result.records();
+    assert_eq!(records.len(), 1, "got {:?}", answer.result);
+    assert_eq!(records[0].joined(), value);
+    assert_eq!(records[0].strings.len(), 3);
+    let transports: Vec<Transport> = dns
+        .queries()
+        .iter()
+        .filter(|q| q.name == "big._domainkey.example.test")
+        .map(|q| q.transport)
+        .collect();
+    assert_eq!(transports, [Transport::Udp, Transport::Tcp]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_record_published_after_a_miss_is_seen_by_the_very_next_query() -> TestResult {
+    let dns = TestDns::start().await?;
+    // The zone's SOA invites 300 s of negative caching; the adapter must not take it.
+    dns.publish(
+        "example.test",
+        Record::soa("ns1.example.test", "hostmaster.example.test"),
+    )?;
+    let lookup = adapter(&dns);
+    let name = "_dmarc.example.test";
+
+    assert_eq!(lookup.txt(name).await.result, DnsResult::NxDomain);
+    dns.publish(name, Record::txt("v=DMARC1; p=none"))?;
+    assert_eq!(
+        lookup.txt(name).await.result,
+        DnsResult::Records(vec![TxtRecordData::single("v=DMARC1; p=none")])
+    );
+    dns.replace(
+        name,
+        RecordKind::Txt,
+        vec![Record::txt("v=DMARC1; p=reject")],
+    )?;
+    assert_eq!(
+        lookup.txt(name).await.result,
+        DnsResult::Records(vec![TxtRecordData::single("v=DMARC1; p=reject")])
+    );
+    dns.delete(name, RecordKind::Txt)?;
+    assert_eq!(lookup.txt(name).await.result, DnsResult::NxDomain);
+    Ok(())
+}
+
+#[tokio::test]
+async fn addresses_mail_exchangers_and_reverse_names() -> TestResult {
+    let dns = TestDns::start().await?;
+    let v4 = Ipv4Addr::new(192, 0, 2, 25);
+    let v6: Ipv6Addr = "2001:db8::25".parse()?;
+    dns.publish("mx.example.test", Record::A(v4))?;
+    dns.publish("mx.example.test", Record::Aaaa(v6))?;
+    dns.publish("example.test", Record::mx(10, "MX.example.test."))?;
+    dns.publish("example.test", Record::mx(20, "backup.example.test"))?;
+    dns.publish(
+        "25.2.0.192.in-addr.arpa",
+        Record::Ptr("mx.example.test".into()),
+    )?;
+    dns.publish(
+        &domain_core::testing::reverse_name(IpAddr::V6(v6)),
+        Record::Ptr("mx.example.test".into()),
+    )?;
+    let lookup = adapter(&dns);
+
+    assert_eq!(
+        lookup.a("mx.example.test").await.result,
+        DnsResult::Records(vec![v4])
+    );
+    assert_eq!(
+        lookup.aaaa("mx.example.test").await.result,
+        DnsResult::Records(vec![v6])
+    );
+    let mut mx = lookup.mx("example.test").await.result.records().to_vec();
+    mx.sort_by_key(|m| m.preference);
+    assert_eq!(
+        mx,
+        [
+            MxRecord {
+                preference: 10,
+                exchange: "mx.example.test".into()
+            },
+            MxRecord {
+                preference: 20,
+                exchange: "backup.example.test".into()
+            },
+        ]
+    );
+    for ip in [IpAddr::V4(v4), IpAddr::V6(v6)] {
+        assert_eq!(
+            lookup.ptr(ip).await.result,
+            DnsResult::Records(vec!["mx.example.test".to_owned()]),
+            "PTR of {ip}"
+        );
+    }
+    assert_eq!(
+        lookup
+            .ptr(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 26)))
+            .await
+            .result,
+        DnsResult::NxDomain
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_answer_names_the_server_and_the_next_server_is_asked_after_a_failure() -> TestResult {
+    let failing = TestDns::start().await?;
+    failing.fail("example.test", Failure::ServFail)?;
+    let working = TestDns::start().await?;
+    working.publish("example.test", Record::txt("v=spf1 -all"))?;
+    let lookup = adapter_for(&[failing.addr(), working.addr()]);
+
+    let answer = lookup.txt("example.test").await;
+    assert_eq!(
+        answer.result,
+        DnsResult::Records(vec![TxtRecordData::single("v=spf1 -all")])
+    );
+    assert_eq!(answer.server, Some(resolver_label(&working)));
+    assert_eq!(failing.queries().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn odd_names_give_an_answer_or_a_temporary_failure_and_never_panic() -> TestResult {
+    let dns = TestDns::start().await?;
+    let lookup = adapter(&dns);
+    let long_label = "a".repeat(64);
+    let long_name = ["abcdefghi"; 30].join(".");
+    let huge = "x".repeat(100_000);
+    let many_labels = "a.".repeat(200);
+    let odd = [
+        "",
+        ".",
+        "..",
+        "a..b",
+        "example.test.",
+        "trailing.dot.example.test..",
+        long_label.as_str(),
+        long_name.as_str(),
+        "bücher.example.test",
+        "sp ace.example.test",
+        "nul\0.example.test",
+        "back\\slash.example.test",
+        "\\",
+        "*.example.test",
+        "-.example.test",
+        "\u{1F600}.example.test",
+        "....",
+        huge.as_str(),
+        many_labels.as_str(),
+    ];
+    for name in odd {
+        let answer = lookup.txt(name).await;
+        assert!(
+            matches!(answer.result, DnsResult::NxDomain | DnsResult::TempFail(_)),
+            "{name:?}: {:?}",
+            answer.result
+        );
+    }
+    // Those DNS cannot carry were never sent.
+    let asked: Vec<String> = dns.queries().into_iter().map(|q| q.name).collect();
+    assert!(!asked.iter().any(|n| n.len() > 253), "{asked:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_configuration_without_servers_is_rejected() {
+    let result = HickoryDns::new(DnsConfig::with_servers(Vec::new()));
+    assert_eq!(result.err(), Some(Error::NoServers));
+    let result = HickoryDns::new(DnsConfig {
+        recursive: Some(Vec::new()),
+        ..DnsConfig::default()
+    });
+    assert_eq!(result.err(), Some(Error::NoServers));
+}

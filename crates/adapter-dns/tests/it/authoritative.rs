@@ -1,0 +1,172 @@
+//! Authoritative-first: the zone's nameservers, found through the recursive resolver,
+//! answer before it; when they fail, the resolver does.
+//!
+//! Two loopback servers play the parts: the "resolver" holds stale data plus the zone's
+//! SOA, NS and glue (pointing at 127.0.0.1); the "nameserver" holds the fresh data and
+//! is reached through `nameserver_port`.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use adapter_dns::{DnsConfig, HickoryDns};
+use domain_core::ports::{DnsLookup, DnsResult, TxtRecordData};
+use test_dns::{Failure, Record, TestDns};
+
+use crate::{TIMEOUT, TestResult, resolver_label};
+
+const NAME: &str = "_dmarc.example.test";
+
+/// The resolver and the nameserver of `example.test`.
+async fn setup() -> Result<(TestDns, TestDns), Box<dyn std::error::Error>> {
+    let resolver = TestDns::start().await?;
+    let nameserver = TestDns::start().await?;
+    for dns in [&resolver, &nameserver] {
+        dns.publish(
+            "example.test",
+            Record::soa("ns1.example.test", "hostmaster.example.test"),
+        )?;
+        dns.publish("example.test", Record::Ns("ns1.example.test".into()))?;
+        dns.publish("ns1.example.test", Record::A(Ipv4Addr::LOCALHOST))?;
+    }
+    resolver.publish(NAME, Record::txt("v=DMARC1; p=none"))?;
+    nameserver.publish(NAME, Record::txt("v=DMARC1; p=reject"))?;
+    Ok((resolver, nameserver))
+}
+
+fn adapter(resolver: &TestDns, nameserver: &TestDns, timeout: Duration) -> HickoryDns {
+    adapter_with_attempts(resolver, nameserver, timeout, 3)
+}
+
+fn adapter_with_attempts(
+    resolver: &TestDns,
+    nameserver: &TestDns,
+    timeout: Duration,
+    attempts: usize,
+) -> HickoryDns {
+    HickoryDns::new(DnsConfig {
+        recursive: Some(vec![resolver.addr()]),
+        authoritative_first: true,
+        nameserver_port: nameserver.addr().port(),
+        timeout,
+        attempts,
+        ..DnsConfig::default()
+    })
+    .expect("adapter with loopback servers")
+}
+
+fn txt(value: &str) -> DnsResult<TxtRecordData> {
+    DnsResult::Records(vec![TxtRecordData::single(value)])
+}
+
+fn nameserver_label(nameserver: &TestDns) -> String {
+    format!("ns1.example.test (127.0.0.1:{})", nameserver.addr().port())
+}
+
+#[tokio::test]
+async fn the_zones_nameserver_answers_instead_of_the_stale_resolver() -> TestResult {
+    let (resolver, nameserver) = setup().await?;
+    let lookup = adapter(&resolver, &nameserver, TIMEOUT);
+
+    let answer = lookup.txt(NAME).await;
+    assert_eq!(answer.result, txt("v=DMARC1; p=reject"));
+    assert_eq!(answer.server, Some(nameserver_label(&nameserver)));
+    // The resolver was only asked where the zone is, never for the record itself.
+    assert!(
+        !resolver
+            .queries()
+            .iter()
+            .any(|q| q.name == NAME && q.record_type == "TXT"),
+        "{:?}",
+        resolver.queries()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_nameserver_is_authoritative_about_absence_too() -> TestResult {
+    let (resolver, nameserver) = setup().await?;
+    nameserver.delete_name(NAME)?;
+    let lookup = adapter(&resolver, &nameserver, TIMEOUT);
+
+    let answer = lookup.txt(NAME).await;
+    assert_eq!(answer.result, DnsResult::NxDomain);
+    assert_eq!(answer.server, Some(nameserver_label(&nameserver)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn zone_discovery_is_remembered_and_records_are_not() -> TestResult {
+    let (resolver, nameserver) = setup().await?;
+    let lookup = adapter(&resolver, &nameserver, TIMEOUT);
+
+    assert_eq!(lookup.txt(NAME).await.result, txt("v=DMARC1; p=reject"));
+    let discovery = resolver.queries().len();
+    assert!(
+        discovery >= 2,
+        "SOA and NS at least: {:?}",
+        resolver.queries()
+    );
+
+    nameserver.publish(NAME, Record::txt("v=DMARC1; p=quarantine"))?;
+    let answer = lookup.txt(NAME).await;
+    assert_eq!(
+        answer.result.records().len(),
+        2,
+        "the fresh record is seen: {:?}",
+        answer.result
+    );
+    // A second name in the same zone needs one question to find its zone, no more.
+    assert_eq!(lookup.txt("example.test").await.result, DnsResult::NoData);
+    assert_eq!(
+        resolver.queries().len(),
+        discovery + 1,
+        "{:?}",
+        resolver.queries()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_nameserver_falls_back_to_the_resolver() -> TestResult {
+    let (resolver, nameserver) = setup().await?;
+    nameserver.fail(NAME, Failure::ServFail)?;
+    let lookup = adapter(&resolver, &nameserver, TIMEOUT);
+
+    let answer = lookup.txt(NAME).await;
+    assert_eq!(answer.result, txt("v=DMARC1; p=none"));
+    assert_eq!(answer.server, Some(resolver_label(&resolver)));
+    assert_eq!(nameserver.queries().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_silent_nameserver_leaves_the_resolver_time_to_answer() -> TestResult {
+    let (resolver, nameserver) = setup().await?;
+    nameserver.fail(NAME, Failure::Timeout)?;
+    // One attempt of 4 s: the nameservers may use half of it, the resolver has the rest.
+    // (Where a firewall drops direct queries to port 53, this is every lookup.)
+    let lookup = adapter_with_attempts(&resolver, &nameserver, Duration::from_secs(4), 1);
+
+    let answer = lookup.txt(NAME).await;
+    assert_eq!(answer.result, txt("v=DMARC1; p=none"));
+    assert_eq!(answer.server, Some(resolver_label(&resolver)));
+    assert!(
+        !nameserver.queries().is_empty(),
+        "the nameserver was asked first"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_reachable_zone_the_resolver_answers() -> TestResult {
+    let (resolver, nameserver) = setup().await?;
+    // The resolver cannot say where the zone is: nothing to ask but itself.
+    resolver.fail("example.test", Failure::Refused)?;
+    let lookup = adapter(&resolver, &nameserver, TIMEOUT);
+
+    let answer = lookup.txt(NAME).await;
+    assert_eq!(answer.result, txt("v=DMARC1; p=none"));
+    assert_eq!(answer.server, Some(resolver_label(&resolver)));
+    assert!(nameserver.queries().is_empty());
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The server: UDP and TCP on one loopback port, answering from the [`Store`].
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use std::{fmt, io};
+
+use hickory_server::Server;
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::proto::op::{
+    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
+};
+use hickory_server::proto::rr::Name;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::Error;
+use crate::record::{Failure, ReceivedQuery, Record, RecordKind, Transport, key_of};
+use crate::store::{Reply, Store};
+
+/// How long an idle TCP connection stays open; long enough that a client reusing its
+/// connection across a slow test does not see it closed.
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Limit UDP answers to 512 octets whatever EDNS buffer the client offers, as a
+    /// server without EDNS does: larger answers are truncated (TC bit) and the client
+    /// must ask again over TCP.
+    pub cap_udp_at_512: bool,
+    /// The TTL of every record served, in seconds.
+    pub ttl: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cap_udp_at_512: false,
+            ttl: 300,
+        }
+    }
+}
+
+/// An authoritative DNS server on `127.0.0.1`, UDP and TCP on the same port, answering
+/// from records the test publishes. It stops when dropped.
+///
+/// Every name it holds is served authoritatively (AA flag). A name without records
+/// that no published name lies below gives NXDOMAIN; a name that exists but lacks the
+/// type asked for gives NOERROR with no answer. A published SOA record makes its name a
+/// zone apex: negative answers below it carry the SOA, and CNAMEs are followed inside
+/// the zone only.
+pub struct TestDns {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    // Held for its drop: dropping the server aborts its tasks and closes the sockets.
+    server: Server<Handler>,
+}
+
+impl TestDns {
+    /// Starts a server with the default [`Options`].
+    pub async fn start() -> io::Result<TestDns> {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts a server with the given options.
+    pub async fn start_with(options: Options) -> io::Result<TestDns> {
+        let (udp, tcp) = bind_pair().await?;
+        let addr = udp.local_addr()?;
+        let shared = Arc::new(Shared {
+            options,
+            state: Mutex::default(),
+        });
+        let mut server = Server::new(Handler {
+            shared: shared.clone(),
+        });
+        server.register_socket(udp);
+        server.register_listener(tcp, TCP_IDLE_TIMEOUT, 64);
+        Ok(TestDns {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    /// The address the server listens on, for UDP and TCP.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Adds a record at `name`, next to those already there (several TXT records at
+    /// one name are published one call each).
+    pub fn publish(&self, name: &str, record: Record) -> Result<(), Error> {
+        self.shared.state().store.publish(name, record)
+    }
+
+    /// Replaces every record of `kind` at `name` with `records` (none deletes them).
+    pub fn replace(&self, name: &str, kind: RecordKind, records: Vec<Record>) -> Result<(), Error> {
+        self.shared.state().store.replace(name, kind, records)
+    }
+
+    /// Deletes every record of `kind` at `name`.
+    pub fn delete(&self, name: &str, kind: RecordKind) -> Result<(), Error> {
+        self.replace(name, kind, Vec::new())
+    }
+
+    /// Deletes every record at `name`.
+    pub fn delete_name(&self, name: &str) -> Result<(), Error> {
+        self.shared.state().store.delete_name(name)
+    }
+
+    /// Makes every query about `name` (the question's name, whatever its type) fail
+    /// this way, until [`recover`](Self::recover).
+    pub fn fail(&self, name: &str, failure: Failure) -> Result<(), Error> {
+        self.shared.state().store.set_failure(name, Some(failure))
+    }
+
+    /// Ends a failure set with [`fail`](Self::fail).
+    pub fn recover(&self, name: &str) -> Result<(), Error> {
+        self.shared.state().store.set_failure(name, None)
+    }
+
+    /// The queries received so far, oldest first.
+    pub fn queries(&self) -> Vec<ReceivedQuery> {
+        self.shared.state().log.clone()
+    }
+
+    /// Stops the server and waits until its sockets are closed (dropping it stops it
+    /// too, without waiting).
+    pub async fn stop(mut self) -> io::Result<()> {
+        self.server
+            .shutdown_gracefully()
+            .await
+            .map_err(io::Error::other)
+    }
+}
+
+impl fmt::Debug for TestDns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestDns")
+            .field("addr", &self.addr)
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestDns {
+    fn drop(&mut self) {
+        // Dropping `server` aborts its tasks, which closes the sockets. Cancelling first
+        // makes the accept loops end by themselves at their next poll as well.
+        self.server.shutdown_token().cancel();
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    options: Options,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere in a test must not turn every later query into a second panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    store: Store,
+    log: Vec<ReceivedQuery>,
+}
+
+#[derive(Debug)]
+struct Handler {
+    shared: Arc<Shared>,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let options = self.shared.options;
+        let reply = self.reply(request, options.ttl);
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        let edns = request.edns.as_ref().map(|req| {
+            let mut edns = Edns::new();
+            let payload = if options.cap_udp_at_512 {
+                512
+            } else {
+                req.max_payload()
+            };
+            edns.set_max_payload(payload);
+            edns
+        });
+        // Without EDNS in the request the encoder already limits UDP to 512 octets.
+        let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
+        let sent = match &reply {
+            Reply::Silence => return ResponseInfo::from(header(metadata)),
+            Reply::Error(code) => {
+                metadata.response_code = *code;
+                response_handle
+                    .send_response(builder.build_no_records(metadata))
+                    .await
+            }
+            Reply::Answer {
+                code,
+                answers,
+                authorities,
+                additionals,
+            } => {
+                metadata.response_code = *code;
+                metadata.authoritative = true;
+                response_handle
+                    .send_response(builder.build(
+                        metadata,
+                        answers.iter(),
+                        authorities.iter(),
+                        [],
+                        additionals.iter(),
+                    ))
+                    .await
+            }
+        };
+        sent.unwrap_or_else(|_| {
+            metadata.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(header(metadata))
+        })
+    }
+}
+
+impl Handler {
+    fn reply(&self, request: &Request, ttl: u32) -> Reply {
+        if request.metadata.op_code != OpCode::Query
+            || request.metadata.message_type != MessageType::Query
+        {
+            return Reply::Error(ResponseCode::NotImp);
+        }
+        let [query] = request.queries.queries() else {
+            return Reply::Error(ResponseCode::FormErr);
+        };
+        let name = key_of(&Name::from(query.name().clone()));
+        let transport = match request.protocol() {
+            Protocol::Tcp => Transport::Tcp,
+            _ => Transport::Udp,
+        };
+        let mut state = self.shared.state();
+        state.log.push(ReceivedQuery {
+            name: name.clone(),
+            record_type: query.query_type().to_string(),
+            transport,
+        });
+        state.store.reply(&name, query.query_type(), ttl)
+    }
+}
+
+fn header(metadata: Metadata) -> Header {
+    Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    }
+}
+
+/// Binds UDP on an ephemeral loopback port, then TCP on the same port, trying again
+/// with another port if TCP's is taken.
+async fn bind_pair() -> io::Result<(UdpSocket, TcpListener)> {
+    let mut last = None;
+    for _ in 0..32 {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn udp_and_tcp_share_a_loopback_port_that_closes_on_stop() -> io::Result<()> {
+        let dns = TestDns::start().await?;
+        let addr = dns.addr();
+        assert!(addr.ip().is_loopback());
+        assert_ne!(addr.port(), 0);
+        tokio::net::TcpStream::connect(addr).await?;
+
+        dns.stop().await?;
+        let refused = tokio::net::TcpStream::connect(addr).await;
+        assert!(refused.is_err(), "still listening after stop");
+        Ok(())
+    }
+}
