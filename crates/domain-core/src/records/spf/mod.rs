@@ -14,6 +14,8 @@
 mod build;
 mod macros;
 mod parse;
+#[cfg(test)]
+mod tests;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -167,8 +169,6 @@ impl SpfRecord {
     /// or nothing (RFC 7208 §4.5). Records that are not are ignored, not errors.
     pub fn is_spf(text: &str) -> bool {
         let t = text.as_bytes();
-        t.len() >= 6
-            && t[..6].eq_ignore_ascii_case(b"v=spf1")
-            && (t.len() == 6 || t[6] == b' ')
+        t.len() >= 6 && t[..6].eq_ignore_ascii_case(b"v=spf1") && (t.len() == 6 || t[6] == b' ')
     }
 }
