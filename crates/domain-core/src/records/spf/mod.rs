@@ -1,5 +1,6 @@
-//! SPF records (RFC 7208): the typed model of a record, its parser and builder, and the
-//! merge of our `include:` into a record a domain already has.
+//! SPF records (RFC 7208): the typed model of a record, its parser and builder, the
+//! merge of our `include:` into a record a domain already has, and [`check_host`], the
+//! evaluation of a domain's records for a client address.
 //!
 //! ```text
 //! record     = version terms *SP                       ; RFC 7208 §12
@@ -12,6 +13,8 @@
 //! ```
 
 mod build;
+mod check_host;
+mod expand;
 mod macros;
 mod parse;
 #[cfg(test)]
@@ -19,6 +22,10 @@ mod tests;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+pub use check_host::{
+    IncludeStep, MAX_DNS_LOOKUPS, MAX_NAMES_PER_TERM, MAX_VOID_LOOKUPS, MatchedTerm, RedirectStep,
+    SpfEvaluation, SpfProblem, SpfQuery, SpfResult, SpfTrace, TermRef, VoidLookup, check_host,
+};
 pub use macros::{DomainSpec, MacroLetter, MacroString, MacroToken};
 
 /// A parsed SPF record: its terms, in order.
