@@ -5,11 +5,13 @@
 
 mod dkim;
 mod dmarc;
+mod spf;
 
 use serde::{Deserialize, Serialize};
 
 pub use dkim::{DkimExpectation, check_dkim};
 pub use dmarc::{DmarcExpectation, check_dmarc};
+pub use spf::{SpfExpectation, check_spf};
 
 /// Which record a verdict is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
