@@ -1,7 +1,7 @@
 //! The SPF check: the domain has exactly one SPF record, and RFC 7208 `check_host()`
 //! gives `pass` for every one of our sending addresses (contract §3).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use futures::future::join_all;
 
@@ -412,31 +412,11 @@ async fn our_addresses(
         return Ok(Vec::new());
     };
     let mut addresses = Vec::new();
-    for d in record
+    let ranges = record
         .directives()
         .filter(|d| d.qualifier == Qualifier::Pass)
-    {
-        let (first, last) = match d.mechanism {
-            Mechanism::Ip4 { addr, prefix } => {
-                let host_bits = 32u32.saturating_sub(u32::from(prefix.unwrap_or(32)));
-                let mask = u32::MAX.checked_shl(host_bits).unwrap_or(0);
-                let first = u32::from(addr) & mask;
-                (
-                    IpAddr::V4(Ipv4Addr::from(first)),
-                    IpAddr::V4(Ipv4Addr::from(first | !mask)),
-                )
-            }
-            Mechanism::Ip6 { addr, prefix } => {
-                let host_bits = 128u32.saturating_sub(u32::from(prefix.unwrap_or(128)));
-                let mask = u128::MAX.checked_shl(host_bits).unwrap_or(0);
-                let first = u128::from(addr) & mask;
-                (
-                    IpAddr::V6(Ipv6Addr::from(first)),
-                    IpAddr::V6(Ipv6Addr::from(first | !mask)),
-                )
-            }
-            _ => continue,
-        };
+        .filter_map(|d| d.mechanism.network_range());
+    for (first, last) in ranges {
         for ip in [first, last] {
             if !addresses.contains(&ip) {
                 addresses.push(ip);

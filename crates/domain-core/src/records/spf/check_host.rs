@@ -16,7 +16,10 @@ use futures::future::{BoxFuture, FutureExt, join_all};
 use serde::{Deserialize, Serialize};
 
 use super::expand::{self, MacroValues};
-use super::{Directive, DomainSpec, DualCidr, MacroString, Mechanism, Qualifier, SpfRecord, Term};
+use super::{
+    Directive, DomainSpec, DualCidr, MacroString, Mechanism, Qualifier, SpfRecord, Term, v4_mask,
+    v6_mask,
+};
 use crate::ports::{DnsLookup, DnsResult, TxtRecordData};
 use crate::records::TxtRecord;
 
@@ -930,21 +933,11 @@ impl<'a> Evaluator<'a> {
 }
 
 /// Whether the first `prefix` bits of `a` and `b` agree; addresses of different families
-/// never do. A prefix longer than the address compares the whole address.
+/// never do.
 fn same_network(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
     match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = u32::MAX
-                .checked_shl(32u32.saturating_sub(u32::from(prefix)))
-                .unwrap_or(0);
-            (u32::from(a) ^ u32::from(b)) & mask == 0
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = u128::MAX
-                .checked_shl(128u32.saturating_sub(u32::from(prefix)))
-                .unwrap_or(0);
-            (u128::from(a) ^ u128::from(b)) & mask == 0
-        }
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) ^ u32::from(b)) & v4_mask(prefix) == 0,
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a) ^ u128::from(b)) & v6_mask(prefix) == 0,
         _ => false,
     }
 }

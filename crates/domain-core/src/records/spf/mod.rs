@@ -20,7 +20,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use check_host::{
     IncludeStep, MAX_DNS_LOOKUPS, MAX_NAMES_PER_TERM, MAX_VOID_LOOKUPS, MatchedTerm, RedirectStep,
@@ -145,6 +145,44 @@ impl Mechanism {
                 | Mechanism::Exists(_)
         )
     }
+
+    /// For `ip4:` and `ip6:`, the first and last address of the network; `None` for the
+    /// other mechanisms.
+    pub fn network_range(&self) -> Option<(IpAddr, IpAddr)> {
+        match *self {
+            Mechanism::Ip4 { addr, prefix } => {
+                let mask = v4_mask(prefix.unwrap_or(32));
+                let first = u32::from(addr) & mask;
+                Some((
+                    IpAddr::V4(Ipv4Addr::from(first)),
+                    IpAddr::V4(Ipv4Addr::from(first | !mask)),
+                ))
+            }
+            Mechanism::Ip6 { addr, prefix } => {
+                let mask = v6_mask(prefix.unwrap_or(128));
+                let first = u128::from(addr) & mask;
+                Some((
+                    IpAddr::V6(Ipv6Addr::from(first)),
+                    IpAddr::V6(Ipv6Addr::from(first | !mask)),
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The network mask of an IPv4 prefix length; lengths over 32 mask the whole address.
+fn v4_mask(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32u32.saturating_sub(u32::from(prefix)))
+        .unwrap_or(0)
+}
+
+/// The network mask of an IPv6 prefix length; lengths over 128 mask the whole address.
+fn v6_mask(prefix: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128u32.saturating_sub(u32::from(prefix)))
+        .unwrap_or(0)
 }
 
 impl SpfRecord {

@@ -262,3 +262,36 @@ fn merge_examples() {
         "v=spf1 a include:scaisend.scailabs.ai -all",
     );
 }
+
+#[test]
+fn network_ranges() {
+    let range = |term: &str| {
+        let record = SpfRecord::parse(&format!("v=spf1 {term}")).unwrap();
+        let directive = record.directives().next().unwrap();
+        directive
+            .mechanism
+            .network_range()
+            .map(|(first, last)| format!("{first} {last}"))
+    };
+    assert_eq!(
+        range("ip4:192.0.2.77/24").as_deref(),
+        Some("192.0.2.0 192.0.2.255")
+    );
+    assert_eq!(
+        range("ip4:192.0.2.77").as_deref(),
+        Some("192.0.2.77 192.0.2.77")
+    );
+    assert_eq!(
+        range("ip4:192.0.2.77/0").as_deref(),
+        Some("0.0.0.0 255.255.255.255")
+    );
+    assert_eq!(
+        range("ip6:2001:db8::/126").as_deref(),
+        Some("2001:db8:: 2001:db8::3")
+    );
+    assert_eq!(
+        range("ip6:2001:db8::1").as_deref(),
+        Some("2001:db8::1 2001:db8::1")
+    );
+    assert_eq!(range("a:example.com/24"), None);
+}
