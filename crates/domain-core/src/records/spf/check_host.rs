@@ -716,9 +716,8 @@ impl<'a> Evaluator<'a> {
         spec: Option<&DomainSpec>,
         cidr: DualCidr,
     ) -> Flow<bool> {
-        let name = match self.target(spec, site.domain).await {
-            Ok(name) => name,
-            Err(bad) => return trace.count_void(site, &bad).map(|()| false),
+        let Some(name) = self.existing_target(trace, site, spec).await? else {
+            return Ok(false);
         };
         match self.addresses(&name).await {
             DnsResult::Records(addrs) => Ok(addrs.iter().any(|a| self.within(*a, cidr))),
@@ -737,9 +736,8 @@ impl<'a> Evaluator<'a> {
         spec: Option<&DomainSpec>,
         cidr: DualCidr,
     ) -> Flow<bool> {
-        let name = match self.target(spec, site.domain).await {
-            Ok(name) => name,
-            Err(bad) => return trace.count_void(site, &bad).map(|()| false),
+        let Some(name) = self.existing_target(trace, site, spec).await? else {
+            return Ok(false);
         };
         let mut exchanges = match self.dns.mx(&name).await.result {
             DnsResult::Records(mx) => mx,
@@ -819,9 +817,8 @@ impl<'a> Evaluator<'a> {
 
     /// `exists` (§5.7): the name has an A record, whatever the client's address family.
     async fn exists(&self, trace: &mut SpfTrace, site: Site<'_>, spec: &DomainSpec) -> Flow<bool> {
-        let name = match self.target(Some(spec), site.domain).await {
-            Ok(name) => name,
-            Err(bad) => return trace.count_void(site, &bad).map(|()| false),
+        let Some(name) = self.existing_target(trace, site, Some(spec)).await? else {
+            return Ok(false);
         };
         match self.dns.a(&name).await.result {
             DnsResult::Records(_) => Ok(true),
@@ -858,6 +855,20 @@ impl<'a> Evaluator<'a> {
         };
         let expanded = self.expand(spec.macro_string(), domain).await;
         expand::target_name(&expanded).ok_or(expanded)
+    }
+
+    /// The name an `a`, `mx` or `exists` term queries. A name that cannot exist is
+    /// treated as one that does not: no match, and a void lookup.
+    async fn existing_target(
+        &self,
+        trace: &mut SpfTrace,
+        site: Site<'_>,
+        spec: Option<&DomainSpec>,
+    ) -> Flow<Option<String>> {
+        match self.target(spec, site.domain).await {
+            Ok(name) => Ok(Some(name)),
+            Err(bad) => trace.count_void(site, &bad).map(|()| None),
+        }
     }
 
     async fn expand(&self, text: &MacroString, domain: &str) -> String {
