@@ -14,7 +14,11 @@ use crate::{cargo_bin, root};
 /// (package, bench target, section title)
 const BENCHES: &[(&str, &str, &str)] = &[
     ("domain-core", "spf", "SPF check_host (in-memory DNS)"),
-    ("adapter-dns", "dns", "DNS lookups and verification against a loopback server"),
+    (
+        "adapter-dns",
+        "dns",
+        "DNS lookups and verification against a loopback server",
+    ),
     ("domain-core", "sign", "DKIM signing"),
 ];
 
@@ -46,7 +50,10 @@ pub fn run(filter: &[String]) -> Result<()> {
         let stdout = String::from_utf8_lossy(&out.stdout);
         print!("{stdout}");
         writeln!(report, "## {title}\n")?;
-        writeln!(report, "Command: `cargo bench -p {package} --bench {bench}`\n")?;
+        writeln!(
+            report,
+            "Command: `cargo bench -p {package} --bench {bench}`\n"
+        )?;
         writeln!(report, "{}\n", stdout.trim())?;
     }
     let path = root().join("docs/benchmarks.md");

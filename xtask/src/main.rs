@@ -39,8 +39,16 @@ fn main() -> Result<()> {
 }
 
 fn ci() -> Result<()> {
-    cargo(&["fmt", "--all", "--", "--check"]).context("code is not formatted: run `cargo fmt --all`")?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&["fmt", "--all", "--", "--check"])
+        .context("code is not formatted: run `cargo fmt --all`")?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     test(&[])
 }
 
@@ -58,7 +66,10 @@ fn openapi() -> Result<()> {
         .output()
         .context("running scaisend-domains openapi")?;
     if !out.status.success() {
-        bail!("scaisend-domains openapi failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "scaisend-domains openapi failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let path = root().join("docs/openapi.json");
     std::fs::write(&path, &out.stdout)?;
@@ -101,7 +112,10 @@ fn ensure_postgres() -> Result<()> {
 fn postgres_addr(url: &str) -> SocketAddr {
     // postgres://user[:pass]@host[:port]/db — only host and port matter here.
     let after_at = url.rsplit_once('@').map(|(_, h)| h).unwrap_or(url);
-    let host_port = after_at.split(['/', '?']).next().unwrap_or("127.0.0.1:5432");
+    let host_port = after_at
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("127.0.0.1:5432");
     let with_port = if host_port.contains(':') {
         host_port.to_owned()
     } else {

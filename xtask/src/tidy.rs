@@ -17,7 +17,11 @@ mod tests {
             .current_dir(root())
             .output()
             .expect("cargo metadata runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
     }
 
@@ -27,7 +31,12 @@ mod tests {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|p| (p["id"].as_str().unwrap_or(""), p["name"].as_str().unwrap_or("")))
+            .map(|p| {
+                (
+                    p["id"].as_str().unwrap_or(""),
+                    p["name"].as_str().unwrap_or(""),
+                )
+            })
             .collect();
         meta["resolve"]["nodes"]
             .as_array()
@@ -73,12 +82,19 @@ mod tests {
         let graph = normal_dependency_graph(&metadata());
         let deps = transitive(&graph, "domain-core");
         // The graph must be real for the check below to mean anything.
-        assert!(deps.contains("rsa") && deps.contains("aws-lc-rs"), "{deps:?}");
-        let forbidden = ["tokio", "mio", "sqlx", "axum", "hyper", "reqwest", "tower", "socket2"];
+        assert!(
+            deps.contains("rsa") && deps.contains("aws-lc-rs"),
+            "{deps:?}"
+        );
+        let forbidden = [
+            "tokio", "mio", "sqlx", "axum", "hyper", "reqwest", "tower", "socket2",
+        ];
         let bad: Vec<&String> = deps
             .iter()
             .filter(|d| {
-                forbidden.iter().any(|f| d.as_str() == *f || d.starts_with(&format!("{f}-")))
+                forbidden
+                    .iter()
+                    .any(|f| d.as_str() == *f || d.starts_with(&format!("{f}-")))
                     || d.starts_with("hickory")
                     || d.starts_with("sqlx")
             })

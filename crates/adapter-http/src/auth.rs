@@ -155,7 +155,9 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
         K::ExpiredSignature => "the token has expired".to_owned(),
         K::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
         K::InvalidSignature => "the token's signature does not verify".to_owned(),
-        K::InvalidAlgorithm => "the token is signed with an algorithm this server does not accept".to_owned(),
+        K::InvalidAlgorithm => {
+            "the token is signed with an algorithm this server does not accept".to_owned()
+        }
         K::InvalidIssuer => "the token's issuer is not accepted".to_owned(),
         K::InvalidAudience => "the token's audience is not accepted".to_owned(),
         K::MissingRequiredClaim(c) => format!("the token lacks the `{c}` claim"),
@@ -170,7 +172,10 @@ pub struct Authenticated(pub Caller);
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -183,7 +188,9 @@ impl FromRequestParts<AppState> for Authenticated {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
         state
             .jwt
             .verify(token)

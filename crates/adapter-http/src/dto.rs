@@ -6,11 +6,12 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use domain_core::publish::{DnsRecordSpec, RecordAction, RecordStatus};
 use domain_core::rotation::DkimKey;
-use domain_core::service::{DomainChanges, DomainView, NewDomain, RotationStarted, VerificationReport};
+use domain_core::service::{
+    DomainChanges, DomainView, NewDomain, RotationStarted, VerificationReport,
+};
 use domain_core::verify::Verdict;
 use domain_core::{
-    DmarcPolicy, DomainEvent, DomainName, FieldError, InputError, RuaAddress,
-    keys::KeyBits,
+    DmarcPolicy, DomainEvent, DomainName, FieldError, InputError, RuaAddress, keys::KeyBits,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -28,7 +29,9 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Resu
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
-        .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")));
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        });
     if !is_json {
         return Err(ApiError::unsupported_media_type());
     }
@@ -108,18 +111,20 @@ impl CreateDomainRequest {
             Some(d) => collect(&mut errors, "dkim_rotation_days", rotation_days(d)).map(Some),
         };
         match (name, policy, rua, bits, days) {
-            (Some(name), Some(dmarc_policy), Some(dmarc_rua), Some(key_bits), Some(dkim_rotation_days))
-                if errors.is_empty() =>
-            {
-                Ok(NewDomain {
-                    name,
-                    dmarc_policy,
-                    dmarc_rua,
-                    is_shared: self.is_shared.unwrap_or(false),
-                    key_bits,
-                    dkim_rotation_days,
-                })
-            }
+            (
+                Some(name),
+                Some(dmarc_policy),
+                Some(dmarc_rua),
+                Some(key_bits),
+                Some(dkim_rotation_days),
+            ) if errors.is_empty() => Ok(NewDomain {
+                name,
+                dmarc_policy,
+                dmarc_rua,
+                is_shared: self.is_shared.unwrap_or(false),
+                key_bits,
+                dkim_rotation_days,
+            }),
             _ => Err(errors),
         }
     }
@@ -154,7 +159,9 @@ impl UpdateDomainRequest {
         let dmarc_rua = match self.dmarc_rua_email {
             None => None,
             Some(None) => Some(None),
-            Some(Some(a)) => collect(&mut errors, "dmarc_rua_email", RuaAddress::parse(&a)).map(Some),
+            Some(Some(a)) => {
+                collect(&mut errors, "dmarc_rua_email", RuaAddress::parse(&a)).map(Some)
+            }
         };
         let dkim_rotation_days = match self.dkim_rotation_days {
             None => None,
@@ -177,7 +184,9 @@ fn rotation_days(d: u32) -> Result<u32, InputError> {
     if (1..=3650).contains(&d) {
         Ok(d)
     } else {
-        Err(InputError::new("`dkim_rotation_days` must be between 1 and 3650"))
+        Err(InputError::new(
+            "`dkim_rotation_days` must be between 1 and 3650",
+        ))
     }
 }
 

@@ -75,7 +75,8 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let durations: HistogramFamily<RouteLabels> = Family::new_with_constructor(latency_histogram);
+        let durations: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
         let checks = Family::<CheckLabels, Counter>::default();
         let dns: HistogramFamily<DnsLabels> = Family::new_with_constructor(latency_histogram);
         registry.register(

@@ -16,8 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authenticated;
 use crate::dto::{
-    CreateDomainRequest, DnsRecordsResponse, DomainList, DomainResponse, EventList,
-    RotateResponse, UpdateDomainRequest, VerifyResponse, json_body,
+    CreateDomainRequest, DnsRecordsResponse, DomainList, DomainResponse, EventList, RotateResponse,
+    UpdateDomainRequest, VerifyResponse, json_body,
 };
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -47,7 +47,10 @@ fn encode_cursor(after: Option<String>) -> Option<String> {
     after.map(|a| CURSOR.encode(a))
 }
 
-fn decode_cursor<T>(cursor: Option<&str>, parse: impl Fn(&str) -> Result<T, InputError>) -> Result<Option<String>, FieldError> {
+fn decode_cursor<T>(
+    cursor: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, InputError>,
+) -> Result<Option<String>, FieldError> {
     let Some(c) = cursor.filter(|c| !c.is_empty()) else {
         return Ok(None);
     };
@@ -61,7 +64,10 @@ fn decode_cursor<T>(cursor: Option<&str>, parse: impl Fn(&str) -> Result<T, Inpu
     Ok(Some(text))
 }
 
-fn page_request(limit: Option<&str>, cursor: Option<String>) -> Result<PageRequest, Vec<FieldError>> {
+fn page_request(
+    limit: Option<&str>,
+    cursor: Option<String>,
+) -> Result<PageRequest, Vec<FieldError>> {
     let limit = match limit {
         None | Some("") => None,
         Some(l) => Some(l.parse::<u32>().map_err(|_| {
@@ -170,8 +176,13 @@ pub async fn list_domains(
         is_active: flag(&mut errors, "is_active", q.is_active.as_deref()),
         is_shared: flag(&mut errors, "is_shared", q.is_shared.as_deref()),
     };
-    let cursor = decode_cursor(q.cursor.as_deref(), DomainId::parse).map_err(|e| errors.push(e)).ok().flatten();
-    let page = page_request(q.limit.as_deref(), cursor).map_err(|e| errors.extend(e)).ok();
+    let cursor = decode_cursor(q.cursor.as_deref(), DomainId::parse)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let page = page_request(q.limit.as_deref(), cursor)
+        .map_err(|e| errors.extend(e))
+        .ok();
     let page = match page {
         Some(p) if errors.is_empty() => p,
         _ => return Err(ApiError::invalid(errors)),
@@ -276,7 +287,8 @@ pub async fn verify_domain(
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let report = s.service.verify(&caller, &domain_id(&id)?).await?;
     for check in &report.checks {
-        s.metrics.observe_check(check.record.as_str(), check.status.as_str());
+        s.metrics
+            .observe_check(check.record.as_str(), check.status.as_str());
     }
     Ok(Json(VerifyResponse::from(&report)))
 }
@@ -310,7 +322,10 @@ pub async fn remove_selector(
     Path((id, selector)): Path<(String, String)>,
 ) -> Result<Json<DomainResponse>, ApiError> {
     let selector = Selector::parse(&selector).map_err(|_| ApiError::not_found())?;
-    let view = s.service.remove_selector(&caller, &domain_id(&id)?, &selector).await?;
+    let view = s
+        .service
+        .remove_selector(&caller, &domain_id(&id)?, &selector)
+        .await?;
     Ok(Json(DomainResponse::from(&view)))
 }
 
@@ -328,7 +343,8 @@ pub async fn domain_events(
     Query(q): Query<PageParams>,
 ) -> Result<Json<EventList>, ApiError> {
     let id = domain_id(&id)?;
-    let cursor = decode_cursor(q.cursor.as_deref(), EventId::parse).map_err(|e| ApiError::invalid(vec![e]))?;
+    let cursor = decode_cursor(q.cursor.as_deref(), EventId::parse)
+        .map_err(|e| ApiError::invalid(vec![e]))?;
     let page = page_request(q.limit.as_deref(), cursor).map_err(ApiError::invalid)?;
     let result = s.service.events(&caller, &id, &page).await?;
     Ok(Json(EventList {
@@ -374,7 +390,11 @@ impl From<&SendDecision> for SenderAuthorizationResponse {
             SendDecision::Deliver {
                 signing_domain,
                 selector,
-            } => ("deliver", Some(signing_domain.to_string()), Some(selector.to_string())),
+            } => (
+                "deliver",
+                Some(signing_domain.to_string()),
+                Some(selector.to_string()),
+            ),
             SendDecision::AcceptThenFail { .. } => ("accept_then_fail", None, None),
             SendDecision::Reject { .. } => ("reject", None, None),
             SendDecision::Sandbox => ("sandbox", None, None),

@@ -121,7 +121,9 @@ impl Caller {
                 "service tokens may call the internal endpoints only".to_owned(),
             )),
             // `Caller::new` guarantees the claims above; this arm keeps the match total.
-            _ => Err(Error::Unauthenticated("missing tenant or partner claim".to_owned())),
+            _ => Err(Error::Unauthenticated(
+                "missing tenant or partner claim".to_owned(),
+            )),
         }
     }
 
@@ -245,16 +247,27 @@ mod tests {
             assert!(!scope.can_see(&shared("p2")));
         }
         let scope = operator.admin_scope().unwrap();
-        assert!(scope.can_see(&own) && scope.can_see(&other_tenant) && scope.can_see(&shared("p1")));
+        assert!(
+            scope.can_see(&own) && scope.can_see(&other_tenant) && scope.can_see(&shared("p1"))
+        );
         assert!(!scope.can_see(&other_partner) && !scope.can_see(&shared("p2")));
         assert!(matches!(service.admin_scope(), Err(Error::Forbidden(_))));
 
         // Creating.
-        assert!(matches!(viewer.owner_for_new(false), Err(Error::Forbidden(_))));
+        assert!(matches!(
+            viewer.owner_for_new(false),
+            Err(Error::Forbidden(_))
+        ));
         assert_eq!(admin.owner_for_new(false).unwrap(), own);
-        assert!(matches!(admin.owner_for_new(true), Err(Error::Forbidden(_))));
+        assert!(matches!(
+            admin.owner_for_new(true),
+            Err(Error::Forbidden(_))
+        ));
         assert_eq!(operator.owner_for_new(true).unwrap(), shared("p1"));
-        assert!(matches!(operator.owner_for_new(false), Err(Error::Forbidden(_))));
+        assert!(matches!(
+            operator.owner_for_new(false),
+            Err(Error::Forbidden(_))
+        ));
 
         // Changing.
         assert!(viewer.check_may_change(&own).is_err());

@@ -314,7 +314,11 @@ mod tests {
         assert_eq!(key.public.bits(), 2048);
         // SubjectPublicKeyInfo of an RSA key starts with the rsaEncryption OID header;
         // the seed's `p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA` is exactly that.
-        assert!(key.public.to_base64().starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"));
+        assert!(
+            key.public
+                .to_base64()
+                .starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
+        );
     }
 
     #[test]
@@ -328,19 +332,30 @@ mod tests {
         let sealed = kek.seal(&key.private, &id, &s1).unwrap();
         let opened = kek.open(&sealed, &id, &s1).unwrap();
         assert_eq!(opened.pkcs8_der(), key.private.pkcs8_der());
-        assert_eq!(kek.open(&sealed, &other, &s1).unwrap_err(), KeyError::DoesNotOpen);
-        assert_eq!(kek.open(&sealed, &id, &s2).unwrap_err(), KeyError::DoesNotOpen);
+        assert_eq!(
+            kek.open(&sealed, &other, &s1).unwrap_err(),
+            KeyError::DoesNotOpen
+        );
+        assert_eq!(
+            kek.open(&sealed, &id, &s2).unwrap_err(),
+            KeyError::DoesNotOpen
+        );
         let (other_kek, _) = MasterKey::generate().unwrap();
-        assert_eq!(other_kek.open(&sealed, &id, &s1).unwrap_err(), KeyError::WrongMasterKey);
+        assert_eq!(
+            other_kek.open(&sealed, &id, &s1).unwrap_err(),
+            KeyError::WrongMasterKey
+        );
         let mut tampered = sealed.as_bytes().to_vec();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert_eq!(
-            kek.open(&SealedKey::from_bytes(tampered), &id, &s1).unwrap_err(),
+            kek.open(&SealedKey::from_bytes(tampered), &id, &s1)
+                .unwrap_err(),
             KeyError::DoesNotOpen
         );
         assert_eq!(
-            kek.open(&SealedKey::from_bytes(vec![1, 2, 3]), &id, &s1).unwrap_err(),
+            kek.open(&SealedKey::from_bytes(vec![1, 2, 3]), &id, &s1)
+                .unwrap_err(),
             KeyError::Malformed
         );
     }
@@ -350,10 +365,17 @@ mod tests {
         let (kek, _) = MasterKey::generate().unwrap();
         let key = testing::key(0);
         let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
-        let sealed = kek.seal(&key.private, &id, &Selector::parse("s").unwrap()).unwrap();
+        let sealed = kek
+            .seal(&key.private, &id, &Selector::parse("s").unwrap())
+            .unwrap();
         let der = key.private.pkcs8_der();
         assert!(!sealed.as_bytes().windows(16).any(|w| w == &der[..16]));
-        assert!(!sealed.as_bytes().windows(32).any(|w| der.windows(32).any(|d| d == w)));
+        assert!(
+            !sealed
+                .as_bytes()
+                .windows(32)
+                .any(|w| der.windows(32).any(|d| d == w))
+        );
     }
 
     #[test]

@@ -48,7 +48,12 @@ pub struct EventWriter<'a> {
 
 impl<'a> EventWriter<'a> {
     /// A writer for changes made by `actor` at `now`.
-    pub fn new(ids: &'a IdGenerator, domain: &'a Domain, actor: Actor, now: OffsetDateTime) -> Self {
+    pub fn new(
+        ids: &'a IdGenerator,
+        domain: &'a Domain,
+        actor: Actor,
+        now: OffsetDateTime,
+    ) -> Self {
         EventWriter {
             ids,
             domain,
@@ -208,11 +213,15 @@ impl Domain {
 }
 
 fn failing_checks(domain: &Domain) -> String {
-    [&domain.checks.dkim, &domain.checks.spf, &domain.checks.dmarc]
-        .iter()
-        .filter_map(|v| v.as_ref())
-        .filter(|v| !v.passed())
-        .map(|v| format!("{} {}", v.record.as_str(), v.code.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    [
+        &domain.checks.dkim,
+        &domain.checks.spf,
+        &domain.checks.dmarc,
+    ]
+    .iter()
+    .filter_map(|v| v.as_ref())
+    .filter(|v| !v.passed())
+    .map(|v| format!("{} {}", v.record.as_str(), v.code.as_str()))
+    .collect::<Vec<_>>()
+    .join(", ")
 }

@@ -57,7 +57,9 @@ fn parse_prefixed(s: &str, prefix: &str) -> Result<String, InputError> {
     let ulid = s
         .strip_prefix(prefix)
         .and_then(|rest| ulid::Ulid::from_string(rest).ok())
-        .ok_or_else(|| InputError::new(format!("`{s}` is not an id of the form `{prefix}<ULID>`")))?;
+        .ok_or_else(|| {
+            InputError::new(format!("`{s}` is not an id of the form `{prefix}<ULID>`"))
+        })?;
     Ok(format!("{prefix}{ulid}"))
 }
 

@@ -35,7 +35,10 @@ impl DomainName {
         for label in &labels {
             check_ldh_label(label)?;
         }
-        if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+        if labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(InputError::new(format!(
                 "`{ascii}` ends in a numeric label, which no top-level domain has"
             )));
@@ -286,10 +289,7 @@ fn to_ascii_name(input: &str, what: &str) -> Result<String, InputError> {
             "`{name}` is an IP address; a sender {what} must be a domain name"
         )));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control())
-    {
+    if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(InputError::new(format!(
             "the {what} must not contain {}",
             describe_char(c)
@@ -360,7 +360,9 @@ fn check_local_part(local: &str) -> Result<(), InputError> {
         .and_then(|rest| rest.strip_suffix('"'))
     {
         if inner.is_empty() {
-            return Err(InputError::new("the report address has an empty quoted local part"));
+            return Err(InputError::new(
+                "the report address has an empty quoted local part",
+            ));
         }
         if let Some(c) = inner
             .chars()
@@ -451,7 +453,10 @@ mod tests {
         check_domain("mail example.com", Err("a space"));
         check_domain("mail.example.com;v=spf1", Err("`;`"));
         check_domain("mail\nexample.com", Err("line break"));
-        check_domain(&format!("{}.example.com", "a".repeat(64)), Err("limit is 63"));
+        check_domain(
+            &format!("{}.example.com", "a".repeat(64)),
+            Err("limit is 63"),
+        );
         check_domain(
             &format!("{}example.com", "abcdefghi.".repeat(25)),
             Err("limit is 253"),
@@ -476,10 +481,7 @@ mod tests {
         assert_eq!(Selector::numbered(&base, 2).as_str(), "scaisend2");
         assert_eq!(Selector::numbered(&base, 17).as_str(), "scaisend17");
         let d = DomainName::parse("mail.example.com").unwrap();
-        assert_eq!(
-            base.record_host(&d),
-            "scaisend._domainkey.mail.example.com"
-        );
+        assert_eq!(base.record_host(&d), "scaisend._domainkey.mail.example.com");
     }
 
     #[test]
@@ -494,7 +496,10 @@ mod tests {
     #[test]
     fn dmarc_policy_parses_the_three_values() {
         assert_eq!(DmarcPolicy::parse("none").unwrap(), DmarcPolicy::None);
-        assert_eq!(DmarcPolicy::parse("Quarantine").unwrap(), DmarcPolicy::Quarantine);
+        assert_eq!(
+            DmarcPolicy::parse("Quarantine").unwrap(),
+            DmarcPolicy::Quarantine
+        );
         assert_eq!(DmarcPolicy::parse("REJECT").unwrap(), DmarcPolicy::Reject);
         let e = DmarcPolicy::parse("block").unwrap_err();
         assert!(e.message().contains("`none`, `quarantine` or `reject`"));

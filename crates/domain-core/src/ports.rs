@@ -70,6 +70,16 @@ impl<T> DnsResult<T> {
     pub fn is_temp_fail(&self) -> bool {
         matches!(self, DnsResult::TempFail(_))
     }
+
+    /// The same outcome with each record converted by `f`.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> DnsResult<U> {
+        match self {
+            DnsResult::Records(r) => DnsResult::Records(r.into_iter().map(f).collect()),
+            DnsResult::NxDomain => DnsResult::NxDomain,
+            DnsResult::NoData => DnsResult::NoData,
+            DnsResult::TempFail(why) => DnsResult::TempFail(why),
+        }
+    }
 }
 
 /// A classified outcome plus the server that produced it, so each verdict can say who

@@ -73,7 +73,11 @@ pub const REMOVED_RECORD_VISIBLE_FOR: Duration = Duration::days(30);
 /// The SPF value is the record the last check suggested: when the domain already has an
 /// SPF record without our include, that record with our include merged in — never a
 /// second SPF record.
-pub fn dns_records(domain: &Domain, include_host: &DomainSpec, now: OffsetDateTime) -> Vec<DnsRecordSpec> {
+pub fn dns_records(
+    domain: &Domain,
+    include_host: &DomainSpec,
+    now: OffsetDateTime,
+) -> Vec<DnsRecordSpec> {
     let keys = domain.keys.all();
     let dkim_row = |k: &crate::rotation::DkimKey, action| DnsRecordSpec {
         purpose: CheckKind::Dkim,
@@ -122,7 +126,8 @@ pub fn dns_records(domain: &Domain, include_host: &DomainSpec, now: OffsetDateTi
         keys.iter()
             .filter(|k| {
                 k.state == KeyState::Removed
-                    && k.removed_at.is_some_and(|t| now - t < REMOVED_RECORD_VISIBLE_FOR)
+                    && k.removed_at
+                        .is_some_and(|t| now - t < REMOVED_RECORD_VISIBLE_FOR)
             })
             .map(|k| dkim_row(k, RecordAction::Remove)),
     );

@@ -101,7 +101,9 @@ pub enum RotationError {
     #[error("a rotation to `{0}` is already pending; publish its record and verify, or cancel it")]
     AlreadyPending(Selector),
     /// The selector is the active one.
-    #[error("`{0}` is the active selector and signs mail; rotate first, then remove it once it is retiring")]
+    #[error(
+        "`{0}` is the active selector and signs mail; rotate first, then remove it once it is retiring"
+    )]
     ActiveSelector(Selector),
     /// No key has this selector.
     #[error("the domain has no DKIM selector `{0}`")]
@@ -169,10 +171,14 @@ impl DkimKeys {
             )));
         }
         if count(KeyState::Pending) > 1 {
-            return Err(RotationError::Inconsistent("several pending keys".to_owned()));
+            return Err(RotationError::Inconsistent(
+                "several pending keys".to_owned(),
+            ));
         }
         if keys.windows(2).any(|w| w[0].index == w[1].index) {
-            return Err(RotationError::Inconsistent("duplicate selector numbers".to_owned()));
+            return Err(RotationError::Inconsistent(
+                "duplicate selector numbers".to_owned(),
+            ));
         }
         if let Some(k) = keys
             .iter()
@@ -182,7 +188,11 @@ impl DkimKeys {
                 "selector `{}` is {} but its private key is {}",
                 k.selector,
                 k.state.as_str(),
-                if k.sealed.is_some() { "present" } else { "missing" }
+                if k.sealed.is_some() {
+                    "present"
+                } else {
+                    "missing"
+                }
             )));
         }
         Ok(DkimKeys { keys })
@@ -221,7 +231,11 @@ impl DkimKeys {
     }
 
     /// Adds a pending key. Fails while another rotation is pending.
-    pub fn start_rotation(&mut self, key: NewKey, now: OffsetDateTime) -> Result<(), RotationError> {
+    pub fn start_rotation(
+        &mut self,
+        key: NewKey,
+        now: OffsetDateTime,
+    ) -> Result<(), RotationError> {
         if let Some(p) = self.pending() {
             return Err(RotationError::AlreadyPending(p.selector.clone()));
         }
@@ -248,7 +262,11 @@ impl DkimKeys {
 
     /// Makes the pending key `selector` active — to be called only once its record was
     /// seen in DNS — and the previously active key retiring.
-    pub fn promote(&mut self, selector: &Selector, now: OffsetDateTime) -> Result<(), RotationError> {
+    pub fn promote(
+        &mut self,
+        selector: &Selector,
+        now: OffsetDateTime,
+    ) -> Result<(), RotationError> {
         match self.get(selector).map(|k| k.state) {
             Some(KeyState::Pending) => {}
             Some(_) => return Err(RotationError::NotPending(selector.clone())),
@@ -268,7 +286,11 @@ impl DkimKeys {
 
     /// Removes a retiring selector or cancels a pending one; destroys its private key.
     /// The active selector cannot be removed.
-    pub fn remove(&mut self, selector: &Selector, now: OffsetDateTime) -> Result<Removal, RotationError> {
+    pub fn remove(
+        &mut self,
+        selector: &Selector,
+        now: OffsetDateTime,
+    ) -> Result<Removal, RotationError> {
         let key = self
             .keys
             .iter_mut()
@@ -344,7 +366,10 @@ mod tests {
         assert_eq!(keys.remove(&base(), t).unwrap(), Removal::Retired);
         let old = keys.get(&base()).unwrap();
         assert_eq!(old.state, KeyState::Removed);
-        assert!(old.sealed.is_none(), "the private key is destroyed on removal");
+        assert!(
+            old.sealed.is_none(),
+            "the private key is destroyed on removal"
+        );
         // The next rotation never reuses a number.
         let (n, s) = keys.next_selector(&base());
         assert_eq!((n, s.as_str()), (3, "scaisend3"));
@@ -369,11 +394,20 @@ mod tests {
             RotationError::NotPending(base())
         );
         let unknown = Selector::parse("nope").unwrap();
-        assert!(matches!(keys.remove(&unknown, t), Err(RotationError::UnknownSelector(_))));
+        assert!(matches!(
+            keys.remove(&unknown, t),
+            Err(RotationError::UnknownSelector(_))
+        ));
         let pending = keys.pending().unwrap().selector.clone();
         assert_eq!(keys.remove(&pending, t).unwrap(), Removal::Cancelled);
-        assert!(matches!(keys.remove(&pending, t), Err(RotationError::AlreadyRemoved(_))));
-        assert!(matches!(keys.promote(&pending, t), Err(RotationError::NotPending(_))));
+        assert!(matches!(
+            keys.remove(&pending, t),
+            Err(RotationError::AlreadyRemoved(_))
+        ));
+        assert!(matches!(
+            keys.promote(&pending, t),
+            Err(RotationError::NotPending(_))
+        ));
     }
 
     #[test]
@@ -391,7 +425,9 @@ mod tests {
     enum Op {
         Rotate,
         /// Verify, with or without the pending record published.
-        Verify { published: bool },
+        Verify {
+            published: bool,
+        },
         Remove(usize),
         CancelPending,
     }

@@ -78,7 +78,9 @@ impl SendDecision {
     /// The reason, for the decisions that have one.
     pub fn reason(&self) -> Option<&str> {
         match self {
-            SendDecision::AcceptThenFail { reason } | SendDecision::Reject { reason } => Some(reason),
+            SendDecision::AcceptThenFail { reason } | SendDecision::Reject { reason } => {
+                Some(reason)
+            }
             _ => None,
         }
     }
@@ -93,7 +95,9 @@ pub fn address_domain(address: &str) -> Result<DomainName, crate::error::InputEr
         _ => addr,
     };
     let (_, domain) = addr.rsplit_once('@').ok_or_else(|| {
-        crate::error::InputError::new("`from` must be an e-mail address such as alerts@mail.example.com")
+        crate::error::InputError::new(
+            "`from` must be an e-mail address such as alerts@mail.example.com",
+        )
     })?;
     DomainName::parse(domain)
 }

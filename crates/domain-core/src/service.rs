@@ -211,10 +211,6 @@ impl DomainService {
         &self.ports
     }
 
-    pub(crate) fn master(&self) -> &MasterKey {
-        &self.master
-    }
-
     fn now(&self) -> OffsetDateTime {
         self.ports.clock.now()
     }
@@ -273,7 +269,11 @@ impl DomainService {
         let mut events = EventWriter::new(&self.ids, &domain, caller.actor(), now);
         events.push(
             EventKind::Created,
-            format!("{} was added with DKIM selector `{}`", domain.name, domain.keys.active().selector),
+            format!(
+                "{} was added with DKIM selector `{}`",
+                domain.name,
+                domain.keys.active().selector
+            ),
             json!({
                 "after": {
                     "domain": domain.name,
@@ -291,10 +291,9 @@ impl DomainService {
             .insert(&domain, &events)
             .await
             .map_err(|e| match e {
-                RepoError::Conflict(_) => Error::Conflict(format!(
-                    "{} is already one of your domains",
-                    domain.name
-                )),
+                RepoError::Conflict(_) => {
+                    Error::Conflict(format!("{} is already one of your domains", domain.name))
+                }
                 other => other.into(),
             })?;
         Ok(self.view(domain))
@@ -327,7 +326,12 @@ impl DomainService {
     }
 
     /// Changes `is_active`, the DMARC fields or automatic rotation.
-    pub async fn update(&self, caller: &Caller, id: &DomainId, changes: DomainChanges) -> Result<DomainView> {
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        id: &DomainId,
+        changes: DomainChanges,
+    ) -> Result<DomainView> {
         let mut domain = self.load_for_change(caller, id).await?;
         let now = self.now();
         let before = domain.clone();
@@ -339,7 +343,10 @@ impl DomainService {
             let (kind, message) = if active {
                 (EventKind::Reactivated, "the domain was reactivated")
             } else {
-                (EventKind::Deactivated, "the domain was deactivated; sends from it are rejected")
+                (
+                    EventKind::Deactivated,
+                    "the domain was deactivated; sends from it are rejected",
+                )
             };
             events.push(
                 kind,
@@ -347,7 +354,11 @@ impl DomainService {
                 json!({ "before": { "is_active": !active }, "after": { "is_active": active } }),
             );
         }
-        let policy_before = (domain.dmarc_policy, domain.dmarc_rua.clone(), domain.dkim_rotation_days);
+        let policy_before = (
+            domain.dmarc_policy,
+            domain.dmarc_rua.clone(),
+            domain.dkim_rotation_days,
+        );
         if let Some(p) = changes.dmarc_policy {
             domain.dmarc_policy = p;
         }
@@ -357,7 +368,11 @@ impl DomainService {
         if let Some(days) = changes.dkim_rotation_days {
             domain.dkim_rotation_days = days;
         }
-        let policy_after = (domain.dmarc_policy, domain.dmarc_rua.clone(), domain.dkim_rotation_days);
+        let policy_after = (
+            domain.dmarc_policy,
+            domain.dmarc_rua.clone(),
+            domain.dkim_rotation_days,
+        );
         if policy_before != policy_after {
             events.push(
                 EventKind::PolicyChanged,
@@ -393,7 +408,12 @@ impl DomainService {
     }
 
     /// A domain's timeline, newest first.
-    pub async fn events(&self, caller: &Caller, id: &DomainId, page: &PageRequest) -> Result<Page<DomainEvent>> {
+    pub async fn events(
+        &self,
+        caller: &Caller,
+        id: &DomainId,
+        page: &PageRequest,
+    ) -> Result<Page<DomainEvent>> {
         Ok(self
             .ports
             .repo
@@ -411,7 +431,13 @@ impl DomainService {
         for attempt in 1..=VERIFY_ATTEMPTS {
             let mut updated = attempt_domain.clone();
             let now = self.now();
-            let events = updated.apply_checks(outcome.clone(), CheckMode::Explicit, now, caller.actor(), &self.ids);
+            let events = updated.apply_checks(
+                outcome.clone(),
+                CheckMode::Explicit,
+                now,
+                caller.actor(),
+                &self.ids,
+            );
             updated.next_check_at = schedule::next_check(&updated, now, schedule::random_jitter());
             if !events.is_empty() {
                 updated.updated_at = now;
@@ -424,7 +450,9 @@ impl DomainService {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Conflict("the domain kept changing during verification; retry".to_owned()))
+        Err(Error::Conflict(
+            "the domain kept changing during verification; retry".to_owned(),
+        ))
     }
 
     /// Starts a DKIM rotation: a new key under the next selector, pending until its record
@@ -441,7 +469,9 @@ impl DomainService {
             .view(domain.clone())
             .dns_records
             .into_iter()
-            .find(|r| r.purpose == CheckKind::Dkim && r.host == new_selector.record_host(&domain.name))
+            .find(|r| {
+                r.purpose == CheckKind::Dkim && r.host == new_selector.record_host(&domain.name)
+            })
             .ok_or_else(|| Error::Internal("pending key has no record".to_owned()))?;
         Ok(RotationStarted {
             active_selector: domain.keys.active().selector.clone(),
@@ -453,9 +483,12 @@ impl DomainService {
 
     async fn start_rotation(&self, mut domain: Domain, actor: Actor) -> Result<Domain> {
         if let Some(p) = domain.keys.pending() {
-            return Err(Error::Conflict(RotationError::AlreadyPending(p.selector.clone()).to_string()));
+            return Err(Error::Conflict(
+                RotationError::AlreadyPending(p.selector.clone()).to_string(),
+            ));
         }
-        let bits = KeyBits::from_bits(domain.keys.active().public_key.bits() as u32).unwrap_or_default();
+        let bits =
+            KeyBits::from_bits(domain.keys.active().public_key.bits() as u32).unwrap_or_default();
         let generated = self
             .ports
             .keygen
@@ -507,7 +540,12 @@ impl DomainService {
 
     /// Removes a retiring selector or cancels a pending one (its private key is
     /// destroyed). The active selector cannot be removed (`409`).
-    pub async fn remove_selector(&self, caller: &Caller, id: &DomainId, selector: &Selector) -> Result<DomainView> {
+    pub async fn remove_selector(
+        &self,
+        caller: &Caller,
+        id: &DomainId,
+        selector: &Selector,
+    ) -> Result<DomainView> {
         let mut domain = self.load_for_change(caller, id).await?;
         let now = self.now();
         let removal = domain.keys.remove(selector, now).map_err(|e| match e {
@@ -525,7 +563,9 @@ impl DomainService {
             ),
             Removal::Cancelled => (
                 EventKind::RotationCancelled,
-                format!("the pending rotation to `{selector}` was cancelled; delete the TXT record at {host} if you published it"),
+                format!(
+                    "the pending rotation to `{selector}` was cancelled; delete the TXT record at {host} if you published it"
+                ),
                 "pending",
             ),
         };
@@ -541,7 +581,11 @@ impl DomainService {
     }
 
     /// The send-time decision for the sending pipeline (contract §6).
-    pub async fn authorize_sender(&self, caller: &Caller, query: &SenderQuery) -> Result<SendDecision> {
+    pub async fn authorize_sender(
+        &self,
+        caller: &Caller,
+        query: &SenderQuery,
+    ) -> Result<SendDecision> {
         caller.check_service()?;
         if query.key_mode == KeyMode::Test {
             return Ok(SendDecision::Sandbox);
@@ -558,7 +602,12 @@ impl DomainService {
     /// One round of the background monitor (contract §5): claims due domains under
     /// `owner`'s lease, re-verifies them with the monitor's grace, starts due automatic
     /// rotations, and schedules the next check. Returns when nothing is due.
-    pub async fn monitor_round(&self, owner: &str, batch: u32, lease: Duration) -> Result<MonitorReport> {
+    pub async fn monitor_round(
+        &self,
+        owner: &str,
+        batch: u32,
+        lease: Duration,
+    ) -> Result<MonitorReport> {
         let mut report = MonitorReport::default();
         loop {
             let now = self.now();
@@ -570,7 +619,8 @@ impl DomainService {
             if ids.is_empty() {
                 return Ok(report);
             }
-            let results = futures::future::join_all(ids.iter().map(|id| self.monitor_one(id))).await;
+            let results =
+                futures::future::join_all(ids.iter().map(|id| self.monitor_one(id))).await;
             for (id, result) in ids.iter().zip(results) {
                 match result {
                     Ok(rotated) => {
@@ -603,7 +653,9 @@ impl DomainService {
             let mut updated = domain.clone();
             let events = updated.apply_checks(
                 outcome.clone(),
-                CheckMode::Monitor { grace: self.config.grace },
+                CheckMode::Monitor {
+                    grace: self.config.grace,
+                },
                 now,
                 Actor::System,
                 &self.ids,
@@ -620,7 +672,9 @@ impl DomainService {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Conflict("the domain kept changing during its check".to_owned()))
+        Err(Error::Conflict(
+            "the domain kept changing during its check".to_owned(),
+        ))
     }
 
     /// Runs the checks of a domain: the active selector (and the pending one, if any),
@@ -666,12 +720,16 @@ impl DomainService {
 
     /// Stores a changed domain with its events and bumps the in-memory version to match.
     async fn store(&self, domain: &mut Domain, events: &[DomainEvent]) -> Result<()> {
-        self.ports.repo.update(domain, events).await.map_err(|e| match e {
-            RepoError::Conflict(_) => Error::Conflict(
-                "the domain was changed by another request at the same time; retry".to_owned(),
-            ),
-            other => other.into(),
-        })?;
+        self.ports
+            .repo
+            .update(domain, events)
+            .await
+            .map_err(|e| match e {
+                RepoError::Conflict(_) => Error::Conflict(
+                    "the domain was changed by another request at the same time; retry".to_owned(),
+                ),
+                other => other.into(),
+            })?;
         domain.version += 1;
         Ok(())
     }

@@ -90,7 +90,11 @@ fn kinds(events: &[DomainEvent]) -> Vec<EventKind> {
 }
 
 fn timeline(w: &World, id: &DomainId) -> Vec<EventKind> {
-    let page = block_on(w.svc.events(&admin(), id, &PageRequest::new(Some(200), None).unwrap())).unwrap();
+    let page = block_on(
+        w.svc
+            .events(&admin(), id, &PageRequest::new(Some(200), None).unwrap()),
+    )
+    .unwrap();
     kinds(&page.items)
 }
 
@@ -109,8 +113,18 @@ fn create_answers_with_the_seed_records() {
         .collect();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0].0, "scaisend._domainkey.mail.example.com");
-    assert!(rows[0].1.starts_with("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"));
-    assert_eq!(rows[1], ("mail.example.com", "v=spf1 include:scaisend.scailabs.ai ~all"));
+    assert!(
+        rows[0]
+            .1
+            .starts_with("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
+    );
+    assert_eq!(
+        rows[1],
+        (
+            "mail.example.com",
+            "v=spf1 include:scaisend.scailabs.ai ~all"
+        )
+    );
     assert_eq!(
         rows[2],
         (
@@ -129,7 +143,10 @@ fn the_same_name_twice_under_one_owner_conflicts() {
     let w = world();
     block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
     let e = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap_err();
-    assert!(matches!(e, Error::Conflict(ref m) if m.contains("mail.example.com")), "{e:?}");
+    assert!(
+        matches!(e, Error::Conflict(ref m) if m.contains("mail.example.com")),
+        "{e:?}"
+    );
     // Another tenant may add the same name: only the key holder can ever verify it.
     let other = caller(Role::TenantAdmin, Some("t2"), "p1");
     assert!(block_on(w.svc.create(&other, new_domain("mail.example.com"))).is_ok());
@@ -138,37 +155,75 @@ fn the_same_name_twice_under_one_owner_conflicts() {
 #[test]
 fn roles_and_tenancy_follow_the_contract() {
     let w = world();
-    let own = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap().domain;
+    let own = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
+        .unwrap()
+        .domain;
     let viewer = caller(Role::TenantViewer, Some("t1"), "p1");
     let other_tenant = caller(Role::TenantAdmin, Some("t2"), "p1");
     let operator = caller(Role::PartnerOperator, None, "p1");
     let other_operator = caller(Role::PartnerOperator, None, "p2");
     let service = Caller::new("svc", Role::Service, None, None).unwrap();
 
-    assert!(matches!(block_on(w.svc.create(&viewer, new_domain("a.example.com"))), Err(Error::Forbidden(_))));
+    assert!(matches!(
+        block_on(w.svc.create(&viewer, new_domain("a.example.com"))),
+        Err(Error::Forbidden(_))
+    ));
     let mut shared = new_domain("noreply.platform.example");
     shared.is_shared = true;
-    assert!(matches!(block_on(w.svc.create(&admin(), shared.clone())), Err(Error::Forbidden(_))));
+    assert!(matches!(
+        block_on(w.svc.create(&admin(), shared.clone())),
+        Err(Error::Forbidden(_))
+    ));
     let shared = block_on(w.svc.create(&operator, shared)).unwrap().domain;
     assert!(shared.is_shared());
 
     // Reading: own, shared; never another tenant's or partner's (404, not 403).
     assert!(block_on(w.svc.get(&viewer, &own.id)).is_ok());
     assert!(block_on(w.svc.get(&viewer, &shared.id)).is_ok());
-    assert_eq!(block_on(w.svc.get(&other_tenant, &own.id)).unwrap_err(), Error::NotFound);
+    assert_eq!(
+        block_on(w.svc.get(&other_tenant, &own.id)).unwrap_err(),
+        Error::NotFound
+    );
     assert!(block_on(w.svc.get(&operator, &own.id)).is_ok());
-    assert_eq!(block_on(w.svc.get(&other_operator, &own.id)).unwrap_err(), Error::NotFound);
-    assert!(matches!(block_on(w.svc.get(&service, &own.id)), Err(Error::Forbidden(_))));
+    assert_eq!(
+        block_on(w.svc.get(&other_operator, &own.id)).unwrap_err(),
+        Error::NotFound
+    );
+    assert!(matches!(
+        block_on(w.svc.get(&service, &own.id)),
+        Err(Error::Forbidden(_))
+    ));
 
     // Changing: shared domains are read-only to tenants; viewers read only.
-    let off = DomainChanges { is_active: Some(false), ..Default::default() };
-    assert!(matches!(block_on(w.svc.update(&admin(), &shared.id, off.clone())), Err(Error::Forbidden(_))));
-    assert!(matches!(block_on(w.svc.update(&viewer, &own.id, off.clone())), Err(Error::Forbidden(_))));
-    assert!(matches!(block_on(w.svc.update(&operator, &own.id, off.clone())), Err(Error::Forbidden(_))));
-    assert_eq!(block_on(w.svc.update(&other_tenant, &own.id, off.clone())).unwrap_err(), Error::NotFound);
+    let off = DomainChanges {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    assert!(matches!(
+        block_on(w.svc.update(&admin(), &shared.id, off.clone())),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        block_on(w.svc.update(&viewer, &own.id, off.clone())),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        block_on(w.svc.update(&operator, &own.id, off.clone())),
+        Err(Error::Forbidden(_))
+    ));
+    assert_eq!(
+        block_on(w.svc.update(&other_tenant, &own.id, off.clone())).unwrap_err(),
+        Error::NotFound
+    );
     assert!(block_on(w.svc.update(&operator, &shared.id, off)).is_ok());
-    assert!(matches!(block_on(w.svc.delete(&admin(), &shared.id)), Err(Error::Forbidden(_))));
-    assert!(matches!(block_on(w.svc.verify(&viewer, &own.id)), Err(Error::Forbidden(_))));
+    assert!(matches!(
+        block_on(w.svc.delete(&admin(), &shared.id)),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        block_on(w.svc.verify(&viewer, &own.id)),
+        Err(Error::Forbidden(_))
+    ));
 
     // Lists are scoped the same way.
     let page = PageRequest::new(None, None).unwrap();
@@ -194,7 +249,10 @@ fn verify_follows_dns_and_is_idempotent() {
     let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
     assert!(!report.domain.verified);
     assert_eq!(report.errors.len(), 3, "{:?}", report.errors);
-    assert!(report.errors[0].starts_with("DKIM: no DKIM record at scaisend._domainkey.mail.example.com"));
+    assert!(
+        report.errors[0]
+            .starts_with("DKIM: no DKIM record at scaisend._domainkey.mail.example.com")
+    );
     assert!(report.errors[2].contains("_dmarc.mail.example.com"));
 
     publish(&w.dns, &view);
@@ -203,7 +261,12 @@ fn verify_follows_dns_and_is_idempotent() {
     assert!(report.dkim_verified && report.spf_verified && report.txt_verified);
     assert!(report.errors.is_empty());
     assert_eq!(report.checks.len(), 3);
-    assert!(report.checks.iter().all(|c| c.status == CheckStatus::Verified));
+    assert!(
+        report
+            .checks
+            .iter()
+            .all(|c| c.status == CheckStatus::Verified)
+    );
     let after_first = timeline(&w, &id);
     assert_eq!(after_first[0], EventKind::Verified);
 
@@ -218,7 +281,12 @@ fn a_temporary_dns_failure_keeps_the_previous_state() {
     let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
     publish(&w.dns, &view);
     let id = view.domain.id.clone();
-    assert!(block_on(w.svc.verify(&admin(), &id)).unwrap().domain.verified);
+    assert!(
+        block_on(w.svc.verify(&admin(), &id))
+            .unwrap()
+            .domain
+            .verified
+    );
 
     w.dns.fail_all("scaisend._domainkey.mail.example.com");
     let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
@@ -252,9 +320,15 @@ fn rotation_walks_through_the_contract() {
     let started = block_on(w.svc.rotate(&admin(), &id)).unwrap();
     assert_eq!(started.new_selector.as_str(), "scaisend2");
     assert_eq!(started.active_selector.as_str(), "scaisend");
-    assert_eq!(started.dns_record.host, "scaisend2._domainkey.mail.example.com");
+    assert_eq!(
+        started.dns_record.host,
+        "scaisend2._domainkey.mail.example.com"
+    );
     assert!(started.dns_record.value.starts_with("v=DKIM1; k=rsa; p="));
-    assert!(matches!(block_on(w.svc.rotate(&admin(), &id)), Err(Error::Conflict(_))));
+    assert!(matches!(
+        block_on(w.svc.rotate(&admin(), &id)),
+        Err(Error::Conflict(_))
+    ));
 
     // Not yet published: signing stays on the old key.
     let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
@@ -267,40 +341,73 @@ fn rotation_walks_through_the_contract() {
     let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
     let keys = &report.domain.keys;
     assert_eq!(keys.active().selector.as_str(), "scaisend2");
-    assert_eq!(keys.get(&Selector::parse("scaisend").unwrap()).unwrap().state, KeyState::Retiring);
+    assert_eq!(
+        keys.get(&Selector::parse("scaisend").unwrap())
+            .unwrap()
+            .state,
+        KeyState::Retiring
+    );
     assert!(report.domain.verified && report.dkim_verified);
-    assert_eq!(report.checks[0].host, "scaisend2._domainkey.mail.example.com");
+    assert_eq!(
+        report.checks[0].host,
+        "scaisend2._domainkey.mail.example.com"
+    );
     assert!(timeline(&w, &id).contains(&EventKind::SelectorPromoted));
 
     // The retiring key stays published; the active one cannot be removed.
     let view = block_on(w.svc.get(&admin(), &id)).unwrap();
-    let dkim_rows: Vec<_> = view.dns_records.iter().filter(|r| r.purpose == CheckKind::Dkim).collect();
+    let dkim_rows: Vec<_> = view
+        .dns_records
+        .iter()
+        .filter(|r| r.purpose == CheckKind::Dkim)
+        .collect();
     assert_eq!(dkim_rows.len(), 2);
     assert!(dkim_rows.iter().all(|r| r.action == RecordAction::Publish));
     let active = Selector::parse("scaisend2").unwrap();
-    assert!(matches!(block_on(w.svc.remove_selector(&admin(), &id, &active)), Err(Error::Conflict(_))));
+    assert!(matches!(
+        block_on(w.svc.remove_selector(&admin(), &id, &active)),
+        Err(Error::Conflict(_))
+    ));
 
     let old = Selector::parse("scaisend").unwrap();
     let view = block_on(w.svc.remove_selector(&admin(), &id, &old)).unwrap();
-    let removed: Vec<_> = view.dns_records.iter().filter(|r| r.action == RecordAction::Remove).collect();
+    let removed: Vec<_> = view
+        .dns_records
+        .iter()
+        .filter(|r| r.action == RecordAction::Remove)
+        .collect();
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0].host, "scaisend._domainkey.mail.example.com");
-    assert!(block_on(w.repo.sealed_key(&id, &old)).is_err(), "the private key is destroyed");
+    assert!(
+        block_on(w.repo.sealed_key(&id, &old)).is_err(),
+        "the private key is destroyed"
+    );
     assert_eq!(
-        block_on(w.svc.remove_selector(&admin(), &id, &Selector::parse("nope").unwrap())).unwrap_err(),
+        block_on(
+            w.svc
+                .remove_selector(&admin(), &id, &Selector::parse("nope").unwrap())
+        )
+        .unwrap_err(),
         Error::NotFound
     );
 
     // "for a while": after 30 days the remove row disappears.
     w.clock.advance(Duration::days(31));
     let view = block_on(w.svc.get(&admin(), &id)).unwrap();
-    assert!(view.dns_records.iter().all(|r| r.action == RecordAction::Publish));
+    assert!(
+        view.dns_records
+            .iter()
+            .all(|r| r.action == RecordAction::Publish)
+    );
 }
 
 #[test]
 fn a_pending_rotation_can_be_cancelled_and_selectors_are_never_reused() {
     let w = world();
-    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap().domain.id;
+    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
+        .unwrap()
+        .domain
+        .id;
     let started = block_on(w.svc.rotate(&admin(), &id)).unwrap();
     block_on(w.svc.remove_selector(&admin(), &id, &started.new_selector)).unwrap();
     assert_eq!(timeline(&w, &id)[0], EventKind::RotationCancelled);
@@ -327,7 +434,10 @@ fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
     assert_eq!(round().checked, 1);
     let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
     assert!(d.verified);
-    assert!(d.next_check_at - w.svc.now() >= Duration::hours(20), "verified domains at least daily");
+    assert!(
+        d.next_check_at - w.svc.now() >= Duration::hours(20),
+        "verified domains at least daily"
+    );
 
     // A DNS outage changes nothing.
     w.dns.fail_all("scaisend._domainkey.mail.example.com");
@@ -335,7 +445,10 @@ fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
     round();
     let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
     assert!(d.verified && d.failing_since.is_none());
-    assert_eq!(d.checks.dkim.as_ref().unwrap().status, CheckStatus::Verified);
+    assert_eq!(
+        d.checks.dkim.as_ref().unwrap().status,
+        CheckStatus::Verified
+    );
 
     // The DKIM record is deleted: flagged at once, still verified within the grace.
     w.dns.remove("scaisend._domainkey.mail.example.com");
@@ -350,7 +463,10 @@ fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
         w.clock.advance(Duration::minutes(15));
         round();
     }
-    assert!(block_on(w.svc.get(&admin(), &id)).unwrap().domain.verified, "71 h into the grace");
+    assert!(
+        block_on(w.svc.get(&admin(), &id)).unwrap().domain.verified,
+        "71 h into the grace"
+    );
     w.clock.advance(Duration::hours(2));
     round();
     let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
@@ -372,13 +488,24 @@ fn the_monitor_promotes_a_published_rotation_and_rotates_on_schedule() {
     w.clock.advance(Duration::days(31));
     let report = round();
     assert_eq!(report.rotations_started, 1);
-    let events = block_on(w.svc.events(&admin(), &id, &PageRequest::new(None, None).unwrap())).unwrap();
-    let started = events.items.iter().find(|e| e.kind == EventKind::RotationStarted).unwrap();
+    let events = block_on(
+        w.svc
+            .events(&admin(), &id, &PageRequest::new(None, None).unwrap()),
+    )
+    .unwrap();
+    let started = events
+        .items
+        .iter()
+        .find(|e| e.kind == EventKind::RotationStarted)
+        .unwrap();
     assert_eq!(started.actor, Actor::System);
     assert_eq!(started.detail["automatic"], true);
 
     let view = block_on(w.svc.get(&admin(), &id)).unwrap();
-    assert_eq!(view.domain.keys.pending().unwrap().selector.as_str(), "scaisend2");
+    assert_eq!(
+        view.domain.keys.pending().unwrap().selector.as_str(),
+        "scaisend2"
+    );
     publish(&w.dns, &view);
     w.clock.advance(Duration::minutes(2));
     round();
@@ -403,15 +530,26 @@ fn send_time_decisions_follow_the_seed_table() {
         ))
         .unwrap()
     };
-    let not_verified = SendDecision::AcceptThenFail { reason: "domain not verified".into() };
+    let not_verified = SendDecision::AcceptThenFail {
+        reason: "domain not verified".into(),
+    };
 
-    assert_eq!(ask("a@unknown.example", KeyMode::Test, "t1"), SendDecision::Sandbox);
+    assert_eq!(
+        ask("a@unknown.example", KeyMode::Test, "t1"),
+        SendDecision::Sandbox
+    );
     assert_eq!(ask("a@unknown.example", KeyMode::Live, "t1"), not_verified);
 
     let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
     let id = view.domain.id.clone();
-    assert_eq!(ask("alerts@mail.example.com", KeyMode::Live, "t1"), not_verified);
-    assert_eq!(ask("alerts@mail.example.com", KeyMode::Test, "t1"), SendDecision::Sandbox);
+    assert_eq!(
+        ask("alerts@mail.example.com", KeyMode::Live, "t1"),
+        not_verified
+    );
+    assert_eq!(
+        ask("alerts@mail.example.com", KeyMode::Test, "t1"),
+        SendDecision::Sandbox
+    );
 
     publish(&w.dns, &view);
     block_on(w.svc.verify(&admin(), &id)).unwrap();
@@ -423,13 +561,21 @@ fn send_time_decisions_follow_the_seed_table() {
         }
     );
     // Another tenant of the same partner may not use it.
-    assert_eq!(ask("alerts@mail.example.com", KeyMode::Live, "t2"), not_verified);
+    assert_eq!(
+        ask("alerts@mail.example.com", KeyMode::Live, "t2"),
+        not_verified
+    );
 
-    let off = DomainChanges { is_active: Some(false), ..Default::default() };
+    let off = DomainChanges {
+        is_active: Some(false),
+        ..Default::default()
+    };
     block_on(w.svc.update(&admin(), &id, off)).unwrap();
     assert_eq!(
         ask("alerts@mail.example.com", KeyMode::Live, "t1"),
-        SendDecision::Reject { reason: "domain inactive".into() }
+        SendDecision::Reject {
+            reason: "domain inactive".into()
+        }
     );
 
     // A partner's shared, verified domain is usable by every tenant of the partner.
@@ -439,12 +585,20 @@ fn send_time_decisions_follow_the_seed_table() {
     let view = block_on(w.svc.create(&operator, shared)).unwrap();
     publish(&w.dns, &view);
     block_on(w.svc.verify(&operator, &view.domain.id)).unwrap();
-    assert!(matches!(ask("noreply@noreply.platform.example", KeyMode::Live, "t2"), SendDecision::Deliver { .. }));
+    assert!(matches!(
+        ask("noreply@noreply.platform.example", KeyMode::Live, "t2"),
+        SendDecision::Deliver { .. }
+    ));
 
     // Tenants cannot ask.
     let e = block_on(w.svc.authorize_sender(
         &admin(),
-        &SenderQuery { tenant_id: "t1".into(), partner_id: "p1".into(), from: "a@b.example".into(), key_mode: KeyMode::Live },
+        &SenderQuery {
+            tenant_id: "t1".into(),
+            partner_id: "p1".into(),
+            from: "a@b.example".into(),
+            key_mode: KeyMode::Live,
+        },
     ))
     .unwrap_err();
     assert!(matches!(e, Error::Forbidden(_)));
@@ -453,50 +607,114 @@ fn send_time_decisions_follow_the_seed_table() {
 #[test]
 fn patch_changes_policy_and_activity_with_events() {
     let w = world();
-    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap().domain.id;
+    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
+        .unwrap()
+        .domain
+        .id;
     let changes = DomainChanges {
         dmarc_policy: Some(DmarcPolicy::Reject),
         dmarc_rua: Some(None),
         ..Default::default()
     };
     let view = block_on(w.svc.update(&admin(), &id, changes)).unwrap();
-    let dmarc = view.dns_records.iter().find(|r| r.purpose == CheckKind::Dmarc).unwrap();
+    let dmarc = view
+        .dns_records
+        .iter()
+        .find(|r| r.purpose == CheckKind::Dmarc)
+        .unwrap();
     assert_eq!(dmarc.value, "v=DMARC1; p=reject");
-    let view = block_on(w.svc.update(&admin(), &id, DomainChanges { is_active: Some(false), ..Default::default() })).unwrap();
+    let view = block_on(w.svc.update(
+        &admin(),
+        &id,
+        DomainChanges {
+            is_active: Some(false),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
     assert!(!view.domain.is_active);
     assert_eq!(
         timeline(&w, &id),
-        vec![EventKind::Deactivated, EventKind::PolicyChanged, EventKind::Created]
+        vec![
+            EventKind::Deactivated,
+            EventKind::PolicyChanged,
+            EventKind::Created
+        ]
     );
     // A change to nothing writes nothing.
-    block_on(w.svc.update(&admin(), &id, DomainChanges { is_active: Some(false), ..Default::default() })).unwrap();
+    block_on(w.svc.update(
+        &admin(),
+        &id,
+        DomainChanges {
+            is_active: Some(false),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
     assert_eq!(timeline(&w, &id).len(), 3);
 }
 
 #[test]
 fn delete_destroys_the_keys() {
     let w = world();
-    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap().domain.id;
+    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
+        .unwrap()
+        .domain
+        .id;
     block_on(w.svc.delete(&admin(), &id)).unwrap();
-    assert_eq!(block_on(w.svc.get(&admin(), &id)).unwrap_err(), Error::NotFound);
-    assert!(block_on(w.repo.sealed_key(&id, &Selector::parse("scaisend").unwrap())).is_err());
+    assert_eq!(
+        block_on(w.svc.get(&admin(), &id)).unwrap_err(),
+        Error::NotFound
+    );
+    assert!(
+        block_on(
+            w.repo
+                .sealed_key(&id, &Selector::parse("scaisend").unwrap())
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn the_timeline_is_newest_first_and_paginated() {
     let w = world();
-    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap().domain.id;
+    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
+        .unwrap()
+        .domain
+        .id;
     for _ in 0..3 {
         let s = block_on(w.svc.rotate(&admin(), &id)).unwrap().new_selector;
         block_on(w.svc.remove_selector(&admin(), &id, &s)).unwrap();
     }
-    let first = block_on(w.svc.events(&admin(), &id, &PageRequest::new(Some(4), None).unwrap())).unwrap();
+    let first = block_on(
+        w.svc
+            .events(&admin(), &id, &PageRequest::new(Some(4), None).unwrap()),
+    )
+    .unwrap();
     assert_eq!(first.items.len(), 4);
     assert_eq!(first.items[0].kind, EventKind::RotationCancelled);
-    let second = block_on(w.svc.events(&admin(), &id, &PageRequest::new(Some(4), first.next_after.clone()).unwrap())).unwrap();
-    assert_eq!(kinds(&second.items), vec![EventKind::RotationCancelled, EventKind::RotationStarted, EventKind::Created]);
+    let second = block_on(w.svc.events(
+        &admin(),
+        &id,
+        &PageRequest::new(Some(4), first.next_after.clone()).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(
+        kinds(&second.items),
+        vec![
+            EventKind::RotationCancelled,
+            EventKind::RotationStarted,
+            EventKind::Created
+        ]
+    );
     assert_eq!(second.next_after, None);
-    assert!(first.items.iter().chain(&second.items).all(|e| e.actor == Actor::User("user-1".into())));
+    assert!(
+        first
+            .items
+            .iter()
+            .chain(&second.items)
+            .all(|e| e.actor == Actor::User("user-1".into()))
+    );
 }
 
 mockall::mock! {
@@ -548,14 +766,22 @@ fn a_store_outage_is_unavailable_not_a_panic() {
         .returning(|_, _| Err(RepoError::Unavailable("connection refused".into())));
     let svc = service_over(repo);
     let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
-    assert!(matches!(block_on(svc.get(&admin(), &id)), Err(Error::Unavailable(_))));
-    assert!(matches!(block_on(svc.create(&admin(), new_domain("mail.example.com"))), Err(Error::Unavailable(_))));
+    assert!(matches!(
+        block_on(svc.get(&admin(), &id)),
+        Err(Error::Unavailable(_))
+    ));
+    assert!(matches!(
+        block_on(svc.create(&admin(), new_domain("mail.example.com"))),
+        Err(Error::Unavailable(_))
+    ));
 }
 
 #[test]
 fn a_lost_race_is_a_conflict_and_the_store_is_asked_once() {
     let w = world();
-    let domain = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap().domain;
+    let domain = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
+        .unwrap()
+        .domain;
     let mut repo = MockRepo::new();
     repo.expect_get().returning(move |_, _| Ok(domain.clone()));
     repo.expect_update()
@@ -564,12 +790,18 @@ fn a_lost_race_is_a_conflict_and_the_store_is_asked_once() {
     let svc = service_over(repo);
     let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
     let e = block_on(svc.rotate(&admin(), &id)).unwrap_err();
-    assert!(matches!(e, Error::Conflict(ref m) if m.contains("another request")), "{e:?}");
+    assert!(
+        matches!(e, Error::Conflict(ref m) if m.contains("another request")),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn built_in_defaults_are_valid_names() {
     let c = ServiceConfig::default();
-    assert_eq!(DomainName::parse(DEFAULT_SPF_INCLUDE).unwrap(), c.spf_include);
+    assert_eq!(
+        DomainName::parse(DEFAULT_SPF_INCLUDE).unwrap(),
+        c.spf_include
+    );
     assert_eq!(Selector::parse(DEFAULT_SELECTOR).unwrap(), c.selector_base);
 }

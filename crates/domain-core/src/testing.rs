@@ -52,6 +52,10 @@ struct Entry {
 pub struct FakeDns {
     entries: Mutex<HashMap<String, Entry>>,
     queries: AtomicUsize,
+    /// First labels that make a name without entry time out instead of being NXDOMAIN.
+    failing_labels: Mutex<HashSet<String>>,
+    /// What every answer gives as its `server`.
+    server: Mutex<Option<String>>,
 }
 
 impl FakeDns {
@@ -100,8 +104,14 @@ impl FakeDns {
 
     /// Adds a PTR record for an address.
     pub fn ptr(&self, ip: IpAddr, name: &str) -> &Self {
+        self.ptr_at(&reverse_name(ip), name)
+    }
+
+    /// Adds a PTR record at a reverse name given as text (`4.3.2.1.in-addr.arpa`), as
+    /// zone files and the SPF test suite write them.
+    pub fn ptr_at(&self, reverse_name: &str, name: &str) -> &Self {
         let target = normalise(name);
-        self.with_entry(&reverse_name(ip), |e| e.ptr.push(target))
+        self.with_entry(reverse_name, |e| e.ptr.push(target))
     }
 
     /// Makes `name` an alias of `target`.
@@ -136,6 +146,25 @@ impl FakeDns {
         self
     }
 
+    /// Makes every query for a name that has no entry and whose first label is
+    /// `first_label` fail temporarily, instead of answering NXDOMAIN (the SPF test suite
+    /// does this for `error.…`).
+    pub fn fail_absent(&self, first_label: &str) -> &Self {
+        let mut labels = self
+            .failing_labels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        labels.insert(normalise(first_label));
+        self
+    }
+
+    /// Makes every answer name `server` as the server that answered.
+    pub fn answered_by(&self, server: &str) -> &Self {
+        let mut current = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        *current = Some(server.to_owned());
+        self
+    }
+
     /// Removes every record of a name.
     pub fn remove(&self, name: &str) -> &Self {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -154,30 +183,53 @@ impl FakeDns {
         kind: QueryType,
         pick: impl Fn(&Entry) -> &Vec<T>,
     ) -> DnsAnswer<T> {
+        let result = self.lookup(name, kind, pick);
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        DnsAnswer { result, server }
+    }
+
+    fn lookup<T: Clone>(
+        &self,
+        name: &str,
+        kind: QueryType,
+        pick: impl Fn(&Entry) -> &Vec<T>,
+    ) -> DnsResult<T> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let mut name = normalise(name);
         // Follow a bounded chain of CNAMEs, as a resolver would.
         for _ in 0..8 {
             let Some(entry) = map.get(&name) else {
-                return DnsAnswer::new(DnsResult::NxDomain);
+                let first_label = name.split('.').next().unwrap_or_default();
+                let labels = self
+                    .failing_labels
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if labels.contains(first_label) {
+                    return DnsResult::TempFail("injected timeout".to_owned());
+                }
+                return DnsResult::NxDomain;
             };
             if entry.fail.contains(&kind) {
-                return DnsAnswer::new(DnsResult::TempFail("injected failure".to_owned()));
+                return DnsResult::TempFail("injected failure".to_owned());
             }
             match &entry.cname {
                 Some(target) => name = target.clone(),
                 None => {
                     let records = pick(entry);
-                    return DnsAnswer::new(if records.is_empty() {
+                    return if records.is_empty() {
                         DnsResult::NoData
                     } else {
                         DnsResult::Records(records.clone())
-                    });
+                    };
                 }
             }
         }
-        DnsAnswer::new(DnsResult::TempFail("CNAME chain too long".to_owned()))
+        DnsResult::TempFail("CNAME chain too long".to_owned())
     }
 }
 
@@ -395,7 +447,12 @@ impl crate::ports::DomainRepo for MemoryRepo {
         {
             return Err(crate::error::RepoError::NotFound);
         }
-        let mut events: Vec<_> = s.events.iter().filter(|e| e.domain_id == *id).cloned().collect();
+        let mut events: Vec<_> = s
+            .events
+            .iter()
+            .filter(|e| e.domain_id == *id)
+            .cloned()
+            .collect();
         events.sort_by(|a, b| b.id.cmp(&a.id));
         let items: Vec<_> = events
             .into_iter()
@@ -439,7 +496,11 @@ impl crate::ports::DomainRepo for MemoryRepo {
             .domains
             .values()
             .filter(|d| d.next_check_at <= now)
-            .filter(|d| s.leases.get(d.id.as_str()).is_none_or(|(_, until)| *until <= now))
+            .filter(|d| {
+                s.leases
+                    .get(d.id.as_str())
+                    .is_none_or(|(_, until)| *until <= now)
+            })
             .take(limit as usize)
             .map(|d| d.id.clone())
             .collect();
@@ -496,10 +557,7 @@ pub struct FixedKeys {
 
 #[async_trait]
 impl crate::ports::KeyGenerator for FixedKeys {
-    async fn generate(
-        &self,
-        _bits: KeyBits,
-    ) -> Result<GeneratedKey, crate::keys::KeyError> {
+    async fn generate(&self, _bits: KeyBits) -> Result<GeneratedKey, crate::keys::KeyError> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         Ok(key(n).duplicate())
     }

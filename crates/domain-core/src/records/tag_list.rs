@@ -37,13 +37,15 @@ impl TagList {
             if spec.is_empty() {
                 continue;
             }
-            let (name, value) = spec.split_once('=').ok_or_else(|| {
-                RecordError::new(format!("`{spec}` is not a tag=value pair"))
-            })?;
+            let (name, value) = spec
+                .split_once('=')
+                .ok_or_else(|| RecordError::new(format!("`{spec}` is not a tag=value pair")))?;
             let name = name.trim_matches(is_fws);
             let value = value.trim_matches(is_fws);
             if !is_tag_name(name) {
-                return Err(RecordError::new(format!("`{name}` is not a valid tag name")));
+                return Err(RecordError::new(format!(
+                    "`{name}` is not a valid tag name"
+                )));
             }
             if let Some(c) = value.chars().find(|c| c.is_control() && !is_fws(*c)) {
                 return Err(RecordError::new(format!(
@@ -121,10 +123,30 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_missing_equals_and_bad_names() {
-        assert!(TagList::parse("p=a; p=b").unwrap_err().message().contains("more than once"));
-        assert!(TagList::parse("v=DKIM1; garbage").unwrap_err().message().contains("tag=value"));
-        assert!(TagList::parse("1x=y").unwrap_err().message().contains("tag name"));
-        assert!(TagList::parse("a=b\u{0}").unwrap_err().message().contains("control"));
+        assert!(
+            TagList::parse("p=a; p=b")
+                .unwrap_err()
+                .message()
+                .contains("more than once")
+        );
+        assert!(
+            TagList::parse("v=DKIM1; garbage")
+                .unwrap_err()
+                .message()
+                .contains("tag=value")
+        );
+        assert!(
+            TagList::parse("1x=y")
+                .unwrap_err()
+                .message()
+                .contains("tag name")
+        );
+        assert!(
+            TagList::parse("a=b\u{0}")
+                .unwrap_err()
+                .message()
+                .contains("control")
+        );
     }
 
     #[test]

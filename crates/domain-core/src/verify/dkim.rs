@@ -86,13 +86,19 @@ pub async fn check_dkim(dns: &dyn DnsLookup, exp: DkimExpectation<'_>) -> Verdic
         KeyType::Rsa => {}
         other => {
             let (status, why) = match other {
-                KeyType::Ed25519 => (CheckStatus::Mismatch, "an Ed25519 key, but we sign with RSA"),
+                KeyType::Ed25519 => (
+                    CheckStatus::Mismatch,
+                    "an Ed25519 key, but we sign with RSA",
+                ),
                 _ => (CheckStatus::Invalid, "a key type receivers do not know"),
             };
             return fail(
                 status,
                 VerdictCode::DkimUnknownKeyType,
-                format!("the DKIM record at {host} has `k={}`: {why}", other.as_str()),
+                format!(
+                    "the DKIM record at {host} has `k={}`: {why}",
+                    other.as_str()
+                ),
             );
         }
     }

@@ -22,7 +22,9 @@ pub struct DmarcExpectation<'a> {
 /// Checks the DMARC record of a domain.
 pub async fn check_dmarc(dns: &dyn DnsLookup, exp: DmarcExpectation<'_>) -> Verdict {
     let host = format!("_dmarc.{}", exp.domain);
-    let expected = exp.policy.map(|p| DmarcRecord::ours(p, exp.rua).to_string());
+    let expected = exp
+        .policy
+        .map(|p| DmarcRecord::ours(p, exp.rua).to_string());
     let answer = dns.txt(&host).await;
     let new = |status, code, message: String, answer: &DnsAnswer<TxtRecordData>| {
         let mut v = Verdict::new(CheckKind::Dmarc, host.clone(), status, code, message);
@@ -56,7 +58,9 @@ pub async fn check_dmarc(dns: &dyn DnsLookup, exp: DmarcExpectation<'_>) -> Verd
             return new(
                 CheckStatus::TemporaryFailure,
                 VerdictCode::DmarcTemporaryFailure,
-                format!("no DMARC record at {host}, and DNS could not answer for {org_host} ({why}); try again shortly"),
+                format!(
+                    "no DMARC record at {host}, and DNS could not answer for {org_host} ({why}); try again shortly"
+                ),
                 &answer,
             );
         }

@@ -7,8 +7,7 @@ use crate::ports::DnsLookup;
 use crate::records::dkim::DkimPublicKey;
 
 use super::{
-    DkimExpectation, DmarcExpectation, SpfExpectation, Verdict, check_dkim, check_dmarc,
-    check_spf,
+    DkimExpectation, DmarcExpectation, SpfExpectation, Verdict, check_dkim, check_dmarc, check_spf,
 };
 
 /// What a domain should have published.

@@ -187,7 +187,13 @@ impl Verdict {
         self.status == CheckStatus::Verified
     }
 
-    fn new(record: CheckKind, host: String, status: CheckStatus, code: VerdictCode, message: String) -> Self {
+    fn new(
+        record: CheckKind,
+        host: String,
+        status: CheckStatus,
+        code: VerdictCode,
+        message: String,
+    ) -> Self {
         Verdict {
             record,
             host,

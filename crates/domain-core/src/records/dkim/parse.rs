@@ -30,11 +30,13 @@ impl TxtRecord for DkimKeyRecord {
         let p = base64::engine::general_purpose::STANDARD
             .decode(p_compact.as_bytes())
             .map_err(|_| RecordError::new("the `p=` tag is not valid base64"))?;
-        let k = list.get("k").map(|k| match k.to_ascii_lowercase().as_str() {
-            "rsa" => KeyType::Rsa,
-            "ed25519" => KeyType::Ed25519,
-            _ => KeyType::Other(k.to_owned()),
-        });
+        let k = list
+            .get("k")
+            .map(|k| match k.to_ascii_lowercase().as_str() {
+                "rsa" => KeyType::Rsa,
+                "ed25519" => KeyType::Ed25519,
+                _ => KeyType::Other(k.to_owned()),
+            });
         Ok(DkimKeyRecord {
             v,
             h: list.get("h").map(colon_list),

@@ -35,9 +35,20 @@ impl TxtRecord for DmarcRecord {
             sp: list.get("sp").map(|v| policy("sp", v)).transpose()?,
             np: list.get("np").map(|v| policy("np", v)).transpose()?,
             psd: list.get("psd").map(psd).transpose()?,
-            rua: list.get("rua").map(|v| uris("rua", v)).transpose()?.unwrap_or_default(),
-            ruf: list.get("ruf").map(|v| uris("ruf", v)).transpose()?.unwrap_or_default(),
-            adkim: list.get("adkim").map(|v| alignment("adkim", v)).transpose()?,
+            rua: list
+                .get("rua")
+                .map(|v| uris("rua", v))
+                .transpose()?
+                .unwrap_or_default(),
+            ruf: list
+                .get("ruf")
+                .map(|v| uris("ruf", v))
+                .transpose()?
+                .unwrap_or_default(),
+            adkim: list
+                .get("adkim")
+                .map(|v| alignment("adkim", v))
+                .transpose()?,
             aspf: list.get("aspf").map(|v| alignment("aspf", v)).transpose()?,
             pct: list.get("pct").map(pct).transpose()?,
             fo: list.get("fo").map(fo).transpose()?,
@@ -81,9 +92,7 @@ fn pct(value: &str) -> Result<u8, RecordError> {
         .parse::<u8>()
         .ok()
         .filter(|p| *p <= 100 && value.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| {
-            RecordError::new(format!("`pct={value}` is not a percentage from 0 to 100"))
-        })
+        .ok_or_else(|| RecordError::new(format!("`pct={value}` is not a percentage from 0 to 100")))
 }
 
 fn ri(value: &str) -> Result<u32, RecordError> {

@@ -26,28 +26,41 @@ impl SpfRecord {
     /// record (two records are a permanent error for every receiver). The include goes
     /// right before the first `all` — after it, it would never be reached — or after the
     /// last mechanism when there is no `all`. A record that already includes the host
-    /// with a passing qualifier is returned unchanged.
+    /// with the `+` qualifier before any `all` is returned unchanged; an include of the
+    /// host that cannot pass (another qualifier, or after `all`) is replaced.
     pub fn with_include(&self, include_host: &DomainSpec) -> SpfRecord {
-        let ours = Directive {
-            qualifier: Qualifier::Pass,
-            mechanism: Mechanism::Include(include_host.clone()),
-        };
-        if self.directives().any(|d| *d == ours) {
+        let is_ours =
+            |m: &Mechanism| matches!(m, Mechanism::Include(spec) if same_host(spec, include_host));
+        let reached = self
+            .directives()
+            .take_while(|d| d.mechanism != Mechanism::All)
+            .any(|d| d.qualifier == Qualifier::Pass && is_ours(&d.mechanism));
+        if reached {
             return self.clone();
         }
-        let at = self
+        let mut terms: Vec<Term> = self
             .terms
+            .iter()
+            .filter(|t| !matches!(t, Term::Directive(d) if is_ours(&d.mechanism)))
+            .cloned()
+            .collect();
+        let at = terms
             .iter()
             .position(|t| matches!(t, Term::Directive(d) if d.mechanism == Mechanism::All))
             .or_else(|| {
-                self.terms
+                terms
                     .iter()
                     .rposition(|t| matches!(t, Term::Directive(_)))
                     .map(|last| last + 1)
             })
             .unwrap_or(0);
-        let mut terms = self.terms.clone();
-        terms.insert(at, Term::Directive(ours));
+        terms.insert(
+            at,
+            Term::Directive(Directive {
+                qualifier: Qualifier::Pass,
+                mechanism: Mechanism::Include(include_host.clone()),
+            }),
+        );
         SpfRecord { terms }
     }
 }
@@ -128,6 +141,20 @@ impl fmt::Display for Mechanism {
             }
             Mechanism::Exists(d) => write!(f, "exists:{d}"),
         }
+    }
+}
+
+/// Whether two domain-specs name the same host: equal as written, or the same literal
+/// name up to case and a trailing dot.
+fn same_host(a: &DomainSpec, b: &DomainSpec) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a.as_literal(), b.as_literal()) {
+        (Some(a), Some(b)) => a
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(b.trim_end_matches('.')),
+        _ => false,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::records::RecordError;
 /// A macro string: literal text and macros, as written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MacroString {
-    tokens: Vec<MacroToken>,
+    pub(super) tokens: Vec<MacroToken>,
 }
 
 /// One piece of a macro string.
@@ -218,9 +218,8 @@ fn parse_macro_body(text: &str, body: &str, context: Context) -> Result<MacroTok
     let first = chars
         .next()
         .ok_or_else(|| bad("which names no macro letter"))?;
-    let letter = MacroLetter::from_char(first).ok_or_else(|| {
-        bad("whose letter is not one of s, l, o, d, i, p, h, c, r, t, v")
-    })?;
+    let letter = MacroLetter::from_char(first)
+        .ok_or_else(|| bad("whose letter is not one of s, l, o, d, i, p, h, c, r, t, v"))?;
     if context == Context::Term && letter.explanation_only() {
         return Err(bad("whose letter is allowed only in explanation text"));
     }
@@ -272,7 +271,11 @@ impl fmt::Display for MacroString {
                     delimiters,
                 } => {
                     let l = letter.as_char();
-                    let l = if *url_escape { l.to_ascii_uppercase() } else { l };
+                    let l = if *url_escape {
+                        l.to_ascii_uppercase()
+                    } else {
+                        l
+                    };
                     write!(f, "%{{{l}")?;
                     if let Some(d) = digits {
                         write!(f, "{d}")?;
@@ -290,7 +293,7 @@ impl fmt::Display for MacroString {
 
 /// A domain-spec: a macro string that ends in a top-level label or a macro.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DomainSpec(MacroString);
+pub struct DomainSpec(pub(super) MacroString);
 
 impl DomainSpec {
     /// Parses a domain-spec.
@@ -338,7 +341,7 @@ impl fmt::Display for DomainSpec {
     }
 }
 
-fn is_toplabel(label: &str) -> bool {
+pub(super) fn is_toplabel(label: &str) -> bool {
     let b = label.as_bytes();
     if b.is_empty() || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-') {
         return false;

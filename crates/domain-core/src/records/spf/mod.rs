@@ -1,5 +1,6 @@
-//! SPF records (RFC 7208): the typed model of a record, its parser and builder, and the
-//! merge of our `include:` into a record a domain already has.
+//! SPF records (RFC 7208): the typed model of a record, its parser and builder, the
+//! merge of our `include:` into a record a domain already has, and [`check_host`], the
+//! evaluation of a domain's records for a client address.
 //!
 //! ```text
 //! record     = version terms *SP                       ; RFC 7208 §12
@@ -12,11 +13,19 @@
 //! ```
 
 mod build;
+mod check_host;
+mod expand;
 mod macros;
 mod parse;
+#[cfg(test)]
+mod tests;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub use check_host::{
+    IncludeStep, MAX_DNS_LOOKUPS, MAX_NAMES_PER_TERM, MAX_VOID_LOOKUPS, MatchedTerm, RedirectStep,
+    SpfEvaluation, SpfProblem, SpfQuery, SpfResult, SpfTrace, TermRef, VoidLookup, check_host,
+};
 pub use macros::{DomainSpec, MacroLetter, MacroString, MacroToken};
 
 /// A parsed SPF record: its terms, in order.
@@ -136,6 +145,44 @@ impl Mechanism {
                 | Mechanism::Exists(_)
         )
     }
+
+    /// For `ip4:` and `ip6:`, the first and last address of the network; `None` for the
+    /// other mechanisms.
+    pub fn network_range(&self) -> Option<(IpAddr, IpAddr)> {
+        match *self {
+            Mechanism::Ip4 { addr, prefix } => {
+                let mask = v4_mask(prefix.unwrap_or(32));
+                let first = u32::from(addr) & mask;
+                Some((
+                    IpAddr::V4(Ipv4Addr::from(first)),
+                    IpAddr::V4(Ipv4Addr::from(first | !mask)),
+                ))
+            }
+            Mechanism::Ip6 { addr, prefix } => {
+                let mask = v6_mask(prefix.unwrap_or(128));
+                let first = u128::from(addr) & mask;
+                Some((
+                    IpAddr::V6(Ipv6Addr::from(first)),
+                    IpAddr::V6(Ipv6Addr::from(first | !mask)),
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The network mask of an IPv4 prefix length; lengths over 32 mask the whole address.
+fn v4_mask(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32u32.saturating_sub(u32::from(prefix)))
+        .unwrap_or(0)
+}
+
+/// The network mask of an IPv6 prefix length; lengths over 128 mask the whole address.
+fn v6_mask(prefix: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128u32.saturating_sub(u32::from(prefix)))
+        .unwrap_or(0)
 }
 
 impl SpfRecord {
@@ -167,8 +214,6 @@ impl SpfRecord {
     /// or nothing (RFC 7208 §4.5). Records that are not are ignored, not errors.
     pub fn is_spf(text: &str) -> bool {
         let t = text.as_bytes();
-        t.len() >= 6
-            && t[..6].eq_ignore_ascii_case(b"v=spf1")
-            && (t.len() == 6 || t[6] == b' ')
+        t.len() >= 6 && t[..6].eq_ignore_ascii_case(b"v=spf1") && (t.len() == 6 || t[6] == b' ')
     }
 }

@@ -3,8 +3,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{
-    Directive, DomainSpec, DualCidr, MacroString, Mechanism, Modifier, Qualifier, SpfRecord,
-    Term,
+    Directive, DomainSpec, DualCidr, MacroString, Mechanism, Modifier, Qualifier, SpfRecord, Term,
 };
 use crate::records::{RecordError, TxtRecord};
 
@@ -83,7 +82,11 @@ fn parse_directive(word: &str) -> Result<Directive, RecordError> {
     let unknown = || RecordError::new(format!("`{word}` is not a known SPF mechanism"));
     let mechanism = match name.to_ascii_lowercase().as_str() {
         "all" if args.is_empty() => Mechanism::All,
-        "all" => return Err(RecordError::new(format!("`{word}`: `all` takes no argument"))),
+        "all" => {
+            return Err(RecordError::new(format!(
+                "`{word}`: `all` takes no argument"
+            )));
+        }
         "include" => Mechanism::Include(required_spec(word, args)?),
         "exists" => Mechanism::Exists(required_spec(word, args)?),
         "ptr" => Mechanism::Ptr(optional_spec(word, args)?),

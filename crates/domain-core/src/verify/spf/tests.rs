@@ -1,0 +1,353 @@
+//! One test per status of the SPF check, against an in-memory DNS.
+
+use std::net::IpAddr;
+
+use futures::executor::block_on;
+
+use super::*;
+use crate::testing::{FakeDns, QueryType};
+
+const OURS: &str = "scaisend.scailabs.ai";
+
+/// A DNS where our include host lists two ranges.
+fn dns() -> FakeDns {
+    let dns = FakeDns::new();
+    dns.txt(OURS, "v=spf1 ip4:198.51.100.0/30 ip6:2001:db8:5::/126 -all");
+    dns
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn check(dns: &FakeDns, domain: &str, sending_ips: &[IpAddr]) -> Verdict {
+    let domain = DomainName::parse(domain).unwrap();
+    let include_host = DomainName::parse(OURS).unwrap();
+    block_on(check_spf(
+        dns,
+        SpfExpectation {
+            domain: &domain,
+            include_host: &include_host,
+            sending_ips,
+        },
+    ))
+}
+
+fn ours() -> [IpAddr; 2] {
+    [ip("198.51.100.1"), ip("2001:db8:5::1")]
+}
+
+#[track_caller]
+fn assert_status(v: &Verdict, status: CheckStatus, code: VerdictCode) {
+    assert_eq!((v.status, v.code), (status, code), "{}", v.message);
+}
+
+#[test]
+fn no_record_is_missing_and_suggests_ours() {
+    let dns = dns();
+    dns.txt("example.com", "google-site-verification=xyz");
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Missing, VerdictCode::SpfMissing);
+    assert_eq!(
+        v.expected.as_deref(),
+        Some("v=spf1 include:scaisend.scailabs.ai ~all")
+    );
+    assert!(v.found.is_empty());
+}
+
+#[test]
+fn an_include_chain_three_levels_deep_that_reaches_ours_verifies() {
+    let dns = dns();
+    dns.txt("example.com", "v=spf1 include:_spf.example.com -all")
+        .txt(
+            "_spf.example.com",
+            "v=spf1 ip4:203.0.113.0/24 include:_out.example.com ~all",
+        )
+        .txt(
+            "_out.example.com",
+            "v=spf1 include:scaisend.scailabs.ai ?all",
+        )
+        .answered_by("ns1.example.com");
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+    assert_eq!(v.found, vec!["v=spf1 include:_spf.example.com -all"]);
+    assert_eq!(
+        v.expected.as_deref(),
+        Some("v=spf1 include:_spf.example.com -all")
+    );
+    assert_eq!(v.answered_by.as_deref(), Some("ns1.example.com"));
+    assert_eq!(
+        v.details,
+        serde_json::json!({
+            "include_reached": true,
+            "dns_lookups": 3,
+            "void_lookups": 0,
+            "results": [
+                {"ip": "198.51.100.1", "result": "pass"},
+                {"ip": "2001:db8:5::1", "result": "pass"},
+            ],
+        })
+    );
+}
+
+#[test]
+fn without_configured_addresses_those_of_our_record_are_checked() {
+    let dns = dns();
+    dns.txt("example.com", "v=spf1 include:scaisend.scailabs.ai -all");
+    let v = check(&dns, "example.com", &[]);
+    assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
+    let ips: Vec<&str> = v.details["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ips,
+        [
+            "198.51.100.0",
+            "198.51.100.3",
+            "2001:db8:5::",
+            "2001:db8:5::3"
+        ]
+    );
+
+    // A record that lists only part of our range does not authorize all of it.
+    dns.remove("example.com")
+        .txt("example.com", "v=spf1 ip4:198.51.100.0/31 ~all");
+    let v = check(&dns, "example.com", &[]);
+    assert_status(&v, CheckStatus::Mismatch, VerdictCode::SpfIncludeNotReached);
+    assert!(
+        v.message
+            .contains("198.51.100.3 (check_host gives `softfail`)"),
+        "{}",
+        v.message
+    );
+}
+
+#[test]
+fn without_any_addresses_our_include_must_be_reached() {
+    let dns = FakeDns::new();
+    dns.txt(OURS, "v=spf1 include:_relays.scailabs.ai -all");
+    dns.txt("_relays.scailabs.ai", "v=spf1 a:relay.scailabs.ai -all");
+    dns.txt(
+        "good.example.com",
+        "v=spf1 include:scaisend.scailabs.ai -all",
+    );
+    dns.txt(
+        "late.example.com",
+        "v=spf1 ~all include:scaisend.scailabs.ai",
+    );
+    dns.txt(
+        "minus.example.com",
+        "v=spf1 -include:scaisend.scailabs.ai ~all",
+    );
+    let v = check(&dns, "good.example.com", &[]);
+    assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
+    assert_eq!(v.details["include_reached"], true);
+    assert_eq!(v.details["results"], serde_json::json!([]));
+    for domain in ["late.example.com", "minus.example.com"] {
+        let v = check(&dns, domain, &[]);
+        assert_status(&v, CheckStatus::Mismatch, VerdictCode::SpfIncludeNotReached);
+        assert_eq!(v.details["include_reached"], false, "{domain}");
+        assert_eq!(
+            v.expected.as_deref(),
+            Some("v=spf1 include:scaisend.scailabs.ai ~all"),
+            "{domain}"
+        );
+    }
+}
+
+#[test]
+fn a_record_without_us_gets_our_include_merged_in_expected() {
+    let dns = dns();
+    dns.txt("example.com", "v=spf1 include:_spf.google.com ~all")
+        .txt("_spf.google.com", "v=spf1 ip4:64.233.160.0/19 ~all");
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Mismatch, VerdictCode::SpfIncludeNotReached);
+    assert_eq!(
+        v.expected.as_deref(),
+        Some("v=spf1 include:_spf.google.com include:scaisend.scailabs.ai ~all")
+    );
+    assert!(
+        v.message
+            .contains("198.51.100.1 (check_host gives `softfail`)"),
+        "{}",
+        v.message
+    );
+    assert_eq!(v.details["include_reached"], false);
+}
+
+#[test]
+fn an_address_decided_before_our_include_is_not_authorized() {
+    let dns = dns();
+    dns.txt(
+        "example.com",
+        "v=spf1 -ip4:198.51.100.1 include:scaisend.scailabs.ai -all",
+    );
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Mismatch, VerdictCode::SpfNotAuthorized);
+    assert!(
+        v.message.contains("198.51.100.1 (check_host gives `fail`)"),
+        "{}",
+        v.message
+    );
+    assert!(!v.message.contains("2001:db8:5::1"), "{}", v.message);
+}
+
+#[test]
+fn two_records_are_invalid_and_expected_merges_them() {
+    let dns = dns();
+    dns.txt("example.com", "v=spf1 mx -all")
+        .txt("example.com", "v=spf1 include:scaisend.scailabs.ai ~all");
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Invalid, VerdictCode::SpfMultipleRecords);
+    assert_eq!(v.found.len(), 2);
+    assert_eq!(
+        v.expected.as_deref(),
+        Some("v=spf1 mx include:scaisend.scailabs.ai -all")
+    );
+    // Two records of someone else's: no single record can be suggested.
+    dns.remove("example.com")
+        .txt("example.com", "v=spf1 mx -all")
+        .txt("example.com", "v=spf1 a -all");
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Invalid, VerdictCode::SpfMultipleRecords);
+    assert_eq!(v.expected, None);
+}
+
+#[test]
+fn a_syntax_error_is_invalid() {
+    let dns = dns();
+    dns.txt(
+        "example.com",
+        "v=spf1 include:scaisend.scailabs.ai ip4:192.0.2.1/33 -all",
+    );
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Invalid, VerdictCode::SpfSyntaxError);
+    assert!(v.message.contains("ip4:192.0.2.1/33"), "{}", v.message);
+    assert_eq!(v.expected, None);
+}
+
+#[test]
+fn eleven_lookups_name_the_include_that_crossed_the_limit() {
+    let dns = dns();
+    let mut record = String::from("v=spf1");
+    for n in 1..=10 {
+        record.push_str(&format!(" include:s{n}.example.net"));
+        dns.txt(&format!("s{n}.example.net"), "v=spf1 ip4:203.0.113.1 -all");
+    }
+    record.push_str(" include:scaisend.scailabs.ai -all");
+    dns.txt("example.com", &record);
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Invalid, VerdictCode::SpfTooManyLookups);
+    assert!(
+        v.message.contains(
+            "`include:scaisend.scailabs.ai` in the SPF record at example.com is number 11"
+        ),
+        "{}",
+        v.message
+    );
+    assert_eq!(v.details["dns_lookups"], 10);
+    assert_eq!(v.details["include_reached"], false);
+}
+
+#[test]
+fn redirect_is_followed() {
+    let dns = dns();
+    dns.txt("example.com", "v=spf1 redirect=_spf.example.net")
+        .txt(
+            "_spf.example.net",
+            "v=spf1 include:scaisend.scailabs.ai -all",
+        );
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
+    assert_eq!(v.details["dns_lookups"], 2);
+    assert_eq!(v.details["include_reached"], true);
+}
+
+#[test]
+fn two_void_lookups_pass_and_three_fail() {
+    let dns = dns();
+    dns.txt("two.example.com", "v=spf1 a:gone1.example.com mx:gone2.example.com include:scaisend.scailabs.ai -all")
+        .txt("three.example.com", "v=spf1 a:gone1.example.com mx:gone2.example.com exists:gone3.example.com include:scaisend.scailabs.ai -all");
+    let v = check(&dns, "two.example.com", &ours());
+    assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
+    assert_eq!(v.details["void_lookups"], 2);
+    let v = check(&dns, "three.example.com", &ours());
+    assert_status(&v, CheckStatus::Invalid, VerdictCode::SpfVoidLookupLimit);
+    assert!(
+        v.message.contains("`exists:gone3.example.com`"),
+        "{}",
+        v.message
+    );
+}
+
+#[test]
+fn dns_failures_are_temporary_never_missing() {
+    let dns = dns();
+    dns.fail("example.com", QueryType::Txt);
+    let v = check(&dns, "example.com", &ours());
+    assert_status(
+        &v,
+        CheckStatus::TemporaryFailure,
+        VerdictCode::SpfTemporaryFailure,
+    );
+    assert_eq!(v.expected, None);
+
+    dns.txt(
+        "deep.example.com",
+        "v=spf1 include:down.example.net include:scaisend.scailabs.ai -all",
+    )
+    .fail("down.example.net", QueryType::Txt);
+    let v = check(&dns, "deep.example.com", &ours());
+    assert_status(
+        &v,
+        CheckStatus::TemporaryFailure,
+        VerdictCode::SpfTemporaryFailure,
+    );
+    assert!(v.message.contains("down.example.net"), "{}", v.message);
+
+    // Our own record cannot be read to learn the addresses.
+    let down = FakeDns::new();
+    down.txt("example.com", "v=spf1 include:scaisend.scailabs.ai -all")
+        .fail(OURS, QueryType::Txt);
+    let v = check(&down, "example.com", &[]);
+    assert_status(
+        &v,
+        CheckStatus::TemporaryFailure,
+        VerdictCode::SpfTemporaryFailure,
+    );
+}
+
+#[test]
+fn plus_all_passes_with_a_warning() {
+    let dns = dns();
+    dns.txt("example.com", "v=spf1 mx +all");
+    let v = check(&dns, "example.com", &ours());
+    assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
+    let codes: Vec<VerdictCode> = v.warnings.iter().map(|w| w.code).collect();
+    assert_eq!(codes, [VerdictCode::SpfAllowsEveryone]);
+    assert!(
+        v.warnings[0]
+            .message
+            .contains("`all` in the SPF record at example.com")
+    );
+    // Verified as found: nothing to merge in.
+    assert_eq!(v.expected.as_deref(), Some("v=spf1 mx +all"));
+}
+
+#[test]
+fn an_error_after_our_include_warns_when_only_the_include_is_checked() {
+    let dns = FakeDns::new();
+    dns.txt(OURS, "v=spf1 a:relay.scailabs.ai -all").txt(
+        "example.com",
+        "v=spf1 include:scaisend.scailabs.ai include:nowhere.example.net -all",
+    );
+    let v = check(&dns, "example.com", &[]);
+    assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
+    let codes: Vec<VerdictCode> = v.warnings.iter().map(|w| w.code).collect();
+    assert_eq!(codes, [VerdictCode::SpfSyntaxError]);
+    assert!(v.warnings[0].message.contains("nowhere.example.net"));
+}
