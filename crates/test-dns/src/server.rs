@@ -33,6 +33,8 @@ pub struct Options {
     pub cap_udp_at_512: bool,
     /// The TTL of every record served, in seconds.
     pub ttl: u32,
+    /// The loopback port to listen on; 0 (the default) picks a free one.
+    pub port: u16,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
         Options {
             cap_udp_at_512: false,
             ttl: 300,
+            port: 0,
         }
     }
 }
@@ -67,7 +70,7 @@ impl TestDns {
 
     /// Starts a server with the given options.
     pub async fn start_with(options: Options) -> io::Result<TestDns> {
-        let (udp, tcp) = bind_pair().await?;
+        let (udp, tcp) = bind_pair(options.port).await?;
         let addr = udp.local_addr()?;
         let shared = Arc::new(Shared {
             options,
@@ -268,7 +271,12 @@ fn header(metadata: Metadata) -> Header {
 
 /// Binds UDP on an ephemeral loopback port, then TCP on the same port, trying again
 /// with another port if TCP's is taken.
-async fn bind_pair() -> io::Result<(UdpSocket, TcpListener)> {
+async fn bind_pair(port: u16) -> io::Result<(UdpSocket, TcpListener)> {
+    if port != 0 {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let tcp = TcpListener::bind(udp.local_addr()?).await?;
+        return Ok((udp, tcp));
+    }
     let mut last = None;
     for _ in 0..32 {
         let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
