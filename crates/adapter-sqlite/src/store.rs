@@ -319,17 +319,19 @@ impl DomainRepo for SqliteStore {
     }
 
     async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError> {
-        // One statement, so one transaction: the foreign keys (on for every connection)
-        // cascade to the keys, so the sealed private keys, the checks and the events; and
-        // `secure_delete` overwrites the freed space.
+        // One statement, in a write transaction like every write here (a lone statement
+        // would read first and could fail to upgrade its stale snapshot). The foreign keys
+        // (on for every connection) cascade to the keys, so the sealed private keys, the
+        // checks and the events; `secure_delete` overwrites the freed space.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
         let mut q = QueryBuilder::new("DELETE FROM domains WHERE id = ");
         q.push_bind(id.as_str());
         push_scope(&mut q, scope);
-        let deleted = q.build().execute(&self.pool).await.map_err(map_err)?;
+        let deleted = q.build().execute(&mut *tx).await.map_err(map_err)?;
         if deleted.rows_affected() == 0 {
             return Err(RepoError::NotFound);
         }
-        Ok(())
+        tx.commit().await.map_err(map_err)
     }
 
     async fn events(
