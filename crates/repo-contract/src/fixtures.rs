@@ -4,7 +4,9 @@
 use std::sync::{Mutex, OnceLock};
 
 use domain_core::keys::{GeneratedKey, MasterKey, SealedKey};
-use domain_core::model::{Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner};
+use domain_core::model::{
+    Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest,
+};
 use domain_core::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 use domain_core::rotation::{DkimKeys, NewKey};
 use domain_core::testing;
@@ -246,6 +248,14 @@ pub(crate) fn assert_same_domain(got: &Domain, want: &Domain) {
             .collect()
     };
     assert_eq!(keys(got), keys(want), "{d}: DKIM keys");
+}
+
+/// A page request for everything a case stored (cases stay far below the largest page).
+pub(crate) fn one_page() -> PageRequest {
+    PageRequest {
+        limit: PageRequest::MAX_LIMIT,
+        after: None,
+    }
 }
 
 /// The ids of a list of domains.

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use domain_core::RepoError;
-use domain_core::model::{EventKind, PageRequest, Scope};
+use domain_core::model::{EventKind, Scope};
 use domain_core::ports::DomainRepo;
 use domain_core::rotation::KeyState;
 use tokio::sync::Barrier;
@@ -73,14 +73,7 @@ pub async fn concurrent_rotations_let_exactly_one_win(repo: Arc<dyn DomainRepo>)
         "the winner's key"
     );
     let events = repo
-        .events(
-            &Scope::System,
-            &domain.id,
-            &PageRequest {
-                limit: 50,
-                after: None,
-            },
-        )
+        .events(&Scope::System, &domain.id, &one_page())
         .await
         .unwrap();
     assert_eq!(

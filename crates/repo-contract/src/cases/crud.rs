@@ -107,14 +107,7 @@ pub async fn list_pages_are_stable_under_inserts(repo: Arc<dyn DomainRepo>) {
 
     // Reading from the start again gives everything, in id order.
     let everything = repo
-        .list(
-            &scope,
-            &ListFilter::default(),
-            &PageRequest {
-                limit: 200,
-                after: None,
-            },
-        )
+        .list(&scope, &ListFilter::default(), &one_page())
         .await
         .unwrap();
     let mut want = all.clone();
@@ -251,17 +244,7 @@ pub async fn list_filters_match_the_scope_rule(repo: Arc<dyn DomainRepo>) {
                         .filter(|d| is_shared.is_none_or(|s| d.is_shared() == s))
                         .map(|d| d.id.clone())
                         .collect();
-                    let got = repo
-                        .list(
-                            scope,
-                            &filter,
-                            &PageRequest {
-                                limit: 200,
-                                after: None,
-                            },
-                        )
-                        .await
-                        .unwrap();
+                    let got = repo.list(scope, &filter, &one_page()).await.unwrap();
                     assert_eq!(ids(&got.items), want, "{scope:?} {filter:?}");
                 }
             }
@@ -357,14 +340,7 @@ pub async fn events_come_newest_first_in_pages(repo: Arc<dyn DomainRepo>) {
     let newest_first: Vec<_> = written.iter().rev().cloned().collect();
 
     let all = repo
-        .events(
-            &Scope::System,
-            &domain.id,
-            &PageRequest {
-                limit: 50,
-                after: None,
-            },
-        )
+        .events(&Scope::System, &domain.id, &one_page())
         .await
         .unwrap();
     assert_eq!(
@@ -392,14 +368,7 @@ pub async fn events_come_newest_first_in_pages(repo: Arc<dyn DomainRepo>) {
     let other = new_domain(tenant("p1", "t1"), "other.example.com");
     repo.insert(&other, &[]).await.unwrap();
     let none = repo
-        .events(
-            &Scope::System,
-            &other.id,
-            &PageRequest {
-                limit: 50,
-                after: None,
-            },
-        )
+        .events(&Scope::System, &other.id, &one_page())
         .await
         .unwrap();
     assert!(none.items.is_empty(), "events belong to their domain only");
@@ -417,17 +386,10 @@ pub async fn events_of_a_failed_write_are_not_stored(repo: Arc<dyn DomainRepo>) 
     let events = |id| {
         let repo = repo.clone();
         async move {
-            repo.events(
-                &Scope::System,
-                &id,
-                &PageRequest {
-                    limit: 50,
-                    after: None,
-                },
-            )
-            .await
-            .unwrap()
-            .items
+            repo.events(&Scope::System, &id, &one_page())
+                .await
+                .unwrap()
+                .items
         }
     };
 
@@ -601,10 +563,7 @@ pub async fn delete_removes_keys_checks_and_events<B: Backend>(backend: &B) {
             RepoError::NotFound
         );
     }
-    let page = PageRequest {
-        limit: 50,
-        after: None,
-    };
+    let page = one_page();
     assert_eq!(
         repo.events(&Scope::System, &doomed.id, &page)
             .await
@@ -660,10 +619,7 @@ pub async fn a_row_that_does_not_decode_is_internal<B: Backend>(backend: &B) {
         repo.get(&Scope::System, &domain.id).await,
         Err(RepoError::Internal(_))
     ));
-    let page = PageRequest {
-        limit: 50,
-        after: None,
-    };
+    let page = one_page();
     assert!(matches!(
         repo.list(&Scope::System, &ListFilter::default(), &page)
             .await,

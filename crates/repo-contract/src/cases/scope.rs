@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use domain_core::RepoError;
-use domain_core::model::{ListFilter, PageRequest, Scope};
+use domain_core::model::{ListFilter, Scope};
 use domain_core::name::DomainName;
 use domain_core::ports::DomainRepo;
 
@@ -58,10 +58,7 @@ pub async fn scopes_hide_what_they_may_not_see(repo: Arc<dyn DomainRepo>) {
         partner_scope("p3"),
         Scope::System,
     ];
-    let page = PageRequest {
-        limit: 200,
-        after: None,
-    };
+    let page = one_page();
     for scope in &scopes {
         let visible: Vec<_> = domains.iter().filter(|d| scope.can_see(&d.owner)).collect();
         let listed = repo
