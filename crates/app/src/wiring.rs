@@ -97,6 +97,12 @@ pub struct MeteredDns {
     metrics: Arc<Metrics>,
 }
 
+impl std::fmt::Debug for MeteredDns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MeteredDns { .. }")
+    }
+}
+
 impl MeteredDns {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn DnsLookup>, metrics: Arc<Metrics>) -> Self {
@@ -163,6 +169,12 @@ pub struct AppParts {
     pub secrets: Secrets,
     /// Use-case settings.
     pub config: ServiceConfig,
+}
+
+impl std::fmt::Debug for AppParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppParts").field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 /// A wired application: the use cases and the HTTP router over them.

@@ -1,0 +1,238 @@
+//! The store contract run against PostgreSQL, plus what only this adapter has.
+//!
+//! Each case gets a database of its own, `scaisend_test_<ulid>`, created on the server of
+//! `DATABASE_URL` (`.cargo/config.toml` points it at the local server; the environment
+//! overrides it) and dropped when the case ends, passed or failed. A server that cannot be
+//! reached fails the tests, saying how to start it: a contract that was not run must not
+//! look like one that passed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapter_postgres::{PgStore, PoolConfig, SetupError};
+use async_trait::async_trait;
+use domain_core::ports::{DomainRepo, KeyStore};
+use repo_contract::{Backend, Cell};
+use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
+
+repo_contract::contract_tests!(PgBackend);
+
+/// Where the tests create their databases when `DATABASE_URL` is not set.
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A fresh database with a migrated store on it, dropped with this value.
+struct PgBackend {
+    store: PgStore,
+    /// A pool of the test's own, to look under the store and to tamper with rows.
+    raw: PgPool,
+    url: String,
+    _database: TestDatabase,
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    async fn fresh() -> Self {
+        let database = TestDatabase::create().await;
+        let url = database.url();
+        let store = PgStore::connect(&url)
+            .await
+            .expect("the store connects to its database");
+        store
+            .migrate()
+            .await
+            .expect("the migrations apply to an empty database");
+        let raw = PgPool::connect(&url).await.expect("a second pool connects");
+        PgBackend {
+            store,
+            raw,
+            url,
+            _database: database,
+        }
+    }
+
+    fn repo(&self) -> Arc<dyn DomainRepo> {
+        Arc::new(self.store.clone())
+    }
+
+    fn key_store(&self) -> Arc<dyn KeyStore> {
+        Arc::new(self.store.clone())
+    }
+
+    async fn execute(&self, sql: &str) -> u64 {
+        sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .execute(&self.raw)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .rows_affected()
+    }
+
+    async fn dump(&self) -> Vec<Cell> {
+        let columns = sqlx::query(
+            "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS ty \
+             FROM information_schema.columns WHERE table_schema = 'public' \
+             ORDER BY table_name, ordinal_position",
+        )
+        .fetch_all(&self.raw)
+        .await
+        .expect("the catalogue reads");
+        let mut cells = Vec::new();
+        for column in &columns {
+            let (table, name, ty): (String, String, String) =
+                (column.get("t"), column.get("c"), column.get("ty"));
+            // Bytes as they are; everything else as Postgres prints it.
+            let value = if ty == "bytea" {
+                format!("\"{name}\"")
+            } else {
+                format!("\"{name}\"::text")
+            };
+            let sql = format!("SELECT {value} AS v FROM \"{table}\" WHERE \"{name}\" IS NOT NULL");
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .fetch_all(&self.raw)
+                .await
+                .expect("a column reads");
+            for row in rows {
+                let bytes = if ty == "bytea" {
+                    row.get::<Vec<u8>, _>("v")
+                } else {
+                    row.get::<String, _>("v").into_bytes()
+                };
+                cells.push(Cell {
+                    table: table.clone(),
+                    column: name.clone(),
+                    bytes,
+                });
+            }
+        }
+        cells
+    }
+
+    async fn close(&self) {
+        self.store.close().await;
+    }
+
+    async fn unreachable() -> (Arc<dyn DomainRepo>, Arc<dyn KeyStore>) {
+        // Nothing listens on port 1; the pool retries refused connections until the
+        // acquire timeout, which is kept short here.
+        let config = PoolConfig {
+            max_connections: 2,
+            acquire_timeout: Duration::from_millis(500),
+        };
+        let store = PgStore::connect_lazy("postgres://postgres@127.0.0.1:1/none", &config)
+            .expect("a well-formed URL");
+        (Arc::new(store.clone()), Arc::new(store))
+    }
+}
+
+/// The Postgres-only part of set-up: migrating again changes nothing and data survives a
+/// new connection, a bad URL and an unreachable server are told apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_again_is_harmless_and_setup_errors_say_why() {
+    let backend = PgBackend::fresh().await;
+    backend
+        .store
+        .migrate()
+        .await
+        .expect("a second migration run is a no-op");
+    let again = PgStore::connect(&backend.url).await.unwrap();
+    again.migrate().await.unwrap();
+    again.ping().await.unwrap();
+    let applied: i64 = sqlx::query("SELECT count(*) AS n FROM _sqlx_migrations")
+        .fetch_one(&backend.raw)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(applied, 1);
+
+    assert!(matches!(
+        PgStore::connect("mysql://nope").await,
+        Err(SetupError::InvalidUrl(_))
+    ));
+    let config = PoolConfig {
+        max_connections: 1,
+        acquire_timeout: Duration::from_millis(300),
+    };
+    assert!(matches!(
+        PgStore::connect_with("postgres://postgres@127.0.0.1:1/none", &config).await,
+        Err(SetupError::Connect(_))
+    ));
+}
+
+/// A database on the test server that is dropped when this value is, also when the case
+/// panicked.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    async fn create() -> Self {
+        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "cannot reach PostgreSQL at {admin_url}: {e}\n\
+                 The Postgres adapter's tests need a running server. Start the local one with\n\
+                 \x20   pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
+                 or set DATABASE_URL to a server where the user may create databases."
+            )
+        });
+        let name = format!(
+            "scaisend_test_{}",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        );
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+        let _ = admin.close().await;
+        TestDatabase { admin_url, name }
+    }
+
+    /// `DATABASE_URL` with this database in place of the one it names.
+    fn url(&self) -> String {
+        let (base, query) = match self.admin_url.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (self.admin_url.as_str(), String::new()),
+        };
+        let authority = base.find("://").map_or(0, |i| i + 3);
+        let base = match base[authority..].find('/') {
+            Some(slash) => &base[..authority + slash],
+            None => base,
+        };
+        format!("{base}/{}{query}", self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop cannot await, and may run while a runtime unwinds; a thread with a runtime
+        // of its own drops the database. FORCE ends the store's pooled connections.
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&admin_url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+                .map_err(|e| e.to_string())?;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!(
+                "warning: the test database {} was not dropped: {dropped:?}",
+                self.name
+            );
+        }
+    }
+}

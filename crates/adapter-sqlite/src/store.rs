@@ -1,0 +1,665 @@
+//! [`SqliteStore`]: connection, migrations and the two ports.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain_core::RepoError;
+use domain_core::keys::SealedKey;
+use domain_core::model::{
+    Checks, Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, Scope,
+};
+use domain_core::name::{DomainName, Selector};
+use domain_core::ports::{DomainRepo, KeyStore};
+use domain_core::rotation::DkimKey;
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow,
+};
+use sqlx::{QueryBuilder, Row};
+use time::OffsetDateTime;
+
+use crate::error::{corrupt, map_err, violated_unique};
+use crate::rows::{self, EVENT_COLUMNS, KEY_COLUMNS, Micros, domain_columns};
+
+/// The schema, embedded at build time from `migrations/sqlite`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// Takes SQLite's write lock at the start of a transaction instead of at its first write,
+/// so that a transaction never has to upgrade a read snapshot another writer made stale
+/// (which fails at once, without waiting for the busy timeout).
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// Sender domains, their keys, verdicts, timeline and monitor leases in one SQLite file.
+///
+/// Cheap to clone: clones share one connection pool. Serves one process; several app
+/// instances need the Postgres store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// The most connections the pool opens. Readers run side by side (WAL); writers take
+    /// turns on the one write lock whatever this says.
+    pub max_connections: u32,
+    /// How long an operation waits for a connection, and a writer for the write lock,
+    /// before it fails with `Unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    /// Eight connections; five seconds, short enough for a readiness probe and a `503` to
+    /// come back while a client still waits.
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the store could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The URL does not parse as a SQLite URL.
+    #[error("the database URL is not a valid SQLite URL: {0}")]
+    InvalidUrl(#[source] sqlx::Error),
+    /// The file could not be opened or created.
+    #[error("cannot open the SQLite database: {0}")]
+    Connect(#[source] sqlx::Error),
+    /// Applying the migrations failed.
+    #[error("migrating the SQLite database failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+impl SqliteStore {
+    /// Opens `url` (`sqlite://scaisend.db`, `sqlite:///var/lib/scaisend/domains.db`,
+    /// `sqlite::memory:`) with the default pool settings, creating the file if it is
+    /// missing, and failing at once if it cannot be opened.
+    pub async fn connect(url: &str) -> Result<Self, SetupError> {
+        Self::connect_with(url, &PoolConfig::default()).await
+    }
+
+    /// Opens `url` with explicit pool settings, creating the file if it is missing.
+    pub async fn connect_with(url: &str, config: &PoolConfig) -> Result<Self, SetupError> {
+        let pool = pool_options(config)
+            .connect_with(connect_options(url, config)?)
+            .await
+            .map_err(SetupError::Connect)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// A store that opens the file on first use: operations fail with `Unavailable` while
+    /// it cannot be opened. Only the URL is checked here.
+    pub fn connect_lazy(url: &str, config: &PoolConfig) -> Result<Self, SetupError> {
+        let pool = pool_options(config).connect_lazy_with(connect_options(url, config)?);
+        Ok(SqliteStore { pool })
+    }
+
+    /// Applies the migrations that the database has not seen yet.
+    pub async fn migrate(&self) -> Result<(), SetupError> {
+        MIGRATOR.run(&self.pool).await.map_err(SetupError::Migrate)
+    }
+
+    /// Closes the pool, waiting for connections in use to come back (which checkpoints the
+    /// WAL into the database file). Later operations fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Reads the domains of `rows` with their keys and checks.
+    ///
+    /// Callers run this inside a transaction, so that the domain rows, keys and checks come
+    /// from one snapshot even while a writer commits in between.
+    async fn load(
+        conn: &mut SqliteConnection,
+        rows: Vec<SqliteRow>,
+    ) -> Result<Vec<Domain>, RepoError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = rows
+            .iter()
+            .map(|r| rows::get::<String>(r, "id"))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {KEY_COLUMNS} FROM dkim_keys WHERE domain_id"
+        ));
+        push_in(&mut q, &ids);
+        q.push(" ORDER BY domain_id, idx");
+        let key_rows = q.build().fetch_all(&mut *conn).await.map_err(map_err)?;
+
+        let mut q =
+            QueryBuilder::new("SELECT domain_id, kind, verdict FROM domain_checks WHERE domain_id");
+        push_in(&mut q, &ids);
+        let check_rows = q.build().fetch_all(&mut *conn).await.map_err(map_err)?;
+
+        let mut keys: HashMap<String, Vec<DkimKey>> = HashMap::new();
+        for row in &key_rows {
+            let (domain_id, key) = rows::key(row)?;
+            keys.entry(domain_id).or_default().push(key);
+        }
+        let mut checks: HashMap<String, Checks> = HashMap::new();
+        for row in &check_rows {
+            let domain_id: String = rows::get(row, "domain_id")?;
+            rows::add_check(checks.entry(domain_id).or_default(), row)?;
+        }
+        rows.iter()
+            .zip(ids)
+            .map(|(row, id)| {
+                let domain_keys = keys.remove(&id).unwrap_or_default();
+                rows::domain(row, domain_keys, checks.remove(&id).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// Runs a `SELECT … FROM domains` and loads the aggregates, in one snapshot (a read
+    /// transaction sees one state of the WAL throughout).
+    async fn fetch_domains(
+        &self,
+        mut query: QueryBuilder<Sqlite>,
+    ) -> Result<Vec<Domain>, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let rows = query.build().fetch_all(&mut *tx).await.map_err(map_err)?;
+        let domains = Self::load(&mut tx, rows).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(domains)
+    }
+
+    /// Whether a domain visible to `scope` exists.
+    async fn visible(&self, scope: &Scope, id: &DomainId) -> Result<bool, RepoError> {
+        let mut q = QueryBuilder::new("SELECT 1 FROM domains WHERE id = ");
+        q.push_bind(id.as_str());
+        push_scope(&mut q, scope);
+        let row = q
+            .build()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
+    }
+}
+
+#[async_trait]
+impl DomainRepo for SqliteStore {
+    async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
+        check_events_belong(domain, events)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO domains (id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, \
+             is_active, verified, dkim_rotation_days, created_at, updated_at, last_verified_at, \
+             failing_since, next_check_at, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )
+        .bind(domain.id.as_str())
+        .bind(domain.name.as_str())
+        .bind(&domain.owner.partner_id)
+        .bind(&domain.owner.tenant_id)
+        .bind(domain.dmarc_policy.as_str())
+        .bind(domain.dmarc_rua.as_ref().map(|r| r.as_str()))
+        .bind(domain.is_active)
+        .bind(domain.verified)
+        .bind(domain.dkim_rotation_days.map(i64::from))
+        .bind(Micros(domain.created_at))
+        .bind(Micros(domain.updated_at))
+        .bind(Micros::opt(domain.last_verified_at))
+        .bind(Micros::opt(domain.failing_since))
+        .bind(Micros(domain.next_check_at))
+        .bind(domain.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match violated_unique(&e) {
+            // SQLite names the columns of the violated index, not the index.
+            Some(message) if message.contains("domains.owner_key") => RepoError::Conflict(format!(
+                "`{}` is already a domain of this owner",
+                domain.name
+            )),
+            Some(_) => {
+                RepoError::Conflict(format!("a domain with id `{}` already exists", domain.id))
+            }
+            None => map_err(e),
+        })?;
+        write_children(&mut tx, domain, events).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get(&self, scope: &Scope, id: &DomainId) -> Result<Domain, RepoError> {
+        let mut q = QueryBuilder::new(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE id = "
+        ));
+        q.push_bind(id.as_str());
+        push_scope(&mut q, scope);
+        self.fetch_domains(q)
+            .await?
+            .pop()
+            .ok_or(RepoError::NotFound)
+    }
+
+    async fn list(
+        &self,
+        scope: &Scope,
+        filter: &ListFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Domain>, RepoError> {
+        let limit = effective_limit(page);
+        let mut q = QueryBuilder::new(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE 1"
+        ));
+        push_scope(&mut q, scope);
+        if let Some(verified) = filter.verified {
+            q.push(" AND verified = ").push_bind(verified);
+        }
+        if let Some(active) = filter.is_active {
+            q.push(" AND is_active = ").push_bind(active);
+        }
+        match filter.is_shared {
+            Some(true) => {
+                q.push(" AND tenant_id IS NULL");
+            }
+            Some(false) => {
+                q.push(" AND tenant_id IS NOT NULL");
+            }
+            None => {}
+        }
+        if let Some(after) = &page.after {
+            q.push(" AND id > ").push_bind(after.as_str());
+        }
+        // One row more than asked tells whether another page follows.
+        q.push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let domains = self.fetch_domains(q).await?;
+        Ok(paginate(domains, limit, |d| d.id.as_str()))
+    }
+
+    async fn update(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
+        check_events_belong(domain, events)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
+        // Name and owner are not written: they never change, and leaving them out means a
+        // confused caller cannot move a domain to another tenant.
+        let updated = sqlx::query(
+            "UPDATE domains SET dmarc_policy = ?3, dmarc_rua = ?4, is_active = ?5, verified = ?6, \
+             dkim_rotation_days = ?7, updated_at = ?8, last_verified_at = ?9, failing_since = ?10, \
+             next_check_at = ?11, version = version + 1, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = ?1 AND version = ?2",
+        )
+        .bind(domain.id.as_str())
+        .bind(domain.version)
+        .bind(domain.dmarc_policy.as_str())
+        .bind(domain.dmarc_rua.as_ref().map(|r| r.as_str()))
+        .bind(domain.is_active)
+        .bind(domain.verified)
+        .bind(domain.dkim_rotation_days.map(i64::from))
+        .bind(Micros(domain.updated_at))
+        .bind(Micros::opt(domain.last_verified_at))
+        .bind(Micros::opt(domain.failing_since))
+        .bind(Micros(domain.next_check_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if updated.rows_affected() == 0 {
+            // We hold the write lock, so this answer cannot change before we roll back.
+            return Err(missing_or(
+                &mut tx,
+                &domain.id,
+                "the domain was changed by someone else since it was read; read it again",
+            )
+            .await);
+        }
+        write_children(&mut tx, domain, events).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError> {
+        // One statement, in a write transaction like every write here (a lone statement
+        // would read first and could fail to upgrade its stale snapshot). The foreign keys
+        // (on for every connection) cascade to the keys, so the sealed private keys, the
+        // checks and the events; `secure_delete` overwrites the freed space.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
+        let mut q = QueryBuilder::new("DELETE FROM domains WHERE id = ");
+        q.push_bind(id.as_str());
+        push_scope(&mut q, scope);
+        let deleted = q.build().execute(&mut *tx).await.map_err(map_err)?;
+        if deleted.rows_affected() == 0 {
+            return Err(RepoError::NotFound);
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn events(
+        &self,
+        scope: &Scope,
+        id: &DomainId,
+        page: &PageRequest,
+    ) -> Result<Page<DomainEvent>, RepoError> {
+        if !self.visible(scope, id).await? {
+            return Err(RepoError::NotFound);
+        }
+        let limit = effective_limit(page);
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {EVENT_COLUMNS} FROM domain_events WHERE domain_id = "
+        ));
+        q.push_bind(id.as_str());
+        if let Some(after) = &page.after {
+            q.push(" AND id < ").push_bind(after.as_str());
+        }
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let events = rows
+            .iter()
+            .map(rows::event)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(events, limit, |e| e.id.as_str()))
+    }
+
+    async fn find_sendable(
+        &self,
+        partner_id: &str,
+        tenant_id: &str,
+        name: &DomainName,
+    ) -> Result<Vec<Domain>, RepoError> {
+        // The owner keys of the tenant's own domains and of the partner's shared ones, so
+        // that the unique (partner_id, owner_key, name) index answers this on the send path.
+        // The tenant's own domain comes first.
+        let mut q = QueryBuilder::new(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE partner_id = "
+        ));
+        q.push_bind(partner_id)
+            .push(" AND owner_key IN ('tenant:' || ")
+            .push_bind(tenant_id)
+            .push(", 'shared') AND name = ")
+            .push_bind(name.as_str())
+            .push(" ORDER BY tenant_id IS NULL, id");
+        self.fetch_domains(q).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DomainId>, RepoError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Choosing the due rows and leasing them happen under the one write lock, so two
+        // claimers (tasks of this process) take turns and the second sees the first's
+        // leases: the single-process counterpart of Postgres's SKIP LOCKED.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
+        let rows = sqlx::query(
+            "UPDATE domains SET lease_owner = ?3, lease_expires_at = ?4 \
+             WHERE id IN ( \
+                 SELECT id FROM domains \
+                 WHERE next_check_at <= ?1 AND (lease_expires_at IS NULL OR lease_expires_at <= ?1) \
+                 ORDER BY next_check_at, id \
+                 LIMIT ?2) \
+             RETURNING id",
+        )
+        .bind(Micros(now))
+        .bind(i64::from(limit))
+        .bind(owner)
+        .bind(Micros(lease_until))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        let mut ids = rows
+            .iter()
+            .map(|r| {
+                let id: String = rows::get(r, "id")?;
+                DomainId::parse(&id).map_err(|e| corrupt("domain id", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn release(
+        &self,
+        id: &DomainId,
+        owner: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
+        let released = sqlx::query(
+            "UPDATE domains SET lease_owner = NULL, lease_expires_at = NULL, next_check_at = ?3 \
+             WHERE id = ?1 AND lease_owner = ?2",
+        )
+        .bind(id.as_str())
+        .bind(owner)
+        .bind(Micros(retry_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if released.rows_affected() == 0 {
+            return Err(missing_or(&mut tx, id, NOT_LEASE_HOLDER).await);
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn sealed_key(&self, id: &DomainId, selector: &Selector) -> Result<SealedKey, RepoError> {
+        let row = sqlx::query(
+            "SELECT sealed_private FROM dkim_keys WHERE domain_id = ?1 AND selector = ?2",
+        )
+        .bind(id.as_str())
+        .bind(selector.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        // A removed key keeps its row without the private key: as absent as no row at all.
+        let sealed: Option<Vec<u8>> = match &row {
+            Some(row) => row.try_get("sealed_private").map_err(map_err)?,
+            None => None,
+        };
+        sealed.map(SealedKey::from_bytes).ok_or(RepoError::NotFound)
+    }
+}
+
+/// Why `release` changed nothing although the domain exists.
+const NOT_LEASE_HOLDER: &str =
+    "the lease is not held by this owner (it expired and was claimed again, or was never taken)";
+
+fn connect_options(url: &str, config: &PoolConfig) -> Result<SqliteConnectOptions, SetupError> {
+    // sqlx would read any other string as a file name (`postgres://…` included) and create
+    // that file; a URL meant for another store must be refused instead.
+    if !url.starts_with("sqlite:") {
+        return Err(SetupError::InvalidUrl(sqlx::Error::Configuration(
+            format!("`{url}` does not start with `sqlite:`").into(),
+        )));
+    }
+    let options = SqliteConnectOptions::from_str(url).map_err(SetupError::InvalidUrl)?;
+    Ok(options
+        // Zero set-up: the first start creates the database file.
+        .create_if_missing(true)
+        // Readers do not block the writer nor it them; the database survives a crash.
+        .journal_mode(SqliteJournalMode::Wal)
+        // Off by default in SQLite; the cascades that delete keys and events need them.
+        .foreign_keys(true)
+        // A writer waits this long for the write lock before giving up with SQLITE_BUSY.
+        .busy_timeout(config.acquire_timeout)
+        // Deleted rows (a destroyed private key among them) are overwritten with zeros
+        // instead of lingering in free pages of the file.
+        .pragma("secure_delete", "ON"))
+}
+
+fn pool_options(config: &PoolConfig) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+}
+
+/// After a guarded write touched no row: `NotFound` if the domain is gone, else the given
+/// conflict. Runs in the write transaction, whose lock keeps the answer true.
+async fn missing_or(tx: &mut SqliteConnection, id: &DomainId, conflict: &str) -> RepoError {
+    match sqlx::query("SELECT 1 FROM domains WHERE id = ?1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+    {
+        Ok(Some(_)) => RepoError::Conflict(conflict.to_owned()),
+        Ok(None) => RepoError::NotFound,
+        Err(e) => map_err(e),
+    }
+}
+
+/// Restricts a `… WHERE <condition>` query to the rows `scope` may see, exactly as
+/// [`Scope::can_see`] says.
+fn push_scope(q: &mut QueryBuilder<Sqlite>, scope: &Scope) {
+    match scope {
+        Scope::Tenant {
+            partner_id,
+            tenant_id,
+        } => {
+            q.push(" AND partner_id = ")
+                .push_bind(partner_id.clone())
+                .push(" AND (tenant_id IS NULL OR tenant_id = ")
+                .push_bind(tenant_id.clone())
+                .push(")");
+        }
+        Scope::Partner { partner_id } => {
+            q.push(" AND partner_id = ").push_bind(partner_id.clone());
+        }
+        Scope::System => {}
+    }
+}
+
+/// ` IN (?, ?, …)` over `ids`, which is never empty here (SQLite has no array binds).
+fn push_in(q: &mut QueryBuilder<Sqlite>, ids: &[String]) {
+    q.push(" IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    q.push(")");
+}
+
+/// Writes what belongs to a domain row, inside the caller's transaction: keys inserted or
+/// updated (never deleted), the checks replaced, the events appended.
+async fn write_children(
+    tx: &mut SqliteConnection,
+    domain: &Domain,
+    events: &[DomainEvent],
+) -> Result<(), RepoError> {
+    let keys = domain.keys.all();
+    if !keys.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO dkim_keys (domain_id, selector, idx, state, public_key, sealed_private, \
+             created_at, activated_at, retired_at, removed_at) ",
+        );
+        q.push_values(keys, |mut row, key| {
+            row.push_bind(domain.id.as_str())
+                .push_bind(key.selector.as_str())
+                .push_bind(i64::from(key.index))
+                .push_bind(key.state.as_str())
+                .push_bind(key.public_key.spki_der())
+                .push_bind(key.sealed.as_ref().map(|s| s.as_bytes()))
+                .push_bind(Micros(key.created_at))
+                .push_bind(Micros::opt(key.activated_at))
+                .push_bind(Micros::opt(key.retired_at))
+                .push_bind(Micros::opt(key.removed_at));
+        });
+        // The public key and the number belong to the selector for good; only the state,
+        // its times and the private key (destroyed on removal) change.
+        q.push(
+            " ON CONFLICT (domain_id, selector) DO UPDATE SET state = excluded.state, \
+             sealed_private = excluded.sealed_private, activated_at = excluded.activated_at, \
+             retired_at = excluded.retired_at, removed_at = excluded.removed_at",
+        );
+        q.build().execute(&mut *tx).await.map_err(map_err)?;
+    }
+
+    sqlx::query("DELETE FROM domain_checks WHERE domain_id = ?1")
+        .bind(domain.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let checks = rows::checks_as_rows(&domain.checks)?;
+    if !checks.is_empty() {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO domain_checks (domain_id, kind, verdict) ");
+        q.push_values(&checks, |mut row, (kind, verdict)| {
+            row.push_bind(domain.id.as_str())
+                .push_bind(*kind)
+                .push_bind(verdict.as_str());
+        });
+        q.build().execute(&mut *tx).await.map_err(map_err)?;
+    }
+
+    if !events.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO domain_events (id, domain_id, at, actor, kind, message, detail) ",
+        );
+        q.push_values(events, |mut row, event| {
+            row.push_bind(event.id.as_str())
+                .push_bind(event.domain_id.as_str())
+                .push_bind(Micros(event.at))
+                .push_bind(event.actor.as_str())
+                .push_bind(event.kind.as_str())
+                .push_bind(event.message.as_str())
+                .push_bind(event.detail.to_string());
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match violated_unique(&e) {
+                Some(_) => {
+                    RepoError::Conflict("an event with this id was already stored".to_owned())
+                }
+                None => map_err(e),
+            })?;
+    }
+    Ok(())
+}
+
+/// Events are stored with the write of their domain; one that names another domain is a
+/// caller's mistake, refused before anything is written.
+fn check_events_belong(domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
+    match events.iter().find(|e| e.domain_id != domain.id) {
+        Some(e) => Err(RepoError::Internal(format!(
+            "event {} is about {}, not about {}",
+            e.id, e.domain_id, domain.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The page size: the request's, kept within 1–[`PageRequest::MAX_LIMIT`] because the
+/// fields of a `PageRequest` can be set without its checks.
+fn effective_limit(page: &PageRequest) -> u32 {
+    page.limit.clamp(1, PageRequest::MAX_LIMIT)
+}
+
+/// Cuts the one extra row off and sets the cursor when it was there.
+fn paginate<T>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> &str) -> Page<T> {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_after = if more {
+        items.last().map(|item| id(item).to_owned())
+    } else {
+        None
+    };
+    Page { items, next_after }
+}

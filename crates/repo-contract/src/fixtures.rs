@@ -1,0 +1,269 @@
+//! Builders of domains, keys, verdicts and events for the cases, and comparisons. A few
+//! are public, for adapter-specific tests beside the contract.
+
+use std::sync::{Mutex, OnceLock};
+
+use domain_core::keys::{GeneratedKey, MasterKey, SealedKey};
+use domain_core::model::{
+    Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest,
+};
+use domain_core::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
+use domain_core::rotation::{DkimKeys, NewKey};
+use domain_core::testing;
+use domain_core::verify::{CheckKind, CheckStatus, Verdict, VerdictCode, Warning};
+use serde_json::json;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+/// The time the cases start from, with microseconds, which both stores keep (finer digits
+/// are dropped by Postgres, and so by the SQLite store too).
+pub(crate) const T0: OffsetDateTime = datetime!(2026-03-01 12:00:00.123456 UTC);
+
+/// `T0` plus some minutes.
+pub(crate) fn at(minutes: i64) -> OffsetDateTime {
+    T0 + Duration::minutes(minutes)
+}
+
+/// The master key that seals the keys of this test process.
+pub(crate) fn kek() -> &'static MasterKey {
+    static KEK: OnceLock<MasterKey> = OnceLock::new();
+    KEK.get_or_init(|| MasterKey::generate().expect("master key").0)
+}
+
+/// A fresh ULID, larger than every one this process made before: ids made later sort
+/// later, as they do in production within one instance.
+fn next_ulid() -> ulid::Ulid {
+    static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    generator
+        .generate()
+        .unwrap_or_else(|overflow| overflow.commit_overflow_increment())
+}
+
+/// A new domain id, later than every earlier one.
+pub(crate) fn new_domain_id() -> DomainId {
+    DomainId::parse(&format!("dom_{}", next_ulid())).expect("a valid domain id")
+}
+
+/// A new event id, later than every earlier one.
+pub(crate) fn new_event_id() -> EventId {
+    EventId::parse(&format!("evt_{}", next_ulid())).expect("a valid event id")
+}
+
+/// A tenant's owner.
+pub fn tenant(partner: &str, tenant: &str) -> Owner {
+    Owner {
+        partner_id: partner.to_owned(),
+        tenant_id: Some(tenant.to_owned()),
+    }
+}
+
+/// A partner's shared owner.
+pub fn shared(partner: &str) -> Owner {
+    Owner {
+        partner_id: partner.to_owned(),
+        tenant_id: None,
+    }
+}
+
+/// The selector base, `scaisend`.
+pub(crate) fn base() -> Selector {
+    Selector::parse("scaisend").expect("a valid selector")
+}
+
+/// A new domain as the core creates it: one active key (a pre-generated one, sealed for
+/// real), no verdicts yet, due for its first check at `T0`.
+pub fn new_domain(owner: Owner, name: &str) -> Domain {
+    new_domain_with(owner, name, testing::key(0))
+}
+
+/// [`new_domain`] with the given key pair.
+pub(crate) fn new_domain_with(owner: Owner, name: &str, key: &GeneratedKey) -> Domain {
+    let id = new_domain_id();
+    let selector = base();
+    let sealed = kek()
+        .seal(&key.private, &id, &selector)
+        .expect("sealing works");
+    Domain {
+        name: DomainName::parse(name).expect("a valid domain name"),
+        owner,
+        dmarc_policy: DmarcPolicy::Quarantine,
+        dmarc_rua: Some(RuaAddress::parse("dmarc-reports@example.com").expect("a valid address")),
+        is_active: true,
+        verified: false,
+        keys: DkimKeys::new(
+            NewKey {
+                selector,
+                index: 1,
+                public_key: key.public.clone(),
+                sealed,
+            },
+            T0,
+        ),
+        checks: Checks::default(),
+        dkim_rotation_days: Some(90),
+        created_at: T0,
+        updated_at: T0,
+        last_verified_at: None,
+        failing_since: None,
+        next_check_at: T0,
+        version: 0,
+        id,
+    }
+}
+
+/// Starts a rotation to the next selector with pre-generated key `key_n`, sealed for
+/// its row; returns the sealed key.
+pub(crate) fn start_rotation(domain: &mut Domain, key_n: usize, now: OffsetDateTime) -> SealedKey {
+    start_rotation_with(domain, testing::key(key_n), now)
+}
+
+/// [`start_rotation`] with the given key pair.
+pub(crate) fn start_rotation_with(
+    domain: &mut Domain,
+    key: &GeneratedKey,
+    now: OffsetDateTime,
+) -> SealedKey {
+    let (index, selector) = domain.keys.next_selector(&base());
+    let sealed = kek()
+        .seal(&key.private, &domain.id, &selector)
+        .expect("sealing works");
+    domain
+        .keys
+        .start_rotation(
+            NewKey {
+                selector,
+                index,
+                public_key: key.public.clone(),
+                sealed: sealed.clone(),
+            },
+            now,
+        )
+        .expect("no rotation is pending");
+    sealed
+}
+
+/// A verdict with every field filled, so that a round trip that drops one shows.
+pub(crate) fn verdict(record: CheckKind, status: CheckStatus, code: VerdictCode) -> Verdict {
+    Verdict {
+        record,
+        host: format!("{}.mail.example.com", record.as_str()),
+        status,
+        code,
+        expected: Some("v=spf1 include:scaisend.scailabs.ai ~all".to_owned()),
+        found: vec![
+            "v=spf1 -all".to_owned(),
+            "second \"quoted\" record".to_owned(),
+        ],
+        message: format!("the {} record is {}", record.as_str(), status.as_str()),
+        warnings: vec![Warning {
+            code: VerdictCode::DkimTesting,
+            message: "t=y: receivers may treat failures leniently".to_owned(),
+        }],
+        answered_by: Some("ns1.example.com (192.0.2.53:53)".to_owned()),
+        details: json!({"lookups": 3, "include_reached": true, "chain": ["a", "b"]}),
+    }
+}
+
+/// All three verdicts, passing.
+pub(crate) fn passing_checks() -> Checks {
+    Checks {
+        dkim: Some(verdict(
+            CheckKind::Dkim,
+            CheckStatus::Verified,
+            VerdictCode::DkimOk,
+        )),
+        spf: Some(verdict(
+            CheckKind::Spf,
+            CheckStatus::Verified,
+            VerdictCode::SpfOk,
+        )),
+        dmarc: Some(verdict(
+            CheckKind::Dmarc,
+            CheckStatus::Verified,
+            VerdictCode::DmarcOk,
+        )),
+    }
+}
+
+/// An event about `domain`, by a user.
+pub(crate) fn event(domain: &Domain, kind: EventKind, at: OffsetDateTime) -> DomainEvent {
+    DomainEvent {
+        id: new_event_id(),
+        domain_id: domain.id.clone(),
+        at,
+        actor: Actor::User("user-7".to_owned()),
+        kind,
+        message: format!("{} happened to {}", kind.as_str(), domain.name),
+        detail: json!({"before": null, "after": kind.as_str(), "n": 1.5, "nested": {"ok": true}}),
+    }
+}
+
+/// An event about `domain`, by the system.
+pub(crate) fn system_event(domain: &Domain, kind: EventKind, at: OffsetDateTime) -> DomainEvent {
+    DomainEvent {
+        actor: Actor::System,
+        ..event(domain, kind, at)
+    }
+}
+
+/// Asserts that two domains are the same in every field, key by key (field by field,
+/// with `PartialEq`, so that no `Debug` rendering — a sealed key shows only its length —
+/// can hide a difference).
+#[track_caller]
+pub(crate) fn assert_same_domain(got: &Domain, want: &Domain) {
+    let d = &want.id;
+    assert_eq!(got.id, want.id);
+    assert_eq!(got.name, want.name, "{d}: name");
+    assert_eq!(got.owner, want.owner, "{d}: owner");
+    assert_eq!(got.dmarc_policy, want.dmarc_policy, "{d}: DMARC policy");
+    assert_eq!(got.dmarc_rua, want.dmarc_rua, "{d}: DMARC report address");
+    assert_eq!(got.is_active, want.is_active, "{d}: is_active");
+    assert_eq!(got.verified, want.verified, "{d}: verified");
+    assert_eq!(got.checks, want.checks, "{d}: checks");
+    assert_eq!(
+        got.dkim_rotation_days, want.dkim_rotation_days,
+        "{d}: rotation days"
+    );
+    assert_eq!(got.created_at, want.created_at, "{d}: created_at");
+    assert_eq!(got.updated_at, want.updated_at, "{d}: updated_at");
+    assert_eq!(
+        got.last_verified_at, want.last_verified_at,
+        "{d}: last_verified_at"
+    );
+    assert_eq!(got.failing_since, want.failing_since, "{d}: failing_since");
+    assert_eq!(got.next_check_at, want.next_check_at, "{d}: next_check_at");
+    assert_eq!(got.version, want.version, "{d}: version");
+    let keys = |d: &Domain| -> Vec<_> {
+        d.keys
+            .all()
+            .iter()
+            .map(|k| {
+                (
+                    (k.selector.clone(), k.index, k.state, k.public_key.clone()),
+                    k.sealed.as_ref().map(|s| s.as_bytes().to_vec()),
+                    (k.created_at, k.activated_at, k.retired_at, k.removed_at),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(keys(got), keys(want), "{d}: DKIM keys");
+}
+
+/// A page request for everything a case stored (cases stay far below the largest page).
+pub(crate) fn one_page() -> PageRequest {
+    PageRequest {
+        limit: PageRequest::MAX_LIMIT,
+        after: None,
+    }
+}
+
+/// The ids of a list of domains.
+pub(crate) fn ids(domains: &[Domain]) -> Vec<DomainId> {
+    domains.iter().map(|d| d.id.clone()).collect()
+}
+
+/// The SQL literal of a text value (the hooks take SQL with literals inline).
+pub(crate) fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
