@@ -15,6 +15,7 @@ pub mod name;
 pub mod ports;
 pub mod records;
 pub mod rotation;
+pub mod signer;
 pub mod verify;
 
 #[cfg(any(test, feature = "testing"))]
@@ -26,3 +27,4 @@ pub use model::{
     PageRequest, Scope,
 };
 pub use name::{DmarcPolicy, DomainName, RuaAddress, Selector};
+pub use signer::{DkimSignature, DkimSigner, SignError};
