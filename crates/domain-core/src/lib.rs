@@ -27,4 +27,4 @@ pub use model::{
     PageRequest, Scope,
 };
 pub use name::{DmarcPolicy, DomainName, RuaAddress, Selector};
-pub use signer::{DkimSignature, DkimSigner, SignError};
+pub use signer::{DkimSignature, DkimSigner, SignError, from_domain};

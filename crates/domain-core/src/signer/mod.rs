@@ -3,7 +3,8 @@
 //! A key design decision: the sending pipeline never holds a private key. It hands the
 //! message to the service embedding this crate, which opens the domain's sealed key,
 //! builds a [`DkimSigner`] once (parsing PKCS#8 into an AWS-LC key pair is the slow
-//! part), caches it, and signs each message with it.
+//! part), caches it, and signs each message with it; [`from_domain`] tells it which
+//! domain's key to use.
 //!
 //! What the signature covers, and why:
 //!
@@ -40,6 +41,7 @@
 //!   obsolete syntax) is removed, because some verifiers then fail to find the field
 //!   by the name listed in `h=`.
 
+mod address;
 mod canon;
 mod field;
 mod message;
@@ -54,13 +56,17 @@ use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::Engine as _;
 use time::OffsetDateTime;
 
+pub use address::from_domain;
+
+use crate::error::InputError;
 use crate::keys::PrivateKey;
 use crate::name::{DomainName, Selector};
 use canon::Sink;
 use field::FieldWriter;
 use message::{Field, Parsed};
 
-/// Why a message could not be signed. Messages never contain key material.
+/// Why a message could not be signed, or its `From:` domain not found. Messages never
+/// contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
     /// The private key does not parse as PKCS#8 RSA, or is outside 2048–8192 bits (RFC
@@ -87,6 +93,12 @@ pub enum SignError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The `From:` field's address cannot be read unambiguously.
+    #[error("the From header field has no usable address: {0}")]
+    FromAddress(&'static str),
+    /// The `From:` address's domain is not a domain we could hold a key for.
+    #[error("the From address's domain is not usable: {0}")]
+    FromDomain(InputError),
     /// The clock says the time is before 1970, which `t=` cannot express.
     #[error("the signing time is before 1970-01-01; check the clock")]
     TimeBeforeEpoch,

@@ -704,6 +704,7 @@ proptest! {
     #[test]
     fn signing_never_panics(message in proptest::collection::vec(any::<u8>(), 0..1024)) {
         let _ = signer(0).sign(&message, NOW);
+        let _ = from_domain(&message);
     }
 
     #[test]
@@ -725,6 +726,7 @@ proptest! {
         if let Ok(signature) = signer(0).sign(&message, NOW) {
             prop_assert!(naive_verify(signature.signed_message(), public(0)).is_ok());
         }
+        let _ = from_domain(&message);
     }
 
     #[test]
