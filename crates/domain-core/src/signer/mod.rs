@@ -26,9 +26,9 @@
 //! Line endings: the message may use CRLF, bare LF, or a mix; it is converted to CRLF
 //! before anything else (RFC 6376 §5.3 requires it of signers), and the signed message
 //! is returned with CRLF throughout, the DKIM-Signature field included — the form SMTP
-//! transmits (RFC 5321 §2.3.8). Returning the caller's own convention was rejected:
-//! the bytes we return are then exactly the bytes we hashed, so no verifier can disagree
-//! about a bare CR or LF, and a mixed input has no single convention to return.
+//! transmits (RFC 5321 §2.3.8). We do not hand back the caller's own convention: with
+//! CRLF, the bytes we return are exactly the bytes we hashed, so no verifier can
+//! disagree about a bare CR or LF; and a mixed input has no single convention to return.
 //!
 //! Two more changes, for verifiers that misread RFC 6376 — mail-auth 0.13.3, Stalwart's
 //! verifier and our interop reference, among them. Neither changes what relaxed
