@@ -12,8 +12,10 @@ use crate::config::CheckArgs;
 
 /// Runs the checks and returns the report.
 pub async fn run(args: &CheckArgs) -> Result<(DomainName, DomainReport)> {
-    let domain = DomainName::parse(&args.domain).map_err(|e| anyhow::anyhow!("{}: {}", args.domain, e))?;
-    let selector = Selector::parse(&args.selector).map_err(|e| anyhow::anyhow!("--selector: {e}"))?;
+    let domain =
+        DomainName::parse(&args.domain).map_err(|e| anyhow::anyhow!("{}: {}", args.domain, e))?;
+    let selector =
+        Selector::parse(&args.selector).map_err(|e| anyhow::anyhow!("--selector: {e}"))?;
     let include = DomainName::parse(&args.domains.spf_include)
         .map_err(|e| anyhow::anyhow!("SCAISEND_SPF_INCLUDE: {e}"))?;
     let sending_ips = args.domains.sending_ips()?;
@@ -53,7 +55,15 @@ pub fn to_json(domain: &DomainName, report: &DomainReport) -> serde_json::Value 
 /// The report for a terminal.
 pub fn to_text(domain: &DomainName, report: &DomainReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{domain}: {}", if all_passed(report) { "all checks pass" } else { "not verified" });
+    let _ = writeln!(
+        out,
+        "{domain}: {}",
+        if all_passed(report) {
+            "all checks pass"
+        } else {
+            "not verified"
+        }
+    );
     for v in [&report.dkim, &report.spf, &report.dmarc] {
         write_verdict(&mut out, v);
     }
@@ -66,7 +76,13 @@ fn write_verdict(out: &mut String, v: &Verdict) {
         CheckStatus::TemporaryFailure => "??  ",
         _ => "FAIL",
     };
-    let _ = writeln!(out, "\n{mark} {} {} ({})", v.record.as_str().to_uppercase(), v.host, v.code.as_str());
+    let _ = writeln!(
+        out,
+        "\n{mark} {} {} ({})",
+        v.record.as_str().to_uppercase(),
+        v.host,
+        v.code.as_str()
+    );
     let _ = writeln!(out, "     {}", v.message);
     for f in &v.found {
         let _ = writeln!(out, "     found:    {f}");

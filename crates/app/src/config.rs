@@ -37,7 +37,11 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// `sqlite://path.db` (created if missing) or `postgres://…`.
-    #[arg(long, env = "SCAISEND_DATABASE_URL", default_value = "sqlite://scaisend.db")]
+    #[arg(
+        long,
+        env = "SCAISEND_DATABASE_URL",
+        default_value = "sqlite://scaisend.db"
+    )]
     pub database_url: String,
 }
 
@@ -55,7 +59,12 @@ pub struct SecretArgs {
     #[arg(long, env = "SCAISEND_JWT_PUBLIC_KEY", hide_env_values = true)]
     pub jwt_public_key: Option<String>,
     /// The algorithm of `--jwt-public-key`.
-    #[arg(long, env = "SCAISEND_JWT_ALGORITHM", value_enum, default_value = "rs256")]
+    #[arg(
+        long,
+        env = "SCAISEND_JWT_ALGORITHM",
+        value_enum,
+        default_value = "rs256"
+    )]
     pub jwt_algorithm: PublicKeyAlgorithm,
     /// When set, tokens must carry this `iss`.
     #[arg(long, env = "SCAISEND_JWT_ISSUER")]
@@ -287,7 +296,10 @@ mod tests {
                 "192.0.2.1:53".parse().unwrap()
             ]
         );
-        let bad = DnsArgs { dns_servers: Some("nope".into()), ..dns };
+        let bad = DnsArgs {
+            dns_servers: Some("nope".into()),
+            ..dns
+        };
         assert!(bad.servers().is_err());
         let d = DomainArgs {
             spf_include: "x".into(),

@@ -13,7 +13,10 @@ use tokio::sync::watch;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -42,14 +45,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => {
             let (domain, report) = check::run(&args).await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&check::to_json(&domain, &report))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&check::to_json(&domain, &report))?
+                );
             } else {
                 print!("{}", check::to_text(&domain, &report));
             }
-            Ok(if check::all_passed(&report) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if check::all_passed(&report) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Openapi => {
-            println!("{}", serde_json::to_string_pretty(&adapter_http::openapi())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&adapter_http::openapi())?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -78,7 +91,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let monitor = args.monitor.then(|| {
-        tokio::spawn(monitor::run(app.service.clone(), args.monitor_interval, stop_rx.clone()))
+        tokio::spawn(monitor::run(
+            app.service.clone(),
+            args.monitor_interval,
+            stop_rx.clone(),
+        ))
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -148,9 +165,12 @@ fn token(args: &TokenArgs) -> Result<()> {
 
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hickory_resolver=warn,hickory_proto=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,sqlx=warn,hickory_resolver=warn,hickory_proto=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

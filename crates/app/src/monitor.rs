@@ -21,13 +21,22 @@ pub fn instance_name() -> String {
 }
 
 /// Runs monitor rounds every `interval` until `shutdown` turns true.
-pub async fn run(service: Arc<DomainService>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    service: Arc<DomainService>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let owner = instance_name();
     tracing::info!(%owner, every = ?interval, "monitor started");
     loop {
         match service.monitor_round(&owner, BATCH, LEASE).await {
             Ok(report) if report.checked > 0 || report.released > 0 => {
-                tracing::info!(checked = report.checked, released = report.released, rotations = report.rotations_started, "monitor round");
+                tracing::info!(
+                    checked = report.checked,
+                    released = report.released,
+                    rotations = report.rotations_started,
+                    "monitor round"
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "monitor round failed; retrying next tick"),

@@ -40,7 +40,8 @@ pub fn load(args: &SecretArgs) -> Result<Secrets> {
         let pem = if public.contains("-----BEGIN") {
             public.clone().into_bytes()
         } else {
-            fs::read(public).with_context(|| format!("reading SCAISEND_JWT_PUBLIC_KEY file {public}"))?
+            fs::read(public)
+                .with_context(|| format!("reading SCAISEND_JWT_PUBLIC_KEY file {public}"))?
         };
         let key = match args.jwt_algorithm {
             PublicKeyAlgorithm::Rs256 => JwtKey::Rs256PublicPem(pem),
@@ -53,7 +54,9 @@ pub fn load(args: &SecretArgs) -> Result<Secrets> {
             None if args.production => bail!(
                 "production mode needs SCAISEND_JWT_SECRET (or SCAISEND_JWT_PUBLIC_KEY); refusing to use a generated development secret"
             ),
-            None => Zeroizing::new(dev_secret(&args.data_dir, JWT_SECRET_FILE, "token signing secret")?.into_bytes()),
+            None => Zeroizing::new(
+                dev_secret(&args.data_dir, JWT_SECRET_FILE, "token signing secret")?.into_bytes(),
+            ),
         };
         if secret.len() < 32 {
             bail!("SCAISEND_JWT_SECRET must be at least 32 bytes");
@@ -65,8 +68,12 @@ pub fn load(args: &SecretArgs) -> Result<Secrets> {
         None if args.production => bail!(
             "production mode needs SCAISEND_MASTER_KEY (32 bytes, base64); refusing to use a generated development key"
         ),
-        None => MasterKey::from_base64(&dev_secret(&args.data_dir, MASTER_KEY_FILE, "master key sealing DKIM private keys")?)
-            .context("the development master key file is corrupt")?,
+        None => MasterKey::from_base64(&dev_secret(
+            &args.data_dir,
+            MASTER_KEY_FILE,
+            "master key sealing DKIM private keys",
+        )?)
+        .context("the development master key file is corrupt")?,
     };
     Ok(Secrets {
         jwt: JwtSettings {
@@ -108,8 +115,16 @@ fn dev_secret(dir: &Path, file: &str, what: &str) -> Result<String> {
         "\n  WARNING: generated a development {what} into {}.\n  \
          Anyone with this file can {}. Set {} (and SCAISEND_PRODUCTION=true) in production.\n",
         path.display(),
-        if file == JWT_SECRET_FILE { "mint admin tokens" } else { "open every stored DKIM private key" },
-        if file == JWT_SECRET_FILE { "SCAISEND_JWT_SECRET" } else { "SCAISEND_MASTER_KEY" },
+        if file == JWT_SECRET_FILE {
+            "mint admin tokens"
+        } else {
+            "open every stored DKIM private key"
+        },
+        if file == JWT_SECRET_FILE {
+            "SCAISEND_JWT_SECRET"
+        } else {
+            "SCAISEND_MASTER_KEY"
+        },
     );
     tracing::warn!(path = %path.display(), "generated a development {what}");
     Ok(b64.to_string())
@@ -139,7 +154,10 @@ mod tests {
     }
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("scaisend-secrets-{name}-{}", ulid::Ulid::generate()));
+        let dir = std::env::temp_dir().join(format!(
+            "scaisend-secrets-{name}-{}",
+            ulid::Ulid::generate()
+        ));
         dir.join("data")
     }
 

@@ -40,7 +40,10 @@ pub async fn open_store(url: &str) -> Result<Store> {
         let store = adapter_sqlite::SqliteStore::connect(url)
             .await
             .with_context(|| format!("opening SQLite store {url}"))?;
-        store.migrate().await.context("migrating the SQLite store")?;
+        store
+            .migrate()
+            .await
+            .context("migrating the SQLite store")?;
         let store = Arc::new(store);
         Ok(Store {
             repo: store.clone(),
@@ -50,7 +53,10 @@ pub async fn open_store(url: &str) -> Result<Store> {
         let store = adapter_postgres::PgStore::connect(url)
             .await
             .context("connecting to PostgreSQL (check SCAISEND_DATABASE_URL)")?;
-        store.migrate().await.context("migrating the PostgreSQL store")?;
+        store
+            .migrate()
+            .await
+            .context("migrating the PostgreSQL store")?;
         let store = Arc::new(store);
         Ok(Store {
             repo: store.clone(),
@@ -173,7 +179,9 @@ pub struct AppParts {
 
 impl std::fmt::Debug for AppParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppParts").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("AppParts")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 

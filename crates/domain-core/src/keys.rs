@@ -88,6 +88,14 @@ impl PrivateKey {
     pub(crate) fn pkcs8_der(&self) -> &[u8] {
         &self.pkcs8
     }
+
+    /// Wraps arbitrary bytes, so tests can hand the signer keys it must refuse.
+    #[cfg(test)]
+    pub(crate) fn from_pkcs8_der_for_tests(der: Vec<u8>) -> Self {
+        PrivateKey {
+            pkcs8: Zeroizing::new(der),
+        }
+    }
 }
 
 impl fmt::Debug for PrivateKey {

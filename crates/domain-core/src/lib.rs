@@ -21,6 +21,7 @@ pub mod rotation;
 pub mod schedule;
 pub mod sending;
 pub mod service;
+pub mod signer;
 pub mod verify;
 
 #[cfg(any(test, feature = "testing"))]
@@ -34,3 +35,4 @@ pub use model::{
 };
 pub use name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 pub use service::{DomainService, Ports, ServiceConfig};
+pub use signer::{DkimSignature, DkimSigner, SignError, from_domain};

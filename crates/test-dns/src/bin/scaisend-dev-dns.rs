@@ -35,7 +35,11 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
-            "--listen-port" => args.port = value()?.parse().map_err(|_| "--listen-port takes a port number")?,
+            "--listen-port" => {
+                args.port = value()?
+                    .parse()
+                    .map_err(|_| "--listen-port takes a port number")?
+            }
             "--records" => args.records = PathBuf::from(value()?),
             "--include-host" => args.include_host = value()?,
             "--sending-ip" => args.sending_ip = value()?,
@@ -76,7 +80,12 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let dns = match TestDns::start_with(Options { port: args.port, ..Options::default() }).await {
+    let dns = match TestDns::start_with(Options {
+        port: args.port,
+        ..Options::default()
+    })
+    .await
+    {
         Ok(d) => d,
         Err(e) => {
             eprintln!("cannot listen on 127.0.0.1:{}: {e}", args.port);
@@ -97,7 +106,9 @@ async fn main() {
     let mut seen: Option<SystemTime> = None;
     let mut published: BTreeSet<String> = BTreeSet::new();
     loop {
-        let modified = std::fs::metadata(&args.records).and_then(|m| m.modified()).ok();
+        let modified = std::fs::metadata(&args.records)
+            .and_then(|m| m.modified())
+            .ok();
         if modified != seen {
             seen = modified;
             let json = std::fs::read(&args.records)
