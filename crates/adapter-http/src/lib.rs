@@ -89,6 +89,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::remove_selector))
         .routes(routes!(routes::domain_events))
         .routes(routes!(routes::sender_authorization))
+        .merge(
+            // Messages are bigger than admin requests; this limit is the inner one, so it
+            // wins over the router-wide limit for this route.
+            OpenApiRouter::new()
+                .routes(routes!(routes::dkim_sign))
+                .layer(DefaultBodyLimit::max(routes::SIGN_BODY_LIMIT)),
+        )
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))

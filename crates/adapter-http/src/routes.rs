@@ -447,3 +447,113 @@ pub async fn sender_authorization(
         .await?;
     Ok(Json(SenderAuthorizationResponse::from(&decision)))
 }
+
+/// Largest message the signer takes (a generous e-mail size limit).
+pub const SIGN_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// `POST /api/internal/dkim/sign`: the message as text, or as base64 when it holds bytes
+/// that are not UTF-8 (8-bit bodies in legacy charsets).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequestBody {
+    /// The sending tenant.
+    #[schema(example = "t1")]
+    pub tenant_id: String,
+    /// Its partner.
+    #[schema(example = "p1")]
+    pub partner_id: String,
+    /// The RFC 5322 message; its `From:` domain picks the key.
+    pub message: Option<String>,
+    /// The message as base64, instead of `message`.
+    pub message_base64: Option<String>,
+}
+
+/// The signature and the signed message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignResponse {
+    /// The `DKIM-Signature: …` header field, folded, without a final CRLF.
+    pub dkim_signature: String,
+    /// The message with the field prepended (CRLF line endings), when sent as `message`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_message: Option<String>,
+    /// The same as base64, when sent as `message_base64`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_message_base64: Option<String>,
+    /// The selector that signed.
+    pub selector: String,
+    /// The `d=` domain.
+    pub signing_domain: String,
+}
+
+/// Signs a message with the active key of its `From:` domain (service tokens only).
+#[utoipa::path(
+    post, path = "/api/internal/dkim/sign", tag = "internal",
+    request_body = SignRequestBody,
+    responses(
+        (status = 200, body = SignResponse),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "The domain may not sign: unknown, not verified or inactive", body = Problem),
+        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn dkim_sign(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<SignResponse>, ApiError> {
+    caller.check_service()?;
+    let req: SignRequestBody = json_body(&headers, &body(raw, SIGN_BODY_LIMIT)?)?;
+    let field_error = |message: &str| {
+        ApiError::invalid(vec![FieldError {
+            field: "message".into(),
+            message: message.into(),
+        }])
+    };
+    let (message, as_base64) = match (req.message, req.message_base64) {
+        (Some(text), None) => (text.into_bytes(), false),
+        (None, Some(b64)) => (
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| field_error("`message_base64` is not valid base64"))?,
+            true,
+        ),
+        _ => {
+            return Err(field_error(
+                "send exactly one of `message` and `message_base64`",
+            ));
+        }
+    };
+    let signature = s
+        .service
+        .sign(
+            &caller,
+            &domain_core::service::SignRequest {
+                tenant_id: req.tenant_id,
+                partner_id: req.partner_id,
+                message,
+            },
+        )
+        .await?;
+    let dkim_signature = signature.header_field().to_owned();
+    let selector = signature.selector().to_string();
+    let signing_domain = signature.domain().to_string();
+    let signed = signature.into_signed_message();
+    let (signed_message, signed_message_base64) = if as_base64 {
+        (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(&signed)),
+        )
+    } else {
+        // The input was UTF-8 and the signer only adds ASCII and normalises line endings.
+        (Some(String::from_utf8_lossy(&signed).into_owned()), None)
+    };
+    Ok(Json(SignResponse {
+        dkim_signature,
+        signed_message,
+        signed_message_base64,
+        selector,
+        signing_domain,
+    }))
+}

@@ -55,23 +55,32 @@ pub fn decide(mode: KeyMode, candidates: &[Domain]) -> SendDecision {
     if mode == KeyMode::Test {
         return SendDecision::Sandbox;
     }
+    match deliverable(candidates) {
+        Ok(d) => SendDecision::Deliver {
+            signing_domain: d.name.clone(),
+            selector: d.keys.active().selector.clone(),
+        },
+        Err(refusal) => refusal,
+    }
+}
+
+/// The domain a live send signs with, or the decision that refuses it: the rule of
+/// [`decide`], also used by the signer so that it never signs what may not be sent.
+pub fn deliverable(candidates: &[Domain]) -> Result<&Domain, SendDecision> {
     let mut ordered: Vec<&Domain> = candidates.iter().collect();
     // Own domains before shared ones.
     ordered.sort_by_key(|d| d.is_shared());
     if let Some(d) = ordered.iter().find(|d| d.is_active && d.verified) {
-        return SendDecision::Deliver {
-            signing_domain: d.name.clone(),
-            selector: d.keys.active().selector.clone(),
-        };
+        return Ok(d);
     }
     if ordered.iter().any(|d| !d.is_active) {
-        return SendDecision::Reject {
+        return Err(SendDecision::Reject {
             reason: INACTIVE.to_owned(),
-        };
+        });
     }
-    SendDecision::AcceptThenFail {
+    Err(SendDecision::AcceptThenFail {
         reason: NOT_VERIFIED.to_owned(),
-    }
+    })
 }
 
 impl SendDecision {
@@ -84,20 +93,4 @@ impl SendDecision {
             _ => None,
         }
     }
-}
-
-/// The domain of an e-mail address (`alerts@mail.example.com` → `mail.example.com`),
-/// accepting `Name <addr>` forms.
-pub fn address_domain(address: &str) -> Result<DomainName, crate::error::InputError> {
-    let addr = address.trim();
-    let addr = match (addr.rfind('<'), addr.rfind('>')) {
-        (Some(open), Some(close)) if open < close => &addr[open + 1..close],
-        _ => addr,
-    };
-    let (_, domain) = addr.rsplit_once('@').ok_or_else(|| {
-        crate::error::InputError::new(
-            "`from` must be an e-mail address such as alerts@mail.example.com",
-        )
-    })?;
-    DomainName::parse(domain)
 }

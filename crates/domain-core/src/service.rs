@@ -8,7 +8,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::auth::Caller;
-use crate::error::{Error, RepoError, Result};
+use crate::error::{Error, InputError, RepoError, Result};
 use crate::keys::{KeyBits, MasterKey};
 use crate::lifecycle::{CheckMode, CheckOutcome, EventWriter};
 use crate::model::{
@@ -22,6 +22,7 @@ use crate::records::spf::DomainSpec;
 use crate::rotation::{DkimKeys, NewKey, Removal, RotationError};
 use crate::schedule;
 use crate::sending::{self, KeyMode, SendDecision};
+use crate::signer::{self, DkimSignature, DkimSigner};
 use crate::verify::{CheckKind, DomainExpectation, Verdict, check_domain};
 
 /// Settings of the use cases (contract §8 defaults in [`ServiceConfig::default`]).
@@ -157,6 +158,17 @@ pub struct SenderQuery {
     pub key_mode: KeyMode,
 }
 
+/// A message to sign for a tenant (contract §6).
+#[derive(Debug, Clone)]
+pub struct SignRequest {
+    /// The sending tenant.
+    pub tenant_id: String,
+    /// Its partner.
+    pub partner_id: String,
+    /// The RFC 5322 message; its `From:` domain picks the key.
+    pub message: Vec<u8>,
+}
+
 /// What one monitor round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MonitorReport {
@@ -175,7 +187,19 @@ pub struct DomainService {
     config: ServiceConfig,
     include_spec: DomainSpec,
     ids: IdGenerator,
+    signers: SignerCache,
 }
+
+/// Opened signing keys by domain and selector. Opening a sealed key and parsing it for
+/// AWS-LC costs far more than a signature, and a platform signs every message; the
+/// decision of which key may sign is still made from the store on every request.
+#[derive(Default)]
+struct SignerCache {
+    signers: std::sync::Mutex<std::collections::HashMap<(DomainId, Selector), Arc<DkimSigner>>>,
+}
+
+/// Beyond this many opened keys the cache starts over, bounding the memory it holds.
+const SIGNER_CACHE_MAX: usize = 10_000;
 
 impl std::fmt::Debug for DomainService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,6 +222,7 @@ impl DomainService {
             config,
             include_spec,
             ids: IdGenerator::new(),
+            signers: SignerCache::default(),
         }
     }
 
@@ -590,13 +615,57 @@ impl DomainService {
         if query.key_mode == KeyMode::Test {
             return Ok(SendDecision::Sandbox);
         }
-        let name = sending::address_domain(&query.from).map_err(|e| Error::invalid("from", e))?;
+        let name = signer::mailbox_domain(&query.from)
+            .map_err(|e| Error::invalid("from", InputError::new(e.to_string())))?;
         let candidates = self
             .ports
             .repo
             .find_sendable(&query.partner_id, &query.tenant_id, &name)
             .await?;
         Ok(sending::decide(query.key_mode, &candidates))
+    }
+
+    /// Signs a message with the active key of its `From:` domain (contract §6). Only
+    /// what the send-time decision would deliver is signed; anything else is a `409`
+    /// with the decision's reason.
+    pub async fn sign(&self, caller: &Caller, req: &SignRequest) -> Result<DkimSignature> {
+        caller.check_service()?;
+        let name = signer::from_domain(&req.message)
+            .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))?;
+        let candidates = self
+            .ports
+            .repo
+            .find_sendable(&req.partner_id, &req.tenant_id, &name)
+            .await?;
+        let domain = sending::deliverable(&candidates).map_err(|refusal| {
+            Error::Conflict(format!(
+                "{name} may not sign: {}",
+                refusal.reason().unwrap_or(sending::NOT_VERIFIED)
+            ))
+        })?;
+        let signer = self.signer_for(domain).await?;
+        signer
+            .sign(&req.message, self.now())
+            .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))
+    }
+
+    async fn signer_for(&self, domain: &Domain) -> Result<Arc<DkimSigner>> {
+        let selector = domain.keys.active().selector.clone();
+        let key = (domain.id.clone(), selector.clone());
+        if let Some(s) = self.signers.get(&key) {
+            return Ok(s);
+        }
+        let sealed = self.ports.keys.sealed_key(&domain.id, &selector).await?;
+        let private = self
+            .master
+            .open(&sealed, &domain.id, &selector)
+            .map_err(|e| {
+                Error::Internal(format!("opening the key of {} {selector}: {e}", domain.id))
+            })?;
+        let signer = DkimSigner::new(&private, &domain.name, &selector).map_err(|e| {
+            Error::Internal(format!("loading the key of {} {selector}: {e}", domain.id))
+        })?;
+        Ok(self.signers.insert(key, signer))
     }
 
     /// One round of the background monitor (contract §5): claims due domains under
@@ -732,6 +801,24 @@ impl DomainService {
             })?;
         domain.version += 1;
         Ok(())
+    }
+}
+
+impl SignerCache {
+    fn get(&self, key: &(DomainId, Selector)) -> Option<Arc<DkimSigner>> {
+        self.signers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn insert(&self, key: (DomainId, Selector), signer: DkimSigner) -> Arc<DkimSigner> {
+        let mut map = self.signers.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= SIGNER_CACHE_MAX {
+            map.clear();
+        }
+        map.entry(key).or_insert_with(|| Arc::new(signer)).clone()
     }
 }
 

@@ -805,3 +805,63 @@ fn built_in_defaults_are_valid_names() {
     );
     assert_eq!(Selector::parse(DEFAULT_SELECTOR).unwrap(), c.selector_base);
 }
+
+#[test]
+fn only_deliverable_domains_sign_and_with_their_active_key() {
+    let w = world();
+    let service = Caller::new("pipeline", Role::Service, None, None).unwrap();
+    let message =
+        b"From: Alerts <alerts@mail.example.com>\r\nTo: a@b.example\r\nSubject: hi\r\n\r\nbody\r\n"
+            .to_vec();
+    let req = |tenant: &str| SignRequest {
+        tenant_id: tenant.into(),
+        partner_id: "p1".into(),
+        message: message.clone(),
+    };
+    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    let e = block_on(w.svc.sign(&service, &req("t1"))).unwrap_err();
+    assert!(
+        matches!(e, Error::Conflict(ref m) if m.contains("domain not verified")),
+        "{e:?}"
+    );
+
+    publish(&w.dns, &view);
+    block_on(w.svc.verify(&admin(), &view.domain.id)).unwrap();
+    let sig = block_on(w.svc.sign(&service, &req("t1"))).unwrap();
+    assert_eq!(sig.selector().as_str(), "scaisend");
+    assert!(sig.header_field().contains("d=mail.example.com;"));
+    assert!(sig.signed_message().ends_with(b"body\r\n"));
+
+    // After a rotation is promoted, the new key signs.
+    block_on(w.svc.rotate(&admin(), &view.domain.id)).unwrap();
+    publish(
+        &w.dns,
+        &block_on(w.svc.get(&admin(), &view.domain.id)).unwrap(),
+    );
+    block_on(w.svc.verify(&admin(), &view.domain.id)).unwrap();
+    assert_eq!(
+        block_on(w.svc.sign(&service, &req("t1")))
+            .unwrap()
+            .selector()
+            .as_str(),
+        "scaisend2"
+    );
+
+    // Another tenant, a tenant token, a message without From.
+    assert!(matches!(
+        block_on(w.svc.sign(&service, &req("t2"))),
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        block_on(w.svc.sign(&admin(), &req("t1"))),
+        Err(Error::Forbidden(_))
+    ));
+    let no_from = SignRequest {
+        message: b"Subject: x\r\n\r\nbody".to_vec(),
+        ..req("t1")
+    };
+    assert!(matches!(
+        block_on(w.svc.sign(&service, &no_from)),
+        Err(Error::Invalid(_))
+    ));
+}

@@ -27,6 +27,13 @@ pub fn from_domain(message: &[u8]) -> Result<DomainName, SignError> {
     domain_of_mailbox_list(from.value)
 }
 
+/// The domain of a `From:` field's value — `alerts@mail.example.com`, or
+/// `Alerts <alerts@mail.example.com>` — read by the same rules as [`from_domain`], so the
+/// send-time decision and the signer always agree on which domain a sender uses.
+pub fn mailbox_domain(value: &str) -> Result<DomainName, SignError> {
+    domain_of_mailbox_list(value.as_bytes())
+}
+
 /// A lexical token of an address field, with comments and whitespace already dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {

@@ -56,7 +56,7 @@ use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::Engine as _;
 use time::OffsetDateTime;
 
-pub use address::from_domain;
+pub use address::{from_domain, mailbox_domain};
 
 use crate::error::InputError;
 use crate::keys::PrivateKey;
