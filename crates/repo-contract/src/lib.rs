@@ -12,6 +12,7 @@
 mod backend;
 mod cases;
 pub mod fixtures;
+pub mod pg;
 
 pub use backend::{Backend, Cell};
 pub use cases::concurrency::{

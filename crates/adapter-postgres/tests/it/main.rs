@@ -12,14 +12,13 @@ use std::time::Duration;
 use adapter_postgres::{PgStore, PoolConfig, SetupError};
 use async_trait::async_trait;
 use domain_core::ports::{DomainRepo, KeyStore};
+use repo_contract::pg::TestDatabase;
 use repo_contract::{Backend, Cell};
 use sqlx::postgres::PgPool;
-use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
+use sqlx::{AssertSqlSafe, Row};
 
 repo_contract::contract_tests!(PgBackend);
 
-/// Where the tests create their databases when `DATABASE_URL` is not set.
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A fresh database with a migrated store on it, dropped with this value.
 struct PgBackend {
@@ -156,83 +155,4 @@ async fn migrating_again_is_harmless_and_setup_errors_say_why() {
         PgStore::connect_with("postgres://postgres@127.0.0.1:1/none", &config).await,
         Err(SetupError::Connect(_))
     ));
-}
-
-/// A database on the test server that is dropped when this value is, also when the case
-/// panicked.
-struct TestDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl TestDatabase {
-    async fn create() -> Self {
-        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
-        let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-            panic!(
-                "cannot reach PostgreSQL at {admin_url}: {e}\n\
-                 The Postgres adapter's tests need a running server. Start the local one with\n\
-                 \x20   pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
-                 or set DATABASE_URL to a server where the user may create databases."
-            )
-        });
-        let name = format!(
-            "scaisend_test_{}",
-            ulid::Ulid::generate().to_string().to_lowercase()
-        );
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
-        let _ = admin.close().await;
-        TestDatabase { admin_url, name }
-    }
-
-    /// `DATABASE_URL` with this database in place of the one it names.
-    fn url(&self) -> String {
-        let (base, query) = match self.admin_url.split_once('?') {
-            Some((base, query)) => (base, format!("?{query}")),
-            None => (self.admin_url.as_str(), String::new()),
-        };
-        let authority = base.find("://").map_or(0, |i| i + 3);
-        let base = match base[authority..].find('/') {
-            Some(slash) => &base[..authority + slash],
-            None => base,
-        };
-        format!("{base}/{}{query}", self.name)
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        // Drop cannot await, and may run while a runtime unwinds; a thread with a runtime
-        // of its own drops the database. FORCE ends the store's pooled connections.
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect(&admin_url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await
-                .map_err(|e| e.to_string())?;
-                Ok::<_, String>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!(
-                "warning: the test database {} was not dropped: {dropped:?}",
-                self.name
-            );
-        }
-    }
 }
