@@ -21,7 +21,9 @@ use domain_core::records::dkim::{DkimKeyRecord, DkimPublicKey};
 use domain_core::{DomainName, Selector};
 use mail_auth::common::parse::TxtRecordParser as _;
 use mail_auth::common::verify::DomainKey;
-use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use mail_auth::hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
+};
 use mail_auth::hickory_resolver::proto::op::ResponseCode;
 use mail_auth::{
     AuthenticatedMessage, DkimResult, DnsError, Error, MessageAuthenticator, Parameters,
@@ -133,6 +135,19 @@ pub fn authenticator_for(name_servers: Vec<NameServerConfig>) -> MessageAuthenti
         ResolverOpts::default(),
     )
     .expect("a resolver without TLS or DNSSEC configuration builds")
+}
+
+/// An authenticator that asks exactly one DNS server, e.g. a test server on loopback at
+/// a port other than 53, over UDP and TCP.
+pub fn authenticator_for_server(server: std::net::SocketAddr) -> MessageAuthenticator {
+    let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+        .into_iter()
+        .map(|mut c| {
+            c.port = server.port();
+            c
+        })
+        .collect();
+    authenticator_for(vec![NameServerConfig::new(server.ip(), true, connections)])
 }
 
 /// What mail-auth concluded about one DKIM-Signature field, detached from the message.

@@ -8,7 +8,6 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 /// Where the tests create their databases when `DATABASE_URL` is not set.
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-
 /// A database on the test server that is dropped when this value is, also when the case
 /// panicked.
 #[derive(Debug)]

@@ -19,7 +19,6 @@ use sqlx::{AssertSqlSafe, Row};
 
 repo_contract::contract_tests!(PgBackend);
 
-
 /// A fresh database with a migrated store on it, dropped with this value.
 struct PgBackend {
     store: PgStore,

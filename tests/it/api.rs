@@ -1,0 +1,485 @@
+//! The seed page, top to bottom, through HTTP — on SQLite and on PostgreSQL.
+
+use serde_json::{Value, json};
+
+use crate::both_stores;
+use crate::support::{StoreKind, TestApp};
+
+both_stores!(
+    the_seed_page_walk,
+    shared_domains_belong_to_the_partner,
+    rotation_conflicts_and_cancel,
+    lists_filter_and_paginate
+);
+
+fn dns_hosts(records: &Value) -> Vec<(String, String)> {
+    records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap().to_owned(),
+                r["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn the_seed_page_walk(kind: StoreKind) {
+    let app = TestApp::spawn(kind).await;
+    let admin = app.admin();
+
+    // Adding a domain: the seed's request, the seed's response shape.
+    let response = app
+        .request(reqwest::Method::POST, "/api/admin/domains", &admin)
+        .header("Content-Type", "application/json")
+        .body(r#"{"domain": "mail.example.com", "dmarc_policy": "quarantine", "dmarc_rua_email": "dmarc-reports@example.com"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("dom_") && id.len() == 30, "{id}");
+    assert_eq!(location, format!("/api/admin/domains/{id}"));
+    assert_eq!(created["domain"], "mail.example.com");
+    assert_eq!(created["verified"], false);
+    assert_eq!(created["dkim_selector"], "scaisend");
+    assert_eq!(created["dmarc_policy"], "quarantine");
+    assert_eq!(created["dmarc_rua_email"], "dmarc-reports@example.com");
+    assert_eq!(created["is_shared"], false);
+    assert_eq!(created["is_active"], true);
+    assert!(created["last_verified_at"].is_null());
+    assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
+    let records = created["dns_records"].as_array().unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r["type"] == "TXT"));
+    assert_eq!(records[0]["host"], "scaisend._domainkey.mail.example.com");
+    assert!(
+        records[0]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
+    );
+    assert_eq!(records[0]["value_chunks"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        records[1],
+        json!({"type": "TXT", "host": "mail.example.com", "value": "v=spf1 include:scaisend.scailabs.ai ~all", "purpose": "spf", "status": "not_checked", "action": "publish"})
+    );
+    assert_eq!(records[2]["host"], "_dmarc.mail.example.com");
+    assert_eq!(
+        records[2]["value"],
+        "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.com"
+    );
+
+    // Getting the records any time.
+    let (status, fetched) = app
+        .get(&format!("/api/admin/domains/{id}/dns-records"), &admin)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(fetched["domain"], "mail.example.com");
+    assert_eq!(fetched["dns_records"], created["dns_records"]);
+
+    // Verifying before publishing: every record is named with what is wrong.
+    let (status, report) = app
+        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["verified"], false);
+    let errors: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].contains("scaisend._domainkey.mail.example.com"));
+    assert!(errors[1].contains("mail.example.com"));
+    assert!(errors[2].contains("_dmarc.mail.example.com"));
+    assert_eq!(report["checks"][0]["status"], "missing");
+    assert_eq!(report["checks"][0]["code"], "dkim_missing");
+
+    // Publish every row at the "DNS provider", then verify.
+    app.publish(&created["dns_records"]);
+    let (status, report) = app
+        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        json!({
+            "domain": report["domain"], "verified": report["verified"], "dkim_verified": report["dkim_verified"],
+            "spf_verified": report["spf_verified"], "txt_verified": report["txt_verified"], "errors": report["errors"],
+        }),
+        json!({"domain": "mail.example.com", "verified": true, "dkim_verified": true, "spf_verified": true, "txt_verified": true, "errors": []}),
+        "{report}"
+    );
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 3);
+    for (check, record) in checks.iter().zip(["dkim", "spf", "dmarc"]) {
+        assert_eq!(check["record"], record);
+        assert_eq!(check["status"], "verified");
+        assert!(
+            check["answered_by"].as_str().unwrap().contains("127.0.0.1"),
+            "{check}"
+        );
+    }
+    assert_eq!(checks[1]["details"]["include_reached"], true);
+    let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    assert_eq!(domain["verified"], true);
+    assert!(domain["last_verified_at"].is_string());
+    assert!(
+        domain["dns_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "verified")
+    );
+
+    // Rotating: a new selector, published, verified, promoted.
+    let (status, rotation) = app
+        .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
+        .await;
+    assert_eq!(status, 202, "{rotation}");
+    assert_eq!(rotation["new_selector"], "scaisend2");
+    assert_eq!(rotation["active_selector"], "scaisend");
+    assert_eq!(
+        rotation["dns_record"]["host"],
+        "scaisend2._domainkey.mail.example.com"
+    );
+    assert!(
+        rotation["dns_record"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("v=DKIM1; k=rsa; p=")
+    );
+
+    let (_, report) = app
+        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
+        .await;
+    assert_eq!(
+        report["verified"], true,
+        "the old key keeps signing until the new one is seen"
+    );
+    let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    assert_eq!(domain["dkim_selector"], "scaisend");
+
+    app.publish(&domain["dns_records"]);
+    let (_, report) = app
+        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
+        .await;
+    assert_eq!(report["verified"], true);
+    assert_eq!(
+        report["checks"][0]["host"],
+        "scaisend2._domainkey.mail.example.com"
+    );
+    let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    assert_eq!(domain["dkim_selector"], "scaisend2");
+    let hosts = dns_hosts(&domain["dns_records"]);
+    assert!(
+        hosts.contains(&(
+            "scaisend._domainkey.mail.example.com".into(),
+            "publish".into()
+        )),
+        "old selector still listed: {hosts:?}"
+    );
+
+    // Removing the old selector; the active one cannot be removed.
+    let (status, problem) = app
+        .delete(&format!("/api/admin/domains/{id}/dkim/scaisend2"), &admin)
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    let (status, domain) = app
+        .delete(&format!("/api/admin/domains/{id}/dkim/scaisend"), &admin)
+        .await;
+    assert_eq!(status, 200, "{domain}");
+    assert!(dns_hosts(&domain["dns_records"]).contains(&(
+        "scaisend._domainkey.mail.example.com".into(),
+        "remove".into()
+    )));
+
+    // Deactivating.
+    let (status, domain) = app
+        .patch(
+            &format!("/api/admin/domains/{id}"),
+            &admin,
+            json!({"is_active": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(domain["is_active"], false);
+
+    // The timeline, newest first.
+    let (status, events) = app
+        .get(&format!("/api/admin/domains/{id}/events"), &admin)
+        .await;
+    assert_eq!(status, 200);
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"deactivated"));
+    assert_eq!(kinds.last(), Some(&"created"));
+    for expected in [
+        "selector_removed",
+        "selector_promoted",
+        "rotation_started",
+        "verified",
+        "check_changed",
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "{expected} missing from {kinds:?}"
+        );
+    }
+    assert!(
+        events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "tenant_admin-user")
+    );
+
+    // Deleting.
+    let (status, _) = app
+        .delete(&format!("/api/admin/domains/{id}"), &admin)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    assert_eq!(status, 404);
+}
+
+async fn shared_domains_belong_to_the_partner(kind: StoreKind) {
+    let app = TestApp::spawn(kind).await;
+    let operator = app.token("partner_operator", None, Some("p1"));
+    let (status, shared) = app
+        .post(
+            "/api/admin/domains",
+            &operator,
+            json!({"domain": "noreply.platform.example", "is_shared": true}),
+        )
+        .await;
+    assert_eq!(status, 201, "{shared}");
+    assert_eq!(shared["is_shared"], true);
+    assert!(shared["tenant_id"].is_null());
+    let id = shared["id"].as_str().unwrap();
+
+    // Every tenant of the partner reads it; none may change it.
+    for tenant in ["t1", "t2"] {
+        let token = app.token("tenant_admin", Some(tenant), Some("p1"));
+        let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &token).await;
+        assert_eq!(status, 200);
+        let (status, problem) = app
+            .patch(
+                &format!("/api/admin/domains/{id}"),
+                &token,
+                json!({"is_active": false}),
+            )
+            .await;
+        assert_eq!(status, 403, "{problem}");
+        let (status, _) = app
+            .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &token)
+            .await;
+        assert_eq!(status, 403);
+        let (status, _) = app
+            .delete(&format!("/api/admin/domains/{id}"), &token)
+            .await;
+        assert_eq!(status, 403);
+    }
+    // Another partner's tenants and operators do not see it at all.
+    let stranger = app.token("tenant_admin", Some("t1"), Some("p2"));
+    let (status, _) = app
+        .get(&format!("/api/admin/domains/{id}"), &stranger)
+        .await;
+    assert_eq!(status, 404);
+    let other_operator = app.token("partner_operator", None, Some("p2"));
+    let (status, _) = app
+        .patch(
+            &format!("/api/admin/domains/{id}"),
+            &other_operator,
+            json!({"is_active": false}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // Its operator may change it; a tenant admin may not create a shared one.
+    let (status, _) = app
+        .patch(
+            &format!("/api/admin/domains/{id}"),
+            &operator,
+            json!({"dmarc_policy": "reject"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .post(
+            "/api/admin/domains",
+            &app.admin(),
+            json!({"domain": "x.platform.example", "is_shared": true}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    // An operator may read a tenant's domain but not change it.
+    let tenant_domain = app.create_seed_domain().await;
+    let tid = tenant_domain["id"].as_str().unwrap();
+    let (status, _) = app
+        .get(&format!("/api/admin/domains/{tid}"), &operator)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .patch(
+            &format!("/api/admin/domains/{tid}"),
+            &operator,
+            json!({"is_active": false}),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+async fn rotation_conflicts_and_cancel(kind: StoreKind) {
+    let app = TestApp::spawn(kind).await;
+    let admin = app.admin();
+    let created = app.create_seed_domain().await;
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = app
+        .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
+        .await;
+    assert_eq!(status, 202);
+    let (status, problem) = app
+        .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
+        .await;
+    assert_eq!(status, 409);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("scaisend2"),
+        "{problem}"
+    );
+    // Cancel the pending rotation.
+    let (status, domain) = app
+        .delete(&format!("/api/admin/domains/{id}/dkim/scaisend2"), &admin)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(domain["dkim_selector"], "scaisend");
+    let states: Vec<(&str, &str)> = domain["dkim_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["selector"].as_str().unwrap(),
+                k["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![("scaisend", "active"), ("scaisend2", "removed")]
+    );
+    // Selectors are never reused.
+    let (_, rotation) = app
+        .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
+        .await;
+    assert_eq!(rotation["new_selector"], "scaisend3");
+    // An unknown selector is 404; removing twice is 409.
+    let (status, _) = app
+        .delete(&format!("/api/admin/domains/{id}/dkim/nope"), &admin)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .delete(&format!("/api/admin/domains/{id}/dkim/scaisend2"), &admin)
+        .await;
+    assert_eq!(status, 409);
+    let (_, events) = app
+        .get(&format!("/api/admin/domains/{id}/events"), &admin)
+        .await;
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "rotation_started",
+            "rotation_cancelled",
+            "rotation_started",
+            "created"
+        ]
+    );
+}
+
+async fn lists_filter_and_paginate(kind: StoreKind) {
+    let app = TestApp::spawn(kind).await;
+    let admin = app.admin();
+    for n in 0..5 {
+        let (status, _) = app
+            .post(
+                "/api/admin/domains",
+                &admin,
+                json!({"domain": format!("m{n}.example.com")}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let other = app.token("tenant_admin", Some("t2"), Some("p1"));
+    app.post(
+        "/api/admin/domains",
+        &other,
+        json!({"domain": "other.example.com"}),
+    )
+    .await;
+    let first = app.create_seed_domain().await;
+    app.patch(
+        &format!("/api/admin/domains/{}", first["id"].as_str().unwrap()),
+        &admin,
+        json!({"is_active": false}),
+    )
+    .await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/admin/domains?limit=2&cursor={c}"),
+            None => "/api/admin/domains?limit=2".to_owned(),
+        };
+        let (status, page) = app.get(&path, &admin).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["domain"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert!(!seen.contains(&"other.example.com".to_owned()));
+    let (_, inactive) = app.get("/api/admin/domains?is_active=false", &admin).await;
+    assert_eq!(inactive["data"].as_array().unwrap().len(), 1);
+    let (_, verified) = app.get("/api/admin/domains?verified=true", &admin).await;
+    assert!(verified["data"].as_array().unwrap().is_empty());
+    let (status, problem) = app
+        .get(
+            "/api/admin/domains?limit=500&verified=maybe&cursor=notacursor",
+            &admin,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"limit") && fields.contains(&"verified") && fields.contains(&"cursor"),
+        "{problem}"
+    );
+}

@@ -1,0 +1,10 @@
+//! Whole-system tests: the real router over SQLite and PostgreSQL, a real authoritative
+//! DNS server on loopback, real HTTP. Nothing here touches the internet or the machine's
+//! resolver.
+
+mod api;
+mod errors;
+mod internal;
+mod monitor;
+mod ops;
+mod support;

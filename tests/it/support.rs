@@ -1,0 +1,366 @@
+//! `spawn_app()`: the real router on port 0 over a real store (a SQLite file in a temp
+//! dir, or a fresh PostgreSQL database), with a real DNS server on loopback.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapter_http::{Claims, JwtKey, JwtSettings};
+use domain_core::keys::MasterKey;
+use domain_core::ports::{Clock, SystemClock};
+use domain_core::{DomainService, ServiceConfig};
+use repo_contract::pg::TestDatabase;
+use scaisend_domains::config::DnsArgs;
+use scaisend_domains::secrets::Secrets;
+use scaisend_domains::{App, AppParts, BlockingKeyGenerator, Store};
+use serde_json::{Value, json};
+use test_dns::{Record, TestDns};
+
+/// The SPF record of our include host in the test DNS: the sending range.
+pub const INCLUDE_RECORD: &str = "v=spf1 ip4:192.0.2.0/24 -all";
+
+/// Which store an app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A SQLite file in a temp dir.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// What a test can swap in.
+pub struct Options {
+    /// The clock the service runs on.
+    pub clock: Arc<dyn Clock>,
+    /// Reach PostgreSQL through a proxy the test can cut ([`TestApp::proxy`]).
+    pub behind_proxy: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Arc::new(SystemClock),
+            behind_proxy: false,
+        }
+    }
+}
+
+/// A running app and everything around it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The authoritative DNS server the app asks.
+    pub dns: TestDns,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// The use cases, for tests that drive the monitor directly.
+    pub service: Arc<DomainService>,
+    /// The proxy between the app and PostgreSQL, when asked for.
+    pub proxy: Option<CuttableProxy>,
+    secret: Vec<u8>,
+    _db: Option<TestDatabase>,
+    _dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Opens a store of `kind` (migrated), keeping what must live as long as it; Postgres
+/// optionally through a proxy the test can cut.
+pub async fn store(
+    kind: StoreKind,
+    dir: &tempfile::TempDir,
+    behind_proxy: bool,
+) -> (Store, Option<TestDatabase>, Option<CuttableProxy>) {
+    match kind {
+        StoreKind::Sqlite => {
+            let url = format!("sqlite://{}", dir.path().join("scaisend.db").display());
+            let store = scaisend_domains::open_store(&url)
+                .await
+                .expect("SQLite store opens");
+            (store, None, None)
+        }
+        StoreKind::Postgres => {
+            let db = TestDatabase::create().await;
+            let mut url = db.url();
+            let proxy = if behind_proxy {
+                let proxy = CuttableProxy::start("127.0.0.1:5432".parse().expect("addr")).await;
+                url = url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+                Some(proxy)
+            } else {
+                None
+            };
+            let store = scaisend_domains::open_store(&url)
+                .await
+                .expect("Postgres store opens");
+            (store, Some(db), proxy)
+        }
+    }
+}
+
+/// DNS through the production adapter, asking only `server`.
+pub fn dns_client(server: SocketAddr) -> Arc<dyn domain_core::ports::DnsLookup> {
+    scaisend_domains::dns_lookup(&DnsArgs {
+        dns_servers: Some(server.to_string()),
+        dns_timeout_ms: 1500,
+        dns_attempts: 2,
+        dns_authoritative_first: false,
+    })
+    .expect("DNS configures")
+}
+
+impl TestApp {
+    /// Starts an app on `kind` with the defaults.
+    pub async fn spawn(kind: StoreKind) -> TestApp {
+        Self::spawn_with(kind, Options::default()).await
+    }
+
+    /// Starts an app on `kind`.
+    pub async fn spawn_with(kind: StoreKind, options: Options) -> TestApp {
+        let dns = TestDns::start().await.expect("test DNS starts");
+        dns.publish("scaisend.scailabs.ai", Record::txt(INCLUDE_RECORD))
+            .expect("include record");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, db, proxy) = store(kind, &dir, options.behind_proxy).await;
+        let secret = MasterKey::generate().expect("random").1.as_bytes().to_vec();
+        let (master, _) = MasterKey::generate().expect("master key");
+        let app = App::build(AppParts {
+            store,
+            dns: dns_client(dns.addr()),
+            clock: options.clock,
+            keygen: Arc::new(BlockingKeyGenerator),
+            secrets: Secrets {
+                jwt: JwtSettings {
+                    key: JwtKey::Hs256(secret.clone()),
+                    issuer: None,
+                    audience: None,
+                },
+                hs256_secret: None,
+                master,
+            },
+            config: ServiceConfig::default(),
+        })
+        .expect("app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = app.router;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            dns,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
+            service: app.service,
+            proxy,
+            secret,
+            _db: db,
+            _dir: dir,
+            server,
+        }
+    }
+
+    /// A token for `role` with these claims, valid for an hour.
+    pub fn token(&self, role: &str, tenant: Option<&str>, partner: Option<&str>) -> String {
+        self.token_with(Claims {
+            sub: format!("{role}-user"),
+            role: role.to_owned(),
+            tenant_id: tenant.map(Into::into),
+            partner_id: partner.map(Into::into),
+            exp: now() + 3600,
+            iat: Some(now()),
+            iss: None,
+            aud: None,
+        })
+    }
+
+    /// A token with exactly these claims, signed with the app's secret.
+    pub fn token_with(&self, claims: Claims) -> String {
+        adapter_http::issue_token(&self.secret, &claims).expect("token")
+    }
+
+    /// tenant_admin of t1 under p1.
+    pub fn admin(&self) -> String {
+        self.token("tenant_admin", Some("t1"), Some("p1"))
+    }
+
+    /// A request with a bearer token.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+    }
+
+    /// `POST` JSON and read the answer.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        send(self.request(reqwest::Method::POST, path, token).json(&body)).await
+    }
+
+    /// `POST` without a body, as the seed's curl commands do.
+    pub async fn post_empty(&self, path: &str, token: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::POST, path, token)).await
+    }
+
+    /// `GET` and read the answer.
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::GET, path, token)).await
+    }
+
+    /// `PATCH` JSON and read the answer.
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        send(
+            self.request(reqwest::Method::PATCH, path, token)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// `DELETE` and read the answer.
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::DELETE, path, token)).await
+    }
+
+    /// Creates the seed's domain as tenant t1's admin; returns the representation.
+    pub async fn create_seed_domain(&self) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/admin/domains",
+                &self.admin(),
+                json!({
+                    "domain": "mail.example.com",
+                    "dmarc_policy": "quarantine",
+                    "dmarc_rua_email": "dmarc-reports@example.com"
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Publishes every `action: publish` row of `dns_records` in the test DNS, as an admin
+    /// would at their provider (long values as their character-strings), replacing what
+    /// was there.
+    pub fn publish(&self, dns_records: &Value) {
+        for r in dns_records.as_array().expect("dns_records is an array") {
+            if r["action"] != "publish" {
+                continue;
+            }
+            let host = r["host"].as_str().expect("host");
+            let record = match r.get("value_chunks").and_then(Value::as_array) {
+                Some(chunks) => Record::txt_strings(
+                    chunks
+                        .iter()
+                        .map(|c| c.as_str().expect("chunk").as_bytes().to_vec()),
+                ),
+                None => Record::txt(r["value"].as_str().expect("value")),
+            };
+            self.dns
+                .replace(host, test_dns::RecordKind::Txt, vec![record])
+                .expect("publish");
+        }
+    }
+}
+
+/// Sends a request and reads status and JSON body (`null` for an empty body).
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    (status, body)
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() as u64
+}
+
+/// Runs a test body against both stores: `both_stores!(name)` expects `async fn name(kind)`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::StoreKind::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::support::StoreKind::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut, to lose the database the way
+/// production does: open connections die, new ones are refused.
+pub struct CuttableProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CuttableProxy {
+    /// Starts forwarding `127.0.0.1:<port>` to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> CuttableProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy binds");
+        let addr = listener.local_addr().expect("addr");
+        let (cut, watch) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut accept_watch = watch.clone();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut client, _)) = accepted else { continue };
+                        let mut watch = watch.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                _ = watch.wait_for(|cut| *cut) => {}
+                            }
+                        });
+                    }
+                    // Once cut, stop listening: new connections are refused.
+                    _ = accept_watch.wait_for(|cut| *cut) => return,
+                }
+            }
+        });
+        CuttableProxy { addr, cut, task }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        let _ = self.cut.send(true);
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
