@@ -54,6 +54,7 @@ fn ci() -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
+    ensure_httpx()?;
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
     cargo(&args)
@@ -106,6 +107,29 @@ fn ensure_postgres() -> Result<()> {
         "PostgreSQL is not reachable at {addr} and could not be started.\n\
          The store tests need a real server: start one (e.g. `pg_ctlcluster --skip-systemctl-redirect 15 main start`)\n\
          or point DATABASE_URL at one (trust auth, a user that may create databases)."
+    )
+}
+
+/// The binary's tests run the seed page's Python example, which uses httpx.
+fn ensure_httpx() -> Result<()> {
+    let has = |py: &str| {
+        Command::new(py)
+            .args(["-c", "import httpx"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if has("python3") {
+        return Ok(());
+    }
+    eprintln!("xtask: installing httpx for the seed page's Python example");
+    let _ = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "--user", "httpx"])
+        .status();
+    if has("python3") {
+        return Ok(());
+    }
+    bail!(
+        "python3 with httpx is needed to run the seed page's Python example: `python3 -m pip install httpx`"
     )
 }
 
