@@ -6,6 +6,7 @@
 mod dkim;
 mod dmarc;
 mod domain;
+mod memo;
 mod spf;
 
 use serde::{Deserialize, Serialize};

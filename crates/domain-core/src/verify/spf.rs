@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use futures::future::join_all;
 
+use super::memo::Memo;
 use crate::name::DomainName;
 use crate::ports::{DnsLookup, DnsResult, TxtRecordData};
 use crate::records::TxtRecord;
@@ -34,9 +35,17 @@ pub struct SpfExpectation<'a> {
 /// qualifiers all the way), `dns_lookups` and `void_lookups` (the most any one
 /// evaluation needed) and `results` (the `check_host()` result per sending address).
 pub async fn check_spf(dns: &dyn DnsLookup, exp: SpfExpectation<'_>) -> Verdict {
+    // Every evaluation walks the same records: share the answers, so each query is sent
+    // once however many sending addresses are evaluated.
+    let memo = Memo::new(dns);
+    let dns: &dyn DnsLookup = &memo;
     let host = exp.domain.as_str();
     let addresses = if exp.sending_ips.is_empty() {
-        match our_addresses(dns, exp.include_host).await {
+        // The domain's own record is needed whatever the addresses turn out to be: ask for
+        // it while the include host's record is on its way, so the check waits for one
+        // round trip rather than two.
+        let (ours, _) = futures::join!(our_addresses(dns, exp.include_host), dns.txt(host));
+        match ours {
             Ok(addresses) => addresses,
             Err(why) => {
                 let mut v = Verdict::new(

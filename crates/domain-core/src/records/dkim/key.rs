@@ -4,7 +4,8 @@ use std::fmt;
 
 use base64::Engine as _;
 use rsa::pkcs1::DecodeRsaPublicKey as _;
-use rsa::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
+use rsa::pkcs8::EncodePublicKey as _;
+use rsa::pkcs8::spki::SubjectPublicKeyInfoRef;
 use rsa::traits::PublicKeyParts as _;
 
 /// An RSA public key, held as SubjectPublicKeyInfo DER (what our `p=` publishes) together
@@ -25,11 +26,44 @@ pub struct KeyParseError;
 impl DkimPublicKey {
     /// Reads a key from DER: SubjectPublicKeyInfo (RFC 6376 §3.6.1) or, as some
     /// publishers write it, a bare PKCS#1 RSAPublicKey.
+    ///
+    /// Only the ASN.1 is read — the modulus and exponent are compared as numbers, not
+    /// turned into a key object — because verification reads a key record for every
+    /// check of every domain.
     pub fn from_der(der: &[u8]) -> Result<Self, KeyParseError> {
-        let key = rsa::PublicKey::from_public_key_der(der)
-            .or_else(|_| rsa::PublicKey::from_pkcs1_der(der))
-            .map_err(|_| KeyParseError)?;
-        Self::from_rsa(&key).ok_or(KeyParseError)
+        use rsa::pkcs1::der::Decode as _;
+        let (spki_der, rsa_key) = match SubjectPublicKeyInfoRef::from_der(der) {
+            Ok(spki) => {
+                if spki.algorithm.oid != rsa::pkcs1::ALGORITHM_OID {
+                    return Err(KeyParseError);
+                }
+                let inner = spki.subject_public_key.as_bytes().ok_or(KeyParseError)?;
+                (der.to_vec(), inner)
+            }
+            // A bare RSAPublicKey: wrap it in the SubjectPublicKeyInfo we publish.
+            Err(_) => {
+                let spki = rsa::PublicKey::from_pkcs1_der(der)
+                    .ok()
+                    .and_then(|k| k.to_public_key_der().ok())
+                    .ok_or(KeyParseError)?;
+                (spki.as_bytes().to_vec(), der)
+            }
+        };
+        let parts = rsa::pkcs1::RsaPublicKeyRef::from_der(rsa_key).map_err(|_| KeyParseError)?;
+        let modulus = trim_leading_zeros(parts.modulus.as_bytes());
+        let exponent = trim_leading_zeros(parts.public_exponent.as_bytes());
+        // An RSA modulus and public exponent are odd; anything else is not a key.
+        let odd = |b: &[u8]| b.last().is_some_and(|l| l & 1 == 1);
+        if !odd(modulus) || !odd(exponent) || exponent.len() > modulus.len() {
+            return Err(KeyParseError);
+        }
+        let bits = modulus.len() * 8 - modulus[0].leading_zeros() as usize;
+        Ok(DkimPublicKey {
+            spki_der,
+            modulus: modulus.to_vec(),
+            exponent: exponent.to_vec(),
+            bits,
+        })
     }
 
     /// Reads a key from the base64 of a `p=` tag.
@@ -67,6 +101,11 @@ impl DkimPublicKey {
 }
 
 /// Two keys are equal when their modulus and exponent are, whatever DER wrapped them.
+fn trim_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
 impl PartialEq for DkimPublicKey {
     fn eq(&self, other: &Self) -> bool {
         self.modulus == other.modulus && self.exponent == other.exponent

@@ -1,0 +1,134 @@
+//! One verification's DNS answers, shared: every distinct query is sent once, whether it
+//! is asked again later or by several evaluations at the same moment.
+//!
+//! SPF is evaluated once per sending address, and every evaluation walks the same
+//! records; the include host's record is also read for the addresses themselves. Without
+//! sharing, one check sends the same queries several times and waits for some of them
+//! one after the other. A `Memo` lives for one check only, so it can never make a record
+//! published a moment later look missing on the next check.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
+
+use crate::ports::{DnsAnswer, DnsLookup, MxRecord, TxtRecordData};
+
+type Pending<'a, T> = Shared<BoxFuture<'a, DnsAnswer<T>>>;
+type Table<'a, K, T> = Mutex<HashMap<K, Pending<'a, T>>>;
+
+/// A `DnsLookup` that answers each distinct query of one check once.
+pub(crate) struct Memo<'a> {
+    inner: &'a dyn DnsLookup,
+    txt: Table<'a, String, TxtRecordData>,
+    a: Table<'a, String, Ipv4Addr>,
+    aaaa: Table<'a, String, Ipv6Addr>,
+    mx: Table<'a, String, MxRecord>,
+    ptr: Table<'a, IpAddr, String>,
+}
+
+impl<'a> Memo<'a> {
+    pub(crate) fn new(inner: &'a dyn DnsLookup) -> Self {
+        Memo {
+            inner,
+            txt: Mutex::default(),
+            a: Mutex::default(),
+            aaaa: Mutex::default(),
+            mx: Mutex::default(),
+            ptr: Mutex::default(),
+        }
+    }
+}
+
+/// The pending or finished answer for `key`, starting the query if nobody has.
+fn shared<'a, K, T>(
+    table: &Table<'a, K, T>,
+    key: K,
+    query: impl FnOnce() -> BoxFuture<'a, DnsAnswer<T>>,
+) -> impl Future<Output = DnsAnswer<T>> + 'a
+where
+    K: Eq + Hash,
+    T: Clone + Send + Sync + 'a,
+{
+    let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
+    table.entry(key).or_insert_with(|| query().shared()).clone()
+}
+
+/// Names differ only in case and a trailing dot as far as DNS is concerned.
+fn key(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[async_trait]
+impl DnsLookup for Memo<'_> {
+    async fn txt(&self, name: &str) -> DnsAnswer<TxtRecordData> {
+        let name = name.to_owned();
+        let inner = self.inner;
+        shared(&self.txt, key(&name), move || {
+            async move { inner.txt(&name).await }.boxed()
+        })
+        .await
+    }
+
+    async fn a(&self, name: &str) -> DnsAnswer<Ipv4Addr> {
+        let name = name.to_owned();
+        let inner = self.inner;
+        shared(&self.a, key(&name), move || {
+            async move { inner.a(&name).await }.boxed()
+        })
+        .await
+    }
+
+    async fn aaaa(&self, name: &str) -> DnsAnswer<Ipv6Addr> {
+        let name = name.to_owned();
+        let inner = self.inner;
+        shared(&self.aaaa, key(&name), move || {
+            async move { inner.aaaa(&name).await }.boxed()
+        })
+        .await
+    }
+
+    async fn mx(&self, name: &str) -> DnsAnswer<MxRecord> {
+        let name = name.to_owned();
+        let inner = self.inner;
+        shared(&self.mx, key(&name), move || {
+            async move { inner.mx(&name).await }.boxed()
+        })
+        .await
+    }
+
+    async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
+        let inner = self.inner;
+        shared(&self.ptr, ip, move || {
+            async move { inner.ptr(ip).await }.boxed()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeDns;
+    use futures::executor::block_on;
+
+    #[test]
+    fn each_distinct_query_is_sent_once() {
+        let fake = FakeDns::new();
+        fake.txt("example.com", "v=spf1 -all");
+        let memo = Memo::new(&fake);
+        block_on(async {
+            let (a, b) = futures::join!(memo.txt("example.com"), memo.txt("EXAMPLE.com."));
+            assert_eq!(a, b);
+            memo.txt("example.com").await;
+            memo.a("example.com").await;
+            memo.txt("other.example").await;
+        });
+        assert_eq!(fake.query_count(), 3, "two TXT names and one A query");
+    }
+}
