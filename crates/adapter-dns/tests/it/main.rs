@@ -4,6 +4,7 @@
 
 mod adapter;
 mod authoritative;
+mod spf;
 mod verify;
 
 use std::net::SocketAddr;
