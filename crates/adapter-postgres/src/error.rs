@@ -42,8 +42,3 @@ pub(crate) fn violated_unique(e: &sqlx::Error) -> Option<String> {
         _ => None,
     }
 }
-
-/// A stored value that does not make sense: reported as internal, naming where it is.
-pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> RepoError {
-    RepoError::Internal(format!("stored {what} does not decode: {e}"))
-}

@@ -3,19 +3,16 @@
 //! rather than handed to the rules.
 
 use domain_core::RepoError;
-use domain_core::keys::SealedKey;
-use domain_core::model::{Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner};
-use domain_core::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
-use domain_core::records::dkim::DkimPublicKey;
-use domain_core::rotation::{DkimKey, DkimKeys, KeyState};
-use domain_core::verify::Verdict;
+use domain_core::model::DomainEvent;
+use domain_core::stored::{self, StoredDomain, StoredEvent, StoredKey};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::sqlite::{Sqlite, SqliteArgumentsBuffer, SqliteRow, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Row, Type};
 use time::OffsetDateTime;
 
-use crate::error::{corrupt, map_err};
+use crate::error::map_err;
+use domain_core::stored::corrupt;
 
 /// The columns of `domains` that [`domain`] reads, in a `SELECT`.
 macro_rules! domain_columns {
@@ -34,69 +31,26 @@ pub(crate) const KEY_COLUMNS: &str = "domain_id, selector, idx, state, public_ke
 /// The columns of `domain_events` that [`event`] reads.
 pub(crate) const EVENT_COLUMNS: &str = "id, domain_id, at, actor, kind, message, detail";
 
-/// The check kinds as stored, with the field of [`Checks`] each one fills.
-pub(crate) fn checks_as_rows(checks: &Checks) -> Result<Vec<(&'static str, String)>, RepoError> {
-    [
-        ("dkim", &checks.dkim),
-        ("spf", &checks.spf),
-        ("dmarc", &checks.dmarc),
-    ]
-    .into_iter()
-    .filter_map(|(kind, verdict)| verdict.as_ref().map(|v| (kind, v)))
-    .map(|(kind, v)| {
-        serde_json::to_string(v)
-            .map(|json| (kind, json))
-            .map_err(|e| RepoError::Internal(format!("a verdict does not encode: {e}")))
-    })
-    .collect()
-}
-
-/// Puts one stored verdict into its place in `checks`.
-pub(crate) fn add_check(checks: &mut Checks, row: &SqliteRow) -> Result<(), RepoError> {
-    let kind: String = get(row, "kind")?;
+/// One stored verdict: (domain id, check kind, JSON).
+pub(crate) fn check(row: &SqliteRow) -> Result<(String, String, serde_json::Value), RepoError> {
     let json: String = get(row, "verdict")?;
-    let verdict: Verdict = serde_json::from_str(&json).map_err(|e| corrupt("verdict", e))?;
-    let slot = match kind.as_str() {
-        "dkim" => &mut checks.dkim,
-        "spf" => &mut checks.spf,
-        "dmarc" => &mut checks.dmarc,
-        other => return Err(corrupt("check kind", format!("`{other}`"))),
-    };
-    *slot = Some(verdict);
-    Ok(())
+    let verdict: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| corrupt("verdict", e))?;
+    Ok((get(row, "domain_id")?, get(row, "kind")?, verdict))
 }
 
-/// A domain from its row, its keys and its checks.
-pub(crate) fn domain(
-    row: &SqliteRow,
-    keys: Vec<DkimKey>,
-    checks: Checks,
-) -> Result<Domain, RepoError> {
-    let id: String = get(row, "id")?;
-    let name: String = get(row, "name")?;
-    let policy: String = get(row, "dmarc_policy")?;
-    let rua: Option<String> = get(row, "dmarc_rua")?;
-    let rotation_days: Option<i64> = get(row, "dkim_rotation_days")?;
-    Ok(Domain {
-        id: DomainId::parse(&id).map_err(|e| corrupt("domain id", e))?,
-        name: DomainName::parse(&name).map_err(|e| corrupt("domain name", e))?,
-        owner: Owner {
-            partner_id: get(row, "partner_id")?,
-            tenant_id: get(row, "tenant_id")?,
-        },
-        dmarc_policy: DmarcPolicy::parse(&policy).map_err(|e| corrupt("DMARC policy", e))?,
-        dmarc_rua: rua
-            .map(|r| RuaAddress::parse(&r))
-            .transpose()
-            .map_err(|e| corrupt("DMARC report address", e))?,
+/// A domain's row, for [`stored::domain`](domain_core::stored::domain).
+pub(crate) fn domain(row: &SqliteRow) -> Result<StoredDomain, RepoError> {
+    Ok(StoredDomain {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        partner_id: get(row, "partner_id")?,
+        tenant_id: get(row, "tenant_id")?,
+        dmarc_policy: get(row, "dmarc_policy")?,
+        dmarc_rua: get(row, "dmarc_rua")?,
         is_active: get(row, "is_active")?,
         verified: get(row, "verified")?,
-        keys: DkimKeys::from_stored(keys).map_err(|e| corrupt(&format!("DKIM keys of {id}"), e))?,
-        checks,
-        dkim_rotation_days: rotation_days
-            .map(u32::try_from)
-            .transpose()
-            .map_err(|e| corrupt("rotation period", e))?,
+        dkim_rotation_days: get(row, "dkim_rotation_days")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
         last_verified_at: opt_time(row, "last_verified_at")?,
@@ -106,43 +60,31 @@ pub(crate) fn domain(
     })
 }
 
-/// A DKIM key and the id of its domain.
-pub(crate) fn key(row: &SqliteRow) -> Result<(String, DkimKey), RepoError> {
-    let domain_id: String = get(row, "domain_id")?;
-    let selector: String = get(row, "selector")?;
-    let idx: i64 = get(row, "idx")?;
-    let state: String = get(row, "state")?;
-    let public_key: Vec<u8> = get(row, "public_key")?;
-    let sealed: Option<Vec<u8>> = get(row, "sealed_private")?;
-    let key = DkimKey {
-        selector: Selector::parse(&selector).map_err(|e| corrupt("selector", e))?,
-        index: u32::try_from(idx).map_err(|e| corrupt("selector number", e))?,
-        state: KeyState::from_stored(&state)
-            .ok_or_else(|| corrupt("key state", format!("`{state}`")))?,
-        public_key: DkimPublicKey::from_der(&public_key).map_err(|e| corrupt("public key", e))?,
-        sealed: sealed.map(SealedKey::from_bytes),
+/// A DKIM key's row and the id of its domain.
+pub(crate) fn key(row: &SqliteRow) -> Result<(String, StoredKey), RepoError> {
+    let key = StoredKey {
+        selector: get(row, "selector")?,
+        idx: get(row, "idx")?,
+        state: get(row, "state")?,
+        public_key: get(row, "public_key")?,
+        sealed_private: get(row, "sealed_private")?,
         created_at: time(row, "created_at")?,
         activated_at: opt_time(row, "activated_at")?,
         retired_at: opt_time(row, "retired_at")?,
         removed_at: opt_time(row, "removed_at")?,
     };
-    Ok((domain_id, key))
+    Ok((get(row, "domain_id")?, key))
 }
 
 /// A timeline event.
 pub(crate) fn event(row: &SqliteRow) -> Result<DomainEvent, RepoError> {
-    let id: String = get(row, "id")?;
-    let domain_id: String = get(row, "domain_id")?;
-    let actor: String = get(row, "actor")?;
-    let kind: String = get(row, "kind")?;
     let detail: String = get(row, "detail")?;
-    Ok(DomainEvent {
-        id: EventId::parse(&id).map_err(|e| corrupt("event id", e))?,
-        domain_id: DomainId::parse(&domain_id).map_err(|e| corrupt("domain id", e))?,
+    stored::event(StoredEvent {
+        id: get(row, "id")?,
+        domain_id: get(row, "domain_id")?,
         at: time(row, "at")?,
-        actor: Actor::from_stored(&actor),
-        kind: EventKind::from_stored(&kind)
-            .ok_or_else(|| corrupt("event kind", format!("`{kind}`")))?,
+        actor: get(row, "actor")?,
+        kind: get(row, "kind")?,
         message: get(row, "message")?,
         detail: serde_json::from_str(&detail).map_err(|e| corrupt("event detail", e))?,
     })

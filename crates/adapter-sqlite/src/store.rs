@@ -7,12 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain_core::RepoError;
 use domain_core::keys::SealedKey;
-use domain_core::model::{
-    Checks, Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, Scope,
-};
+use domain_core::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, Scope};
 use domain_core::name::{DomainName, Selector};
 use domain_core::ports::{DomainRepo, KeyStore};
-use domain_core::rotation::DkimKey;
+use domain_core::stored::{self, StoredKey};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteRow,
@@ -20,8 +18,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 
-use crate::error::{corrupt, map_err, violated_unique};
+use crate::error::{map_err, violated_unique};
 use crate::rows::{self, EVENT_COLUMNS, KEY_COLUMNS, Micros, domain_columns};
+use domain_core::stored::corrupt;
 
 /// The schema, embedded at build time from `migrations/sqlite`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -139,21 +138,24 @@ impl SqliteStore {
         push_in(&mut q, &ids);
         let check_rows = q.build().fetch_all(&mut *conn).await.map_err(map_err)?;
 
-        let mut keys: HashMap<String, Vec<DkimKey>> = HashMap::new();
+        let mut keys: HashMap<String, Vec<StoredKey>> = HashMap::new();
         for row in &key_rows {
             let (domain_id, key) = rows::key(row)?;
             keys.entry(domain_id).or_default().push(key);
         }
-        let mut checks: HashMap<String, Checks> = HashMap::new();
+        let mut checks: HashMap<String, Vec<(String, serde_json::Value)>> = HashMap::new();
         for row in &check_rows {
-            let domain_id: String = rows::get(row, "domain_id")?;
-            rows::add_check(checks.entry(domain_id).or_default(), row)?;
+            let (domain_id, kind, verdict) = rows::check(row)?;
+            checks.entry(domain_id).or_default().push((kind, verdict));
         }
         rows.iter()
             .zip(ids)
             .map(|(row, id)| {
-                let domain_keys = keys.remove(&id).unwrap_or_default();
-                rows::domain(row, domain_keys, checks.remove(&id).unwrap_or_default())
+                stored::domain(
+                    rows::domain(row)?,
+                    keys.remove(&id).unwrap_or_default(),
+                    checks.remove(&id).unwrap_or_default(),
+                )
             })
             .collect()
     }
@@ -596,14 +598,14 @@ async fn write_children(
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-    let checks = rows::checks_as_rows(&domain.checks)?;
+    let checks = stored::check_rows(&domain.checks)?;
     if !checks.is_empty() {
         let mut q =
             QueryBuilder::<Sqlite>::new("INSERT INTO domain_checks (domain_id, kind, verdict) ");
         q.push_values(&checks, |mut row, (kind, verdict)| {
             row.push_bind(domain.id.as_str())
                 .push_bind(*kind)
-                .push_bind(verdict.as_str());
+                .push_bind(verdict.to_string());
         });
         q.build().execute(&mut *tx).await.map_err(map_err)?;
     }

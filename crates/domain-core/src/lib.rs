@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod sending;
 pub mod service;
 pub mod signer;
+pub mod stored;
 pub mod verify;
 
 #[cfg(any(test, feature = "testing"))]

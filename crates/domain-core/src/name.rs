@@ -25,6 +25,17 @@ impl DomainName {
     /// Parses what a user typed: trims it, drops one trailing dot, lower-cases it and
     /// converts internationalised labels to A-labels (UTS 46).
     pub fn parse(input: &str) -> Result<Self, InputError> {
+        Self::parse_with(input, SuffixRule::Refuse)
+    }
+
+    /// Reads a name a store kept: the same rules as [`DomainName::parse`] except the
+    /// public-suffix one, since the list changes over time and a name accepted years ago
+    /// must still load after an update of the list.
+    pub fn from_stored(input: &str) -> Result<Self, InputError> {
+        Self::parse_with(input, SuffixRule::Ignore)
+    }
+
+    fn parse_with(input: &str, suffix: SuffixRule) -> Result<Self, InputError> {
         let ascii = to_ascii_name(input, "domain")?;
         let labels: Vec<&str> = ascii.split('.').collect();
         if labels.len() < 2 {
@@ -43,7 +54,7 @@ impl DomainName {
                 "`{ascii}` ends in a numeric label, which no top-level domain has"
             )));
         }
-        if psl::suffix_str(&ascii) == Some(ascii.as_str()) {
+        if suffix == SuffixRule::Refuse && psl::suffix_str(&ascii) == Some(ascii.as_str()) {
             return Err(InputError::new(format!(
                 "`{ascii}` is a public suffix, under which anyone can register names; \
                  add a domain you own, such as `example.{ascii}`"
@@ -90,6 +101,14 @@ impl<'de> Deserialize<'de> for DomainName {
         let s = String::deserialize(d)?;
         DomainName::parse(&s).map_err(serde::de::Error::custom)
     }
+}
+
+/// Whether a name may be a public suffix: never for new input, but names already stored
+/// are read back whatever the list says today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SuffixRule {
+    Refuse,
+    Ignore,
 }
 
 /// A DKIM selector (RFC 6376 §3.1): one or more dot-separated labels of letters, digits
@@ -214,6 +233,15 @@ pub struct RuaAddress(String);
 impl RuaAddress {
     /// Parses an e-mail address for DMARC reports.
     pub fn parse(input: &str) -> Result<Self, InputError> {
+        Self::parse_with(input, SuffixRule::Refuse)
+    }
+
+    /// Reads an address a store kept (see [`DomainName::from_stored`]).
+    pub fn from_stored(input: &str) -> Result<Self, InputError> {
+        Self::parse_with(input, SuffixRule::Ignore)
+    }
+
+    fn parse_with(input: &str, suffix: SuffixRule) -> Result<Self, InputError> {
         let s = input.trim();
         if s.is_empty() {
             return Err(InputError::new("the report address must not be empty"));
@@ -233,7 +261,7 @@ impl RuaAddress {
         })?;
         let (local, domain) = (&s[..at], &s[at + 1..]);
         check_local_part(local)?;
-        let domain = DomainName::parse(domain)
+        let domain = DomainName::parse_with(domain, suffix)
             .map_err(|e| InputError::new(format!("the report address domain: {}", e.message())))?;
         Ok(RuaAddress(format!("{local}@{domain}")))
     }
@@ -462,6 +490,21 @@ mod tests {
             Err("limit is 253"),
         );
         check_domain("example.123", Err("numeric label"));
+    }
+
+    #[test]
+    fn stored_names_load_whatever_the_suffix_list_says_now() {
+        // `github.io` became a public suffix long after many such names existed.
+        assert!(DomainName::parse("github.io").is_err());
+        assert_eq!(
+            DomainName::from_stored("github.io").unwrap().as_str(),
+            "github.io"
+        );
+        assert!(DomainName::from_stored("bad name.example").is_err());
+        assert_eq!(
+            RuaAddress::from_stored("r@github.io").unwrap().as_str(),
+            "r@github.io"
+        );
     }
 
     #[test]

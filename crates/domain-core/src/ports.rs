@@ -227,18 +227,23 @@ pub trait KeyStore: Send + Sync {
 }
 
 /// The time, injected so that schedules, graces and expiries are testable.
+///
+/// Stores keep times to the microsecond; clocks SHOULD return times with no finer part,
+/// so that a domain read back equals the one written.
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> OffsetDateTime;
 }
 
-/// The system clock.
+/// The system clock, to the microsecond.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        let now = OffsetDateTime::now_utc();
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
     }
 }
 
