@@ -2,10 +2,7 @@
 //! whom, what DNS said) and what each one must write and leave.
 
 use super::*;
-use crate::keys::SealedKey;
-use crate::model::{Checks, Owner};
-use crate::name::{DmarcPolicy, DomainName};
-use crate::rotation::{DkimKeys, KeyState, NewKey};
+use crate::rotation::KeyState;
 use crate::testing;
 use crate::verify::VerdictCode;
 
@@ -21,53 +18,14 @@ fn selector(s: &str) -> Selector {
     Selector::parse(s).unwrap()
 }
 
-/// A new, unverified domain with one active key and no checks yet.
 fn domain() -> Domain {
-    Domain {
-        id: IdGenerator::new().domain_id(t0()),
-        name: DomainName::parse("example.com").unwrap(),
-        owner: Owner {
-            partner_id: "p1".to_owned(),
-            tenant_id: Some("t1".to_owned()),
-        },
-        dmarc_policy: DmarcPolicy::Quarantine,
-        dmarc_rua: None,
-        is_active: true,
-        verified: false,
-        keys: DkimKeys::new(
-            NewKey {
-                selector: selector("scaisend"),
-                index: 1,
-                public_key: testing::key(0).public.clone(),
-                sealed: SealedKey::from_bytes(vec![1; 40]),
-            },
-            t0(),
-        ),
-        checks: Checks::default(),
-        dkim_rotation_days: None,
-        created_at: t0(),
-        updated_at: t0(),
-        last_verified_at: None,
-        failing_since: None,
-        next_check_at: t0(),
-        version: 0,
-    }
+    testing::domain("example.com", t0())
 }
 
 /// The same domain with a rotation to `scaisend2` pending.
 fn rotating() -> Domain {
     let mut d = domain();
-    d.keys
-        .start_rotation(
-            NewKey {
-                selector: selector("scaisend2"),
-                index: 2,
-                public_key: testing::key(1).public.clone(),
-                sealed: SealedKey::from_bytes(vec![2; 40]),
-            },
-            t0(),
-        )
-        .unwrap();
+    testing::start_rotation(&mut d, t0());
     d
 }
 
