@@ -225,3 +225,6 @@ fn failing_checks(domain: &Domain) -> String {
     .collect::<Vec<_>>()
     .join(", ")
 }
+
+#[cfg(test)]
+mod tests;

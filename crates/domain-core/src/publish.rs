@@ -149,3 +149,6 @@ fn status_of(v: Option<&Verdict>) -> RecordStatus {
         Some(S::TemporaryFailure) => RecordStatus::TemporaryFailure,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -46,12 +46,23 @@ pub fn next_check(domain: &Domain, now: OffsetDateTime, jitter: f64) -> OffsetDa
             .iter()
             .find(|(limit, _)| waited < *limit)
             .map_or(WAITING_LONG, |(_, every)| *every);
+        // A failing domain with a rotation pending is still watched closely, or the end
+        // of its grace period would be noticed up to a day late.
+        let every = match domain.failing_since {
+            Some(_) => every.min(FAILING),
+            None => every,
+        };
         return now + every;
     }
     if domain.failing_since.is_some() {
         return now + FAILING;
     }
-    let jitter = jitter.clamp(0.0, 1.0);
+    // `clamp` lets NaN through, and `Duration * NaN` panics.
+    let jitter = if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(0.0, 1.0)
+    };
     now + VERIFIED_MIN + (VERIFIED_MAX - VERIFIED_MIN) * jitter
 }
 
@@ -77,3 +88,6 @@ pub fn random_jitter() -> f64 {
     }
     f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
 }
+
+#[cfg(test)]
+mod tests;

@@ -562,3 +562,63 @@ impl crate::ports::KeyGenerator for FixedKeys {
         Ok(key(n).duplicate())
     }
 }
+
+/// A domain as `create` leaves it, built without the service: unverified, owned by
+/// tenant `t1` of partner `p1`, with `key(0)` active under `scaisend` and no checks yet.
+/// For this crate's unit tests of the rules that take a whole [`crate::model::Domain`].
+#[cfg(test)]
+pub(crate) fn domain(name: &str, now: time::OffsetDateTime) -> crate::model::Domain {
+    use crate::keys::SealedKey;
+    use crate::name::{DmarcPolicy, DomainName, Selector};
+    use crate::rotation::{DkimKeys, NewKey};
+    crate::model::Domain {
+        id: crate::model::IdGenerator::new().domain_id(now),
+        name: DomainName::parse(name).expect("a valid test domain"),
+        owner: crate::model::Owner {
+            partner_id: "p1".to_owned(),
+            tenant_id: Some("t1".to_owned()),
+        },
+        dmarc_policy: DmarcPolicy::Quarantine,
+        dmarc_rua: None,
+        is_active: true,
+        verified: false,
+        keys: DkimKeys::new(
+            NewKey {
+                selector: Selector::from_trusted("scaisend"),
+                index: 1,
+                public_key: key(0).public.clone(),
+                sealed: SealedKey::from_bytes(vec![1; 40]),
+            },
+            now,
+        ),
+        checks: crate::model::Checks::default(),
+        dkim_rotation_days: None,
+        created_at: now,
+        updated_at: now,
+        last_verified_at: None,
+        failing_since: None,
+        next_check_at: now,
+        version: 0,
+    }
+}
+
+/// Starts a rotation of `domain` at `now` to its next selector (`scaisend2`, …), whose
+/// key is `key(n)` for selector number `n`.
+#[cfg(test)]
+pub(crate) fn start_rotation(domain: &mut crate::model::Domain, now: time::OffsetDateTime) {
+    use crate::keys::SealedKey;
+    use crate::name::Selector;
+    let (index, selector) = domain
+        .keys
+        .next_selector(&Selector::from_trusted("scaisend"));
+    let key = crate::rotation::NewKey {
+        selector,
+        index,
+        public_key: key(index as usize).public.clone(),
+        sealed: SealedKey::from_bytes(vec![index as u8; 40]),
+    };
+    domain
+        .keys
+        .start_rotation(key, now)
+        .expect("no rotation is pending");
+}

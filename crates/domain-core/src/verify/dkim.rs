@@ -159,3 +159,6 @@ pub async fn check_dkim(dns: &dyn DnsLookup, exp: DkimExpectation<'_>) -> Verdic
     }
     v
 }
+
+#[cfg(test)]
+mod tests;

@@ -219,3 +219,6 @@ fn is_dmarc(text: &str) -> bool {
             .next()
             .is_none_or(|c| c == ';' || c.is_whitespace())
 }
+
+#[cfg(test)]
+mod tests;

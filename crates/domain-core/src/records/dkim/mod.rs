@@ -95,3 +95,6 @@ impl DkimKeyRecord {
             .is_none_or(|h| h.iter().any(|a| a.eq_ignore_ascii_case("sha256")))
     }
 }
+
+#[cfg(test)]
+mod tests;

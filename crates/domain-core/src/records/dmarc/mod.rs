@@ -114,3 +114,6 @@ impl DmarcRecord {
         self.sp.unwrap_or(self.p)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,330 @@
+//! The records a domain is told to publish (and delete), their order, values and
+//! statuses.
+
+use super::*;
+use crate::name::{DmarcPolicy, RuaAddress, Selector};
+use crate::records::join_character_strings;
+use crate::testing;
+use crate::verify::{CheckStatus, VerdictCode};
+
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+const DAY: Duration = Duration::DAY;
+
+fn include_host() -> DomainSpec {
+    DomainSpec::parse("scaisend.scailabs.ai").unwrap()
+}
+
+fn selector(s: &str) -> Selector {
+    Selector::parse(s).unwrap()
+}
+
+fn pending(d: &Domain) -> Selector {
+    d.keys.pending().unwrap().selector.clone()
+}
+
+/// A domain whose keys have been through every state: `scaisend` removed on day 2,
+/// `scaisend2` retiring, `scaisend3` active, `scaisend4` pending.
+fn every_key_state() -> Domain {
+    let mut d = testing::domain("example.com", t0());
+    testing::start_rotation(&mut d, t0());
+    d.keys.promote(&pending(&d), t0() + DAY).unwrap();
+    d.keys
+        .remove(&selector("scaisend"), t0() + 2 * DAY)
+        .unwrap();
+    testing::start_rotation(&mut d, t0() + 3 * DAY);
+    d.keys.promote(&pending(&d), t0() + 4 * DAY).unwrap();
+    testing::start_rotation(&mut d, t0() + 5 * DAY);
+    d
+}
+
+fn verdict(record: CheckKind, status: CheckStatus) -> Verdict {
+    Verdict {
+        record,
+        host: "example.com".to_owned(),
+        status,
+        code: VerdictCode::DkimOk,
+        expected: None,
+        found: Vec::new(),
+        message: String::new(),
+        warnings: Vec::new(),
+        answered_by: None,
+        details: serde_json::Value::Null,
+    }
+}
+
+fn dkim_verdict(selector: &str, status: CheckStatus) -> Verdict {
+    let mut v = verdict(CheckKind::Dkim, status);
+    v.details = serde_json::json!({ "selector": selector });
+    v
+}
+
+/// One row as (purpose, host, key state, action, status).
+type Row<'a> = (
+    CheckKind,
+    &'a str,
+    Option<KeyState>,
+    RecordAction,
+    RecordStatus,
+);
+
+/// Compares the rows of `d` at `now` with `expected`, in order.
+#[track_caller]
+fn check(d: &Domain, now: OffsetDateTime, expected: &[Row<'_>]) {
+    let rows = dns_records(d, &include_host(), now);
+    let got: Vec<Row<'_>> = rows
+        .iter()
+        .map(|r| (r.purpose, r.host.as_str(), r.key_state, r.action, r.status))
+        .collect();
+    assert_eq!(got, expected);
+}
+
+use CheckKind::{Dkim, Dmarc, Spf};
+use RecordAction::{Publish, Remove};
+use RecordStatus::NotChecked;
+
+#[test]
+fn a_new_domain_publishes_dkim_spf_and_dmarc() {
+    let d = testing::domain("example.com", t0());
+    check(
+        &d,
+        t0(),
+        &[
+            (
+                Dkim,
+                "scaisend._domainkey.example.com",
+                Some(KeyState::Active),
+                Publish,
+                NotChecked,
+            ),
+            (Spf, "example.com", None, Publish, NotChecked),
+            (Dmarc, "_dmarc.example.com", None, Publish, NotChecked),
+        ],
+    );
+}
+
+#[test]
+fn rows_go_active_pending_retiring_spf_dmarc_removed() {
+    let d = every_key_state();
+    check(
+        &d,
+        t0() + 6 * DAY,
+        &[
+            (
+                Dkim,
+                "scaisend3._domainkey.example.com",
+                Some(KeyState::Active),
+                Publish,
+                NotChecked,
+            ),
+            (
+                Dkim,
+                "scaisend4._domainkey.example.com",
+                Some(KeyState::Pending),
+                Publish,
+                NotChecked,
+            ),
+            (
+                Dkim,
+                "scaisend2._domainkey.example.com",
+                Some(KeyState::Retiring),
+                Publish,
+                NotChecked,
+            ),
+            (Spf, "example.com", None, Publish, NotChecked),
+            (Dmarc, "_dmarc.example.com", None, Publish, NotChecked),
+            (
+                Dkim,
+                "scaisend._domainkey.example.com",
+                Some(KeyState::Removed),
+                Remove,
+                NotChecked,
+            ),
+        ],
+    );
+    // Every DKIM row, the removed one included, shows its own key's record, so that the
+    // user can tell which record to delete.
+    let rows = dns_records(&d, &include_host(), t0() + 6 * DAY);
+    for row in rows.iter().filter(|r| r.purpose == Dkim) {
+        let key = d
+            .keys
+            .all()
+            .iter()
+            .find(|k| k.selector.record_host(&d.name) == row.host)
+            .unwrap();
+        assert_eq!(
+            row.value,
+            DkimKeyRecord::for_key(&key.public_key).to_string()
+        );
+    }
+}
+
+#[test]
+fn a_removed_selector_shows_for_30_days() {
+    let d = every_key_state();
+    let removed_at = t0() + 2 * DAY;
+    let removals = |now| {
+        dns_records(&d, &include_host(), now)
+            .iter()
+            .filter(|r| r.action == Remove)
+            .count()
+    };
+    assert_eq!(removals(removed_at), 1);
+    assert_eq!(removals(removed_at + 30 * DAY - Duration::SECOND), 1);
+    assert_eq!(removals(removed_at + 30 * DAY), 0);
+    assert_eq!(removals(removed_at + 365 * DAY), 0);
+}
+
+#[test]
+fn a_cancelled_rotation_shows_as_a_removal_too() {
+    let mut d = testing::domain("example.com", t0());
+    testing::start_rotation(&mut d, t0());
+    d.keys.remove(&selector("scaisend2"), t0() + DAY).unwrap();
+    let rows = dns_records(&d, &include_host(), t0() + DAY);
+    let last = rows.last().unwrap();
+    assert_eq!(
+        (last.host.as_str(), last.action),
+        ("scaisend2._domainkey.example.com", Remove)
+    );
+    assert!(rows.iter().all(|r| r.key_state != Some(KeyState::Pending)));
+}
+
+fn spf_value(d: &Domain) -> String {
+    dns_records(d, &include_host(), t0())
+        .into_iter()
+        .find(|r| r.purpose == Spf)
+        .unwrap()
+        .value
+}
+
+#[test]
+fn the_spf_value_is_the_last_checks_suggestion() {
+    let mut d = testing::domain("example.com", t0());
+    // Not checked yet: our own record.
+    assert_eq!(spf_value(&d), "v=spf1 include:scaisend.scailabs.ai ~all");
+    // The domain has its own SPF record: the check suggests it with our include merged.
+    let merged = "v=spf1 include:_spf.google.com include:scaisend.scailabs.ai ~all";
+    let mut v = verdict(Spf, CheckStatus::Mismatch);
+    v.expected = Some(merged.to_owned());
+    d.checks.spf = Some(v);
+    assert_eq!(spf_value(&d), merged);
+    // A verdict without a suggestion falls back to our record.
+    d.checks.spf = Some(verdict(Spf, CheckStatus::TemporaryFailure));
+    assert_eq!(spf_value(&d), "v=spf1 include:scaisend.scailabs.ai ~all");
+}
+
+#[test]
+fn the_dmarc_value_is_the_configured_policy() {
+    let mut d = testing::domain("example.com", t0());
+    let dmarc = |d: &Domain| {
+        dns_records(d, &include_host(), t0())
+            .into_iter()
+            .find(|r| r.purpose == Dmarc)
+            .unwrap()
+            .value
+    };
+    assert_eq!(dmarc(&d), "v=DMARC1; p=quarantine");
+    d.dmarc_policy = DmarcPolicy::Reject;
+    d.dmarc_rua = Some(RuaAddress::parse("dmarc-reports@example.com").unwrap());
+    assert_eq!(
+        dmarc(&d),
+        "v=DMARC1; p=reject; rua=mailto:dmarc-reports@example.com"
+    );
+}
+
+#[test]
+fn statuses_follow_the_stored_checks() {
+    for (status, want) in [
+        (CheckStatus::Verified, RecordStatus::Verified),
+        (CheckStatus::Missing, RecordStatus::Missing),
+        (CheckStatus::Mismatch, RecordStatus::Mismatch),
+        (CheckStatus::Invalid, RecordStatus::Invalid),
+        (
+            CheckStatus::TemporaryFailure,
+            RecordStatus::TemporaryFailure,
+        ),
+    ] {
+        let mut d = testing::domain("example.com", t0());
+        testing::start_rotation(&mut d, t0());
+        d.checks.dkim = Some(dkim_verdict("scaisend", status));
+        d.checks.spf = Some(verdict(Spf, status));
+        d.checks.dmarc = Some(verdict(Dmarc, status));
+        check(
+            &d,
+            t0(),
+            &[
+                (
+                    Dkim,
+                    "scaisend._domainkey.example.com",
+                    Some(KeyState::Active),
+                    Publish,
+                    want,
+                ),
+                // The pending selector's check is not stored: it is not known yet.
+                (
+                    Dkim,
+                    "scaisend2._domainkey.example.com",
+                    Some(KeyState::Pending),
+                    Publish,
+                    NotChecked,
+                ),
+                (Spf, "example.com", None, Publish, want),
+                (Dmarc, "_dmarc.example.com", None, Publish, want),
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_dkim_verdict_about_another_selector_does_not_count() {
+    // After a promotion, a verdict about the old selector says nothing about the new
+    // active one.
+    let mut d = testing::domain("example.com", t0());
+    testing::start_rotation(&mut d, t0());
+    d.keys.promote(&selector("scaisend2"), t0() + DAY).unwrap();
+    d.checks.dkim = Some(dkim_verdict("scaisend", CheckStatus::Verified));
+    let rows = dns_records(&d, &include_host(), t0() + DAY);
+    assert_eq!(
+        (rows[0].host.as_str(), rows[0].status),
+        ("scaisend2._domainkey.example.com", NotChecked)
+    );
+    assert_eq!(
+        (rows[1].host.as_str(), rows[1].status),
+        ("scaisend._domainkey.example.com", NotChecked)
+    );
+}
+
+#[track_caller]
+fn check_chunks(value: &str, expected: Option<usize>) {
+    let spec = DnsRecordSpec {
+        purpose: Dkim,
+        host: "s._domainkey.example.com".to_owned(),
+        value: value.to_owned(),
+        action: Publish,
+        status: NotChecked,
+        key_state: None,
+    };
+    let chunks = spec.value_chunks();
+    assert_eq!(
+        chunks.as_ref().map(Vec::len),
+        expected,
+        "{} octets",
+        value.len()
+    );
+    if let Some(chunks) = chunks {
+        assert!(chunks.iter().all(|c| c.len() <= 255));
+        assert_eq!(join_character_strings(&chunks), value);
+    }
+}
+
+#[test]
+fn only_values_over_255_octets_are_chunked() {
+    check_chunks("v=spf1 include:scaisend.scailabs.ai ~all", None);
+    check_chunks(&"x".repeat(255), None);
+    check_chunks(&"x".repeat(256), Some(2));
+    check_chunks(&"x".repeat(511), Some(3));
+    let ours = DkimKeyRecord::for_key(&testing::key(0).public).to_string();
+    check_chunks(&ours, Some(2));
+}

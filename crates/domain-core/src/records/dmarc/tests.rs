@@ -1,0 +1,247 @@
+//! Properties of the DMARC record model: what we build parses back to itself, the record
+//! we ask for is exactly the seed's, real-world records parse, and broken ones are
+//! refused with the offending tag named.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::name::RuaAddress;
+use crate::records::TxtRecord;
+
+fn policy() -> impl Strategy<Value = DmarcPolicy> {
+    prop::sample::select(vec![
+        DmarcPolicy::None,
+        DmarcPolicy::Quarantine,
+        DmarcPolicy::Reject,
+    ])
+}
+
+fn alignment() -> impl Strategy<Value = Alignment> {
+    prop::sample::select(vec![Alignment::Relaxed, Alignment::Strict])
+}
+
+/// Reporting URIs as publishers write them: `mailto:` with percent-encoded specials, or
+/// `https:`; never a `,` or `!` outside percent-encoding (they separate URIs and sizes).
+fn uri() -> impl Strategy<Value = DmarcUri> {
+    let mailto = (
+        "[a-z0-9._+-]{1,10}(%2[1C])?",
+        "[a-z0-9-]{1,10}\\.[a-z]{2,6}",
+    )
+        .prop_map(|(local, domain)| format!("mailto:{local}@{domain}"));
+    let https = "[a-z0-9-]{1,10}\\.example/[a-z0-9/_-]{0,10}".prop_map(|p| format!("https://{p}"));
+    (
+        prop_oneof![3 => mailto, 1 => https],
+        prop::option::of("[0-9]{1,6}[kmgt]?"),
+    )
+        .prop_map(|(uri, max_size)| DmarcUri { uri, max_size })
+}
+
+fn record() -> impl Strategy<Value = DmarcRecord> {
+    let tags = (
+        policy(),
+        prop::option::of(policy()),
+        prop::option::of(policy()),
+        prop::option::of(prop::sample::select(vec![Psd::Yes, Psd::No, Psd::Unknown])),
+        prop::collection::vec(uri(), 0..4),
+        prop::collection::vec(uri(), 0..3),
+    );
+    let more = (
+        prop::option::of(alignment()),
+        prop::option::of(alignment()),
+        prop::option::of(0u8..=100),
+        prop::option::of(prop::collection::vec(
+            prop::sample::select(vec!["0", "1", "d", "s"]).prop_map(str::to_owned),
+            1..4,
+        )),
+        prop::option::of(prop::collection::vec("[a-z0-9-]{1,8}", 1..3)),
+        prop::option::of(any::<u32>()),
+    );
+    (tags, more).prop_map(
+        |((p, sp, np, psd, rua, ruf), (adkim, aspf, pct, fo, rf, ri))| DmarcRecord {
+            p,
+            sp,
+            np,
+            psd,
+            rua,
+            ruf,
+            adkim,
+            aspf,
+            pct,
+            fo,
+            rf,
+            ri,
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn built_records_parse_back(r in record()) {
+        let text = r.to_string();
+        prop_assert_eq!(DmarcRecord::parse(&text), Ok(r), "{}", text);
+    }
+}
+
+#[test]
+fn our_record_is_the_seeds() {
+    let rua = RuaAddress::parse("dmarc-reports@example.com").unwrap();
+    assert_eq!(
+        DmarcRecord::ours(DmarcPolicy::Quarantine, Some(&rua)).to_string(),
+        "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.com"
+    );
+    assert_eq!(
+        DmarcRecord::ours(DmarcPolicy::None, None).to_string(),
+        "v=DMARC1; p=none"
+    );
+    assert_eq!(
+        DmarcRecord::ours(DmarcPolicy::Reject, None).to_string(),
+        "v=DMARC1; p=reject"
+    );
+    // The characters that separate URIs and sizes reach the record percent-encoded.
+    let odd = RuaAddress::parse("\"a,b!c\"@example.com").unwrap();
+    let text = DmarcRecord::ours(DmarcPolicy::None, Some(&odd)).to_string();
+    assert_eq!(
+        text,
+        "v=DMARC1; p=none; rua=mailto:%22a%2Cb%21c%22@example.com"
+    );
+    assert_eq!(
+        DmarcRecord::parse(&text).unwrap(),
+        DmarcRecord::ours(DmarcPolicy::None, Some(&odd))
+    );
+}
+
+/// Parses `input` and compares the record, written back in our canonical form, with
+/// `expected`; or checks that the error message contains the `expected` fragment.
+#[track_caller]
+fn check(input: &str, expected: Result<&str, &str>) {
+    match (DmarcRecord::parse(input), expected) {
+        (Ok(r), Ok(want)) => assert_eq!(r.to_string(), want, "input {input:?}"),
+        (Err(e), Err(fragment)) => assert!(
+            e.message().contains(fragment),
+            "input {input:?}: message {:?} lacks {fragment:?}",
+            e.message()
+        ),
+        (got, want) => panic!("input {input:?}: got {got:?}, want {want:?}"),
+    }
+}
+
+#[test]
+fn real_world_records_parse() {
+    // google.com
+    check(
+        "v=DMARC1; p=reject; rua=mailto:mailauth-reports@google.com",
+        Ok("v=DMARC1; p=reject; rua=mailto:mailauth-reports@google.com"),
+    );
+    // yahoo.com: tags in another order come back in ours.
+    check(
+        "v=DMARC1; p=reject; pct=100; rua=mailto:dmarc-yahoo-rua@yahoo-inc.com;",
+        Ok("v=DMARC1; p=reject; rua=mailto:dmarc-yahoo-rua@yahoo-inc.com; pct=100"),
+    );
+    check(
+        "v=DMARC1; p=none; rua=mailto:a@x.example,mailto:b@y.example!10m",
+        Ok("v=DMARC1; p=none; rua=mailto:a@x.example,mailto:b@y.example!10m"),
+    );
+    check(
+        "v=DMARC1; p=none; rua=mailto:a@x.example , mailto:b@y.example!10m",
+        Ok("v=DMARC1; p=none; rua=mailto:a@x.example,mailto:b@y.example!10m"),
+    );
+    check(
+        "v=DMARC1; p=REJECT; sp=Quarantine; np=NONE",
+        Ok("v=DMARC1; p=reject; sp=quarantine; np=none"),
+    );
+    check(
+        " v = DMARC1 ;p = quarantine ; pct = 50 ;",
+        Ok("v=DMARC1; p=quarantine; pct=50"),
+    );
+    check(
+        "v=DMARC1;p=none;adkim=S;aspf=r;fo=1:d;rf=afrf;ri=3600;psd=n",
+        Ok("v=DMARC1; p=none; psd=n; adkim=s; aspf=r; fo=1:d; rf=afrf; ri=3600"),
+    );
+    check(
+        "v=DMARC1; p=none; ruf=mailto:forensic@example.com!1k",
+        Ok("v=DMARC1; p=none; ruf=mailto:forensic@example.com!1k"),
+    );
+    // Unknown tags are ignored (RFC 7489 §6.3).
+    check("v=DMARC1; p=none; t=y; foo=bar", Ok("v=DMARC1; p=none"));
+}
+
+#[test]
+fn broken_records_name_the_offending_tag() {
+    check("p=none; v=DMARC1", Err("must start with `v=DMARC1`"));
+    check("v=DMARC2; p=none", Err("`v=DMARC2`"));
+    check("v=dmarc1; p=none", Err("`v=dmarc1`"));
+    check("", Err("must start with `v=DMARC1`"));
+    check("v=DMARC1", Err("no `p=` tag"));
+    check("v=DMARC1; sp=reject", Err("no `p=` tag"));
+    check("v=DMARC1; p=block", Err("`p=block`"));
+    check("v=DMARC1; p=none; sp=all", Err("`sp=all`"));
+    check("v=DMARC1; p=none; np=drop", Err("`np=drop`"));
+    check("v=DMARC1; p=none; psd=x", Err("`psd=x`"));
+    check("v=DMARC1; p=none; pct=150", Err("`pct=150`"));
+    check("v=DMARC1; p=none; pct=+50", Err("`pct=+50`"));
+    check("v=DMARC1; p=none; pct=", Err("`pct=`"));
+    check("v=DMARC1; p=none; adkim=x", Err("`adkim=x`"));
+    check("v=DMARC1; p=none; aspf=relaxed", Err("`aspf=relaxed`"));
+    check("v=DMARC1; p=none; fo=2", Err("`fo=` holds `2`"));
+    check("v=DMARC1; p=none; fo=", Err("`fo=` is empty"));
+    check("v=DMARC1; p=none; rf=a f", Err("`rf=a f`"));
+    check(
+        "v=DMARC1; p=none; rua=not a uri",
+        Err("`rua=` holds `not a uri`"),
+    );
+    check("v=DMARC1; p=none; rua=reports@example.com", Err("`rua=`"));
+    check(
+        "v=DMARC1; p=none; rua=mailto:a@x.example!10x",
+        Err("size limit `!10x`"),
+    );
+    check(
+        "v=DMARC1; p=none; rua=mailto:a@x.example!10mm",
+        Err("size limit `!10mm`"),
+    );
+    check("v=DMARC1; p=none; ruf=mailto:", Err("`ruf=`"));
+    check("v=DMARC1; p=none; ri=abc", Err("`ri=abc`"));
+    check("v=DMARC1; p=none; ri=-1", Err("`ri=-1`"));
+    check("v=DMARC1; p=none; p=reject", Err("more than once"));
+}
+
+#[track_caller]
+fn check_mailto_domain(uri: &str, expected: Option<&str>) {
+    let u = DmarcUri {
+        uri: uri.to_owned(),
+        max_size: None,
+    };
+    assert_eq!(u.mailto_domain().as_deref(), expected, "uri {uri:?}");
+}
+
+#[test]
+fn mailto_domain_is_the_decoded_lower_case_domain() {
+    check_mailto_domain("mailto:dmarc@example.com", Some("example.com"));
+    check_mailto_domain(
+        "MAILTO:dmarc@Reports.Example.NET",
+        Some("reports.example.net"),
+    );
+    check_mailto_domain("mailto:dmarc@ex%61mple.com", Some("example.com"));
+    check_mailto_domain("mailto:dmarc@EX%41MPLE.com", Some("example.com"));
+    // The local part may carry an encoded `@`; the domain follows the last literal one.
+    check_mailto_domain("mailto:%22a%40b%22@x.example", Some("x.example"));
+    check_mailto_domain("mailto:r@x.example?subject=dmarc", Some("x.example"));
+    check_mailto_domain("https://x.example/reports", None);
+    check_mailto_domain("mailto:no-at-sign", None);
+    check_mailto_domain("mailto:a@", None);
+    check_mailto_domain("mailto:a@bad%zz.example", None);
+    check_mailto_domain("mailto:a@bad%4", None);
+    check_mailto_domain("mailto", None);
+}
+
+#[test]
+fn subdomains_get_sp_or_else_p() {
+    let check = |text: &str, expected: DmarcPolicy| {
+        let r = DmarcRecord::parse(text).unwrap();
+        assert_eq!(r.subdomain_policy(), expected, "{text}");
+    };
+    check("v=DMARC1; p=reject", DmarcPolicy::Reject);
+    check("v=DMARC1; p=reject; sp=none", DmarcPolicy::None);
+    check("v=DMARC1; p=none; sp=quarantine", DmarcPolicy::Quarantine);
+    // `np=` is for non-existent subdomains; it does not change the subdomain policy.
+    check("v=DMARC1; p=none; np=reject", DmarcPolicy::None);
+}
