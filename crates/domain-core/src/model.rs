@@ -168,7 +168,7 @@ pub struct Domain {
     pub created_at: OffsetDateTime,
     /// When the domain last changed.
     pub updated_at: OffsetDateTime,
-    /// When the domain last became verified.
+    /// When all three checks last passed.
     pub last_verified_at: Option<OffsetDateTime>,
     /// When the monitor first saw a verified domain failing; cleared when it recovers.
     pub failing_since: Option<OffsetDateTime>,

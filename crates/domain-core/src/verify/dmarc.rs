@@ -151,15 +151,14 @@ async fn unauthorized_report_destinations(
     record: &DmarcRecord,
 ) -> Vec<Warning> {
     let org = domain.organizational_domain();
-    let external: Vec<String> = record
+    // Each host once, however many of its addresses the record lists. A host that is not
+    // a domain name cannot be in our organizational domain, so it needs authorization
+    // like any other (and will not have it).
+    let external: std::collections::BTreeSet<String> = record
         .rua
         .iter()
         .filter_map(|u| u.mailto_domain())
-        .filter(|d| {
-            DomainName::parse(d)
-                .map(|d| d.organizational_domain() != org)
-                .unwrap_or(false)
-        })
+        .filter(|d| DomainName::from_stored(d).map_or(true, |d| d.organizational_domain() != org))
         .collect();
     let lookups = external.iter().map(|rua_host| async move {
         let name = format!("{domain}._report._dmarc.{rua_host}");

@@ -184,10 +184,12 @@ impl Judgement<'_> {
             return (
                 CheckStatus::Verified,
                 VerdictCode::SpfOk,
-                format!(
-                    "the SPF record at {host} authorizes all {} of our sending addresses{how}",
-                    self.addresses.len()
-                ),
+                match self.addresses.len() {
+                    1 => format!("the SPF record at {host} authorizes our sending address{how}"),
+                    n => format!(
+                        "the SPF record at {host} authorizes all {n} of our sending addresses{how}"
+                    ),
+                },
             );
         }
         let failing = failing.join(", ");
