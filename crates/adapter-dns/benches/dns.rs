@@ -88,32 +88,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let domains: Vec<Arc<Verification>> = (0..CONCURRENCY)
         .map(|n| Verification::publish_as(&dns, &format!("d{n}.example.test")).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    let queries_before = dns.queries().len();
-    let counted = Arc::new(Counted {
-        inner: lookup.clone(),
-        lookups: AtomicUsize::new(0),
-    });
-    let start = Instant::now();
-    let tasks: Vec<_> = domains
-        .into_iter()
-        .map(|verification| {
-            let lookup = counted.clone();
-            tokio::spawn(async move {
-                for _ in 0..BULK_PER_TASK {
-                    verification.run(lookup.as_ref()).await?;
-                }
-                Ok::<_, String>(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
+    // Raw lookups and bulk verification alternate three times; the ratio reported is
+    // the median of the three, so both sides meet the same noise from the machine.
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let raw = throughput(&lookup, |task| format!("t{task}.{NAME}")).await?;
+        let bulk = bulk(&dns, &lookup, &domains).await?;
+        rounds.push((raw, bulk));
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    let queries = dns.queries().len() - queries_before;
-    let lookups = counted.lookups.load(Ordering::Relaxed);
+    rounds.sort_by(|a, b| (a.1.lookups_per_s / a.0).total_cmp(&(b.1.lookups_per_s / b.0)));
+    let (raw_rate, bulk) = rounds[1];
     let verifications = CONCURRENCY * BULK_PER_TASK;
-    let bulk_lookups_per_s = lookups as f64 / elapsed;
 
     println!("| measure | value |");
     println!("|---|---|");
@@ -129,27 +114,123 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "| one verification (DKIM 2048-bit, SPF via include, DMARC), median ({VERIFICATIONS} sequential) | {v_median:.2?} |"
     );
     println!("| one verification, p95 | {v_p95:.2?} |");
+    let (loop_lookup, loop_verification) = with_round_trip(Duration::ZERO, 1000).await?;
     println!(
-        "| **verification latency ÷ one lookup's** (goal ≤ 1.5) | **{:.2}** |",
-        v_median.as_secs_f64() / median.as_secs_f64()
+        "| one TXT lookup and one verification, alternating, medians (1000 each) | {loop_lookup:.2?} and {loop_verification:.2?} |"
+    );
+    println!(
+        "| **verification latency ÷ one lookup's**, alternating (goal ≤ 1.5) | **{:.2}** |",
+        loop_verification.as_secs_f64() / loop_lookup.as_secs_f64()
+    );
+    // The same comparison with a 2 ms round trip, as on a real network: on bare
+    // loopback a round trip is mostly CPU, which the concurrent queries of a
+    // verification share with the server on this machine's two cores.
+    let (rtt_lookup, rtt_verification) = with_round_trip(Duration::from_millis(2), 200).await?;
+    println!("| one TXT lookup, median, server answering after 2 ms | {rtt_lookup:.2?} |");
+    println!("| one verification, median, server answering after 2 ms | {rtt_verification:.2?} |");
+    println!(
+        "| **verification ÷ lookup with a 2 ms round trip** (goal ≤ 1.5) | **{:.2}** |",
+        rtt_verification.as_secs_f64() / rtt_lookup.as_secs_f64()
     );
     println!(
         "| bulk verifications/s, {CONCURRENCY} in flight, a domain per task ({verifications} verifications) | {:.0} |",
-        verifications as f64 / elapsed
+        bulk.verifications_per_s
     );
     println!(
-        "| lookups/s made by bulk verification ({:.1} per verification; the server saw {:.1}, hickory merging the include host's identical queries) | {bulk_lookups_per_s:.0} |",
-        lookups as f64 / verifications as f64,
-        queries as f64 / verifications as f64,
+        "| lookups/s made by bulk verification ({:.1} per verification; the server saw {:.1}, hickory merging the include host's identical queries), and raw lookups/s in the same round | {:.0} and {raw_rate:.0} |",
+        bulk.lookups_per_verification, bulk.queries_per_verification, bulk.lookups_per_s,
     );
     println!(
-        "| **bulk verification's lookup rate ÷ raw lookup rate** (goal ≥ 0.7) | **{:.2}** |",
-        bulk_lookups_per_s / distinct
+        "| **bulk verification's lookup rate ÷ raw lookup rate**, median of 3 alternating rounds (goal ≥ 0.7) | **{:.2}** |",
+        bulk.lookups_per_s / raw_rate
     );
     Ok(())
 }
 
 const VERIFICATIONS: usize = 500;
+
+/// What one bulk round measured.
+#[derive(Clone, Copy)]
+struct Bulk {
+    verifications_per_s: f64,
+    lookups_per_s: f64,
+    lookups_per_verification: f64,
+    queries_per_verification: f64,
+}
+
+/// Verifies `domains`, one task each, [`BULK_PER_TASK`] times.
+async fn bulk(
+    dns: &TestDns,
+    lookup: &Arc<HickoryDns>,
+    domains: &[Arc<Verification>],
+) -> Result<Bulk, Box<dyn std::error::Error>> {
+    let queries_before = dns.queries().len();
+    let counted = Arc::new(Counted {
+        inner: lookup.clone(),
+        lookups: AtomicUsize::new(0),
+    });
+    let start = Instant::now();
+    let tasks: Vec<_> = domains
+        .iter()
+        .map(|verification| {
+            let lookup = counted.clone();
+            let verification = verification.clone();
+            tokio::spawn(async move {
+                for _ in 0..BULK_PER_TASK {
+                    verification.run(lookup.as_ref()).await?;
+                }
+                Ok::<_, String>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let verifications = (domains.len() * BULK_PER_TASK) as f64;
+    let lookups = counted.lookups.load(Ordering::Relaxed) as f64;
+    let queries = (dns.queries().len() - queries_before) as f64;
+    Ok(Bulk {
+        verifications_per_s: verifications / elapsed,
+        lookups_per_s: lookups / elapsed,
+        lookups_per_verification: lookups / verifications,
+        queries_per_verification: queries / verifications,
+    })
+}
+
+/// Median latency of one lookup and of one verification against a server that waits
+/// `delay` before each answer.
+async fn with_round_trip(
+    delay: Duration,
+    samples: usize,
+) -> Result<(Duration, Duration), Box<dyn std::error::Error>> {
+    let dns = TestDns::start_with(test_dns::Options {
+        answer_delay: delay,
+        ..test_dns::Options::default()
+    })
+    .await?;
+    let verification = Verification::publish(&dns)?;
+    let lookup = HickoryDns::new(DnsConfig {
+        timeout: Duration::from_secs(5),
+        attempts: 2,
+        ..DnsConfig::with_servers(vec![dns.addr()])
+    })?;
+    // Lookups and verifications alternate, so that both meet the same noise from the
+    // rest of the machine.
+    let mut lookups = Vec::with_capacity(samples);
+    let mut verifications = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        expect_records(&lookup, "_dmarc.mail.example.test").await?;
+        lookups.push(start.elapsed());
+        let start = Instant::now();
+        verification.run(&lookup).await?;
+        verifications.push(start.elapsed());
+    }
+    lookups.sort();
+    verifications.sort();
+    Ok((lookups[samples / 2], verifications[samples / 2]))
+}
 
 /// Counts the lookups verification makes through the adapter.
 struct Counted {

@@ -35,6 +35,9 @@ pub struct Options {
     pub ttl: u32,
     /// The loopback port to listen on; 0 (the default) picks a free one.
     pub port: u16,
+    /// Wait this long before answering, to stand in for a network's round trip
+    /// (benchmarks); zero by default.
+    pub answer_delay: std::time::Duration,
 }
 
 impl Default for Options {
@@ -43,6 +46,7 @@ impl Default for Options {
             cap_udp_at_512: false,
             ttl: 300,
             port: 0,
+            answer_delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -189,6 +193,9 @@ impl RequestHandler for Handler {
         mut response_handle: R,
     ) -> ResponseInfo {
         let options = self.shared.options;
+        if !options.answer_delay.is_zero() {
+            tokio::time::sleep(options.answer_delay).await;
+        }
         let reply = self.reply(request, options.ttl);
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let edns = request.edns.as_ref().map(|req| {
