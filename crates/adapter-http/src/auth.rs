@@ -198,3 +198,176 @@ impl FromRequestParts<AppState> for Authenticated {
             .map_err(ApiError::unauthorized)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+    use base64::Engine as _;
+
+    fn pem(label: &str, der: &[u8]) -> Vec<u8> {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<String> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+        .into_bytes()
+    }
+
+    fn claims() -> Claims {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+        Claims {
+            sub: "u1".into(),
+            role: "tenant_admin".into(),
+            tenant_id: Some("t1".into()),
+            partner_id: Some("p1".into()),
+            exp: now + 600,
+            iat: Some(now),
+            iss: None,
+            aud: None,
+        }
+    }
+
+    fn settings(key: JwtKey) -> JwtSettings {
+        JwtSettings {
+            key,
+            issuer: None,
+            audience: None,
+        }
+    }
+
+    #[test]
+    fn eddsa_tokens_verify_with_the_configured_public_key() {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        // The SubjectPublicKeyInfo of an Ed25519 key: a fixed header, then the key.
+        let mut spki = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        spki.extend_from_slice(pair.public_key().as_ref());
+        let verifier =
+            JwtVerifier::new(&settings(JwtKey::EdDsaPublicPem(pem("PUBLIC KEY", &spki)))).unwrap();
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims(),
+            &EncodingKey::from_ed_der(pkcs8.as_ref()),
+        )
+        .unwrap();
+        let caller = verifier.verify(&token).unwrap();
+        assert_eq!(caller.role(), Role::TenantAdmin);
+        // Algorithm confusion: an HS256 token is refused by a public-key verifier.
+        let hs = issue_token(&[1u8; 32], &claims()).unwrap();
+        assert!(verifier.verify(&hs).unwrap_err().contains("algorithm"));
+        // Another key's signature is refused.
+        let other = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims(),
+            &EncodingKey::from_ed_der(other.as_ref()),
+        )
+        .unwrap();
+        assert!(verifier.verify(&forged).unwrap_err().contains("signature"));
+    }
+
+    #[test]
+    fn rs256_tokens_verify_with_the_configured_public_key() {
+        // An RSA key pair as an identity provider would hand it over, from openssl.
+        let dir = std::env::temp_dir().join(format!("scaisend-rs256-{}", ulid::Ulid::generate()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let private = dir.join("private.pem");
+        let public = dir.join("public.pem");
+        let run = |args: &[&str]| {
+            let status = std::process::Command::new("openssl")
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(status.success(), "openssl {args:?}");
+        };
+        run(&[
+            "genpkey",
+            "-quiet",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            private.to_str().unwrap(),
+        ]);
+        run(&[
+            "pkey",
+            "-in",
+            private.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ]);
+        let verifier = JwtVerifier::new(&settings(JwtKey::Rs256PublicPem(
+            std::fs::read(&public).unwrap(),
+        )))
+        .unwrap();
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims(),
+            &EncodingKey::from_rsa_pem(&std::fs::read(&private).unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().role(), Role::TenantAdmin);
+        let hs = issue_token(&[1u8; 32], &claims()).unwrap();
+        assert!(verifier.verify(&hs).is_err());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn issuer_and_audience_are_required_when_configured() {
+        let secret = [7u8; 32];
+        let verifier = JwtVerifier::new(&JwtSettings {
+            key: JwtKey::Hs256(secret.to_vec()),
+            issuer: Some("https://idp.example".into()),
+            audience: Some("scaisend".into()),
+        })
+        .unwrap();
+        assert!(
+            verifier
+                .verify(&issue_token(&secret, &claims()).unwrap())
+                .is_err()
+        );
+        let good = Claims {
+            iss: Some("https://idp.example".into()),
+            aud: Some("scaisend".into()),
+            ..claims()
+        };
+        assert!(
+            verifier
+                .verify(&issue_token(&secret, &good).unwrap())
+                .is_ok()
+        );
+        let wrong = Claims {
+            aud: Some("other".into()),
+            ..good
+        };
+        assert!(
+            verifier
+                .verify(&issue_token(&secret, &wrong).unwrap())
+                .unwrap_err()
+                .contains("audience")
+        );
+    }
+
+    #[test]
+    fn short_hs256_secrets_and_bad_pems_are_refused() {
+        assert!(JwtVerifier::new(&settings(JwtKey::Hs256(vec![1; 16]))).is_err());
+        assert!(
+            JwtVerifier::new(&settings(JwtKey::Rs256PublicPem(b"not a pem".to_vec()))).is_err()
+        );
+        assert_eq!(
+            format!("{:?}", JwtKey::Hs256(vec![1; 32])),
+            "JwtKey::Hs256(<secret>)"
+        );
+    }
+}

@@ -8,6 +8,8 @@
 //! `check`, another service that embeds this crate, and the unit tests. It never names
 //! tokio's runtime, sqlx, axum or hickory (a tidy test enforces it).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod error;
 pub mod keys;
