@@ -190,3 +190,21 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    /// `docs/openapi.json` is the document the code generates: the reference in the repo
+    /// never drifts from the server.
+    #[test]
+    fn the_published_openapi_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let published: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("docs/openapi.json exists"))
+                .expect("docs/openapi.json is JSON");
+        let generated = serde_json::to_value(super::openapi()).expect("the document serialises");
+        assert!(
+            published == generated,
+            "docs/openapi.json is stale: run `cargo xtask openapi`"
+        );
+    }
+}
