@@ -28,7 +28,9 @@ pub fn run(filter: &[String]) -> Result<()> {
     writeln!(
         report,
         "Written by `cargo xtask bench` (release builds; each section is one bench target's \
-         output). Re-run it on the target machine kind before quoting numbers.\n"
+         output). Re-run it on the target machine kind before quoting numbers. On a shared \
+         two-core VM the loopback DNS figures move by tens of percent between runs; each \
+         comparison therefore alternates its two sides.\n"
     )?;
     writeln!(report, "{}", machine())?;
     for (package, bench, title) in BENCHES {
