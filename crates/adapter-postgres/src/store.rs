@@ -1,6 +1,5 @@
 //! [`PgStore`]: connection, migrations and the two ports.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use domain_core::keys::SealedKey;
 use domain_core::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, Scope};
 use domain_core::name::{DomainName, Selector};
 use domain_core::ports::{DomainRepo, KeyStore};
-use domain_core::stored::{self, StoredKey};
+use domain_core::stored::{self, conflict};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
@@ -131,26 +130,16 @@ impl PgStore {
         .await
         .map_err(map_err)?;
 
-        let mut keys: HashMap<String, Vec<StoredKey>> = HashMap::new();
-        for row in &key_rows {
-            let (domain_id, key) = rows::key(row)?;
-            keys.entry(domain_id).or_default().push(key);
-        }
-        let mut checks: HashMap<String, Vec<(String, serde_json::Value)>> = HashMap::new();
-        for row in &check_rows {
-            let (domain_id, kind, verdict) = rows::check(row)?;
-            checks.entry(domain_id).or_default().push((kind, verdict));
-        }
-        rows.iter()
-            .zip(ids)
-            .map(|(row, id)| {
-                stored::domain(
-                    rows::domain(row)?,
-                    keys.remove(&id).unwrap_or_default(),
-                    checks.remove(&id).unwrap_or_default(),
-                )
-            })
-            .collect()
+        let domain_rows = rows
+            .iter()
+            .map(rows::domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys = key_rows.iter().map(rows::key).collect::<Result<_, _>>()?;
+        let checks = check_rows
+            .iter()
+            .map(rows::check)
+            .collect::<Result<_, _>>()?;
+        stored::domains(domain_rows, keys, checks)
     }
 
     /// Runs a `SELECT … FROM domains` and loads the aggregates, in one snapshot.
@@ -186,7 +175,7 @@ impl PgStore {
 #[async_trait]
 impl DomainRepo for PgStore {
     async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
-        check_events_belong(domain, events)?;
+        stored::events_belong(domain, events)?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(
             "INSERT INTO domains (id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, \
@@ -212,13 +201,8 @@ impl DomainRepo for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| match violated_unique(&e).as_deref() {
-            Some(OWNER_NAME_INDEX) => RepoError::Conflict(format!(
-                "`{}` is already a domain of this owner",
-                domain.name
-            )),
-            Some(_) => {
-                RepoError::Conflict(format!("a domain with id `{}` already exists", domain.id))
-            }
+            Some(OWNER_NAME_INDEX) => conflict::name_taken(&domain.name),
+            Some(_) => conflict::id_taken(&domain.id),
             None => map_err(e),
         })?;
         write_children(&mut tx, domain, events).await?;
@@ -245,7 +229,6 @@ impl DomainRepo for PgStore {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Domain>, RepoError> {
-        let limit = effective_limit(page);
         let mut q = QueryBuilder::new(concat!(
             "SELECT ",
             domain_columns!(),
@@ -272,13 +255,13 @@ impl DomainRepo for PgStore {
         }
         // One row more than asked tells whether another page follows.
         q.push(" ORDER BY id LIMIT ")
-            .push_bind(i64::from(limit) + 1);
+            .push_bind(i64::from(page.fetch_limit()));
         let domains = self.fetch_domains(q).await?;
-        Ok(paginate(domains, limit, |d| d.id.as_str()))
+        Ok(Page::from_overfetch(domains, page, |d| d.id.as_str()))
     }
 
     async fn update(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
-        check_events_belong(domain, events)?;
+        stored::events_belong(domain, events)?;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // Name and owner are not written: they never change, and leaving them out means a
         // confused caller cannot move a domain to another tenant.
@@ -305,12 +288,7 @@ impl DomainRepo for PgStore {
         if updated.rows_affected() == 0 {
             // A concurrent winner held the row lock until it committed; its new version made
             // our WHERE false, so nothing of ours was written.
-            return Err(missing_or(
-                &mut *tx,
-                &domain.id,
-                "the domain was changed by someone else since it was read; read it again",
-            )
-            .await);
+            return Err(missing_or(&mut *tx, &domain.id, conflict::stale_version()).await);
         }
         write_children(&mut tx, domain, events).await?;
         tx.commit().await.map_err(map_err)
@@ -338,7 +316,6 @@ impl DomainRepo for PgStore {
         if !self.visible(scope, id).await? {
             return Err(RepoError::NotFound);
         }
-        let limit = effective_limit(page);
         let mut q = QueryBuilder::new(format!(
             "SELECT {EVENT_COLUMNS} FROM domain_events WHERE domain_id = "
         ));
@@ -347,13 +324,13 @@ impl DomainRepo for PgStore {
             q.push(" AND id < ").push_bind(after.as_str());
         }
         q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(limit) + 1);
+            .push_bind(i64::from(page.fetch_limit()));
         let rows = q.build().fetch_all(&self.pool).await.map_err(map_err)?;
         let events = rows
             .iter()
             .map(rows::event)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(paginate(events, limit, |e| e.id.as_str()))
+        Ok(Page::from_overfetch(events, page, |e| e.id.as_str()))
     }
 
     async fn find_sendable(
@@ -438,7 +415,7 @@ impl DomainRepo for PgStore {
         .await
         .map_err(map_err)?;
         if released.rows_affected() == 0 {
-            return Err(missing_or(&self.pool, id, NOT_LEASE_HOLDER).await);
+            return Err(missing_or(&self.pool, id, conflict::not_lease_holder()).await);
         }
         Ok(())
     }
@@ -472,10 +449,6 @@ impl KeyStore for PgStore {
     }
 }
 
-/// Why `release` changed nothing although the domain exists.
-const NOT_LEASE_HOLDER: &str =
-    "the lease is not held by this owner (it expired and was claimed again, or was never taken)";
-
 fn connect_options(url: &str) -> Result<PgConnectOptions, SetupError> {
     // sqlx reads the host and database out of any URL, whatever its scheme; a URL meant for
     // another store must be refused instead.
@@ -497,13 +470,17 @@ fn pool_options(config: &PoolConfig) -> PgPoolOptions {
 
 /// After a guarded write touched no row: `NotFound` if the domain is gone, else the given
 /// conflict.
-async fn missing_or<'e>(exec: impl PgExecutor<'e>, id: &DomainId, conflict: &str) -> RepoError {
+async fn missing_or<'e>(
+    exec: impl PgExecutor<'e>,
+    id: &DomainId,
+    conflict: RepoError,
+) -> RepoError {
     match sqlx::query("SELECT 1 FROM domains WHERE id = $1")
         .bind(id.as_str())
         .fetch_optional(exec)
         .await
     {
-        Ok(Some(_)) => RepoError::Conflict(conflict.to_owned()),
+        Ok(Some(_)) => conflict,
         Ok(None) => RepoError::NotFound,
         Err(e) => map_err(e),
     }
@@ -599,41 +576,9 @@ async fn write_children(
             .execute(&mut *tx)
             .await
             .map_err(|e| match violated_unique(&e) {
-                Some(_) => {
-                    RepoError::Conflict("an event with this id was already stored".to_owned())
-                }
+                Some(_) => conflict::event_id_taken(),
                 None => map_err(e),
             })?;
     }
     Ok(())
-}
-
-/// Events are stored with the write of their domain; one that names another domain is a
-/// caller's mistake, refused before anything is written.
-fn check_events_belong(domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
-    match events.iter().find(|e| e.domain_id != domain.id) {
-        Some(e) => Err(RepoError::Internal(format!(
-            "event {} is about {}, not about {}",
-            e.id, e.domain_id, domain.id
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// The page size: the request's, kept within 1–[`PageRequest::MAX_LIMIT`] because the
-/// fields of a `PageRequest` can be set without its checks.
-fn effective_limit(page: &PageRequest) -> u32 {
-    page.limit.clamp(1, PageRequest::MAX_LIMIT)
-}
-
-/// Cuts the one extra row off and sets the cursor when it was there.
-fn paginate<T>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> &str) -> Page<T> {
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let next_after = if more {
-        items.last().map(|item| id(item).to_owned())
-    } else {
-        None
-    };
-    Page { items, next_after }
 }

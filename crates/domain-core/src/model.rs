@@ -350,6 +350,18 @@ impl PageRequest {
         }
         Ok(PageRequest { limit, after })
     }
+
+    /// The page size: `limit` kept within 1–[`MAX_LIMIT`](Self::MAX_LIMIT), because the
+    /// fields can be set without the checks of [`new`](Self::new).
+    pub fn page_size(&self) -> u32 {
+        self.limit.clamp(1, Self::MAX_LIMIT)
+    }
+
+    /// How many items a store reads for this page: one more than the page size, so that
+    /// [`Page::from_overfetch`] can tell whether another page follows.
+    pub fn fetch_limit(&self) -> u32 {
+        self.page_size() + 1
+    }
 }
 
 /// One page of results and where the next one starts.
@@ -357,8 +369,25 @@ impl PageRequest {
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,
-    /// The id of the last item when more may follow.
+    /// The id of the last item when more follow.
     pub next_after: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The page from up to [`PageRequest::fetch_limit`] items read in the list's order:
+    /// the extra item, when it was there, is cut off and the cursor set to the id of the
+    /// page's last item. So a cursor is given exactly when more items follow.
+    pub fn from_overfetch(mut items: Vec<T>, page: &PageRequest, id: impl Fn(&T) -> &str) -> Self {
+        let size = page.page_size() as usize;
+        let more = items.len() > size;
+        items.truncate(size);
+        let next_after = if more {
+            items.last().map(|item| id(item).to_owned())
+        } else {
+            None
+        };
+        Page { items, next_after }
+    }
 }
 
 /// Generates ids whose order follows the clock, strictly increasing within a process,
@@ -391,5 +420,45 @@ impl IdGenerator {
     /// A new event id.
     pub fn event_id(&self, now: OffsetDateTime) -> EventId {
         EventId::from_ulid(self.next(now))
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::{Page, PageRequest};
+
+    fn page(limit: u32, fetched: usize) -> Page<String> {
+        let request = PageRequest { limit, after: None };
+        assert_eq!(
+            request.fetch_limit(),
+            limit.clamp(1, PageRequest::MAX_LIMIT) + 1
+        );
+        let items = (0..fetched).map(|i| format!("id{i:03}")).collect();
+        Page::from_overfetch(items, &request, |s| s.as_str())
+    }
+
+    #[test]
+    fn a_cursor_is_given_exactly_when_more_items_follow() {
+        let more = page(3, 4);
+        assert_eq!(more.items, ["id000", "id001", "id002"]);
+        assert_eq!(more.next_after.as_deref(), Some("id002"));
+
+        let full_last = page(3, 3);
+        assert_eq!(full_last.items.len(), 3);
+        assert_eq!(full_last.next_after, None, "a full last page has no cursor");
+
+        let short = page(3, 1);
+        assert_eq!((short.items.len(), short.next_after), (1, None));
+        assert_eq!(page(3, 0).items.len(), 0);
+    }
+
+    #[test]
+    fn a_limit_set_without_the_checks_is_kept_in_range() {
+        assert_eq!(page(0, 5).items.len(), 1);
+        assert_eq!(
+            page(10_000, 300).items.len(),
+            PageRequest::MAX_LIMIT as usize
+        );
+        assert!(page(10_000, 300).next_after.is_some());
     }
 }

@@ -6,6 +6,8 @@
 //! stored row must hold live here once, not once per database. A row that breaks an
 //! invariant is `RepoError::Internal`, never handed to the rules.
 
+use std::collections::HashMap;
+
 use time::OffsetDateTime;
 
 use crate::error::RepoError;
@@ -96,6 +98,38 @@ pub struct StoredEvent {
 /// The kinds of stored checks, as the store names them.
 pub const CHECK_KINDS: [&str; 3] = ["dkim", "spf", "dmarc"];
 
+/// A stored verdict: the domain's id, the check kind (one of [`CHECK_KINDS`]) and the
+/// verdict as JSON.
+pub type StoredCheck = (String, String, serde_json::Value);
+
+/// The domains of `rows`, in their order, each with its keys and verdicts picked out of
+/// `keys` (domain id, key row; in selector order) and `checks`, which may hold the rows of
+/// all of them as one query per table returns them.
+pub fn domains(
+    rows: Vec<StoredDomain>,
+    keys: Vec<(String, StoredKey)>,
+    checks: Vec<StoredCheck>,
+) -> Result<Vec<Domain>, RepoError> {
+    let mut keys_of: HashMap<String, Vec<StoredKey>> = HashMap::new();
+    for (domain_id, key) in keys {
+        keys_of.entry(domain_id).or_default().push(key);
+    }
+    let mut checks_of: HashMap<String, Vec<(String, serde_json::Value)>> = HashMap::new();
+    for (domain_id, kind, verdict) in checks {
+        checks_of
+            .entry(domain_id)
+            .or_default()
+            .push((kind, verdict));
+    }
+    rows.into_iter()
+        .map(|row| {
+            let keys = keys_of.remove(&row.id).unwrap_or_default();
+            let checks = checks_of.remove(&row.id).unwrap_or_default();
+            domain(row, keys, checks)
+        })
+        .collect()
+}
+
 /// A domain from its row, its keys' rows and its stored verdicts (check kind, JSON).
 pub fn domain(
     row: StoredDomain,
@@ -105,13 +139,14 @@ pub fn domain(
     let keys = keys.into_iter().map(key).collect::<Result<Vec<_>, _>>()?;
     let mut stored_checks = Checks::default();
     for (kind, json) in checks {
-        let verdict: Verdict = serde_json::from_value(json).map_err(|e| corrupt("verdict", e))?;
         let slot = match kind.as_str() {
             "dkim" => &mut stored_checks.dkim,
             "spf" => &mut stored_checks.spf,
             "dmarc" => &mut stored_checks.dmarc,
             other => return Err(corrupt("check kind", format!("`{other}`"))),
         };
+        let verdict: Verdict =
+            serde_json::from_value(json).map_err(|e| corrupt(&format!("{kind} verdict"), e))?;
         *slot = Some(verdict);
     }
     Ok(Domain {
@@ -194,4 +229,179 @@ pub fn check_rows(checks: &Checks) -> Result<Vec<(&'static str, serde_json::Valu
 /// The error for a stored value that does not decode.
 pub fn corrupt(what: &str, e: impl std::fmt::Display) -> RepoError {
     RepoError::Internal(format!("stored {what} is invalid: {e}"))
+}
+
+/// Events are stored with the write of their domain; one that names another domain is a
+/// caller's mistake, refused before anything is written.
+pub fn events_belong(domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
+    match events.iter().find(|e| e.domain_id != domain.id) {
+        Some(e) => Err(RepoError::Internal(format!(
+            "event {} is about {}, not about {}",
+            e.id, e.domain_id, domain.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The errors a store reports when a write meets what is already there, worded once for
+/// every store.
+pub mod conflict {
+    use crate::error::RepoError;
+    use crate::model::DomainId;
+    use crate::name::DomainName;
+
+    /// The owner already has a domain of this name.
+    pub fn name_taken(name: &DomainName) -> RepoError {
+        RepoError::Conflict(format!("`{name}` is already a domain of this owner"))
+    }
+
+    /// A domain with this id exists.
+    pub fn id_taken(id: &DomainId) -> RepoError {
+        RepoError::Conflict(format!("a domain with id `{id}` already exists"))
+    }
+
+    /// An event with this id exists.
+    pub fn event_id_taken() -> RepoError {
+        RepoError::Conflict("an event with this id was already stored".to_owned())
+    }
+
+    /// The version the caller read is no longer the stored one.
+    pub fn stale_version() -> RepoError {
+        RepoError::Conflict(
+            "the domain was changed by someone else since it was read; read it again".to_owned(),
+        )
+    }
+
+    /// `release` by an instance that does not hold the lease.
+    pub fn not_lease_holder() -> RepoError {
+        RepoError::Conflict(
+            "the lease is not held by this owner (it expired and was claimed again, or was never taken)"
+                .to_owned(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::testing;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-27 12:00 UTC);
+
+    fn domain_row(id: &str, name: &str) -> StoredDomain {
+        StoredDomain {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            partner_id: "p1".to_owned(),
+            tenant_id: Some("t1".to_owned()),
+            dmarc_policy: "quarantine".to_owned(),
+            dmarc_rua: None,
+            is_active: true,
+            verified: false,
+            dkim_rotation_days: None,
+            created_at: NOW,
+            updated_at: NOW,
+            last_verified_at: None,
+            failing_since: None,
+            next_check_at: NOW,
+            version: 3,
+        }
+    }
+
+    fn key_row(domain_id: &str, key: usize) -> (String, StoredKey) {
+        let row = StoredKey {
+            selector: "scaisend".to_owned(),
+            idx: 1,
+            state: "active".to_owned(),
+            public_key: testing::key(key).public.spki_der().to_vec(),
+            sealed_private: Some(vec![7; 40]),
+            created_at: NOW,
+            activated_at: Some(NOW),
+            retired_at: None,
+            removed_at: None,
+        };
+        (domain_id.to_owned(), row)
+    }
+
+    fn ids() -> [String; 2] {
+        let ids = crate::model::IdGenerator::new();
+        [
+            ids.domain_id(NOW).to_string(),
+            ids.domain_id(NOW).to_string(),
+        ]
+    }
+
+    #[test]
+    fn domains_pick_their_own_keys_and_checks_out_of_shared_rows() {
+        let [a, b] = ids();
+        let verdict = serde_json::json!({
+            "record": "dmarc",
+            "host": "_dmarc.b.example.com",
+            "status": "temporary_failure",
+            "code": "dmarc_temporary_failure",
+            "expected": null,
+            "found": [],
+            "message": "the lookup timed out",
+        });
+        let domains = domains(
+            vec![
+                domain_row(&b, "b.example.com"),
+                domain_row(&a, "a.example.com"),
+            ],
+            vec![key_row(&a, 0), key_row(&b, 1)],
+            vec![(b.clone(), "dmarc".to_owned(), verdict)],
+        )
+        .unwrap();
+
+        assert_eq!(domains.len(), 2);
+        assert_eq!(domains[0].id.as_str(), b, "the rows' order is kept");
+        assert_eq!(domains[0].name.as_str(), "b.example.com");
+        assert_eq!(domains[0].keys.active().public_key, testing::key(1).public);
+        assert!(domains[0].checks.dmarc.is_some());
+        assert_eq!(domains[1].keys.active().public_key, testing::key(0).public);
+        assert!(domains[1].checks.dmarc.is_none(), "b's verdict is not a's");
+        assert_eq!(domains[1].version, 3);
+    }
+
+    #[test]
+    fn a_domain_without_key_rows_is_corrupt_not_a_panic() {
+        let [a, _] = ids();
+        let err = domains(vec![domain_row(&a, "a.example.com")], vec![], vec![]).unwrap_err();
+        assert!(matches!(err, RepoError::Internal(m) if m.contains("DKIM keys")));
+    }
+
+    #[test]
+    fn an_unknown_check_kind_is_corrupt() {
+        let [a, _] = ids();
+        let err = domains(
+            vec![domain_row(&a, "a.example.com")],
+            vec![key_row(&a, 0)],
+            vec![(a.clone(), "bimi".to_owned(), serde_json::json!({}))],
+        )
+        .unwrap_err();
+        assert!(matches!(err, RepoError::Internal(m) if m.contains("bimi")));
+    }
+
+    #[test]
+    fn events_of_another_domain_are_refused() {
+        let mine = testing::domain("a.example.com", NOW);
+        let other = testing::domain("b.example.com", NOW);
+        let ids = crate::model::IdGenerator::new();
+        let event = |d: &Domain| DomainEvent {
+            id: ids.event_id(NOW),
+            domain_id: d.id.clone(),
+            at: NOW,
+            actor: Actor::System,
+            kind: EventKind::Created,
+            message: "created".to_owned(),
+            detail: serde_json::Value::Null,
+        };
+        assert!(events_belong(&mine, &[event(&mine)]).is_ok());
+        assert!(matches!(
+            events_belong(&mine, &[event(&mine), event(&other)]),
+            Err(RepoError::Internal(_))
+        ));
+    }
 }

@@ -387,13 +387,12 @@ impl crate::ports::DomainRepo for MemoryRepo {
             .values()
             .filter(|d| scope.can_see(&d.owner) && matches_filter(d, filter))
             .filter(|d| page.after.as_deref().is_none_or(|a| d.id.as_str() > a))
-            .take(page.limit as usize)
+            .take(page.fetch_limit() as usize)
             .cloned()
             .collect();
-        let next_after = (items.len() == page.limit as usize)
-            .then(|| items.last().map(|d| d.id.to_string()))
-            .flatten();
-        Ok(crate::model::Page { items, next_after })
+        Ok(crate::model::Page::from_overfetch(items, page, |d| {
+            d.id.as_str()
+        }))
     }
 
     async fn update(
@@ -457,12 +456,11 @@ impl crate::ports::DomainRepo for MemoryRepo {
         let items: Vec<_> = events
             .into_iter()
             .filter(|e| page.after.as_deref().is_none_or(|a| e.id.as_str() < a))
-            .take(page.limit as usize)
+            .take(page.fetch_limit() as usize)
             .collect();
-        let next_after = (items.len() == page.limit as usize)
-            .then(|| items.last().map(|e| e.id.to_string()))
-            .flatten();
-        Ok(crate::model::Page { items, next_after })
+        Ok(crate::model::Page::from_overfetch(items, page, |e| {
+            e.id.as_str()
+        }))
     }
 
     async fn find_sendable(
