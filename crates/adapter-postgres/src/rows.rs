@@ -10,30 +10,14 @@ use sqlx::postgres::PgRow;
 
 use crate::error::map_err;
 
-/// The columns of `domains` that [`domain`] reads, in a `SELECT`.
-macro_rules! domain_columns {
-    () => {
-        "id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, is_active, verified, \
-         dkim_rotation_days, created_at, updated_at, last_verified_at, failing_since, \
-         next_check_at, version"
-    };
-}
-pub(crate) use domain_columns;
-
-/// The columns of `dkim_keys` that [`key`] reads.
-pub(crate) const KEY_COLUMNS: &str = "domain_id, selector, idx, state, public_key, \
-     sealed_private, created_at, activated_at, retired_at, removed_at";
-
-/// The columns of `domain_events` that [`event`] reads.
-pub(crate) const EVENT_COLUMNS: &str = "id, domain_id, at, actor, kind, message, detail";
-
 /// One stored verdict: (domain id, check kind, JSON).
 pub(crate) fn check(row: &PgRow) -> Result<(String, String, serde_json::Value), RepoError> {
     let verdict: serde_json::Value = get(row, "verdict")?;
     Ok((get(row, "domain_id")?, get(row, "kind")?, verdict))
 }
 
-/// A domain's row, for [`stored::domain`](domain_core::stored::domain).
+/// A domain's row (the columns of [`store_sql::domain_columns`]), for
+/// [`stored::domains`](domain_core::stored::domains).
 pub(crate) fn domain(row: &PgRow) -> Result<StoredDomain, RepoError> {
     Ok(StoredDomain {
         id: get(row, "id")?,

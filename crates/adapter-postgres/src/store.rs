@@ -15,7 +15,7 @@ use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 
 use crate::error::{map_err, violated_unique};
-use crate::rows::{self, EVENT_COLUMNS, KEY_COLUMNS, domain_columns};
+use crate::rows;
 use domain_core::stored::corrupt;
 
 /// The schema, embedded at build time from `migrations/postgres`.
@@ -114,21 +114,16 @@ impl PgStore {
             .iter()
             .map(|r| rows::get::<String>(r, "id"))
             .collect::<Result<Vec<_>, _>>()?;
-        let key_sql = format!(
-            "SELECT {KEY_COLUMNS} FROM dkim_keys WHERE domain_id = ANY($1) ORDER BY domain_id, idx"
-        );
-        let key_rows = sqlx::query(sqlx::AssertSqlSafe(key_sql))
-            .bind(&ids)
+        let key_rows = store_sql::keys_of(&ids)
+            .build()
             .fetch_all(&mut *conn)
             .await
             .map_err(map_err)?;
-        let check_rows = sqlx::query(
-            "SELECT domain_id, kind, verdict FROM domain_checks WHERE domain_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
+        let check_rows = store_sql::checks_of(&ids)
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
 
         let domain_rows = rows
             .iter()
@@ -160,10 +155,7 @@ impl PgStore {
 
     /// Whether a domain visible to `scope` exists.
     async fn visible(&self, scope: &Scope, id: &DomainId) -> Result<bool, RepoError> {
-        let mut q = QueryBuilder::new("SELECT 1 FROM domains WHERE id = ");
-        q.push_bind(id.as_str());
-        push_scope(&mut q, scope);
-        let row = q
+        let row = store_sql::visible(scope, id)
             .build()
             .fetch_optional(&self.pool)
             .await
@@ -210,14 +202,7 @@ impl DomainRepo for PgStore {
     }
 
     async fn get(&self, scope: &Scope, id: &DomainId) -> Result<Domain, RepoError> {
-        let mut q = QueryBuilder::new(concat!(
-            "SELECT ",
-            domain_columns!(),
-            " FROM domains WHERE id = "
-        ));
-        q.push_bind(id.as_str());
-        push_scope(&mut q, scope);
-        self.fetch_domains(q)
+        self.fetch_domains(store_sql::domain(scope, id))
             .await?
             .pop()
             .ok_or(RepoError::NotFound)
@@ -229,34 +214,10 @@ impl DomainRepo for PgStore {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Domain>, RepoError> {
-        let mut q = QueryBuilder::new(concat!(
-            "SELECT ",
-            domain_columns!(),
-            " FROM domains WHERE TRUE"
-        ));
-        push_scope(&mut q, scope);
-        if let Some(verified) = filter.verified {
-            q.push(" AND verified = ").push_bind(verified);
-        }
-        if let Some(active) = filter.is_active {
-            q.push(" AND is_active = ").push_bind(active);
-        }
-        match filter.is_shared {
-            Some(true) => {
-                q.push(" AND tenant_id IS NULL");
-            }
-            Some(false) => {
-                q.push(" AND tenant_id IS NOT NULL");
-            }
-            None => {}
-        }
-        if let Some(after) = &page.after {
-            q.push(" AND id > ").push_bind(after.as_str());
-        }
         // One row more than asked tells whether another page follows.
-        q.push(" ORDER BY id LIMIT ")
-            .push_bind(i64::from(page.fetch_limit()));
-        let domains = self.fetch_domains(q).await?;
+        let domains = self
+            .fetch_domains(store_sql::list(scope, filter, page))
+            .await?;
         Ok(Page::from_overfetch(domains, page, |d| d.id.as_str()))
     }
 
@@ -297,10 +258,11 @@ impl DomainRepo for PgStore {
     async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError> {
         // One statement, so one transaction: the foreign keys cascade to the keys (and so
         // the sealed private keys), the checks and the events.
-        let mut q = QueryBuilder::new("DELETE FROM domains WHERE id = ");
-        q.push_bind(id.as_str());
-        push_scope(&mut q, scope);
-        let deleted = q.build().execute(&self.pool).await.map_err(map_err)?;
+        let deleted = store_sql::delete(scope, id)
+            .build()
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         if deleted.rows_affected() == 0 {
             return Err(RepoError::NotFound);
         }
@@ -316,16 +278,11 @@ impl DomainRepo for PgStore {
         if !self.visible(scope, id).await? {
             return Err(RepoError::NotFound);
         }
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {EVENT_COLUMNS} FROM domain_events WHERE domain_id = "
-        ));
-        q.push_bind(id.as_str());
-        if let Some(after) = &page.after {
-            q.push(" AND id < ").push_bind(after.as_str());
-        }
-        q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(page.fetch_limit()));
-        let rows = q.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = store_sql::events(id, page)
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         let events = rows
             .iter()
             .map(rows::event)
@@ -339,21 +296,8 @@ impl DomainRepo for PgStore {
         tenant_id: &str,
         name: &DomainName,
     ) -> Result<Vec<Domain>, RepoError> {
-        // The owner keys of the tenant's own domains and of the partner's shared ones, so
-        // that the unique (partner_id, owner_key, name) index answers this on the send path.
-        // The tenant's own domain comes first.
-        let mut q = QueryBuilder::new(concat!(
-            "SELECT ",
-            domain_columns!(),
-            " FROM domains WHERE partner_id = "
-        ));
-        q.push_bind(partner_id)
-            .push(" AND owner_key IN ('tenant:' || ")
-            .push_bind(tenant_id)
-            .push(", 'shared') AND name = ")
-            .push_bind(name.as_str())
-            .push(" ORDER BY tenant_id IS NULL, id");
-        self.fetch_domains(q).await
+        self.fetch_domains(store_sql::sendable(partner_id, tenant_id, name))
+            .await
     }
 
     async fn claim_due(
@@ -483,27 +427,6 @@ async fn missing_or<'e>(
         Ok(Some(_)) => conflict,
         Ok(None) => RepoError::NotFound,
         Err(e) => map_err(e),
-    }
-}
-
-/// Restricts a `… WHERE <condition>` query to the rows `scope` may see, exactly as
-/// [`Scope::can_see`] says.
-fn push_scope(q: &mut QueryBuilder<Postgres>, scope: &Scope) {
-    match scope {
-        Scope::Tenant {
-            partner_id,
-            tenant_id,
-        } => {
-            q.push(" AND partner_id = ")
-                .push_bind(partner_id.clone())
-                .push(" AND (tenant_id IS NULL OR tenant_id = ")
-                .push_bind(tenant_id.clone())
-                .push(")");
-        }
-        Scope::Partner { partner_id } => {
-            q.push(" AND partner_id = ").push_bind(partner_id.clone());
-        }
-        Scope::System => {}
     }
 }
 

@@ -18,7 +18,7 @@ use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 
 use crate::error::{map_err, violated_unique};
-use crate::rows::{self, EVENT_COLUMNS, KEY_COLUMNS, Micros, domain_columns};
+use crate::rows::{self, Micros};
 use domain_core::stored::corrupt;
 
 /// The schema, embedded at build time from `migrations/sqlite`.
@@ -124,18 +124,16 @@ impl SqliteStore {
             .iter()
             .map(|r| rows::get::<String>(r, "id"))
             .collect::<Result<Vec<_>, _>>()?;
-
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {KEY_COLUMNS} FROM dkim_keys WHERE domain_id"
-        ));
-        push_in(&mut q, &ids);
-        q.push(" ORDER BY domain_id, idx");
-        let key_rows = q.build().fetch_all(&mut *conn).await.map_err(map_err)?;
-
-        let mut q =
-            QueryBuilder::new("SELECT domain_id, kind, verdict FROM domain_checks WHERE domain_id");
-        push_in(&mut q, &ids);
-        let check_rows = q.build().fetch_all(&mut *conn).await.map_err(map_err)?;
+        let key_rows = store_sql::keys_of(&ids)
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        let check_rows = store_sql::checks_of(&ids)
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
 
         let domain_rows = rows
             .iter()
@@ -164,10 +162,7 @@ impl SqliteStore {
 
     /// Whether a domain visible to `scope` exists.
     async fn visible(&self, scope: &Scope, id: &DomainId) -> Result<bool, RepoError> {
-        let mut q = QueryBuilder::new("SELECT 1 FROM domains WHERE id = ");
-        q.push_bind(id.as_str());
-        push_scope(&mut q, scope);
-        let row = q
+        let row = store_sql::visible(scope, id)
             .build()
             .fetch_optional(&self.pool)
             .await
@@ -217,14 +212,7 @@ impl DomainRepo for SqliteStore {
     }
 
     async fn get(&self, scope: &Scope, id: &DomainId) -> Result<Domain, RepoError> {
-        let mut q = QueryBuilder::new(concat!(
-            "SELECT ",
-            domain_columns!(),
-            " FROM domains WHERE id = "
-        ));
-        q.push_bind(id.as_str());
-        push_scope(&mut q, scope);
-        self.fetch_domains(q)
+        self.fetch_domains(store_sql::domain(scope, id))
             .await?
             .pop()
             .ok_or(RepoError::NotFound)
@@ -236,34 +224,10 @@ impl DomainRepo for SqliteStore {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Domain>, RepoError> {
-        let mut q = QueryBuilder::new(concat!(
-            "SELECT ",
-            domain_columns!(),
-            " FROM domains WHERE 1"
-        ));
-        push_scope(&mut q, scope);
-        if let Some(verified) = filter.verified {
-            q.push(" AND verified = ").push_bind(verified);
-        }
-        if let Some(active) = filter.is_active {
-            q.push(" AND is_active = ").push_bind(active);
-        }
-        match filter.is_shared {
-            Some(true) => {
-                q.push(" AND tenant_id IS NULL");
-            }
-            Some(false) => {
-                q.push(" AND tenant_id IS NOT NULL");
-            }
-            None => {}
-        }
-        if let Some(after) = &page.after {
-            q.push(" AND id > ").push_bind(after.as_str());
-        }
         // One row more than asked tells whether another page follows.
-        q.push(" ORDER BY id LIMIT ")
-            .push_bind(i64::from(page.fetch_limit()));
-        let domains = self.fetch_domains(q).await?;
+        let domains = self
+            .fetch_domains(store_sql::list(scope, filter, page))
+            .await?;
         Ok(Page::from_overfetch(domains, page, |d| d.id.as_str()))
     }
 
@@ -306,10 +270,11 @@ impl DomainRepo for SqliteStore {
         // (on for every connection) cascade to the keys, so the sealed private keys, the
         // checks and the events; `secure_delete` overwrites the freed space.
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
-        let mut q = QueryBuilder::new("DELETE FROM domains WHERE id = ");
-        q.push_bind(id.as_str());
-        push_scope(&mut q, scope);
-        let deleted = q.build().execute(&mut *tx).await.map_err(map_err)?;
+        let deleted = store_sql::delete(scope, id)
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if deleted.rows_affected() == 0 {
             return Err(RepoError::NotFound);
         }
@@ -325,16 +290,11 @@ impl DomainRepo for SqliteStore {
         if !self.visible(scope, id).await? {
             return Err(RepoError::NotFound);
         }
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {EVENT_COLUMNS} FROM domain_events WHERE domain_id = "
-        ));
-        q.push_bind(id.as_str());
-        if let Some(after) = &page.after {
-            q.push(" AND id < ").push_bind(after.as_str());
-        }
-        q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(page.fetch_limit()));
-        let rows = q.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = store_sql::events(id, page)
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         let events = rows
             .iter()
             .map(rows::event)
@@ -348,21 +308,8 @@ impl DomainRepo for SqliteStore {
         tenant_id: &str,
         name: &DomainName,
     ) -> Result<Vec<Domain>, RepoError> {
-        // The owner keys of the tenant's own domains and of the partner's shared ones, so
-        // that the unique (partner_id, owner_key, name) index answers this on the send path.
-        // The tenant's own domain comes first.
-        let mut q = QueryBuilder::new(concat!(
-            "SELECT ",
-            domain_columns!(),
-            " FROM domains WHERE partner_id = "
-        ));
-        q.push_bind(partner_id)
-            .push(" AND owner_key IN ('tenant:' || ")
-            .push_bind(tenant_id)
-            .push(", 'shared') AND name = ")
-            .push_bind(name.as_str())
-            .push(" ORDER BY tenant_id IS NULL, id");
-        self.fetch_domains(q).await
+        self.fetch_domains(store_sql::sendable(partner_id, tenant_id, name))
+            .await
     }
 
     async fn claim_due(
@@ -500,37 +447,6 @@ async fn missing_or(tx: &mut SqliteConnection, id: &DomainId, conflict: RepoErro
         Ok(None) => RepoError::NotFound,
         Err(e) => map_err(e),
     }
-}
-
-/// Restricts a `… WHERE <condition>` query to the rows `scope` may see, exactly as
-/// [`Scope::can_see`] says.
-fn push_scope(q: &mut QueryBuilder<Sqlite>, scope: &Scope) {
-    match scope {
-        Scope::Tenant {
-            partner_id,
-            tenant_id,
-        } => {
-            q.push(" AND partner_id = ")
-                .push_bind(partner_id.clone())
-                .push(" AND (tenant_id IS NULL OR tenant_id = ")
-                .push_bind(tenant_id.clone())
-                .push(")");
-        }
-        Scope::Partner { partner_id } => {
-            q.push(" AND partner_id = ").push_bind(partner_id.clone());
-        }
-        Scope::System => {}
-    }
-}
-
-/// ` IN (?, ?, …)` over `ids`, which is never empty here (SQLite has no array binds).
-fn push_in(q: &mut QueryBuilder<Sqlite>, ids: &[String]) {
-    q.push(" IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(id.clone());
-    }
-    q.push(")");
 }
 
 /// Writes what belongs to a domain row, inside the caller's transaction: keys inserted or

@@ -1,0 +1,223 @@
+//! `store-sql`: the read queries that the PostgreSQL and SQLite stores share, written
+//! once and generic over sqlx's [`Database`], so that both adapters scope, filter and
+//! page exactly alike.
+//!
+//! A key design decision made in this crate is that it holds only SQL both databases
+//! parse the same way, and no driver: placeholders come from [`QueryBuilder`], which
+//! writes `$1` for PostgreSQL and `?` for SQLite. What differs — how times and JSON are
+//! stored, writes, locking, monitor leases — stays in each adapter. Most importantly,
+//! [`push_scope`] is the one place that turns a caller's [`Scope`] into SQL: a query
+//! built here can never return another tenant's row.
+
+use domain_core::model::{DomainId, ListFilter, PageRequest, Scope};
+use domain_core::name::DomainName;
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+/// A value type the database binds: what each query here needs of `String`, `bool` and
+/// `i64`.
+pub trait Bind<DB: Database>: for<'t> Encode<'t, DB> + Type<DB> {}
+
+impl<T, DB: Database> Bind<DB> for T where T: for<'t> Encode<'t, DB> + Type<DB> {}
+
+/// The columns of `domains` that each adapter's row decoder reads, in a `SELECT`.
+#[macro_export]
+macro_rules! domain_columns {
+    () => {
+        "id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, is_active, verified, \
+         dkim_rotation_days, created_at, updated_at, last_verified_at, failing_since, \
+         next_check_at, version"
+    };
+}
+
+/// The columns of `dkim_keys` that each adapter's key decoder reads.
+pub const KEY_COLUMNS: &str = "domain_id, selector, idx, state, public_key, \
+     sealed_private, created_at, activated_at, retired_at, removed_at";
+
+/// The columns of `domain_events` that each adapter's event decoder reads.
+pub const EVENT_COLUMNS: &str = "id, domain_id, at, actor, kind, message, detail";
+
+/// `SELECT` of the domain `id`, if `scope` may see it.
+pub fn domain<DB: Database>(scope: &Scope, id: &DomainId) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+{
+    let mut q = QueryBuilder::new(concat!(
+        "SELECT ",
+        domain_columns!(),
+        " FROM domains WHERE id = "
+    ));
+    q.push_bind(id.as_str().to_owned());
+    push_scope(&mut q, scope);
+    q
+}
+
+/// `SELECT 1` of the domain `id`, if `scope` may see it.
+pub fn visible<DB: Database>(scope: &Scope, id: &DomainId) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+{
+    let mut q = QueryBuilder::new("SELECT 1 FROM domains WHERE id = ");
+    q.push_bind(id.as_str().to_owned());
+    push_scope(&mut q, scope);
+    q
+}
+
+/// `DELETE` of the domain `id`, if `scope` may see it.
+pub fn delete<DB: Database>(scope: &Scope, id: &DomainId) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+{
+    let mut q = QueryBuilder::new("DELETE FROM domains WHERE id = ");
+    q.push_bind(id.as_str().to_owned());
+    push_scope(&mut q, scope);
+    q
+}
+
+/// `SELECT` of one page of the domains `scope` sees that match `filter`, in id order,
+/// reading [`PageRequest::fetch_limit`] rows for
+/// [`Page::from_overfetch`](domain_core::model::Page::from_overfetch).
+pub fn list<DB: Database>(
+    scope: &Scope,
+    filter: &ListFilter,
+    page: &PageRequest,
+) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+    bool: Bind<DB>,
+    i64: Bind<DB>,
+{
+    let mut q = QueryBuilder::new(concat!(
+        "SELECT ",
+        domain_columns!(),
+        " FROM domains WHERE 1 = 1"
+    ));
+    push_scope(&mut q, scope);
+    if let Some(verified) = filter.verified {
+        q.push(" AND verified = ").push_bind(verified);
+    }
+    if let Some(active) = filter.is_active {
+        q.push(" AND is_active = ").push_bind(active);
+    }
+    match filter.is_shared {
+        Some(true) => {
+            q.push(" AND tenant_id IS NULL");
+        }
+        Some(false) => {
+            q.push(" AND tenant_id IS NOT NULL");
+        }
+        None => {}
+    }
+    if let Some(after) = &page.after {
+        q.push(" AND id > ").push_bind(after.clone());
+    }
+    q.push(" ORDER BY id LIMIT ")
+        .push_bind(i64::from(page.fetch_limit()));
+    q
+}
+
+/// `SELECT` of one page of a domain's timeline, newest first. The caller checks first
+/// that the domain is visible (events carry no owner).
+pub fn events<DB: Database>(id: &DomainId, page: &PageRequest) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+    i64: Bind<DB>,
+{
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {EVENT_COLUMNS} FROM domain_events WHERE domain_id = "
+    ));
+    q.push_bind(id.as_str().to_owned());
+    if let Some(after) = &page.after {
+        q.push(" AND id < ").push_bind(after.clone());
+    }
+    q.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(page.fetch_limit()));
+    q
+}
+
+/// `SELECT` of the domains named `name` that tenant `tenant_id` of `partner_id` may send
+/// from: its own first, then the partner's shared one. The owner keys match the unique
+/// `(partner_id, owner_key, name)` index, which answers this on the send path.
+pub fn sendable<DB: Database>(
+    partner_id: &str,
+    tenant_id: &str,
+    name: &DomainName,
+) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+{
+    let mut q = QueryBuilder::new(concat!(
+        "SELECT ",
+        domain_columns!(),
+        " FROM domains WHERE partner_id = "
+    ));
+    q.push_bind(partner_id.to_owned())
+        .push(" AND owner_key IN ('tenant:' || ")
+        .push_bind(tenant_id.to_owned())
+        .push(", 'shared') AND name = ")
+        .push_bind(name.as_str().to_owned())
+        .push(" ORDER BY tenant_id IS NULL, id");
+    q
+}
+
+/// `SELECT` of the DKIM keys of the domains `ids` (not empty), each domain's in selector
+/// order.
+pub fn keys_of<DB: Database>(ids: &[String]) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+{
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {KEY_COLUMNS} FROM dkim_keys WHERE domain_id"
+    ));
+    push_in(&mut q, ids);
+    q.push(" ORDER BY domain_id, idx");
+    q
+}
+
+/// `SELECT` of the stored verdicts of the domains `ids` (not empty).
+pub fn checks_of<DB: Database>(ids: &[String]) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+{
+    let mut q =
+        QueryBuilder::new("SELECT domain_id, kind, verdict FROM domain_checks WHERE domain_id");
+    push_in(&mut q, ids);
+    q
+}
+
+/// Restricts a `… WHERE <condition>` query to the rows `scope` may see, exactly as
+/// [`Scope::can_see`] says.
+pub fn push_scope<DB: Database>(q: &mut QueryBuilder<DB>, scope: &Scope)
+where
+    String: Bind<DB>,
+{
+    match scope {
+        Scope::Tenant {
+            partner_id,
+            tenant_id,
+        } => {
+            q.push(" AND partner_id = ")
+                .push_bind(partner_id.clone())
+                .push(" AND (tenant_id IS NULL OR tenant_id = ")
+                .push_bind(tenant_id.clone())
+                .push(")");
+        }
+        Scope::Partner { partner_id } => {
+            q.push(" AND partner_id = ").push_bind(partner_id.clone());
+        }
+        Scope::System => {}
+    }
+}
+
+/// ` IN (…, …)` over `ids`, one placeholder each (SQLite has no array binds; a page holds
+/// at most a few hundred ids).
+fn push_in<DB: Database>(q: &mut QueryBuilder<DB>, ids: &[String])
+where
+    String: Bind<DB>,
+{
+    q.push(" IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    q.push(")");
+}
