@@ -102,6 +102,23 @@ async fn every_error_status_is_problem_json() {
     assert_problem(status, &problem, 422);
     assert_eq!(problem["errors"][0]["field"], "colour");
 
+    let (status, problem) = app
+        .post(
+            "/api/admin/domains",
+            &admin,
+            json!({"domain": "a.example.com", "dkim_rotation_days": 0}),
+        )
+        .await;
+    assert_problem(status, &problem, 422);
+    assert_eq!(problem["errors"][0]["field"], "dkim_rotation_days");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("between 1 and 3650"),
+        "{problem}"
+    );
+
     // Nothing was created by any of the above.
     let (_, list) = app.get("/api/admin/domains", &admin).await;
     assert!(list["data"].as_array().unwrap().is_empty());

@@ -318,7 +318,7 @@ impl Verification {
             },
         )
         .await;
-        for v in [&report.dkim, &report.spf, &report.dmarc] {
+        for v in report.verdicts() {
             if v.status != CheckStatus::Verified {
                 return Err(format!("verification failed: {v:?}"));
             }

@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use domain_core::publish::{DnsRecordSpec, RecordAction, RecordStatus};
-use domain_core::rotation::DkimKey;
+use domain_core::rotation::{DkimKey, RotationPeriod};
 use domain_core::service::{
     DomainChanges, DomainView, NewDomain, RotationStarted, VerificationReport,
 };
@@ -108,7 +108,12 @@ impl CreateDomainRequest {
         };
         let days = match self.dkim_rotation_days {
             None => Some(None),
-            Some(d) => collect(&mut errors, "dkim_rotation_days", rotation_days(d)).map(Some),
+            Some(d) => collect(
+                &mut errors,
+                "dkim_rotation_days",
+                RotationPeriod::from_days(d),
+            )
+            .map(Some),
         };
         match (name, policy, rua, bits, days) {
             (
@@ -166,7 +171,12 @@ impl UpdateDomainRequest {
         let dkim_rotation_days = match self.dkim_rotation_days {
             None => None,
             Some(None) => Some(None),
-            Some(Some(d)) => collect(&mut errors, "dkim_rotation_days", rotation_days(d)).map(Some),
+            Some(Some(d)) => collect(
+                &mut errors,
+                "dkim_rotation_days",
+                RotationPeriod::from_days(d),
+            )
+            .map(Some),
         };
         if !errors.is_empty() {
             return Err(errors);
@@ -177,16 +187,6 @@ impl UpdateDomainRequest {
             dmarc_rua,
             dkim_rotation_days,
         })
-    }
-}
-
-fn rotation_days(d: u32) -> Result<u32, InputError> {
-    if (1..=3650).contains(&d) {
-        Ok(d)
-    } else {
-        Err(InputError::new(
-            "`dkim_rotation_days` must be between 1 and 3650",
-        ))
     }
 }
 
@@ -412,7 +412,7 @@ impl From<&DomainView> for DomainResponse {
                 spf: d.checks.spf.as_ref().map(Into::into),
                 dmarc: d.checks.dmarc.as_ref().map(Into::into),
             },
-            dkim_rotation_days: d.dkim_rotation_days,
+            dkim_rotation_days: d.dkim_rotation_days.map(RotationPeriod::days),
             failing_since: d.failing_since.map(rfc3339),
             next_check_at: rfc3339(d.next_check_at),
         }

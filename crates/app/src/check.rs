@@ -36,19 +36,12 @@ pub async fn run(args: &CheckArgs) -> Result<(DomainName, DomainReport)> {
     Ok((domain, report))
 }
 
-/// Whether every check passed.
-pub fn all_passed(report: &DomainReport) -> bool {
-    [&report.dkim, &report.spf, &report.dmarc]
-        .iter()
-        .all(|v| v.passed())
-}
-
 /// The report as JSON.
 pub fn to_json(domain: &DomainName, report: &DomainReport) -> serde_json::Value {
     serde_json::json!({
         "domain": domain,
-        "verified": all_passed(report),
-        "checks": [report.dkim, report.spf, report.dmarc],
+        "verified": report.all_pass(),
+        "checks": report.verdicts(),
     })
 }
 
@@ -58,13 +51,13 @@ pub fn to_text(domain: &DomainName, report: &DomainReport) -> String {
     let _ = writeln!(
         out,
         "{domain}: {}",
-        if all_passed(report) {
+        if report.all_pass() {
             "all checks pass"
         } else {
             "not verified"
         }
     );
-    for v in [&report.dkim, &report.spf, &report.dmarc] {
+    for v in report.verdicts() {
         write_verdict(&mut out, v);
     }
     out

@@ -52,7 +52,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", check::to_text(&domain, &report));
             }
-            Ok(if check::all_passed(&report) {
+            Ok(if report.all_pass() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -27,6 +27,17 @@ pub struct Store {
     pub keys: Arc<dyn KeyStore>,
 }
 
+impl Store {
+    /// Both ports served by one store.
+    pub fn both(store: impl DomainRepo + KeyStore + 'static) -> Store {
+        let store = Arc::new(store);
+        Store {
+            repo: store.clone(),
+            keys: store,
+        }
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Store { .. }")
@@ -44,11 +55,7 @@ pub async fn open_store(url: &str) -> Result<Store> {
             .migrate()
             .await
             .context("migrating the SQLite store")?;
-        let store = Arc::new(store);
-        Ok(Store {
-            repo: store.clone(),
-            keys: store,
-        })
+        Ok(Store::both(store))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let store = adapter_postgres::PgStore::connect(url)
             .await
@@ -57,11 +64,7 @@ pub async fn open_store(url: &str) -> Result<Store> {
             .migrate()
             .await
             .context("migrating the PostgreSQL store")?;
-        let store = Arc::new(store);
-        Ok(Store {
-            repo: store.clone(),
-            keys: store,
-        })
+        Ok(Store::both(store))
     } else {
         bail!("SCAISEND_DATABASE_URL must start with sqlite:// or postgres://")
     }

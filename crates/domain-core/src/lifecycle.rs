@@ -144,9 +144,7 @@ impl Domain {
             *slot = Some(new);
         }
 
-        let all_pass = [&self.checks.dkim, &self.checks.spf, &self.checks.dmarc]
-            .iter()
-            .all(|v| v.as_ref().is_some_and(Verdict::passed));
+        let all_pass = self.checks.all_pass();
         if all_pass {
             self.last_verified_at = Some(now);
         }
@@ -213,17 +211,15 @@ impl Domain {
 }
 
 fn failing_checks(domain: &Domain) -> String {
-    [
-        &domain.checks.dkim,
-        &domain.checks.spf,
-        &domain.checks.dmarc,
-    ]
-    .iter()
-    .filter_map(|v| v.as_ref())
-    .filter(|v| !v.passed())
-    .map(|v| format!("{} {}", v.record.as_str(), v.code.as_str()))
-    .collect::<Vec<_>>()
-    .join(", ")
+    domain
+        .checks
+        .verdicts()
+        .into_iter()
+        .flatten()
+        .filter(|v| !v.passed())
+        .map(|v| format!("{} {}", v.record.as_str(), v.code.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::error::InputError;
 use crate::name::{DmarcPolicy, DomainName, RuaAddress};
-use crate::rotation::DkimKeys;
+use crate::rotation::{DkimKeys, RotationPeriod};
 use crate::verify::Verdict;
 
 /// A domain id: `dom_` and a ULID (contract §2).
@@ -140,6 +140,20 @@ pub struct Checks {
     pub dmarc: Option<Verdict>,
 }
 
+impl Checks {
+    /// The verdicts in the order DKIM, SPF, DMARC.
+    pub fn verdicts(&self) -> [Option<&Verdict>; 3] {
+        [self.dkim.as_ref(), self.spf.as_ref(), self.dmarc.as_ref()]
+    }
+
+    /// Whether every check has a passing verdict: what makes a domain verified.
+    pub fn all_pass(&self) -> bool {
+        self.verdicts()
+            .iter()
+            .all(|v| v.is_some_and(Verdict::passed))
+    }
+}
+
 /// A sender domain with everything that belongs to it.
 #[derive(Debug, Clone)]
 pub struct Domain {
@@ -163,7 +177,7 @@ pub struct Domain {
     /// The last verdict of each check.
     pub checks: Checks,
     /// Rotate DKIM automatically after this many days; `None`: never.
-    pub dkim_rotation_days: Option<u32>,
+    pub dkim_rotation_days: Option<RotationPeriod>,
     /// When the domain was created.
     pub created_at: OffsetDateTime,
     /// When the domain last changed.

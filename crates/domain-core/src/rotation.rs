@@ -16,9 +16,44 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::error::InputError;
 use crate::keys::SealedKey;
 use crate::name::Selector;
 use crate::records::dkim::DkimPublicKey;
+
+/// How often a domain's DKIM key is rotated automatically: 1 to
+/// [`MAX_DAYS`](Self::MAX_DAYS) days. Serialized as the number of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RotationPeriod(u32);
+
+impl RotationPeriod {
+    /// The longest period, ten years: a key older than that is a key nobody rotates.
+    pub const MAX_DAYS: u32 = 3650;
+
+    /// A period of `days` days; zero (which would rotate on every monitor round) and
+    /// more than [`MAX_DAYS`](Self::MAX_DAYS) are refused.
+    pub fn from_days(days: u32) -> Result<Self, InputError> {
+        if (1..=Self::MAX_DAYS).contains(&days) {
+            Ok(RotationPeriod(days))
+        } else {
+            Err(InputError::new(format!(
+                "`dkim_rotation_days` must be between 1 and {}",
+                Self::MAX_DAYS
+            )))
+        }
+    }
+
+    /// The number of days.
+    pub fn days(self) -> u32 {
+        self.0
+    }
+
+    /// The period as a duration.
+    pub fn duration(self) -> time::Duration {
+        time::Duration::days(i64::from(self.0))
+    }
+}
 
 /// Where a key is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -325,6 +360,38 @@ mod tests {
 
     fn base() -> Selector {
         Selector::parse("scaisend").unwrap()
+    }
+
+    #[test]
+    fn a_rotation_period_is_one_day_to_ten_years() {
+        assert_eq!(RotationPeriod::from_days(1).unwrap().days(), 1);
+        assert_eq!(
+            RotationPeriod::from_days(3650).unwrap().duration(),
+            Duration::days(3650)
+        );
+        for days in [0, 3651, u32::MAX] {
+            let err = RotationPeriod::from_days(days).unwrap_err();
+            assert!(err.message().contains("between 1 and 3650"), "{err}");
+        }
+        let json = serde_json::to_value(RotationPeriod::from_days(90).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!(90),
+            "serialized as the number of days"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn a_rotation_period_keeps_exactly_the_days_in_range(days in any::<u32>()) {
+            match RotationPeriod::from_days(days) {
+                Ok(period) => {
+                    prop_assert!((1..=RotationPeriod::MAX_DAYS).contains(&days));
+                    prop_assert_eq!(period.days(), days);
+                }
+                Err(_) => prop_assert!(days == 0 || days > RotationPeriod::MAX_DAYS),
+            }
+        }
     }
 
     fn new_key(keys: &DkimKeys, n: usize) -> NewKey {

@@ -69,7 +69,7 @@ pub fn next_check(domain: &Domain, now: OffsetDateTime, jitter: f64) -> OffsetDa
 /// Whether the domain's active key is due for automatic rotation: rotation is enabled,
 /// no rotation is pending, and the active key has signed for the configured days.
 pub fn rotation_due(domain: &Domain, now: OffsetDateTime) -> bool {
-    let Some(days) = domain.dkim_rotation_days else {
+    let Some(period) = domain.dkim_rotation_days else {
         return false;
     };
     if domain.keys.pending().is_some() {
@@ -77,7 +77,7 @@ pub fn rotation_due(domain: &Domain, now: OffsetDateTime) -> bool {
     }
     let active = domain.keys.active();
     let since = active.activated_at.unwrap_or(active.created_at);
-    now - since >= Duration::days(i64::from(days))
+    now - since >= period.duration()
 }
 
 /// A random number in `[0, 1)` from the operating system, for jitter.

@@ -19,7 +19,7 @@ use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 use crate::ports::{Clock, DnsLookup, DomainRepo, KeyGenerator, KeyStore};
 use crate::publish::{DnsRecordSpec, dns_records};
 use crate::records::spf::DomainSpec;
-use crate::rotation::{DkimKeys, NewKey, Removal, RotationError};
+use crate::rotation::{DkimKeys, NewKey, Removal, RotationError, RotationPeriod};
 use crate::schedule;
 use crate::sending::{self, KeyMode, SendDecision};
 use crate::signer::{self, DkimSignature, DkimSigner};
@@ -90,7 +90,7 @@ pub struct NewDomain {
     /// The DKIM key size.
     pub key_bits: KeyBits,
     /// Automatic rotation after this many days.
-    pub dkim_rotation_days: Option<u32>,
+    pub dkim_rotation_days: Option<RotationPeriod>,
 }
 
 /// A change to a domain; `None` leaves a field alone.
@@ -103,7 +103,7 @@ pub struct DomainChanges {
     /// A new report address; `Some(None)` clears it.
     pub dmarc_rua: Option<Option<RuaAddress>>,
     /// Automatic rotation; `Some(None)` turns it off.
-    pub dkim_rotation_days: Option<Option<u32>>,
+    pub dkim_rotation_days: Option<Option<RotationPeriod>>,
 }
 
 /// A domain with the records it should publish.

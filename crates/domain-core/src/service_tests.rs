@@ -478,7 +478,7 @@ fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
 fn the_monitor_promotes_a_published_rotation_and_rotates_on_schedule() {
     let w = world();
     let mut new = new_domain("mail.example.com");
-    new.dkim_rotation_days = Some(30);
+    new.dkim_rotation_days = Some(crate::rotation::RotationPeriod::from_days(30).unwrap());
     let view = block_on(w.svc.create(&admin(), new)).unwrap();
     publish(&w.dns, &view);
     let id = view.domain.id.clone();

@@ -15,7 +15,7 @@ use crate::keys::SealedKey;
 use crate::model::{Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 use crate::records::dkim::DkimPublicKey;
-use crate::rotation::{DkimKey, DkimKeys, KeyState};
+use crate::rotation::{DkimKey, DkimKeys, KeyState, RotationPeriod};
 use crate::verify::Verdict;
 
 /// A row of the domains table.
@@ -170,9 +170,14 @@ pub fn domain(
         checks: stored_checks,
         dkim_rotation_days: row
             .dkim_rotation_days
-            .map(u32::try_from)
-            .transpose()
-            .map_err(|e| corrupt("rotation period", e))?,
+            .map(|days| {
+                u32::try_from(days)
+                    .map_err(|e| corrupt("rotation period", e))
+                    .and_then(|d| {
+                        RotationPeriod::from_days(d).map_err(|e| corrupt("rotation period", e))
+                    })
+            })
+            .transpose()?,
         created_at: row.created_at,
         updated_at: row.updated_at,
         last_verified_at: row.last_verified_at,
@@ -216,8 +221,8 @@ pub fn event(row: StoredEvent) -> Result<DomainEvent, RepoError> {
 pub fn check_rows(checks: &Checks) -> Result<Vec<(&'static str, serde_json::Value)>, RepoError> {
     CHECK_KINDS
         .into_iter()
-        .zip([&checks.dkim, &checks.spf, &checks.dmarc])
-        .filter_map(|(kind, verdict)| verdict.as_ref().map(|v| (kind, v)))
+        .zip(checks.verdicts())
+        .filter_map(|(kind, verdict)| verdict.map(|v| (kind, v)))
         .map(|(kind, v)| {
             serde_json::to_value(v)
                 .map(|json| (kind, json))
@@ -370,6 +375,27 @@ mod tests {
         let [a, _] = ids();
         let err = domains(vec![domain_row(&a, "a.example.com")], vec![], vec![]).unwrap_err();
         assert!(matches!(err, RepoError::Internal(m) if m.contains("DKIM keys")));
+    }
+
+    #[test]
+    fn a_stored_rotation_period_out_of_range_is_corrupt() {
+        let [a, _] = ids();
+        for days in [0, -1, i64::from(u32::MAX) + 1] {
+            let mut row = domain_row(&a, "a.example.com");
+            row.dkim_rotation_days = Some(days);
+            let err = domains(vec![row], vec![key_row(&a, 0)], vec![]).unwrap_err();
+            assert!(
+                matches!(&err, RepoError::Internal(m) if m.contains("rotation period")),
+                "{days}: {err:?}"
+            );
+        }
+        let mut row = domain_row(&a, "a.example.com");
+        row.dkim_rotation_days = Some(90);
+        let got = domains(vec![row], vec![key_row(&a, 0)], vec![]).unwrap();
+        assert_eq!(
+            got[0].dkim_rotation_days.map(RotationPeriod::days),
+            Some(90)
+        );
     }
 
     #[test]

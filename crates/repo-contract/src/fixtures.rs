@@ -8,7 +8,7 @@ use domain_core::model::{
     Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest,
 };
 use domain_core::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
-use domain_core::rotation::{DkimKeys, NewKey};
+use domain_core::rotation::{DkimKeys, NewKey, RotationPeriod};
 use domain_core::testing;
 use domain_core::verify::{CheckKind, CheckStatus, Verdict, VerdictCode, Warning};
 use serde_json::json;
@@ -101,7 +101,7 @@ pub(crate) fn new_domain_with(owner: Owner, name: &str, key: &GeneratedKey) -> D
             T0,
         ),
         checks: Checks::default(),
-        dkim_rotation_days: Some(90),
+        dkim_rotation_days: Some(RotationPeriod::from_days(90).unwrap()),
         created_at: T0,
         updated_at: T0,
         last_verified_at: None,

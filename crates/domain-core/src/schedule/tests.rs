@@ -4,6 +4,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::*;
+use crate::rotation::RotationPeriod;
 use crate::testing;
 
 fn t0() -> OffsetDateTime {
@@ -144,7 +145,7 @@ fn automatic_rotation_is_off_by_default() {
 #[test]
 fn a_key_is_due_after_the_configured_days_of_signing() {
     let mut d = verified();
-    d.dkim_rotation_days = Some(90);
+    d.dkim_rotation_days = Some(RotationPeriod::from_days(90).unwrap());
     check_due(&d, 90 * DAY - Duration::SECOND, false);
     check_due(&d, 90 * DAY, true);
     check_due(&d, 200 * DAY, true);
@@ -153,7 +154,7 @@ fn a_key_is_due_after_the_configured_days_of_signing() {
 #[test]
 fn a_key_is_never_due_while_a_rotation_is_pending() {
     let mut d = verified();
-    d.dkim_rotation_days = Some(90);
+    d.dkim_rotation_days = Some(RotationPeriod::from_days(90).unwrap());
     testing::start_rotation(&mut d, t0() + 90 * DAY);
     check_due(&d, 91 * DAY, false);
     check_due(&d, 1000 * DAY, false);
@@ -162,7 +163,7 @@ fn a_key_is_never_due_while_a_rotation_is_pending() {
 #[test]
 fn a_promoted_key_counts_from_when_it_started_signing() {
     let mut d = verified();
-    d.dkim_rotation_days = Some(90);
+    d.dkim_rotation_days = Some(RotationPeriod::from_days(90).unwrap());
     testing::start_rotation(&mut d, t0() + 10 * DAY);
     let pending = d.keys.pending().unwrap().selector.clone();
     d.keys.promote(&pending, t0() + 20 * DAY).unwrap();

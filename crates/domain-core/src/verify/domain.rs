@@ -43,6 +43,18 @@ pub struct DomainReport {
     pub dmarc: Verdict,
 }
 
+impl DomainReport {
+    /// The active selector's DKIM, the SPF and the DMARC verdict, in that order.
+    pub fn verdicts(&self) -> [&Verdict; 3] {
+        [&self.dkim, &self.spf, &self.dmarc]
+    }
+
+    /// Whether all three pass: what would make the domain verified.
+    pub fn all_pass(&self) -> bool {
+        self.verdicts().iter().all(|v| v.passed())
+    }
+}
+
 /// Runs every check of a domain. The DKIM, SPF and DMARC lookups are independent and run
 /// concurrently; each query is bounded by the adapter's timeout, so the whole takes
 /// about as long as the slowest chain of dependent lookups.

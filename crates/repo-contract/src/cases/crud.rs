@@ -6,7 +6,7 @@ use domain_core::RepoError;
 use domain_core::model::{EventKind, ListFilter, PageRequest, Scope};
 use domain_core::name::{DmarcPolicy, DomainName, Selector};
 use domain_core::ports::{DomainRepo, KeyStore};
-use domain_core::rotation::KeyState;
+use domain_core::rotation::{KeyState, RotationPeriod};
 
 use crate::backend::Backend;
 use crate::fixtures::*;
@@ -36,7 +36,7 @@ pub async fn insert_then_get_returns_the_same_domain(repo: Arc<dyn DomainRepo>) 
     domain.failing_since = Some(at(6));
     domain.next_check_at = at(60 * 24);
     domain.updated_at = at(6);
-    domain.dkim_rotation_days = Some(u32::MAX);
+    domain.dkim_rotation_days = Some(RotationPeriod::from_days(RotationPeriod::MAX_DAYS).unwrap());
     domain.dmarc_policy = DmarcPolicy::Reject;
     repo.update(&domain, &[]).await.unwrap();
     domain.version += 1;
@@ -265,7 +265,7 @@ pub async fn update_bumps_the_version_and_stores_the_aggregate(repo: Arc<dyn Dom
     domain.is_active = false;
     domain.verified = true;
     domain.checks = passing_checks();
-    domain.dkim_rotation_days = Some(30);
+    domain.dkim_rotation_days = Some(RotationPeriod::from_days(30).unwrap());
     domain.updated_at = at(10);
     domain.last_verified_at = Some(at(10));
     domain.next_check_at = at(60);
