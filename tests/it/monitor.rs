@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use domain_core::keys::MasterKey;
+use domain_core::crypto::MasterKey;
 use domain_core::ports::{Clock, DnsAnswer, DnsLookup, MxRecord, TxtRecordData};
 use domain_core::service::NewDomain;
 use domain_core::testing::{FixedKeys, ManualClock};
@@ -201,7 +201,7 @@ async fn three_instances_check_each_due_domain_exactly_once() {
                     dmarc_policy: DmarcPolicy::None,
                     dmarc_rua: None,
                     is_shared: false,
-                    key_bits: Default::default(),
+                    key_algorithm: Default::default(),
                     dkim_rotation_days: None,
                 },
             )

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapter_http::{Claims, JwtKey, JwtSettings};
-use domain_core::keys::MasterKey;
+use domain_core::crypto::MasterKey;
 use domain_core::ports::{Clock, SystemClock};
 use domain_core::{DomainService, ServiceConfig};
 use repo_contract::pg::TestDatabase;

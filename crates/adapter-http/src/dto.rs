@@ -4,15 +4,14 @@
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
+use domain_core::crypto::{KeyAlgorithm, RsaBits};
 use domain_core::publish::{DnsRecordSpec, RecordAction, RecordStatus};
-use domain_core::rotation::{DkimKey, RotationPeriod};
+use domain_core::rotation::{RotationPeriod, SelectorKey};
 use domain_core::service::{
     DomainChanges, DomainView, NewDomain, RotationStarted, VerificationReport,
 };
 use domain_core::verify::Verdict;
-use domain_core::{
-    DmarcPolicy, DomainEvent, DomainName, FieldError, InputError, RuaAddress, keys::KeyBits,
-};
+use domain_core::{DmarcPolicy, DomainEvent, DomainName, FieldError, InputError, RuaAddress};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
@@ -103,8 +102,10 @@ impl CreateDomainRequest {
             Some(a) => collect(&mut errors, "dmarc_rua_email", RuaAddress::parse(a)).map(Some),
         };
         let bits = match self.dkim_key_bits {
-            None => Some(KeyBits::default()),
-            Some(b) => collect(&mut errors, "dkim_key_bits", KeyBits::from_bits(b)),
+            None => Some(KeyAlgorithm::default()),
+            Some(b) => {
+                collect(&mut errors, "dkim_key_bits", RsaBits::from_bits(b)).map(KeyAlgorithm::Rsa)
+            }
         };
         let days = match self.dkim_rotation_days {
             None => Some(None),
@@ -127,7 +128,7 @@ impl CreateDomainRequest {
                 dmarc_policy,
                 dmarc_rua,
                 is_shared: self.is_shared.unwrap_or(false),
-                key_bits,
+                key_algorithm: key_bits,
                 dkim_rotation_days,
             }),
             _ => Err(errors),
@@ -271,8 +272,8 @@ pub struct DkimKeyResponse {
     pub removed_at: Option<String>,
 }
 
-impl From<&DkimKey> for DkimKeyResponse {
-    fn from(k: &DkimKey) -> Self {
+impl From<&SelectorKey> for DkimKeyResponse {
+    fn from(k: &SelectorKey) -> Self {
         DkimKeyResponse {
             selector: k.selector.to_string(),
             state: k.state.as_str(),

@@ -44,6 +44,7 @@ pub(crate) fn key(row: &PgRow) -> Result<(String, StoredKey), RepoError> {
         selector: get(row, "selector")?,
         idx: get(row, "idx")?,
         state: get(row, "state")?,
+        algorithm: get(row, "algorithm")?,
         public_key: get(row, "public_key")?,
         sealed_private: get(row, "sealed_private")?,
         created_at: get(row, "created_at")?,

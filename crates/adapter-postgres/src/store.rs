@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain_core::RepoError;
-use domain_core::keys::SealedKey;
+use domain_core::crypto::SealedKey;
 use domain_core::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, Scope};
 use domain_core::name::{DomainName, Selector};
 use domain_core::ports::{DomainRepo, KeyStore};
@@ -440,7 +440,7 @@ async fn write_children(
     let keys = domain.keys.all();
     if !keys.is_empty() {
         let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO dkim_keys (domain_id, selector, idx, state, public_key, sealed_private, \
+            "INSERT INTO dkim_keys (domain_id, selector, idx, state, algorithm, public_key, sealed_private, \
              created_at, activated_at, retired_at, removed_at) ",
         );
         q.push_values(keys, |mut row, key| {
@@ -448,7 +448,8 @@ async fn write_children(
                 .push_bind(key.selector.as_str())
                 .push_bind(i64::from(key.index))
                 .push_bind(key.state.as_str())
-                .push_bind(key.public_key.spki_der())
+                .push_bind(key.public_key.algorithm().as_str())
+                .push_bind(key.public_key.p_bytes())
                 .push_bind(key.sealed.as_ref().map(|s| s.as_bytes()))
                 .push_bind(key.created_at)
                 .push_bind(key.activated_at)

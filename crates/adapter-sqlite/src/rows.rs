@@ -50,6 +50,7 @@ pub(crate) fn key(row: &SqliteRow) -> Result<(String, StoredKey), RepoError> {
         selector: get(row, "selector")?,
         idx: get(row, "idx")?,
         state: get(row, "state")?,
+        algorithm: get(row, "algorithm")?,
         public_key: get(row, "public_key")?,
         sealed_private: get(row, "sealed_private")?,
         created_at: time(row, "created_at")?,

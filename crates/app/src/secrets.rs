@@ -9,7 +9,7 @@ use std::path::Path;
 
 use adapter_http::{JwtKey, JwtSettings};
 use anyhow::{Context, Result, bail};
-use domain_core::keys::MasterKey;
+use domain_core::crypto::MasterKey;
 use zeroize::Zeroizing;
 
 use crate::config::{PublicKeyAlgorithm, SecretArgs};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use adapter_http::{AppState, JwtVerifier, Metrics};
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
-use domain_core::keys::{GeneratedKey, KeyBits, KeyError};
+use domain_core::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
 use domain_core::ports::{
     Clock, DnsAnswer, DnsLookup, DnsResult, DomainRepo, KeyGenerator, KeyStore, MxRecord,
     TxtRecordData,
@@ -92,8 +92,8 @@ pub struct BlockingKeyGenerator;
 
 #[async_trait]
 impl KeyGenerator for BlockingKeyGenerator {
-    async fn generate(&self, bits: KeyBits) -> Result<GeneratedKey, KeyError> {
-        tokio::task::spawn_blocking(move || domain_core::keys::generate(bits))
+    async fn generate(&self, algorithm: KeyAlgorithm) -> Result<GeneratedKey, KeyError> {
+        tokio::task::spawn_blocking(move || domain_core::crypto::generate(algorithm))
             .await
             .map_err(|e| KeyError::Generation(e.to_string()))?
     }

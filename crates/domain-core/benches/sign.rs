@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::RSA_PKCS1_SHA256;
-use domain_core::keys::{KeyBits, generate};
+use domain_core::crypto::{KeyAlgorithm, generate};
 use domain_core::{DkimSigner, DomainName, Selector};
 use time::OffsetDateTime;
 
@@ -27,7 +27,7 @@ const RUNS_EACH_SIDE: usize = 4;
 const RUN_TIME: Duration = Duration::from_secs(1);
 
 fn main() {
-    let key = generate(KeyBits::Rsa2048).expect("key generation");
+    let key = generate(KeyAlgorithm::default()).expect("key generation");
     let domain = DomainName::parse("mail.example.com").expect("domain");
     let selector = Selector::parse("scaisend").expect("selector");
     let signer = DkimSigner::new(&key.private, &domain, &selector).expect("signer");

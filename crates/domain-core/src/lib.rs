@@ -10,9 +10,10 @@
 
 #![warn(missing_docs)]
 
-pub mod auth;
+pub mod access;
+pub mod crypto;
 pub mod error;
-pub mod keys;
+pub mod ids;
 pub mod lifecycle;
 pub mod model;
 pub mod name;
@@ -30,7 +31,7 @@ pub mod verify;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use auth::{Caller, Role};
+pub use access::{Caller, Role};
 pub use error::{Error, FieldError, InputError, RepoError, Result};
 pub use model::{
     Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, ListFilter, Owner, Page,

@@ -1,79 +1,14 @@
 //! The domain aggregate and the values around it: ids, owners, scopes, timeline events,
 //! list filters and pages.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::InputError;
+pub use crate::ids::{DomainId, EventId, IdGenerator};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress};
-use crate::rotation::{DkimKeys, RotationPeriod};
+use crate::rotation::{KeyRing, RotationPeriod};
 use crate::verify::Verdict;
-
-/// A domain id: `dom_` and a ULID (contract §2).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct DomainId(String);
-
-/// A timeline event id: `evt_` and a ULID, which orders events by time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EventId(String);
-
-impl DomainId {
-    /// Parses `dom_<ULID>`.
-    pub fn parse(s: &str) -> Result<Self, InputError> {
-        parse_prefixed(s, "dom_").map(DomainId)
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub(crate) fn from_ulid(u: ulid::Ulid) -> Self {
-        DomainId(format!("dom_{u}"))
-    }
-}
-
-impl EventId {
-    /// Parses `evt_<ULID>`.
-    pub fn parse(s: &str) -> Result<Self, InputError> {
-        parse_prefixed(s, "evt_").map(EventId)
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub(crate) fn from_ulid(u: ulid::Ulid) -> Self {
-        EventId(format!("evt_{u}"))
-    }
-}
-
-fn parse_prefixed(s: &str, prefix: &str) -> Result<String, InputError> {
-    let ulid = s
-        .strip_prefix(prefix)
-        .and_then(|rest| ulid::Ulid::from_string(rest).ok())
-        .ok_or_else(|| {
-            InputError::new(format!("`{s}` is not an id of the form `{prefix}<ULID>`"))
-        })?;
-    Ok(format!("{prefix}{ulid}"))
-}
-
-impl fmt::Display for DomainId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Who owns a domain: a tenant under a partner, or the partner itself (a shared domain,
 /// usable by every tenant of the partner).
@@ -173,7 +108,7 @@ pub struct Domain {
     /// the grace period since).
     pub verified: bool,
     /// The DKIM keys and their rotation state.
-    pub keys: DkimKeys,
+    pub keys: KeyRing,
     /// The last verdict of each check.
     pub checks: Checks,
     /// Rotate DKIM automatically after this many days; `None`: never.
@@ -401,39 +336,6 @@ impl<T> Page<T> {
             None
         };
         Page { items, next_after }
-    }
-}
-
-/// Generates ids whose order follows the clock, strictly increasing within a process,
-/// so that events written in one transaction keep their order.
-#[derive(Debug, Default)]
-pub struct IdGenerator {
-    inner: std::sync::Mutex<ulid::Generator>,
-}
-
-impl IdGenerator {
-    /// A generator.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn next(&self, now: OffsetDateTime) -> ulid::Ulid {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        match g.generate_from_datetime(now.into()) {
-            Ok(u) => u,
-            // More than 2^80 ids in one millisecond: move into the next one.
-            Err(overflow) => overflow.commit_overflow_increment(),
-        }
-    }
-
-    /// A new domain id.
-    pub fn domain_id(&self, now: OffsetDateTime) -> DomainId {
-        DomainId::from_ulid(self.next(now))
-    }
-
-    /// A new event id.
-    pub fn event_id(&self, now: OffsetDateTime) -> EventId {
-        EventId::from_ulid(self.next(now))
     }
 }
 

@@ -79,7 +79,7 @@ pub fn dns_records(
     now: OffsetDateTime,
 ) -> Vec<DnsRecordSpec> {
     let keys = domain.keys.all();
-    let dkim_row = |k: &crate::rotation::DkimKey, action| DnsRecordSpec {
+    let dkim_row = |k: &crate::rotation::SelectorKey, action| DnsRecordSpec {
         purpose: CheckKind::Dkim,
         host: k.selector.record_host(&domain.name),
         value: DkimKeyRecord::for_key(&k.public_key).to_string(),

@@ -16,8 +16,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::crypto::SealedKey;
 use crate::error::InputError;
-use crate::keys::SealedKey;
 use crate::name::Selector;
 use crate::records::dkim::DkimPublicKey;
 
@@ -95,7 +95,7 @@ impl KeyState {
 
 /// One DKIM key of a domain.
 #[derive(Debug, Clone)]
-pub struct DkimKey {
+pub struct SelectorKey {
     /// The selector (`scaisend`, `scaisend2`, …).
     pub selector: Selector,
     /// The selector's number: 1 for `scaisend`, 2 for `scaisend2`, …
@@ -119,7 +119,7 @@ pub struct DkimKey {
 /// A new key to add, its private half already sealed for its selector.
 #[derive(Debug, Clone)]
 pub struct NewKey {
-    /// The selector, from [`DkimKeys::next_selector`] (or the base for the first key).
+    /// The selector, from [`KeyRing::next_selector`] (or the base for the first key).
     pub selector: Selector,
     /// The selector's number.
     pub index: u32,
@@ -173,15 +173,15 @@ pub enum Removal {
 
 /// The keys of one domain.
 #[derive(Debug, Clone)]
-pub struct DkimKeys {
-    keys: Vec<DkimKey>,
+pub struct KeyRing {
+    keys: Vec<SelectorKey>,
 }
 
-impl DkimKeys {
+impl KeyRing {
     /// The keys of a new domain: one active key.
     pub fn new(first: NewKey, now: OffsetDateTime) -> Self {
-        DkimKeys {
-            keys: vec![DkimKey {
+        KeyRing {
+            keys: vec![SelectorKey {
                 selector: first.selector,
                 index: first.index,
                 state: KeyState::Active,
@@ -196,7 +196,7 @@ impl DkimKeys {
     }
 
     /// Keys read back from a store, checked against the invariants.
-    pub fn from_stored(mut keys: Vec<DkimKey>) -> Result<Self, RotationError> {
+    pub fn from_stored(mut keys: Vec<SelectorKey>) -> Result<Self, RotationError> {
         keys.sort_by_key(|k| k.index);
         let count = |s: KeyState| keys.iter().filter(|k| k.state == s).count();
         if count(KeyState::Active) != 1 {
@@ -230,16 +230,16 @@ impl DkimKeys {
                 }
             )));
         }
-        Ok(DkimKeys { keys })
+        Ok(KeyRing { keys })
     }
 
     /// Every key, oldest first, removed ones included.
-    pub fn all(&self) -> &[DkimKey] {
+    pub fn all(&self) -> &[SelectorKey] {
         &self.keys
     }
 
     /// The key that signs.
-    pub fn active(&self) -> &DkimKey {
+    pub fn active(&self) -> &SelectorKey {
         // `new` and `from_stored` guarantee exactly one active key and every transition
         // keeps it so; the fallback only avoids a panic path.
         self.keys
@@ -249,12 +249,12 @@ impl DkimKeys {
     }
 
     /// The pending key, if a rotation is under way.
-    pub fn pending(&self) -> Option<&DkimKey> {
+    pub fn pending(&self) -> Option<&SelectorKey> {
         self.keys.iter().find(|k| k.state == KeyState::Pending)
     }
 
     /// A key by selector.
-    pub fn get(&self, selector: &Selector) -> Option<&DkimKey> {
+    pub fn get(&self, selector: &Selector) -> Option<&SelectorKey> {
         self.keys.iter().find(|k| &k.selector == selector)
     }
 
@@ -281,7 +281,7 @@ impl DkimKeys {
                 got: key.index,
             });
         }
-        self.keys.push(DkimKey {
+        self.keys.push(SelectorKey {
             selector: key.selector,
             index: key.index,
             state: KeyState::Pending,
@@ -353,7 +353,7 @@ impl fmt::Display for KeyState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::SealedKey;
+    use crate::crypto::SealedKey;
     use crate::testing;
     use proptest::prelude::*;
     use time::Duration;
@@ -394,7 +394,7 @@ mod tests {
         }
     }
 
-    fn new_key(keys: &DkimKeys, n: usize) -> NewKey {
+    fn new_key(keys: &KeyRing, n: usize) -> NewKey {
         let (index, selector) = keys.next_selector(&base());
         NewKey {
             selector,
@@ -404,9 +404,9 @@ mod tests {
         }
     }
 
-    fn fresh() -> DkimKeys {
+    fn fresh() -> KeyRing {
         let t0 = OffsetDateTime::UNIX_EPOCH;
-        DkimKeys::new(
+        KeyRing::new(
             NewKey {
                 selector: base(),
                 index: 1,
@@ -481,11 +481,11 @@ mod tests {
     fn stored_keys_are_checked() {
         let mut keys = fresh().keys;
         keys[0].state = KeyState::Retiring;
-        assert!(DkimKeys::from_stored(keys).is_err());
+        assert!(KeyRing::from_stored(keys).is_err());
         let mut keys = fresh().keys;
         keys[0].sealed = None;
-        assert!(DkimKeys::from_stored(keys).is_err());
-        assert!(DkimKeys::from_stored(fresh().keys).is_ok());
+        assert!(KeyRing::from_stored(keys).is_err());
+        assert!(KeyRing::from_stored(fresh().keys).is_ok());
     }
 
     #[derive(Debug, Clone)]
@@ -553,7 +553,7 @@ mod tests {
                     prop_assert!(seen.contains(&active), "signing moved to unseen {active}");
                 }
                 prop_assert!(all.iter().all(|k| (k.state == KeyState::Removed) == k.sealed.is_none()));
-                prop_assert!(DkimKeys::from_stored(all.to_vec()).is_ok());
+                prop_assert!(KeyRing::from_stored(all.to_vec()).is_ok());
             }
         }
     }

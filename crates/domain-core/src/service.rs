@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use crate::auth::Caller;
+use crate::access::Caller;
+use crate::crypto::{KeyAlgorithm, MasterKey};
 use crate::error::{Error, InputError, RepoError, Result};
-use crate::keys::{KeyBits, MasterKey};
 use crate::lifecycle::{CheckMode, CheckOutcome, EventWriter};
 use crate::model::{
     Actor, Checks, Domain, DomainEvent, DomainId, EventKind, IdGenerator, ListFilter, Page,
@@ -19,7 +19,7 @@ use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 use crate::ports::{Clock, DnsLookup, DomainRepo, KeyGenerator, KeyStore};
 use crate::publish::{DnsRecordSpec, dns_records};
 use crate::records::spf::DomainSpec;
-use crate::rotation::{DkimKeys, NewKey, Removal, RotationError, RotationPeriod};
+use crate::rotation::{KeyRing, NewKey, Removal, RotationError, RotationPeriod};
 use crate::schedule;
 use crate::sending::{self, KeyMode, SendDecision};
 use crate::signer::{self, DkimSignature, DkimSigner};
@@ -87,8 +87,8 @@ pub struct NewDomain {
     pub dmarc_rua: Option<RuaAddress>,
     /// A partner-owned shared domain.
     pub is_shared: bool,
-    /// The DKIM key size.
-    pub key_bits: KeyBits,
+    /// The kind of DKIM key to issue.
+    pub key_algorithm: KeyAlgorithm,
     /// Automatic rotation after this many days.
     pub dkim_rotation_days: Option<RotationPeriod>,
 }
@@ -255,7 +255,7 @@ impl DomainService {
         let generated = self
             .ports
             .keygen
-            .generate(new.key_bits)
+            .generate(new.key_algorithm)
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let now = self.now();
@@ -273,7 +273,7 @@ impl DomainService {
             dmarc_rua: new.dmarc_rua,
             is_active: true,
             verified: false,
-            keys: DkimKeys::new(
+            keys: KeyRing::new(
                 NewKey {
                     selector,
                     index: 1,
@@ -306,7 +306,7 @@ impl DomainService {
                     "dmarc_policy": domain.dmarc_policy,
                     "dmarc_rua_email": domain.dmarc_rua,
                     "dkim_selector": domain.keys.active().selector,
-                    "dkim_key_bits": new.key_bits.bits(),
+                    "dkim_key_bits": new.key_algorithm.bits(),
                 }
             }),
         );
@@ -512,12 +512,11 @@ impl DomainService {
                 RotationError::AlreadyPending(p.selector.clone()).to_string(),
             ));
         }
-        let bits =
-            KeyBits::from_bits(domain.keys.active().public_key.bits() as u32).unwrap_or_default();
+        let algorithm = KeyAlgorithm::of(&domain.keys.active().public_key);
         let generated = self
             .ports
             .keygen
-            .generate(bits)
+            .generate(algorithm)
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let now = self.now();

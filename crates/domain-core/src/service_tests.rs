@@ -8,8 +8,8 @@ use futures::executor::block_on;
 use time::{Duration, OffsetDateTime};
 
 use super::*;
-use crate::auth::Role;
-use crate::keys::{MasterKey, SealedKey};
+use crate::access::Role;
+use crate::crypto::{MasterKey, SealedKey};
 use crate::model::{DomainEvent, EventKind, ListFilter, Page, PageRequest, Scope};
 use crate::ports::{DomainRepo, KeyStore};
 use crate::publish::RecordAction;
@@ -68,7 +68,7 @@ fn new_domain(name: &str) -> NewDomain {
         dmarc_policy: DmarcPolicy::Quarantine,
         dmarc_rua: Some(RuaAddress::parse("dmarc-reports@example.com").unwrap()),
         is_shared: false,
-        key_bits: KeyBits::Rsa2048,
+        key_algorithm: KeyAlgorithm::default(),
         dkim_rotation_days: None,
     }
 }

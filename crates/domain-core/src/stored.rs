@@ -10,12 +10,12 @@ use std::collections::HashMap;
 
 use time::OffsetDateTime;
 
+use crate::crypto::SealedKey;
 use crate::error::RepoError;
-use crate::keys::SealedKey;
 use crate::model::{Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
-use crate::records::dkim::DkimPublicKey;
-use crate::rotation::{DkimKey, DkimKeys, KeyState, RotationPeriod};
+use crate::records::dkim::{Algorithm, DkimPublicKey};
+use crate::rotation::{KeyRing, KeyState, RotationPeriod, SelectorKey};
 use crate::verify::Verdict;
 
 /// A row of the domains table.
@@ -62,7 +62,9 @@ pub struct StoredKey {
     pub idx: i64,
     /// `pending`, `active`, `retiring` or `removed`.
     pub state: String,
-    /// SubjectPublicKeyInfo DER.
+    /// The DKIM algorithm (`rsa-sha256`).
+    pub algorithm: String,
+    /// What the key's `p=` publishes (for RSA, SubjectPublicKeyInfo DER).
     pub public_key: Vec<u8>,
     /// The sealed private key; `None` once removed.
     pub sealed_private: Option<Vec<u8>>,
@@ -165,7 +167,7 @@ pub fn domain(
             .map_err(|e| corrupt("DMARC report address", e))?,
         is_active: row.is_active,
         verified: row.verified,
-        keys: DkimKeys::from_stored(keys)
+        keys: KeyRing::from_stored(keys)
             .map_err(|e| corrupt(&format!("DKIM keys of {}", row.id), e))?,
         checks: stored_checks,
         dkim_rotation_days: row
@@ -187,14 +189,18 @@ pub fn domain(
     })
 }
 
-fn key(row: StoredKey) -> Result<DkimKey, RepoError> {
-    Ok(DkimKey {
+fn key(row: StoredKey) -> Result<SelectorKey, RepoError> {
+    Ok(SelectorKey {
         selector: Selector::parse(&row.selector).map_err(|e| corrupt("selector", e))?,
         index: u32::try_from(row.idx).map_err(|e| corrupt("selector number", e))?,
         state: KeyState::from_stored(&row.state)
             .ok_or_else(|| corrupt("key state", format!("`{}`", row.state)))?,
-        public_key: DkimPublicKey::from_der(&row.public_key)
-            .map_err(|e| corrupt("public key", e))?,
+        public_key: Algorithm::parse(&row.algorithm)
+            .ok_or_else(|| corrupt("key algorithm", format!("`{}`", row.algorithm)))
+            .and_then(|algorithm| {
+                DkimPublicKey::from_stored(algorithm, &row.public_key)
+                    .map_err(|e| corrupt("public key", e))
+            })?,
         sealed: row.sealed_private.map(SealedKey::from_bytes),
         created_at: row.created_at,
         activated_at: row.activated_at,
@@ -320,7 +326,8 @@ mod tests {
             selector: "scaisend".to_owned(),
             idx: 1,
             state: "active".to_owned(),
-            public_key: testing::key(key).public.spki_der().to_vec(),
+            algorithm: "rsa-sha256".to_owned(),
+            public_key: testing::key(key).public.p_bytes().to_vec(),
             sealed_private: Some(vec![7; 40]),
             created_at: NOW,
             activated_at: Some(NOW),

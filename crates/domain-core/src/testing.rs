@@ -11,13 +11,13 @@ use std::sync::{Mutex, OnceLock};
 
 use async_trait::async_trait;
 
-use crate::keys::{GeneratedKey, KeyBits, generate};
+use crate::crypto::{GeneratedKey, KeyAlgorithm, generate};
 use crate::ports::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordData};
 
 /// The `n`-th of a few RSA-2048 keys generated once per test process (`n` < 8).
 pub fn key(n: usize) -> &'static GeneratedKey {
     static KEYS: [OnceLock<GeneratedKey>; 8] = [const { OnceLock::new() }; 8];
-    KEYS[n % 8].get_or_init(|| generate(KeyBits::Rsa2048).expect("key generation"))
+    KEYS[n % 8].get_or_init(|| generate(KeyAlgorithm::default()).expect("key generation"))
 }
 
 /// A record type the fake can fail for.
@@ -536,7 +536,7 @@ impl crate::ports::KeyStore for MemoryRepo {
         &self,
         id: &crate::model::DomainId,
         selector: &crate::name::Selector,
-    ) -> Result<crate::keys::SealedKey, crate::error::RepoError> {
+    ) -> Result<crate::crypto::SealedKey, crate::error::RepoError> {
         self.state()
             .domains
             .get(id.as_str())
@@ -555,7 +555,10 @@ pub struct FixedKeys {
 
 #[async_trait]
 impl crate::ports::KeyGenerator for FixedKeys {
-    async fn generate(&self, _bits: KeyBits) -> Result<GeneratedKey, crate::keys::KeyError> {
+    async fn generate(
+        &self,
+        _algorithm: KeyAlgorithm,
+    ) -> Result<GeneratedKey, crate::crypto::KeyError> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         Ok(key(n).duplicate())
     }
@@ -566,9 +569,9 @@ impl crate::ports::KeyGenerator for FixedKeys {
 /// For this crate's unit tests of the rules that take a whole [`crate::model::Domain`].
 #[cfg(test)]
 pub(crate) fn domain(name: &str, now: time::OffsetDateTime) -> crate::model::Domain {
-    use crate::keys::SealedKey;
+    use crate::crypto::SealedKey;
     use crate::name::{DmarcPolicy, DomainName, Selector};
-    use crate::rotation::{DkimKeys, NewKey};
+    use crate::rotation::{KeyRing, NewKey};
     crate::model::Domain {
         id: crate::model::IdGenerator::new().domain_id(now),
         name: DomainName::parse(name).expect("a valid test domain"),
@@ -580,7 +583,7 @@ pub(crate) fn domain(name: &str, now: time::OffsetDateTime) -> crate::model::Dom
         dmarc_rua: None,
         is_active: true,
         verified: false,
-        keys: DkimKeys::new(
+        keys: KeyRing::new(
             NewKey {
                 selector: Selector::from_trusted("scaisend"),
                 index: 1,
@@ -604,7 +607,7 @@ pub(crate) fn domain(name: &str, now: time::OffsetDateTime) -> crate::model::Dom
 /// key is `key(n)` for selector number `n`.
 #[cfg(test)]
 pub(crate) fn start_rotation(domain: &mut crate::model::Domain, now: time::OffsetDateTime) {
-    use crate::keys::SealedKey;
+    use crate::crypto::SealedKey;
     use crate::name::Selector;
     let (index, selector) = domain
         .keys

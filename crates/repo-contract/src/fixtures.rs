@@ -3,12 +3,12 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use domain_core::keys::{GeneratedKey, MasterKey, SealedKey};
+use domain_core::crypto::{GeneratedKey, MasterKey, SealedKey};
 use domain_core::model::{
     Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest,
 };
 use domain_core::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
-use domain_core::rotation::{DkimKeys, NewKey, RotationPeriod};
+use domain_core::rotation::{KeyRing, NewKey, RotationPeriod};
 use domain_core::testing;
 use domain_core::verify::{CheckKind, CheckStatus, Verdict, VerdictCode, Warning};
 use serde_json::json;
@@ -91,7 +91,7 @@ pub(crate) fn new_domain_with(owner: Owner, name: &str, key: &GeneratedKey) -> D
         dmarc_rua: Some(RuaAddress::parse("dmarc-reports@example.com").expect("a valid address")),
         is_active: true,
         verified: false,
-        keys: DkimKeys::new(
+        keys: KeyRing::new(
             NewKey {
                 selector,
                 index: 1,

@@ -30,7 +30,7 @@ macro_rules! domain_columns {
 }
 
 /// The columns of `dkim_keys` that each adapter's key decoder reads.
-pub const KEY_COLUMNS: &str = "domain_id, selector, idx, state, public_key, \
+pub const KEY_COLUMNS: &str = "domain_id, selector, idx, state, algorithm, public_key, \
      sealed_private, created_at, activated_at, retired_at, removed_at";
 
 /// The columns of `domain_events` that each adapter's event decoder reads.

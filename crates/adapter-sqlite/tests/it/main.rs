@@ -172,7 +172,11 @@ async fn the_file_is_created_in_wal_mode_and_keeps_data_across_restarts() {
         .await
         .unwrap()
         .get("n");
-    assert_eq!(applied, 1);
+    assert_eq!(
+        applied,
+        shipped_migrations(),
+        "each migration is applied once"
+    );
     assert_eq!(
         reopened
             .get(&Scope::System, &domain.id)
@@ -191,4 +195,16 @@ async fn the_file_is_created_in_wal_mode_and_keeps_data_across_restarts() {
         SqliteStore::connect(&url_of(&missing)).await,
         Err(SetupError::Connect(_))
     ));
+}
+
+/// The number of migrations this store ships.
+fn shipped_migrations() -> i64 {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/sqlite");
+    let files = std::fs::read_dir(dir).expect("the migrations folder exists");
+    files
+        .filter(|f| {
+            f.as_ref()
+                .is_ok_and(|f| f.path().extension().is_some_and(|e| e == "sql"))
+        })
+        .count() as i64
 }

@@ -1,8 +1,9 @@
-//! DKIM signing (RFC 6376): `rsa-sha256`, `relaxed/relaxed`, with a domain's key.
+//! DKIM signing (RFC 6376): `relaxed/relaxed`, with a domain's key, in the key's
+//! algorithm (`rsa-sha256`).
 //!
 //! A key design decision: the sending pipeline never holds a private key. It hands the
 //! message to the service embedding this crate, which opens the domain's sealed key,
-//! builds a [`DkimSigner`] once (parsing PKCS#8 into an AWS-LC key pair is the slow
+//! builds a [`DkimSigner`] once (parsing PKCS#8 into a [`SigningKey`] is the slow
 //! part), caches it, and signs each message with it; [`from_domain`] tells it which
 //! domain's key to use.
 //!
@@ -51,15 +52,13 @@ mod tests;
 use std::fmt;
 
 use aws_lc_rs::digest;
-use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::Engine as _;
 use time::OffsetDateTime;
 
 pub use address::{from_domain, mailbox_domain};
 
+use crate::crypto::{PrivateKey, SigningKey};
 use crate::error::InputError;
-use crate::keys::PrivateKey;
 use crate::name::{DomainName, Selector};
 use canon::Sink;
 use field::FieldWriter;
@@ -69,9 +68,10 @@ use message::{Field, Parsed};
 /// contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
-    /// The private key does not parse as PKCS#8 RSA, or is outside 2048–8192 bits (RFC
-    /// 8301 §3.2 forbids signing with keys under 1024 bits; we issue 2048 and up).
-    #[error("the private key is not a usable RSA key (PKCS#8, 2048 to 8192 bits)")]
+    /// The private key does not parse as PKCS#8 of an algorithm we sign with, or (RSA)
+    /// is outside 2048–8192 bits (RFC 8301 §3.2 forbids signing with keys under 1024
+    /// bits; we issue 2048 and up).
+    #[error("the private key is not a usable signing key (PKCS#8; RSA of 2048 to 8192 bits)")]
     InvalidKey,
     /// The message has no `From:` field.
     #[error(
@@ -102,8 +102,8 @@ pub enum SignError {
     /// The clock says the time is before 1970, which `t=` cannot express.
     #[error("the signing time is before 1970-01-01; check the clock")]
     TimeBeforeEpoch,
-    /// AWS-LC refused to sign (it does not say why).
-    #[error("the RSA signing operation failed")]
+    /// The cryptographic library refused to sign (it does not say why).
+    #[error("the signing operation failed")]
     Crypto,
 }
 
@@ -144,11 +144,11 @@ const SIGNED_FIELDS: &[(&str, Oversign)] = &[
     ("list-archive", Oversign::IfPresent),
 ];
 
-/// Signs messages for one domain and selector with one RSA key.
+/// Signs messages for one domain and selector with one key.
 ///
 /// Build it once per key and share it (`Send + Sync`, signing takes `&self`): the
-/// PKCS#8 key is parsed into an AWS-LC key pair at construction, so [`DkimSigner::sign`]
-/// costs one RSA private-key operation plus hashing. Its `Debug` shows the domain, the
+/// PKCS#8 key is parsed into a [`SigningKey`] at construction, so [`DkimSigner::sign`]
+/// costs one private-key operation plus hashing. Its `Debug` shows the domain, the
 /// selector and the key size, never the key.
 ///
 /// # Signed header fields
@@ -176,7 +176,7 @@ const SIGNED_FIELDS: &[(&str, Oversign)] = &[
 /// `From` must occur exactly once ([`SignError::NoFrom`], [`SignError::SeveralFrom`]):
 /// RFC 5322 §3.6 says so, and with two the DMARC-relevant author is ambiguous.
 pub struct DkimSigner {
-    key: KeyPair,
+    key: SigningKey,
     domain: DomainName,
     selector: Selector,
 }
@@ -189,7 +189,7 @@ impl DkimSigner {
         domain: &DomainName,
         selector: &Selector,
     ) -> Result<Self, SignError> {
-        let key = KeyPair::from_pkcs8(key.pkcs8_der()).map_err(|_| SignError::InvalidKey)?;
+        let key = SigningKey::new(key).map_err(|_| SignError::InvalidKey)?;
         Ok(DkimSigner {
             key,
             domain: domain.clone(),
@@ -246,7 +246,7 @@ impl DkimSigner {
 
         let mut field = FieldWriter::new(SIGNATURE_FIELD);
         field.spaced("v=1;");
-        field.spaced("a=rsa-sha256;");
+        field.spaced(&format!("a={};", self.key.algorithm()));
         field.spaced("c=relaxed/relaxed;");
         field.spaced(&format!("d={};", self.domain));
         field.spaced(&format!("s={};", self.selector));
@@ -266,10 +266,10 @@ impl DkimSigner {
         // final CRLF (RFC 6376 §3.7).
         let value = &field.as_str().as_bytes()[SIGNATURE_FIELD.len() + 1..];
         canon::relaxed_header(SIGNATURE_FIELD.as_bytes(), value, false, &mut header_hash);
-        let mut signature = vec![0u8; self.key.public_modulus_len()];
-        self.key
-            .sign_digest(&RSA_PKCS1_SHA256, &header_hash.finish(), &mut signature)
-            .map_err(|_| SignError::Crypto)?;
+        let signature = self
+            .key
+            .sign_sha256(&header_hash.finish())
+            .ok_or(SignError::Crypto)?;
         field.glued_split(&base64::engine::general_purpose::STANDARD.encode(&signature));
         let field = field.finish();
 
@@ -302,10 +302,7 @@ impl fmt::Debug for DkimSigner {
         f.debug_struct("DkimSigner")
             .field("domain", &self.domain.as_str())
             .field("selector", &self.selector.as_str())
-            .field(
-                "key",
-                &format_args!("rsa-{}", self.key.public_modulus_len() * 8),
-            )
+            .field("key", &format_args!("{}", self.key))
             .finish()
     }
 }

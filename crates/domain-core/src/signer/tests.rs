@@ -214,7 +214,7 @@ fn naive_verify(signed: &[u8], key: &DkimPublicKey) -> Result<(), String> {
         .decode(&tags["b"])
         .map_err(|e| e.to_string())?;
     let verifying_key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(
-        rsa::PublicKey::from_public_key_der(key.spki_der()).unwrap(),
+        rsa::PublicKey::from_public_key_der(key.p_bytes()).unwrap(),
     );
     let b = rsa::pkcs1v15::Signature::try_from(b.as_slice()).map_err(|e| e.to_string())?;
     verifying_key

@@ -4,17 +4,18 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use super::{DkimKeyRecord, DkimPublicKey, KeyType};
+use super::{DkimKeyRecord, DkimPublicKey};
 
 impl DkimKeyRecord {
-    /// The record we publish for one of our keys: `v=DKIM1; k=rsa; p=<SPKI DER, base64>`.
+    /// The record we publish for one of our keys: `v=DKIM1; k=<key type>; p=<key, base64>`
+    /// (for RSA, `k=rsa` and SubjectPublicKeyInfo DER).
     pub fn for_key(key: &DkimPublicKey) -> Self {
         DkimKeyRecord {
             v: true,
             h: None,
-            k: Some(KeyType::Rsa),
+            k: Some(key.algorithm().key_type()),
             n: None,
-            p: key.spki_der().to_vec(),
+            p: key.p_bytes().to_vec(),
             s: None,
             t: None,
         }

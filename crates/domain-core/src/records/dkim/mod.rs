@@ -11,10 +11,10 @@
 //! ```
 
 mod build;
-mod key;
 mod parse;
+mod public_key;
 
-pub use key::{DkimPublicKey, KeyParseError};
+pub use public_key::{DkimPublicKey, KeyParseError};
 
 /// A DKIM key record. Field names follow the RFC's tags; unknown tags are ignored when
 /// parsing, as RFC 6376 §3.6.1 requires.
@@ -55,6 +55,50 @@ impl KeyType {
             KeyType::Ed25519 => "ed25519",
             KeyType::Other(s) => s,
         }
+    }
+}
+
+/// A DKIM signing algorithm (RFC 6376 §3.3, RFC 8463 §3): the `a=` tag of a signature,
+/// and the key type (`k=`) of the record that verifies it. These are the algorithms we
+/// sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// `rsa-sha256`: RSASSA-PKCS1-v1_5 over SHA-256 (RFC 8301 §3.1), keys of type `rsa`.
+    RsaSha256,
+}
+
+impl Algorithm {
+    /// Every algorithm we sign with.
+    pub const ALL: [Algorithm; 1] = [Algorithm::RsaSha256];
+
+    /// The `a=` value, which is also how the API and the store name the algorithm.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::RsaSha256 => "rsa-sha256",
+        }
+    }
+
+    /// Reads what [`as_str`](Self::as_str) wrote.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The key type (`k=`) of its key records.
+    pub fn key_type(self) -> KeyType {
+        match self {
+            Algorithm::RsaSha256 => KeyType::Rsa,
+        }
+    }
+
+    /// The algorithm we sign with for keys of `key_type`, if any.
+    pub fn for_key_type(key_type: &KeyType) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.key_type() == *key_type)
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -263,27 +263,27 @@ fn records_mean_what_their_tags_say() {
 fn pkcs1_der(n: usize) -> Vec<u8> {
     use rsa::pkcs1::EncodeRsaPublicKey as _;
     use rsa::pkcs8::DecodePublicKey as _;
-    let key = rsa::PublicKey::from_public_key_der(testing::key(n).public.spki_der()).unwrap();
+    let key = rsa::PublicKey::from_public_key_der(testing::key(n).public.p_bytes()).unwrap();
     key.to_pkcs1_der().unwrap().as_bytes().to_vec()
 }
 
 #[test]
 fn spki_and_pkcs1_of_the_same_key_are_equal() {
     let ours = &testing::key(0).public;
-    let spki = DkimPublicKey::from_der(ours.spki_der()).unwrap();
+    let spki = DkimPublicKey::from_der(ours.p_bytes()).unwrap();
     let pkcs1 = DkimPublicKey::from_der(&pkcs1_der(0)).unwrap();
-    assert_ne!(ours.spki_der(), pkcs1_der(0).as_slice());
+    assert_ne!(ours.p_bytes(), pkcs1_der(0).as_slice());
     assert_eq!(spki, pkcs1);
     assert_eq!(&spki, ours);
     // A bare key is wrapped into the SubjectPublicKeyInfo we would publish.
-    assert_eq!(pkcs1.spki_der(), ours.spki_der());
+    assert_eq!(pkcs1.p_bytes(), ours.p_bytes());
     assert_eq!(pkcs1.to_base64(), ours.to_base64());
 }
 
 #[test]
 fn different_keys_differ() {
-    let a = DkimPublicKey::from_der(testing::key(0).public.spki_der()).unwrap();
-    let b = DkimPublicKey::from_der(testing::key(1).public.spki_der()).unwrap();
+    let a = DkimPublicKey::from_der(testing::key(0).public.p_bytes()).unwrap();
+    let b = DkimPublicKey::from_der(testing::key(1).public.p_bytes()).unwrap();
     let b_pkcs1 = DkimPublicKey::from_der(&pkcs1_der(1)).unwrap();
     assert_ne!(a, b);
     assert_ne!(a, b_pkcs1);
@@ -303,7 +303,7 @@ fn keys_read_from_base64_compare_as_keys() {
 #[test]
 fn the_key_size_is_the_modulus_length() {
     assert_eq!(testing::key(0).public.bits(), 2048);
-    let der = DkimPublicKey::from_der(testing::key(0).public.spki_der()).unwrap();
+    let der = DkimPublicKey::from_der(testing::key(0).public.p_bytes()).unwrap();
     assert_eq!(der.bits(), 2048);
     let pkcs1 = DkimPublicKey::from_der(&pkcs1_der(0)).unwrap();
     assert_eq!(pkcs1.bits(), 2048);
@@ -323,35 +323,35 @@ fn check_key(der: &[u8], expected: Result<usize, KeyParseError>) {
 
 #[test]
 fn what_is_not_an_rsa_key_is_refused() {
-    let spki = testing::key(0).public.spki_der().to_vec();
+    let spki = testing::key(0).public.p_bytes().to_vec();
     check_key(&spki, Ok(2048));
-    check_key(b"", Err(KeyParseError));
-    check_key(b"garbage", Err(KeyParseError));
-    check_key(&spki[..spki.len() - 1], Err(KeyParseError));
+    check_key(b"", Err(KeyParseError::NotRsa));
+    check_key(b"garbage", Err(KeyParseError::NotRsa));
+    check_key(&spki[..spki.len() - 1], Err(KeyParseError::NotRsa));
     // The SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): the wrong algorithm.
     let mut ed25519 = vec![
         0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
     ];
     ed25519.extend([7u8; 32]);
-    check_key(&ed25519, Err(KeyParseError));
+    check_key(&ed25519, Err(KeyParseError::NotRsa));
     // Both DER forms end with the modulus's last byte and then the exponent
     // `02 03 01 00 01`; an RSA modulus is odd (a product of two odd primes), and so is
     // the public exponent.
     let mut even_modulus = spki.clone();
     let at = even_modulus.len() - 6;
     even_modulus[at] ^= 1;
-    check_key(&even_modulus, Err(KeyParseError));
+    check_key(&even_modulus, Err(KeyParseError::NotRsa));
     let mut even_pkcs1 = pkcs1_der(0);
     let at = even_pkcs1.len() - 6;
     even_pkcs1[at] ^= 1;
-    check_key(&even_pkcs1, Err(KeyParseError));
+    check_key(&even_pkcs1, Err(KeyParseError::NotRsa));
     let mut even_exponent = spki;
     let last = even_exponent.len() - 1;
     even_exponent[last] ^= 1;
-    check_key(&even_exponent, Err(KeyParseError));
+    check_key(&even_exponent, Err(KeyParseError::NotRsa));
     assert_eq!(
         DkimPublicKey::from_base64("not base64!"),
-        Err(KeyParseError)
+        Err(KeyParseError::NotRsa)
     );
 }
 

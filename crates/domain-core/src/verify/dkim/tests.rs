@@ -257,7 +257,7 @@ fn a_1024_bit_key_verifies_with_a_warning() {
 fn a_key_published_as_bare_pkcs1_verifies() {
     use rsa::pkcs1::EncodeRsaPublicKey as _;
     use rsa::pkcs8::DecodePublicKey as _;
-    let key = rsa::PublicKey::from_public_key_der(ours().spki_der()).unwrap();
+    let key = rsa::PublicKey::from_public_key_der(ours().p_bytes()).unwrap();
     let pkcs1 = key.to_pkcs1_der().unwrap();
     check(
         &[&format!("v=DKIM1; k=rsa; p={}", b64(pkcs1.as_bytes()))],

@@ -1,4 +1,5 @@
-//! Who may do what (contract §1). The HTTP layer only extracts the caller from a token;
+//! Authorization: who may do what (docs/api.md, "Who may do what"). The HTTP layer only
+//! authenticates — it verifies a token and extracts the caller from it;
 //! every decision is made here.
 
 use std::fmt;

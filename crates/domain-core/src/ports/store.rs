@@ -1,0 +1,107 @@
+//! The store ports: domains as aggregates with their timeline, and sealed keys for the
+//! signer.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::crypto::SealedKey;
+use crate::error::RepoError;
+use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, Scope};
+use crate::name::{DomainName, Selector};
+
+/// The store of domains, their keys, checks, timeline and monitor schedule.
+///
+/// A [`Domain`] is stored as one aggregate: the domain row, its DKIM keys (public key,
+/// state, sealed private key) and its last verdicts. Every write stores the aggregate and
+/// the given timeline events in one transaction.
+#[async_trait]
+pub trait DomainRepo: Send + Sync {
+    /// Stores a new domain with its keys and events.
+    ///
+    /// MUST return `Conflict` if the same owner (tenant, or partner for a shared domain)
+    /// already has a domain with this name. MUST return `Unavailable` if the store cannot
+    /// be reached.
+    async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError>;
+
+    /// Fetches a domain visible to `scope` (see [`Scope`]).
+    ///
+    /// MUST return `NotFound` when it does not exist or is not visible to `scope`.
+    async fn get(&self, scope: &Scope, id: &DomainId) -> Result<Domain, RepoError>;
+
+    /// Lists domains visible to `scope` matching `filter`, ordered by id, starting after
+    /// the page's cursor.
+    async fn list(
+        &self,
+        scope: &Scope,
+        filter: &ListFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Domain>, RepoError>;
+
+    /// Stores `domain` if the stored version still equals `domain.version`, then bumps the
+    /// version; appends `events`; clears any monitor lease on the domain. Keys present in
+    /// `domain` are inserted or updated; keys are never deleted here (a removed key stays
+    /// as a row in state `removed`, without its sealed private key).
+    ///
+    /// MUST return `Conflict` if the version changed since the domain was read (another
+    /// writer won), and `NotFound` if the domain was deleted.
+    async fn update(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError>;
+
+    /// Deletes a domain visible to `scope`, its keys (so the private keys are destroyed),
+    /// checks and events, in one transaction.
+    ///
+    /// MUST return `NotFound` when it does not exist or is not visible.
+    async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError>;
+
+    /// The timeline of a domain visible to `scope`, newest first.
+    ///
+    /// MUST return `NotFound` when the domain does not exist or is not visible.
+    async fn events(
+        &self,
+        scope: &Scope,
+        id: &DomainId,
+        page: &PageRequest,
+    ) -> Result<Page<DomainEvent>, RepoError>;
+
+    /// The domains named `name` that a tenant may send from: its own and its partner's
+    /// shared ones.
+    async fn find_sendable(
+        &self,
+        partner_id: &str,
+        tenant_id: &str,
+        name: &DomainName,
+    ) -> Result<Vec<Domain>, RepoError>;
+
+    /// Claims up to `limit` domains whose next check is due at `now` and that no live
+    /// lease holds, leasing them to `owner` until `lease_until`. Two concurrent callers
+    /// never receive the same domain; a lease that expired is claimable again.
+    async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DomainId>, RepoError>;
+
+    /// Gives up a lease without changing the domain (the check could not be completed),
+    /// making the domain due again at `retry_at`.
+    async fn release(
+        &self,
+        id: &DomainId,
+        owner: &str,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), RepoError>;
+
+    /// Whether the store is reachable (readiness probe).
+    async fn ping(&self) -> Result<(), RepoError>;
+}
+
+/// The narrow port the signer uses: sealed private keys by domain and selector, without
+/// loading whole domains.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// The sealed private key of a domain's selector.
+    ///
+    /// MUST return `NotFound` when the domain or selector does not exist, or the key was
+    /// removed (its private key destroyed).
+    async fn sealed_key(&self, id: &DomainId, selector: &Selector) -> Result<SealedKey, RepoError>;
+}
