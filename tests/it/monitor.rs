@@ -173,9 +173,15 @@ async fn three_instances_check_each_due_domain_exactly_once() {
                     dns: counting,
                     clock: clock as Arc<dyn Clock>,
                     keygen: Arc::new(FixedKeys::default()),
+                    cpu: Arc::new(domain_core::ports::InlinePool),
+                    observer: Arc::new(domain_core::ports::NoObserver),
                 },
                 Arc::new(master),
-                ServiceConfig::default(),
+                // More domains than one tenant's default quota, all under one tenant.
+                ServiceConfig {
+                    max_domains_per_owner: u64::MAX,
+                    ..ServiceConfig::default()
+                },
             )
         }
     };

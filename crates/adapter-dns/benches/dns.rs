@@ -318,7 +318,7 @@ impl Verification {
             },
         )
         .await;
-        for v in report.verdicts() {
+        for v in report.verdicts.iter() {
             if v.status != CheckStatus::Verified {
                 return Err(format!("verification failed: {v:?}"));
             }

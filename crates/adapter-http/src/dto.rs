@@ -2,6 +2,8 @@
 //! types here at the edge; responses keep the seed's field names (contract §2–§4) and
 //! add fields, never rename them.
 
+use std::collections::BTreeMap;
+
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use domain_core::crypto::{KeyAlgorithm, RsaBits};
@@ -10,13 +12,15 @@ use domain_core::rotation::{RotationPeriod, SelectorKey};
 use domain_core::service::{
     DomainChanges, DomainView, NewDomain, RotationStarted, VerificationReport,
 };
-use domain_core::verify::Verdict;
+use domain_core::verify::{CheckKind, Verdict, Verdicts};
 use domain_core::{DmarcPolicy, DomainEvent, DomainName, FieldError, InputError, RuaAddress};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema as _, ToSchema};
 
 use crate::error::ApiError;
 
@@ -334,15 +338,50 @@ impl From<&Verdict> for VerdictResponse {
     }
 }
 
-/// The last verdict of each check (extra field).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChecksResponse {
-    /// DKIM.
-    pub dkim: Option<VerdictResponse>,
-    /// SPF.
-    pub spf: Option<VerdictResponse>,
-    /// DMARC.
-    pub dmarc: Option<VerdictResponse>,
+/// The last verdict of each check (extra field), keyed by check (`dkim`, `spf`,
+/// `dmarc`); `null` for a check not run yet. Its keys follow the core's list of checks.
+#[derive(Debug, Serialize)]
+pub struct ChecksResponse(BTreeMap<&'static str, Option<VerdictResponse>>);
+
+impl utoipa::PartialSchema for ChecksResponse {
+    fn schema() -> RefOr<Schema> {
+        let verdict_or_null = || {
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name(VerdictResponse::name()))
+                .item(Object::with_type(Type::Null))
+        };
+        CheckKind::ALL
+            .into_iter()
+            .fold(
+                ObjectBuilder::new().description(Some(
+                    "The last verdict of each check, `null` before its first run.",
+                )),
+                |object, kind| {
+                    object
+                        .property(kind.as_str(), verdict_or_null())
+                        .required(kind.as_str())
+                },
+            )
+            .into()
+    }
+}
+
+impl ToSchema for ChecksResponse {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((VerdictResponse::name().into(), VerdictResponse::schema()));
+        <VerdictResponse as ToSchema>::schemas(schemas);
+    }
+}
+
+impl From<&Verdicts> for ChecksResponse {
+    fn from(checks: &Verdicts) -> Self {
+        ChecksResponse(
+            CheckKind::ALL
+                .into_iter()
+                .map(|kind| (kind.as_str(), checks.get(kind).map(Into::into)))
+                .collect(),
+        )
+    }
 }
 
 /// A domain (the seed's shape plus extra fields).
@@ -408,11 +447,7 @@ impl From<&DomainView> for DomainResponse {
             partner_id: d.owner.partner_id.clone(),
             tenant_id: d.owner.tenant_id.clone(),
             dkim_keys: d.keys.all().iter().map(Into::into).collect(),
-            checks: ChecksResponse {
-                dkim: d.checks.dkim.as_ref().map(Into::into),
-                spf: d.checks.spf.as_ref().map(Into::into),
-                dmarc: d.checks.dmarc.as_ref().map(Into::into),
-            },
+            checks: (&d.checks).into(),
             dkim_rotation_days: d.dkim_rotation_days.map(RotationPeriod::days),
             failing_since: d.failing_since.map(rfc3339),
             next_check_at: rfc3339(d.next_check_at),
@@ -462,9 +497,9 @@ impl From<&VerificationReport> for VerifyResponse {
         VerifyResponse {
             domain: r.domain.name.to_string(),
             verified: r.domain.verified,
-            dkim_verified: r.dkim_verified,
-            spf_verified: r.spf_verified,
-            txt_verified: r.txt_verified,
+            dkim_verified: r.passed(CheckKind::Dkim),
+            spf_verified: r.passed(CheckKind::Spf),
+            txt_verified: r.passed(CheckKind::Dmarc),
             errors: r.errors.clone(),
             checks: r.checks.iter().map(Into::into).collect(),
         }

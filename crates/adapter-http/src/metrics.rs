@@ -138,6 +138,24 @@ impl Metrics {
     }
 }
 
+/// The core reports verdicts and DNS queries here, whoever triggered them.
+impl domain_core::ports::Observer for Metrics {
+    fn observe(&self, observation: domain_core::ports::Observation<'_>) {
+        use domain_core::ports::Observation;
+        match observation {
+            Observation::Check { verdict, .. } => {
+                self.observe_check(verdict.record.as_str(), verdict.status.as_str());
+            }
+            Observation::DnsQuery {
+                query,
+                outcome,
+                elapsed,
+            } => self.observe_dns(query, outcome, elapsed.as_secs_f64()),
+            Observation::MonitorRound { .. } => {}
+        }
+    }
+}
+
 /// Middleware: counts and times every request by its route template (never the raw
 /// path, which would explode the label set).
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -286,10 +286,6 @@ pub async fn verify_domain(
     Path(id): Path<String>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let report = s.service.verify(&caller, &domain_id(&id)?).await?;
-    for check in &report.checks {
-        s.metrics
-            .observe_check(check.record.as_str(), check.status.as_str());
-    }
     Ok(Json(VerifyResponse::from(&report)))
 }
 
@@ -529,7 +525,7 @@ pub async fn dkim_sign(
         .service
         .sign(
             &caller,
-            &domain_core::service::SignRequest {
+            domain_core::service::SignRequest {
                 tenant_id: req.tenant_id,
                 partner_id: req.partner_id,
                 message,

@@ -6,9 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain_core::RepoError;
 use domain_core::crypto::SealedKey;
-use domain_core::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, Scope};
+use domain_core::model::{
+    Domain, DomainEvent, DomainId, ListFilter, Owner, Page, PageRequest, Scope,
+};
 use domain_core::name::{DomainName, Selector};
-use domain_core::ports::{DomainRepo, KeyStore};
+use domain_core::ports::{DomainRepo, KeyStore, LeaseOnWrite, OwnerUsage};
 use domain_core::stored::{self, conflict};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
@@ -231,7 +233,12 @@ impl DomainRepo for SqliteStore {
         Ok(Page::from_overfetch(domains, page, |d| d.id.as_str()))
     }
 
-    async fn update(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
+    async fn update(
+        &self,
+        domain: &Domain,
+        events: &[DomainEvent],
+        lease: LeaseOnWrite,
+    ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
         // Name and owner are not written: they never change, and leaving them out means a
@@ -239,7 +246,9 @@ impl DomainRepo for SqliteStore {
         let updated = sqlx::query(
             "UPDATE domains SET dmarc_policy = ?3, dmarc_rua = ?4, is_active = ?5, verified = ?6, \
              dkim_rotation_days = ?7, updated_at = ?8, last_verified_at = ?9, failing_since = ?10, \
-             next_check_at = ?11, version = version + 1, lease_owner = NULL, lease_expires_at = NULL \
+             next_check_at = ?11, version = version + 1, \
+             lease_expires_at = CASE WHEN lease_owner = ?12 THEN NULL ELSE lease_expires_at END, \
+             lease_owner = CASE WHEN lease_owner = ?12 THEN NULL ELSE lease_owner END \
              WHERE id = ?1 AND version = ?2",
         )
         .bind(domain.id.as_str())
@@ -253,6 +262,7 @@ impl DomainRepo for SqliteStore {
         .bind(Micros::opt(domain.last_verified_at))
         .bind(Micros::opt(domain.failing_since))
         .bind(Micros(domain.next_check_at))
+        .bind(lease.owner())
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -300,6 +310,22 @@ impl DomainRepo for SqliteStore {
             .map(rows::event)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(events, page, |e| e.id.as_str()))
+    }
+
+    async fn owner_usage(&self, owner: &Owner, name: &DomainName) -> Result<OwnerUsage, RepoError> {
+        let row = store_sql::owner_usage(owner, name)
+            .build()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let count = |column: &str| -> Result<u64, RepoError> {
+            let n: i64 = row.try_get(column).map_err(map_err)?;
+            u64::try_from(n).map_err(|e| stored::corrupt("domain count", e))
+        };
+        Ok(OwnerUsage {
+            domains: count("domains")?,
+            name_taken: count("taken")? > 0,
+        })
     }
 
     async fn find_sendable(

@@ -41,7 +41,7 @@ pub fn to_json(domain: &DomainName, report: &DomainReport) -> serde_json::Value 
     serde_json::json!({
         "domain": domain,
         "verified": report.all_pass(),
-        "checks": report.verdicts(),
+        "checks": report.verdicts.iter().collect::<Vec<_>>(),
     })
 }
 
@@ -57,7 +57,7 @@ pub fn to_text(domain: &DomainName, report: &DomainReport) -> String {
             "not verified"
         }
     );
-    for v in report.verdicts() {
+    for v in report.verdicts.iter() {
         write_verdict(&mut out, v);
     }
     out

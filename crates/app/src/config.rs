@@ -197,6 +197,9 @@ pub struct ServeArgs {
     /// `text` or `json`.
     #[arg(long, env = "SCAISEND_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// The most domains one tenant (or one partner's shared domains) may have.
+    #[arg(long, env = "SCAISEND_MAX_DOMAINS_PER_TENANT", default_value_t = domain_core::service::DEFAULT_MAX_DOMAINS_PER_OWNER)]
+    pub max_domains_per_tenant: u64,
 }
 
 /// `migrate`.

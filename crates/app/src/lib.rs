@@ -12,4 +12,6 @@ pub mod monitor;
 pub mod secrets;
 mod wiring;
 
-pub use wiring::{App, AppParts, BlockingKeyGenerator, MeteredDns, Store, dns_lookup, open_store};
+pub use wiring::{
+    App, AppParts, BlockingKeyGenerator, BlockingPool, Store, dns_lookup, open_store,
+};

@@ -80,6 +80,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("SCAISEND_DKIM_SELECTOR: {e}"))?,
         sending_ips: args.domains.sending_ips()?,
         grace: time::Duration::try_from(args.grace).context("SCAISEND_GRACE")?,
+        max_domains_per_owner: args.max_domains_per_tenant,
     };
     let app = App::build(AppParts {
         store,

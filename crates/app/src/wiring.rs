@@ -1,17 +1,15 @@
-//! Wiring: the store chosen by URL, DNS with metrics, key generation off the async
+//! Wiring: the store chosen by URL, DNS, key generation and signing off the async
 //! threads, and the HTTP router over the use cases.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adapter_http::{AppState, JwtVerifier, Metrics};
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use domain_core::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
 use domain_core::ports::{
-    Clock, DnsAnswer, DnsLookup, DnsResult, DomainRepo, KeyGenerator, KeyStore, MxRecord,
-    TxtRecordData,
+    Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, PoolError,
 };
 use domain_core::{DomainService, Ports, ServiceConfig};
 
@@ -99,68 +97,51 @@ impl KeyGenerator for BlockingKeyGenerator {
     }
 }
 
-/// A `DnsLookup` decorator that records each query's latency and outcome in the
-/// Prometheus metrics.
-pub struct MeteredDns {
-    inner: Arc<dyn DnsLookup>,
-    metrics: Arc<Metrics>,
+/// Runs CPU-bound work (signing) on tokio's blocking pool, at most `limit` jobs at once
+/// and as many waiting: beyond that the pool answers busy, so a flood of large messages
+/// is refused quickly instead of queueing without bound.
+#[derive(Debug)]
+pub struct BlockingPool {
+    permits: Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+    limit: usize,
 }
 
-impl std::fmt::Debug for MeteredDns {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MeteredDns { .. }")
+impl BlockingPool {
+    /// A pool running up to `limit` jobs at once (at least one).
+    pub fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
+        BlockingPool {
+            permits: Arc::new(tokio::sync::Semaphore::new(limit)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            limit,
+        }
     }
-}
 
-impl MeteredDns {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn DnsLookup>, metrics: Arc<Metrics>) -> Self {
-        MeteredDns { inner, metrics }
-    }
-
-    fn record<T>(&self, query: &str, started: Instant, answer: &DnsAnswer<T>) {
-        let outcome = match answer.result {
-            DnsResult::Records(_) => "records",
-            DnsResult::NxDomain => "nxdomain",
-            DnsResult::NoData => "nodata",
-            DnsResult::TempFail(_) => "temporary_failure",
-        };
-        self.metrics
-            .observe_dns(query, outcome, started.elapsed().as_secs_f64());
+    /// One job per core.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, usize::from))
     }
 }
 
 #[async_trait]
-impl DnsLookup for MeteredDns {
-    async fn txt(&self, name: &str) -> DnsAnswer<TxtRecordData> {
-        let t = Instant::now();
-        let a = self.inner.txt(name).await;
-        self.record("TXT", t, &a);
-        a
-    }
-    async fn a(&self, name: &str) -> DnsAnswer<Ipv4Addr> {
-        let t = Instant::now();
-        let a = self.inner.a(name).await;
-        self.record("A", t, &a);
-        a
-    }
-    async fn aaaa(&self, name: &str) -> DnsAnswer<Ipv6Addr> {
-        let t = Instant::now();
-        let a = self.inner.aaaa(name).await;
-        self.record("AAAA", t, &a);
-        a
-    }
-    async fn mx(&self, name: &str) -> DnsAnswer<MxRecord> {
-        let t = Instant::now();
-        let a = self.inner.mx(name).await;
-        self.record("MX", t, &a);
-        a
-    }
-    async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
-        let t = Instant::now();
-        let a = self.inner.ptr(ip).await;
-        self.record("PTR", t, &a);
-        a
+impl CpuPool for BlockingPool {
+    async fn run(&self, job: CpuJob) -> Result<(), PoolError> {
+        use std::sync::atomic::Ordering;
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let permit = if queued >= 2 * self.limit {
+            None
+        } else {
+            Arc::clone(&self.permits).acquire_owned().await.ok()
+        };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let permit = permit.ok_or(PoolError::Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job();
+        })
+        .await
+        .map_err(|_| PoolError::Failed)
     }
 }
 
@@ -168,7 +149,7 @@ impl DnsLookup for MeteredDns {
 pub struct AppParts {
     /// The store.
     pub store: Store,
-    /// DNS (wrapped in metrics by `App::build`).
+    /// DNS (its queries are reported to the metrics by the core).
     pub dns: Arc<dyn DnsLookup>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
@@ -213,9 +194,11 @@ impl App {
             Ports {
                 repo: parts.store.repo,
                 keys: parts.store.keys,
-                dns: Arc::new(MeteredDns::new(parts.dns, metrics.clone())),
+                dns: parts.dns,
                 clock: parts.clock,
                 keygen: parts.keygen,
+                cpu: Arc::new(BlockingPool::per_core()),
+                observer: metrics.clone(),
             },
             Arc::new(parts.secrets.master),
             parts.config,

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod lifecycle;
 pub mod model;
@@ -34,8 +35,8 @@ pub mod testing;
 pub use access::{Caller, Role};
 pub use error::{Error, FieldError, InputError, RepoError, Result};
 pub use model::{
-    Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, ListFilter, Owner, Page,
-    PageRequest, Scope,
+    Actor, Domain, DomainEvent, DomainId, EventId, EventKind, ListFilter, Owner, Page, PageRequest,
+    Scope,
 };
 pub use name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 pub use service::{DomainService, Ports, ServiceConfig};

@@ -2,31 +2,18 @@
 //! verified/unverified transitions, the grace period of the monitor, and the timeline
 //! events each change writes.
 
-use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use crate::model::{Actor, Domain, DomainEvent, EventKind, IdGenerator};
+use crate::events::{Actor, Change, DomainEvent, EventWriter, Unverification};
+use crate::model::{Domain, IdGenerator};
 use crate::name::Selector;
-use crate::verify::{CheckKind, CheckStatus, Verdict};
-
-/// The verdicts of one verification of a domain.
-#[derive(Debug, Clone)]
-pub struct CheckOutcome {
-    /// The active selector's DKIM check.
-    pub dkim: Verdict,
-    /// The SPF check.
-    pub spf: Verdict,
-    /// The DMARC check.
-    pub dmarc: Verdict,
-    /// The pending selector's DKIM check, if a rotation is pending.
-    pub pending: Option<(Selector, Verdict)>,
-}
+use crate::verify::{CheckStatus, DomainReport, Verdict};
 
 /// Who is verifying, which decides how failures count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckMode {
-    /// An explicit `verify` request: the truth is recorded at once (contract §3), except
-    /// that a temporary failure keeps the previous state.
+    /// An explicit `verify` request: the truth is recorded at once (docs/verification.md),
+    /// except that a temporary failure keeps the previous state.
     Explicit,
     /// The background monitor: a verified domain whose checks start failing stays
     /// verified for `grace`, so one bad DNS edit does not stop a tenant's mail.
@@ -36,49 +23,23 @@ pub enum CheckMode {
     },
 }
 
-/// Writes timeline events for one change of one domain.
-#[derive(Debug)]
-pub struct EventWriter<'a> {
-    ids: &'a IdGenerator,
-    domain: &'a Domain,
-    actor: Actor,
-    now: OffsetDateTime,
-    events: Vec<DomainEvent>,
+/// The selectors a verification was computed for: the active one, and the pending one if
+/// a rotation was under way. Selectors are never reused, so they name the keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedKeys {
+    /// The selector that signed.
+    pub active: Selector,
+    /// The selector pending promotion.
+    pub pending: Option<Selector>,
 }
 
-impl<'a> EventWriter<'a> {
-    /// A writer for changes made by `actor` at `now`.
-    pub fn new(
-        ids: &'a IdGenerator,
-        domain: &'a Domain,
-        actor: Actor,
-        now: OffsetDateTime,
-    ) -> Self {
-        EventWriter {
-            ids,
-            domain,
-            actor,
-            now,
-            events: Vec::new(),
+impl CheckedKeys {
+    /// The keys of `domain` as they are now.
+    pub fn of(domain: &Domain) -> Self {
+        CheckedKeys {
+            active: domain.keys.active().selector.clone(),
+            pending: domain.keys.pending().map(|k| k.selector.clone()),
         }
-    }
-
-    /// Records an event.
-    pub fn push(&mut self, kind: EventKind, message: String, detail: serde_json::Value) {
-        self.events.push(DomainEvent {
-            id: self.ids.event_id(self.now),
-            domain_id: self.domain.id.clone(),
-            at: self.now,
-            actor: self.actor.clone(),
-            kind,
-            message,
-            detail,
-        });
-    }
-
-    /// The events written.
-    pub fn finish(self) -> Vec<DomainEvent> {
-        self.events
     }
 }
 
@@ -86,140 +47,130 @@ impl Domain {
     /// Applies the verdicts of a verification: promotes a pending key whose record was
     /// seen, stores the verdicts, updates `verified`, and returns the timeline events.
     ///
+    /// The report must have been computed for the domain's current keys
+    /// ([`CheckedKeys::of`]); callers recompute it when the keys changed meanwhile, so a
+    /// verdict about one selector is never stored as another's.
+    ///
     /// A temporary failure never replaces the last conclusive verdict of a check, so an
     /// outage changes nothing.
     pub fn apply_checks(
         &mut self,
-        mut outcome: CheckOutcome,
+        mut report: DomainReport,
         mode: CheckMode,
         now: OffsetDateTime,
         actor: Actor,
         ids: &IdGenerator,
     ) -> Vec<DomainEvent> {
-        let before = self.clone();
-        let mut events = EventWriter::new(ids, &before, actor, now);
-
-        if let Some((selector, verdict)) = outcome.pending.take()
-            && verdict.passed()
-        {
-            let old = self.keys.active().selector.clone();
-            if self.keys.promote(&selector, now).is_ok() {
-                events.push(
-                    EventKind::SelectorPromoted,
-                    format!("the record of `{selector}` was seen in DNS; it signs now and `{old}` is retiring"),
-                    json!({ "before": { "active": old }, "after": { "active": selector, "retiring": old } }),
-                );
-                // The promoted key is the one the DKIM check is about from now on.
-                outcome.dkim = verdict;
-            }
+        let mut events = EventWriter::new(ids, &self.id, actor, now);
+        if let Some((selector, verdict)) = report.pending.take() {
+            self.promote_if_seen(&selector, verdict, &mut report, now, &mut events);
         }
-
-        for (kind, new) in [
-            (CheckKind::Dkim, outcome.dkim),
-            (CheckKind::Spf, outcome.spf),
-            (CheckKind::Dmarc, outcome.dmarc),
-        ] {
-            let slot = match kind {
-                CheckKind::Dkim => &mut self.checks.dkim,
-                CheckKind::Spf => &mut self.checks.spf,
-                CheckKind::Dmarc => &mut self.checks.dmarc,
-            };
-            if new.status == CheckStatus::TemporaryFailure && slot.is_some() {
-                continue;
-            }
-            let changed = slot.as_ref().is_none_or(|old| new.differs_from(old));
-            if changed {
-                let old_status = slot.as_ref().map(|v| v.status.as_str());
-                events.push(
-                    EventKind::CheckChanged,
-                    format!("{} check: {}", kind.as_str().to_uppercase(), new.message),
-                    json!({
-                        "check": kind.as_str(),
-                        "before": slot.as_ref().map(|v| json!({ "status": v.status, "code": v.code })),
-                        "after": { "status": new.status, "code": new.code },
-                        "from_status": old_status,
-                    }),
-                );
-            }
-            *slot = Some(new);
+        for verdict in report.verdicts.iter() {
+            self.record_verdict(verdict.clone(), &mut events);
         }
+        self.follow_verdicts(mode, now, &mut events);
+        events.finish()
+    }
 
-        let all_pass = self.checks.all_pass();
-        if all_pass {
+    /// Promotes the pending key once its record was seen in DNS; its verdict is then the
+    /// DKIM one.
+    fn promote_if_seen(
+        &mut self,
+        selector: &Selector,
+        verdict: Verdict,
+        report: &mut DomainReport,
+        now: OffsetDateTime,
+        events: &mut EventWriter<'_>,
+    ) {
+        if !verdict.passed() {
+            return;
+        }
+        let old = self.keys.active().selector.clone();
+        if self.keys.promote(selector, now).is_ok() {
+            events.push(Change::SelectorPromoted {
+                old,
+                new: selector.clone(),
+            });
+            report.verdicts.insert(verdict);
+        }
+    }
+
+    /// Keeps a check's new verdict, unless it is a temporary failure after a conclusive
+    /// one; notes a change in the timeline.
+    fn record_verdict(&mut self, new: Verdict, events: &mut EventWriter<'_>) {
+        let old = self.checks.get(new.record);
+        if new.status == CheckStatus::TemporaryFailure && old.is_some() {
+            return;
+        }
+        if old.is_none_or(|old| new.differs_from(old)) {
+            events.push(Change::CheckChanged {
+                before: old.map(|v| (v.status, v.code)),
+                after: new.clone(),
+            });
+        }
+        self.checks.insert(new);
+    }
+
+    /// Moves `verified` (and the grace period) to follow the stored verdicts.
+    fn follow_verdicts(
+        &mut self,
+        mode: CheckMode,
+        now: OffsetDateTime,
+        events: &mut EventWriter<'_>,
+    ) {
+        let passing = self.checks.verified();
+        if passing {
             self.last_verified_at = Some(now);
         }
-        match (mode, self.verified, all_pass) {
+        match (mode, self.verified, passing) {
             (_, false, true) => {
                 self.verified = true;
                 self.failing_since = None;
-                events.push(
-                    EventKind::Verified,
-                    "DKIM, SPF and DMARC all verified; the domain can send".to_owned(),
-                    json!({ "before": { "verified": false }, "after": { "verified": true } }),
-                );
+                events.push(Change::Verified);
             }
             (_, true, true) => {
-                if let Some(since) = self.failing_since.take() {
-                    events.push(
-                        EventKind::Recovered,
-                        "all checks pass again".to_owned(),
-                        json!({ "failing_since": since.unix_timestamp() }),
-                    );
+                if let Some(failing_since) = self.failing_since.take() {
+                    events.push(Change::Recovered { failing_since });
                 }
             }
             (CheckMode::Explicit, true, false) => {
-                self.verified = false;
-                self.failing_since = None;
-                events.push(
-                    EventKind::Unverified,
-                    format!("verification failed: {}", failing_checks(self)),
-                    json!({ "before": { "verified": true }, "after": { "verified": false } }),
-                );
+                self.unverify(Unverification::Failed, events);
             }
             (CheckMode::Monitor { grace }, true, false) => match self.failing_since {
                 None => {
                     self.failing_since = Some(now);
-                    events.push(
-                        EventKind::Failing,
-                        format!(
-                            "checks failing ({}); the domain stays verified for {} hours unless fixed",
-                            failing_checks(self),
-                            grace.whole_hours()
-                        ),
-                        json!({ "grace_hours": grace.whole_hours() }),
-                    );
+                    events.push(Change::Failing {
+                        grace,
+                        failing: self.failing_checks(),
+                    });
                 }
                 Some(since) if now - since >= grace => {
-                    self.verified = false;
-                    self.failing_since = None;
-                    events.push(
-                        EventKind::Unverified,
-                        format!(
-                            "checks kept failing for {} hours ({}); the domain is no longer verified",
-                            grace.whole_hours(),
-                            failing_checks(self)
-                        ),
-                        json!({ "before": { "verified": true }, "after": { "verified": false } }),
-                    );
+                    self.unverify(Unverification::GraceOver { grace }, events);
                 }
                 Some(_) => {}
             },
             (_, false, false) => {}
         }
-        events.finish()
     }
-}
 
-fn failing_checks(domain: &Domain) -> String {
-    domain
-        .checks
-        .verdicts()
-        .into_iter()
-        .flatten()
-        .filter(|v| !v.passed())
-        .map(|v| format!("{} {}", v.record.as_str(), v.code.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    fn unverify(&mut self, why: Unverification, events: &mut EventWriter<'_>) {
+        self.verified = false;
+        self.failing_since = None;
+        events.push(Change::Unverified {
+            why,
+            failing: self.failing_checks(),
+        });
+    }
+
+    /// The failing checks that the verified rule requires, as `check code` pairs.
+    fn failing_checks(&self) -> String {
+        self.checks
+            .failing()
+            .filter(|v| v.record.required_for_verified())
+            .map(|v| format!("{} {}", v.record.as_str(), v.code.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[cfg(test)]

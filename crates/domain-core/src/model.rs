@@ -1,14 +1,14 @@
 //! The domain aggregate and the values around it: ids, owners, scopes, timeline events,
 //! list filters and pages.
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::InputError;
+pub use crate::events::{Actor, DomainEvent, EventKind};
 pub use crate::ids::{DomainId, EventId, IdGenerator};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress};
 use crate::rotation::{KeyRing, RotationPeriod};
-use crate::verify::Verdict;
+use crate::verify::Verdicts;
 
 /// Who owns a domain: a tenant under a partner, or the partner itself (a shared domain,
 /// usable by every tenant of the partner).
@@ -64,31 +64,6 @@ impl Scope {
     }
 }
 
-/// The last verdict of each check, `None` before the first check.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Checks {
-    /// The DKIM check of the active selector.
-    pub dkim: Option<Verdict>,
-    /// The SPF check.
-    pub spf: Option<Verdict>,
-    /// The DMARC check.
-    pub dmarc: Option<Verdict>,
-}
-
-impl Checks {
-    /// The verdicts in the order DKIM, SPF, DMARC.
-    pub fn verdicts(&self) -> [Option<&Verdict>; 3] {
-        [self.dkim.as_ref(), self.spf.as_ref(), self.dmarc.as_ref()]
-    }
-
-    /// Whether every check has a passing verdict: what makes a domain verified.
-    pub fn all_pass(&self) -> bool {
-        self.verdicts()
-            .iter()
-            .all(|v| v.is_some_and(Verdict::passed))
-    }
-}
-
 /// A sender domain with everything that belongs to it.
 #[derive(Debug, Clone)]
 pub struct Domain {
@@ -104,13 +79,13 @@ pub struct Domain {
     pub dmarc_rua: Option<RuaAddress>,
     /// Deactivated domains are rejected at queue time.
     pub is_active: bool,
-    /// All three checks passed (and, under the monitor, have not failed for longer than
-    /// the grace period since).
+    /// Every check the verified rule requires passed (and, under the monitor, has not
+    /// failed for longer than the grace period since).
     pub verified: bool,
     /// The DKIM keys and their rotation state.
     pub keys: KeyRing,
     /// The last verdict of each check.
-    pub checks: Checks,
+    pub checks: Verdicts,
     /// Rotate DKIM automatically after this many days; `None`: never.
     pub dkim_rotation_days: Option<RotationPeriod>,
     /// When the domain was created.
@@ -132,134 +107,6 @@ impl Domain {
     pub fn is_shared(&self) -> bool {
         self.owner.is_shared()
     }
-}
-
-/// Who caused an event.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Actor {
-    /// A user, by the `sub` claim of their token.
-    User(String),
-    /// The service itself (the monitor, automatic rotation).
-    System,
-}
-
-impl Actor {
-    /// `system`, or the user's `sub`.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Actor::User(sub) => sub,
-            Actor::System => "system",
-        }
-    }
-
-    /// Reads what [`Actor::as_str`] wrote.
-    pub fn from_stored(s: &str) -> Self {
-        if s == "system" {
-            Actor::System
-        } else {
-            Actor::User(s.to_owned())
-        }
-    }
-}
-
-impl Serialize for Actor {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// What happened to a domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// The domain was added.
-    Created,
-    /// A check's verdict changed.
-    CheckChanged,
-    /// The domain became verified.
-    Verified,
-    /// The domain stopped being verified.
-    Unverified,
-    /// A verified domain started failing; it stays verified for the grace period.
-    Failing,
-    /// A failing verified domain passes again.
-    Recovered,
-    /// A new DKIM key was created as pending.
-    RotationStarted,
-    /// The pending key's record was seen; it signs now, the old key is retiring.
-    SelectorPromoted,
-    /// A pending key was cancelled before it was promoted.
-    RotationCancelled,
-    /// A retiring selector was removed; its private key is destroyed.
-    SelectorRemoved,
-    /// The DMARC policy or report address changed.
-    PolicyChanged,
-    /// The domain was deactivated.
-    Deactivated,
-    /// The domain was reactivated.
-    Reactivated,
-}
-
-impl EventKind {
-    /// The snake_case name used in the API and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Created => "created",
-            EventKind::CheckChanged => "check_changed",
-            EventKind::Verified => "verified",
-            EventKind::Unverified => "unverified",
-            EventKind::Failing => "failing",
-            EventKind::Recovered => "recovered",
-            EventKind::RotationStarted => "rotation_started",
-            EventKind::SelectorPromoted => "selector_promoted",
-            EventKind::RotationCancelled => "rotation_cancelled",
-            EventKind::SelectorRemoved => "selector_removed",
-            EventKind::PolicyChanged => "policy_changed",
-            EventKind::Deactivated => "deactivated",
-            EventKind::Reactivated => "reactivated",
-        }
-    }
-
-    /// Reads what [`EventKind::as_str`] wrote.
-    pub fn from_stored(s: &str) -> Option<Self> {
-        ALL_EVENT_KINDS.iter().copied().find(|k| k.as_str() == s)
-    }
-}
-
-const ALL_EVENT_KINDS: [EventKind; 13] = [
-    EventKind::Created,
-    EventKind::CheckChanged,
-    EventKind::Verified,
-    EventKind::Unverified,
-    EventKind::Failing,
-    EventKind::Recovered,
-    EventKind::RotationStarted,
-    EventKind::SelectorPromoted,
-    EventKind::RotationCancelled,
-    EventKind::SelectorRemoved,
-    EventKind::PolicyChanged,
-    EventKind::Deactivated,
-    EventKind::Reactivated,
-];
-
-/// One entry of a domain's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DomainEvent {
-    /// `evt_<ULID>`; orders events in time.
-    pub id: EventId,
-    /// The domain.
-    pub domain_id: DomainId,
-    /// When it happened.
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    /// Who did it.
-    pub actor: Actor,
-    /// What happened.
-    pub kind: EventKind,
-    /// A readable sentence.
-    pub message: String,
-    /// What changed: `{"before": …, "after": …}` and anything else worth keeping.
-    pub detail: serde_json::Value,
 }
 
 /// Filters of the domain list (contract §2).

@@ -84,7 +84,7 @@ pub fn dns_records(
         host: k.selector.record_host(&domain.name),
         value: DkimKeyRecord::for_key(&k.public_key).to_string(),
         action,
-        status: match (&domain.checks.dkim, k.state) {
+        status: match (domain.checks.get(CheckKind::Dkim), k.state) {
             (Some(v), KeyState::Active) if verdict_selector(v) == Some(k.selector.as_str()) => {
                 status_of(Some(v))
             }
@@ -102,8 +102,7 @@ pub fn dns_records(
     }
     let spf_value = domain
         .checks
-        .spf
-        .as_ref()
+        .get(CheckKind::Spf)
         .and_then(|v| v.expected.clone())
         .unwrap_or_else(|| SpfRecord::ours(include_host).to_string());
     rows.push(DnsRecordSpec {
@@ -111,15 +110,15 @@ pub fn dns_records(
         host: domain.name.to_string(),
         value: spf_value,
         action: RecordAction::Publish,
-        status: status_of(domain.checks.spf.as_ref()),
+        status: status_of(domain.checks.get(CheckKind::Spf)),
         key_state: None,
     });
     rows.push(DnsRecordSpec {
         purpose: CheckKind::Dmarc,
-        host: format!("_dmarc.{}", domain.name),
+        host: DmarcRecord::host(&domain.name),
         value: DmarcRecord::ours(domain.dmarc_policy, domain.dmarc_rua.as_ref()).to_string(),
         action: RecordAction::Publish,
-        status: status_of(domain.checks.dmarc.as_ref()),
+        status: status_of(domain.checks.get(CheckKind::Dmarc)),
         key_state: None,
     });
     rows.extend(

@@ -12,11 +12,11 @@ use time::OffsetDateTime;
 
 use crate::crypto::SealedKey;
 use crate::error::RepoError;
-use crate::model::{Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner};
+use crate::model::{Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 use crate::records::dkim::{Algorithm, DkimPublicKey};
 use crate::rotation::{KeyRing, KeyState, RotationPeriod, SelectorKey};
-use crate::verify::Verdict;
+use crate::verify::{CheckKind, Verdict, Verdicts};
 
 /// A row of the domains table.
 #[derive(Debug, Clone)]
@@ -97,10 +97,7 @@ pub struct StoredEvent {
     pub detail: serde_json::Value,
 }
 
-/// The kinds of stored checks, as the store names them.
-pub const CHECK_KINDS: [&str; 3] = ["dkim", "spf", "dmarc"];
-
-/// A stored verdict: the domain's id, the check kind (one of [`CHECK_KINDS`]) and the
+/// A stored verdict: the domain's id, the check kind ([`CheckKind::as_str`]) and the
 /// verdict as JSON.
 pub type StoredCheck = (String, String, serde_json::Value);
 
@@ -139,17 +136,20 @@ pub fn domain(
     checks: Vec<(String, serde_json::Value)>,
 ) -> Result<Domain, RepoError> {
     let keys = keys.into_iter().map(key).collect::<Result<Vec<_>, _>>()?;
-    let mut stored_checks = Checks::default();
+    let mut stored_checks = Verdicts::default();
     for (kind, json) in checks {
-        let slot = match kind.as_str() {
-            "dkim" => &mut stored_checks.dkim,
-            "spf" => &mut stored_checks.spf,
-            "dmarc" => &mut stored_checks.dmarc,
-            other => return Err(corrupt("check kind", format!("`{other}`"))),
+        let Some(check) = CheckKind::parse(&kind) else {
+            return Err(corrupt("check kind", format!("`{kind}`")));
         };
         let verdict: Verdict =
             serde_json::from_value(json).map_err(|e| corrupt(&format!("{kind} verdict"), e))?;
-        *slot = Some(verdict);
+        if verdict.record != check {
+            return Err(corrupt(
+                "verdict",
+                format!("a `{}` verdict stored as `{kind}`", verdict.record.as_str()),
+            ));
+        }
+        stored_checks.insert(verdict);
     }
     Ok(Domain {
         id: DomainId::parse(&row.id).map_err(|e| corrupt("domain id", e))?,
@@ -224,14 +224,12 @@ pub fn event(row: StoredEvent) -> Result<DomainEvent, RepoError> {
 }
 
 /// The verdicts of a domain as rows: (check kind, JSON).
-pub fn check_rows(checks: &Checks) -> Result<Vec<(&'static str, serde_json::Value)>, RepoError> {
-    CHECK_KINDS
-        .into_iter()
-        .zip(checks.verdicts())
-        .filter_map(|(kind, verdict)| verdict.map(|v| (kind, v)))
-        .map(|(kind, v)| {
+pub fn check_rows(checks: &Verdicts) -> Result<Vec<(&'static str, serde_json::Value)>, RepoError> {
+    checks
+        .iter()
+        .map(|v| {
             serde_json::to_value(v)
-                .map(|json| (kind, json))
+                .map(|json| (v.record.as_str(), json))
                 .map_err(|e| RepoError::Internal(format!("a verdict does not encode: {e}")))
         })
         .collect()
@@ -371,9 +369,12 @@ mod tests {
         assert_eq!(domains[0].id.as_str(), b, "the rows' order is kept");
         assert_eq!(domains[0].name.as_str(), "b.example.com");
         assert_eq!(domains[0].keys.active().public_key, testing::key(1).public);
-        assert!(domains[0].checks.dmarc.is_some());
+        assert!(domains[0].checks.get(CheckKind::Dmarc).is_some());
         assert_eq!(domains[1].keys.active().public_key, testing::key(0).public);
-        assert!(domains[1].checks.dmarc.is_none(), "b's verdict is not a's");
+        assert!(
+            domains[1].checks.get(CheckKind::Dmarc).is_none(),
+            "b's verdict is not a's"
+        );
         assert_eq!(domains[1].version, 3);
     }
 

@@ -362,6 +362,24 @@ impl crate::ports::DomainRepo for MemoryRepo {
         Ok(())
     }
 
+    async fn owner_usage(
+        &self,
+        owner: &crate::model::Owner,
+        name: &crate::name::DomainName,
+    ) -> Result<crate::ports::OwnerUsage, crate::error::RepoError> {
+        let s = self.state();
+        let owned = s
+            .domains
+            .values()
+            .filter(|d| owner_key(&d.owner) == owner_key(owner));
+        let mut usage = crate::ports::OwnerUsage::default();
+        for d in owned {
+            usage.domains += 1;
+            usage.name_taken |= d.name == *name;
+        }
+        Ok(usage)
+    }
+
     async fn get(
         &self,
         scope: &crate::model::Scope,
@@ -399,6 +417,7 @@ impl crate::ports::DomainRepo for MemoryRepo {
         &self,
         domain: &crate::model::Domain,
         events: &[crate::model::DomainEvent],
+        lease: crate::ports::LeaseOnWrite,
     ) -> Result<(), crate::error::RepoError> {
         let mut s = self.state();
         let stored = s
@@ -411,7 +430,12 @@ impl crate::ports::DomainRepo for MemoryRepo {
         let mut next = domain.clone();
         next.version += 1;
         *stored = next;
-        s.leases.remove(domain.id.as_str());
+        if s.leases
+            .get(domain.id.as_str())
+            .is_some_and(|(holder, _)| Some(holder.as_str()) == lease.owner())
+        {
+            s.leases.remove(domain.id.as_str());
+        }
         s.events.extend(events.iter().cloned());
         Ok(())
     }
@@ -592,7 +616,7 @@ pub(crate) fn domain(name: &str, now: time::OffsetDateTime) -> crate::model::Dom
             },
             now,
         ),
-        checks: crate::model::Checks::default(),
+        checks: crate::verify::Verdicts::default(),
         dkim_rotation_days: None,
         created_at: now,
         updated_at: now,

@@ -5,12 +5,12 @@ use std::sync::{Mutex, OnceLock};
 
 use domain_core::crypto::{GeneratedKey, MasterKey, SealedKey};
 use domain_core::model::{
-    Actor, Checks, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest,
+    Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest,
 };
 use domain_core::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 use domain_core::rotation::{KeyRing, NewKey, RotationPeriod};
 use domain_core::testing;
-use domain_core::verify::{CheckKind, CheckStatus, Verdict, VerdictCode, Warning};
+use domain_core::verify::{CheckKind, CheckStatus, Verdict, VerdictCode, Verdicts, Warning};
 use serde_json::json;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -100,7 +100,7 @@ pub(crate) fn new_domain_with(owner: Owner, name: &str, key: &GeneratedKey) -> D
             },
             T0,
         ),
-        checks: Checks::default(),
+        checks: Verdicts::default(),
         dkim_rotation_days: Some(RotationPeriod::from_days(90).unwrap()),
         created_at: T0,
         updated_at: T0,
@@ -165,25 +165,19 @@ pub(crate) fn verdict(record: CheckKind, status: CheckStatus, code: VerdictCode)
     }
 }
 
-/// All three verdicts, passing.
-pub(crate) fn passing_checks() -> Checks {
-    Checks {
-        dkim: Some(verdict(
-            CheckKind::Dkim,
-            CheckStatus::Verified,
-            VerdictCode::DkimOk,
-        )),
-        spf: Some(verdict(
-            CheckKind::Spf,
-            CheckStatus::Verified,
-            VerdictCode::SpfOk,
-        )),
-        dmarc: Some(verdict(
-            CheckKind::Dmarc,
-            CheckStatus::Verified,
-            VerdictCode::DmarcOk,
-        )),
-    }
+/// A passing verdict of every check.
+pub(crate) fn passing_checks() -> Verdicts {
+    CheckKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let code = match kind {
+                CheckKind::Dkim => VerdictCode::DkimOk,
+                CheckKind::Spf => VerdictCode::SpfOk,
+                CheckKind::Dmarc => VerdictCode::DmarcOk,
+            };
+            verdict(kind, CheckStatus::Verified, code)
+        })
+        .collect()
 }
 
 /// An event about `domain`, by a user.

@@ -27,7 +27,7 @@ pub use cases::crud::{
 };
 pub use cases::leases::{
     a_live_lease_is_kept_and_an_expired_one_is_reclaimed, release_gives_the_lease_back,
-    update_clears_the_lease,
+    update_releases_only_the_holders_lease,
 };
 pub use cases::outage::{a_closed_store_is_unavailable, an_unreachable_store_is_unavailable};
 pub use cases::scope::{find_sendable_returns_own_then_shared, scopes_hide_what_they_may_not_see};
@@ -60,7 +60,7 @@ macro_rules! contract_tests {
             concurrent_claimers_never_share_a_domain,
             a_live_lease_is_kept_and_an_expired_one_is_reclaimed,
             release_gives_the_lease_back,
-            update_clears_the_lease,
+            update_releases_only_the_holders_lease,
         );
         // Cases that need the repository and the key store.
         $crate::contract_tests!(@keys $backend;

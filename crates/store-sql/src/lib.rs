@@ -9,7 +9,7 @@
 //! [`push_scope`] is the one place that turns a caller's [`Scope`] into SQL: a query
 //! built here can never return another tenant's row.
 
-use domain_core::model::{DomainId, ListFilter, PageRequest, Scope};
+use domain_core::model::{DomainId, ListFilter, Owner, PageRequest, Scope};
 use domain_core::name::DomainName;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
@@ -156,6 +156,28 @@ where
         .push(", 'shared') AND name = ")
         .push_bind(name.as_str().to_owned())
         .push(" ORDER BY tenant_id IS NULL, id");
+    q
+}
+
+/// `SELECT` of how many domains `owner` has (`domains`) and how many of them are named
+/// `name` (`taken`, 0 or 1), through the `(partner_id, owner_key, name)` index.
+pub fn owner_usage<DB: Database>(owner: &Owner, name: &DomainName) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+{
+    let owner_key = match &owner.tenant_id {
+        Some(tenant) => format!("tenant:{tenant}"),
+        None => "shared".to_owned(),
+    };
+    let mut q = QueryBuilder::new(
+        "SELECT count(*) AS domains, \
+         COALESCE(SUM(CASE WHEN name = ",
+    );
+    q.push_bind(name.as_str().to_owned())
+        .push(" THEN 1 ELSE 0 END), 0) AS taken FROM domains WHERE partner_id = ")
+        .push_bind(owner.partner_id.clone())
+        .push(" AND owner_key = ")
+        .push_bind(owner_key);
     q
 }
 

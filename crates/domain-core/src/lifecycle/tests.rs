@@ -1,10 +1,13 @@
 //! How a domain follows its checks: each scenario is a table of verifications (when, by
 //! whom, what DNS said) and what each one must write and leave.
 
+use serde_json::json;
+
 use super::*;
+use crate::events::EventKind;
 use crate::rotation::KeyState;
 use crate::testing;
-use crate::verify::VerdictCode;
+use crate::verify::{CheckKind, VerdictCode};
 
 const GRACE: Duration = Duration::hours(72);
 const EXPLICIT: CheckMode = CheckMode::Explicit;
@@ -63,35 +66,35 @@ enum Dns {
     AllTempFail,
 }
 
-fn outcome(dns: Dns) -> CheckOutcome {
+fn outcome(dns: Dns) -> DomainReport {
     use CheckStatus as S;
     use VerdictCode as C;
-    let pass = CheckOutcome {
-        dkim: dkim("scaisend", S::Verified, C::DkimOk),
-        spf: verdict(CheckKind::Spf, S::Verified, C::SpfOk),
-        dmarc: verdict(CheckKind::Dmarc, S::Verified, C::DmarcOk),
-        pending: None,
+    let (dkim_status, spf_dmarc_fail) = match dns {
+        Dns::Pass => ((S::Verified, C::DkimOk), false),
+        Dns::DkimMissing => ((S::Missing, C::DkimMissing), false),
+        Dns::DkimTempFail => ((S::TemporaryFailure, C::DkimTemporaryFailure), false),
+        Dns::AllTempFail => ((S::TemporaryFailure, C::DkimTemporaryFailure), true),
     };
-    match dns {
-        Dns::Pass => pass,
-        Dns::DkimMissing => CheckOutcome {
-            dkim: dkim("scaisend", S::Missing, C::DkimMissing),
-            ..pass
-        },
-        Dns::DkimTempFail => CheckOutcome {
-            dkim: dkim("scaisend", S::TemporaryFailure, C::DkimTemporaryFailure),
-            ..pass
-        },
-        Dns::AllTempFail => CheckOutcome {
-            dkim: dkim("scaisend", S::TemporaryFailure, C::DkimTemporaryFailure),
-            spf: verdict(CheckKind::Spf, S::TemporaryFailure, C::SpfTemporaryFailure),
-            dmarc: verdict(
+    let (spf, dmarc) = if spf_dmarc_fail {
+        (
+            verdict(CheckKind::Spf, S::TemporaryFailure, C::SpfTemporaryFailure),
+            verdict(
                 CheckKind::Dmarc,
                 S::TemporaryFailure,
                 C::DmarcTemporaryFailure,
             ),
-            pending: None,
-        },
+        )
+    } else {
+        (
+            verdict(CheckKind::Spf, S::Verified, C::SpfOk),
+            verdict(CheckKind::Dmarc, S::Verified, C::DmarcOk),
+        )
+    };
+    DomainReport {
+        verdicts: [dkim("scaisend", dkim_status.0, dkim_status.1), spf, dmarc]
+            .into_iter()
+            .collect(),
+        pending: None,
     }
 }
 
@@ -220,10 +223,13 @@ fn a_temporary_failure_never_replaces_a_conclusive_verdict() {
         ],
     );
     assert_eq!(
-        d.checks.dkim.as_ref().unwrap().status,
+        d.checks.get(CheckKind::Dkim).unwrap().status,
         CheckStatus::Verified
     );
-    assert_eq!(d.checks.spf.as_ref().unwrap().status, CheckStatus::Verified);
+    assert_eq!(
+        d.checks.get(CheckKind::Spf).unwrap().status,
+        CheckStatus::Verified
+    );
     // A conclusive failure is not replaced either: the domain stays unverified.
     let mut d = domain();
     check(
@@ -240,7 +246,7 @@ fn a_temporary_failure_never_replaces_a_conclusive_verdict() {
         ],
     );
     assert_eq!(
-        d.checks.dkim.as_ref().unwrap().code,
+        d.checks.get(CheckKind::Dkim).unwrap().code,
         VerdictCode::DkimMissing
     );
 }
@@ -277,7 +283,7 @@ fn a_temporary_failure_with_nothing_stored_is_stored() {
         &IdGenerator::new(),
     );
     assert_eq!(
-        d.checks.dkim.as_ref().unwrap().status,
+        d.checks.get(CheckKind::Dkim).unwrap().status,
         CheckStatus::TemporaryFailure
     );
 }
@@ -413,7 +419,9 @@ fn a_check_whose_found_records_change_is_recorded() {
     let ids = IdGenerator::new();
     d.apply_checks(outcome(Dns::Pass), EXPLICIT, t0(), Actor::System, &ids);
     let mut changed = outcome(Dns::Pass);
-    changed.spf.found = vec!["v=spf1 include:scaisend.scailabs.ai -all".to_owned()];
+    let mut spf = changed.verdicts.get(CheckKind::Spf).unwrap().clone();
+    spf.found = vec!["v=spf1 include:scaisend.scailabs.ai -all".to_owned()];
+    changed.verdicts.insert(spf);
     let events = d.apply_checks(changed, EXPLICIT, t0() + H, Actor::System, &ids);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, CheckChanged);
@@ -456,7 +464,7 @@ fn a_passing_pending_key_is_promoted() {
     assert!(d.keys.pending().is_none());
     // From now on the DKIM check is the promoted selector's.
     assert_eq!(
-        d.checks.dkim.as_ref().unwrap().details["selector"],
+        d.checks.get(CheckKind::Dkim).unwrap().details["selector"],
         "scaisend2"
     );
     assert!(d.verified);
@@ -472,7 +480,10 @@ fn a_pending_key_is_promoted_even_once_the_old_record_is_gone() {
         VerdictCode::DkimOk,
     );
     assert_eq!(events[0], EventKind::SelectorPromoted);
-    assert_eq!(d.checks.dkim.as_ref().unwrap().code, VerdictCode::DkimOk);
+    assert_eq!(
+        d.checks.get(CheckKind::Dkim).unwrap().code,
+        VerdictCode::DkimOk
+    );
     assert!(d.verified);
 }
 
@@ -495,7 +506,7 @@ fn a_pending_key_that_does_not_pass_stays_pending() {
             Some("scaisend2")
         );
         assert_eq!(
-            d.checks.dkim.as_ref().unwrap().details["selector"],
+            d.checks.get(CheckKind::Dkim).unwrap().details["selector"],
             "scaisend"
         );
     }

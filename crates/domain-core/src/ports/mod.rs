@@ -8,11 +8,15 @@
 //! the records or the keys imports a port.
 
 mod clock;
+mod cpu;
 mod dns;
 mod keygen;
+mod observe;
 mod store;
 
 pub use clock::{Clock, SystemClock};
+pub use cpu::{CpuJob, CpuPool, InlinePool, PoolError, offload};
 pub use dns::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordData};
 pub use keygen::{InlineKeyGenerator, KeyGenerator};
-pub use store::{DomainRepo, KeyStore};
+pub use observe::{NoObserver, Observation, ObservedDns, Observer};
+pub use store::{DomainRepo, KeyStore, LeaseOnWrite, OwnerUsage};

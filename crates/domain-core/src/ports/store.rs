@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::crypto::SealedKey;
 use crate::error::RepoError;
-use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, Scope};
+use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Owner, Page, PageRequest, Scope};
 use crate::name::{DomainName, Selector};
 
 /// The store of domains, their keys, checks, timeline and monitor schedule.
@@ -23,6 +23,13 @@ pub trait DomainRepo: Send + Sync {
     /// be reached.
     async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError>;
 
+    /// How many domains `owner` has, and whether one of them is named `name`: what a
+    /// create checks before it spends time generating a key. The insert's own uniqueness
+    /// check still decides a race between two creates.
+    ///
+    /// MUST return `Unavailable` if the store cannot be reached.
+    async fn owner_usage(&self, owner: &Owner, name: &DomainName) -> Result<OwnerUsage, RepoError>;
+
     /// Fetches a domain visible to `scope` (see [`Scope`]).
     ///
     /// MUST return `NotFound` when it does not exist or is not visible to `scope`.
@@ -38,13 +45,22 @@ pub trait DomainRepo: Send + Sync {
     ) -> Result<Page<Domain>, RepoError>;
 
     /// Stores `domain` if the stored version still equals `domain.version`, then bumps the
-    /// version; appends `events`; clears any monitor lease on the domain. Keys present in
-    /// `domain` are inserted or updated; keys are never deleted here (a removed key stays
-    /// as a row in state `removed`, without its sealed private key).
+    /// version; appends `events`. Keys present in `domain` are inserted or updated; keys
+    /// are never deleted here (a removed key stays as a row in state `removed`, without
+    /// its sealed private key).
+    ///
+    /// With [`LeaseOnWrite::ReleaseIfHeldBy`] naming the holder of the domain's monitor
+    /// lease, the lease is released with the write. Any other lease is left alone: a
+    /// user's change never frees a domain that another instance is checking.
     ///
     /// MUST return `Conflict` if the version changed since the domain was read (another
     /// writer won), and `NotFound` if the domain was deleted.
-    async fn update(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError>;
+    async fn update(
+        &self,
+        domain: &Domain,
+        events: &[DomainEvent],
+        lease: LeaseOnWrite,
+    ) -> Result<(), RepoError>;
 
     /// Deletes a domain visible to `scope`, its keys (so the private keys are destroyed),
     /// checks and events, in one transaction.
@@ -93,6 +109,34 @@ pub trait DomainRepo: Send + Sync {
 
     /// Whether the store is reachable (readiness probe).
     async fn ping(&self) -> Result<(), RepoError>;
+}
+
+/// What a write does with the domain's monitor lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOnWrite {
+    /// Leave any lease as it is (every write but the monitor's own).
+    Keep,
+    /// Release the lease if this owner holds it (the monitor, storing its check).
+    ReleaseIfHeldBy(String),
+}
+
+impl LeaseOnWrite {
+    /// The owner whose lease is released, if any.
+    pub fn owner(&self) -> Option<&str> {
+        match self {
+            LeaseOnWrite::Keep => None,
+            LeaseOnWrite::ReleaseIfHeldBy(owner) => Some(owner),
+        }
+    }
+}
+
+/// What an owner already has, as [`DomainRepo::owner_usage`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OwnerUsage {
+    /// How many domains the owner has.
+    pub domains: u64,
+    /// Whether one of them has the name asked about.
+    pub name_taken: bool,
 }
 
 /// The narrow port the signer uses: sealed private keys by domain and selector, without

@@ -208,10 +208,10 @@ fn the_spf_value_is_the_last_checks_suggestion() {
     let merged = "v=spf1 include:_spf.google.com include:scaisend.scailabs.ai ~all";
     let mut v = verdict(Spf, CheckStatus::Mismatch);
     v.expected = Some(merged.to_owned());
-    d.checks.spf = Some(v);
+    d.checks.insert(v);
     assert_eq!(spf_value(&d), merged);
     // A verdict without a suggestion falls back to our record.
-    d.checks.spf = Some(verdict(Spf, CheckStatus::TemporaryFailure));
+    d.checks.insert(verdict(Spf, CheckStatus::TemporaryFailure));
     assert_eq!(spf_value(&d), "v=spf1 include:scaisend.scailabs.ai ~all");
 }
 
@@ -248,9 +248,9 @@ fn statuses_follow_the_stored_checks() {
     ] {
         let mut d = testing::domain("example.com", t0());
         testing::start_rotation(&mut d, t0());
-        d.checks.dkim = Some(dkim_verdict("scaisend", status));
-        d.checks.spf = Some(verdict(Spf, status));
-        d.checks.dmarc = Some(verdict(Dmarc, status));
+        d.checks.insert(dkim_verdict("scaisend", status));
+        d.checks.insert(verdict(Spf, status));
+        d.checks.insert(verdict(Dmarc, status));
         check(
             &d,
             t0(),
@@ -284,7 +284,8 @@ fn a_dkim_verdict_about_another_selector_does_not_count() {
     let mut d = testing::domain("example.com", t0());
     testing::start_rotation(&mut d, t0());
     d.keys.promote(&selector("scaisend2"), t0() + DAY).unwrap();
-    d.checks.dkim = Some(dkim_verdict("scaisend", CheckStatus::Verified));
+    d.checks
+        .insert(dkim_verdict("scaisend", CheckStatus::Verified));
     let rows = dns_records(&d, &include_host(), t0() + DAY);
     assert_eq!(
         (rows[0].host.as_str(), rows[0].status),

@@ -2,9 +2,9 @@
 
 use crate::name::{DomainName, Selector};
 use crate::ports::{DnsLookup, DnsResult};
-use crate::records::TxtRecord;
-use crate::records::dkim::{DkimKeyRecord, DkimPublicKey, KeyType};
+use crate::records::dkim::{Algorithm, DkimKeyRecord, DkimPublicKey, KeyType};
 
+use super::opening::{Opening, VerdictAt};
 use super::{CheckKind, CheckStatus, Verdict, VerdictCode, Warning};
 
 /// What the DKIM check compares against.
@@ -19,134 +19,129 @@ pub struct DkimExpectation<'a> {
     pub key: Option<&'a DkimPublicKey>,
 }
 
-/// Checks one selector's key record. Keys are compared as keys (modulus and exponent),
-/// so SubjectPublicKeyInfo and bare RSAPublicKey encodings of our key both verify.
+/// Checks one selector's key record. Keys are compared as keys (for RSA, modulus and
+/// exponent), so SubjectPublicKeyInfo and bare RSAPublicKey encodings of our key both
+/// verify.
 pub async fn check_dkim(dns: &dyn DnsLookup, exp: DkimExpectation<'_>) -> Verdict {
-    let host = exp.selector.record_host(exp.domain);
-    let answer = dns.txt(&host).await;
-    let expected = exp.key.map(|k| DkimKeyRecord::for_key(k).to_string());
-    let verdict = |status, code, message: String| {
-        let mut v = Verdict::new(CheckKind::Dkim, host.clone(), status, code, message);
-        v.expected = expected.clone();
-        v.answered_by = answer.server.clone();
-        v.details = serde_json::json!({ "selector": exp.selector.as_str() });
-        v
-    };
+    let mut at = VerdictAt::new(CheckKind::Dkim, exp.selector.record_host(exp.domain));
+    at.expected = exp.key.map(|k| DkimKeyRecord::for_key(k).to_string());
+    at.details = serde_json::json!({ "selector": exp.selector.as_str() });
+    let answer = dns.txt(&at.host).await;
+    at.answered_by = answer.server.clone();
     let records = match &answer.result {
-        DnsResult::Records(r) => r,
-        DnsResult::NxDomain | DnsResult::NoData => {
-            return verdict(
-                CheckStatus::Missing,
-                VerdictCode::DkimMissing,
-                format!("no DKIM record at {host}; publish the TXT record shown in `expected`"),
-            );
-        }
-        DnsResult::TempFail(why) => {
-            return verdict(
-                CheckStatus::TemporaryFailure,
-                VerdictCode::DkimTemporaryFailure,
-                format!("DNS could not answer for {host} ({why}); try again shortly"),
-            );
-        }
+        DnsResult::Records(records) => records,
+        DnsResult::NxDomain | DnsResult::NoData => return at.missing(&OPENING, ""),
+        DnsResult::TempFail(why) => return at.temporary(&OPENING, &at.host, why),
     };
-    let found: Vec<String> = records.iter().map(|r| r.joined()).collect();
-    let fail = |status, code, message: String| {
-        let mut v = verdict(status, code, message);
-        v.found = found.clone();
-        v
+    at.found = records.iter().map(|r| r.joined()).collect();
+    let record: DkimKeyRecord = match at.one_record(&OPENING, &at.found) {
+        Ok(record) => record,
+        Err(verdict) => return *verdict,
     };
-    if found.len() > 1 {
-        return fail(
-            CheckStatus::Invalid,
-            VerdictCode::DkimMultipleRecords,
-            format!(
-                "{} TXT records at {host}; keep exactly one DKIM record there",
-                found.len()
-            ),
-        );
-    }
-    // The port promises at least one record with `Records`; an adapter that broke the
-    // promise still gets a verdict, not a panic.
-    let Some(text) = found.first() else {
-        return verdict(
-            CheckStatus::Missing,
-            VerdictCode::DkimMissing,
-            format!("no DKIM record at {host}; publish the TXT record shown in `expected`"),
-        );
-    };
-    let record = match DkimKeyRecord::parse(text) {
-        Ok(r) => r,
-        Err(e) => {
-            return fail(
-                CheckStatus::Invalid,
-                VerdictCode::DkimInvalid,
-                format!("the DKIM record at {host} is invalid: {e}"),
+    let published = match usable_key(&record) {
+        Ok(key) => key,
+        Err((status, code, why)) => {
+            return at.verdict(
+                status,
+                code,
+                format!("the DKIM record at {} {why}", at.host),
             );
         }
     };
+    judge_key(&at, &record, &published, exp.key)
+}
+
+const OPENING: Opening = Opening {
+    record: "DKIM",
+    missing: VerdictCode::DkimMissing,
+    temporary: VerdictCode::DkimTemporaryFailure,
+    multiple: VerdictCode::DkimMultipleRecords,
+    invalid: VerdictCode::DkimInvalid,
+    multiple_advice: "keep exactly one TXT record there",
+};
+
+/// The key a record publishes, if it is one we could sign for: not revoked, of a key type
+/// we sign with, for e-mail, allowing SHA-256, and a valid key of its type. Otherwise the
+/// status, code and the end of a sentence that begins with the record's name.
+fn usable_key(record: &DkimKeyRecord) -> Result<DkimPublicKey, (CheckStatus, VerdictCode, String)> {
     if record.is_revoked() {
-        return fail(
+        return Err((
             CheckStatus::Invalid,
             VerdictCode::DkimRevoked,
-            format!("the DKIM record at {host} has an empty `p=`: the key is revoked"),
-        );
+            "has an empty `p=`: the key is revoked".to_owned(),
+        ));
     }
-    match record.key_type() {
-        KeyType::Rsa => {}
-        other => {
-            let (status, why) = match other {
-                KeyType::Ed25519 => (
-                    CheckStatus::Mismatch,
-                    "an Ed25519 key, but we sign with RSA",
-                ),
-                _ => (CheckStatus::Invalid, "a key type receivers do not know"),
-            };
-            return fail(
-                status,
-                VerdictCode::DkimUnknownKeyType,
-                format!(
-                    "the DKIM record at {host} has `k={}`: {why}",
-                    other.as_str()
-                ),
-            );
-        }
+    let key_type = record.key_type();
+    if Algorithm::for_key_type(&key_type).is_none() {
+        let (status, why) = match key_type {
+            KeyType::Ed25519 => (
+                CheckStatus::Mismatch,
+                "an Ed25519 key, but we sign with RSA",
+            ),
+            _ => (CheckStatus::Invalid, "a key type receivers do not know"),
+        };
+        return Err((
+            status,
+            VerdictCode::DkimUnknownKeyType,
+            format!("has `k={}`: {why}", key_type.as_str()),
+        ));
     }
     if !record.allows_email() {
-        return fail(
+        return Err((
             CheckStatus::Invalid,
             VerdictCode::DkimNotForEmail,
-            format!("the DKIM record at {host} has an `s=` tag that excludes e-mail"),
-        );
+            "has an `s=` tag that excludes e-mail".to_owned(),
+        ));
     }
     if !record.allows_sha256() {
-        return fail(
+        return Err((
             CheckStatus::Invalid,
             VerdictCode::DkimHashNotAllowed,
-            format!("the DKIM record at {host} has an `h=` tag without sha256, which we sign with"),
-        );
+            "has an `h=` tag without sha256, which we sign with".to_owned(),
+        ));
     }
-    let Ok(published) = DkimPublicKey::from_der(&record.p) else {
-        return fail(
+    DkimPublicKey::from_record(&key_type, &record.p).map_err(|_| {
+        (
             CheckStatus::Invalid,
             VerdictCode::DkimInvalid,
-            format!("the `p=` of the DKIM record at {host} is not an RSA public key"),
-        );
-    };
-    if let Some(ours) = exp.key
-        && *ours != published
+            format!(
+                "has a `p=` that is not a valid `{}` public key",
+                key_type.as_str()
+            ),
+        )
+    })
+}
+
+/// Compares the published key with ours and adds the warnings a valid record may earn.
+fn judge_key(
+    at: &VerdictAt,
+    record: &DkimKeyRecord,
+    published: &DkimPublicKey,
+    ours: Option<&DkimPublicKey>,
+) -> Verdict {
+    let host = &at.host;
+    if let Some(ours) = ours
+        && ours != published
     {
-        return fail(
+        let why = if ours.algorithm() == published.algorithm() {
+            "holds a different key".to_owned()
+        } else {
+            format!(
+                "holds a `{}` key, but ours is `{}`",
+                published.algorithm(),
+                ours.algorithm()
+            )
+        };
+        return at.verdict(
             CheckStatus::Mismatch,
             VerdictCode::DkimKeyMismatch,
-            format!(
-                "the DKIM record at {host} holds a different key; replace its value with `expected`"
-            ),
+            format!("the DKIM record at {host} {why}; replace its value with `expected`"),
         );
     }
-    let mut v = fail(
+    let mut v = at.verdict(
         CheckStatus::Verified,
         VerdictCode::DkimOk,
-        match exp.key {
+        match ours {
             Some(_) => format!("the DKIM record at {host} holds our key"),
             None => format!("the DKIM record at {host} is valid"),
         },
@@ -157,7 +152,7 @@ pub async fn check_dkim(dns: &dyn DnsLookup, exp: DkimExpectation<'_>) -> Verdic
             message: "the record has `t=y` (testing): receivers may ignore failures; remove it once mail verifies".to_owned(),
         });
     }
-    if published.bits() < 2048 {
+    if published.algorithm() == Algorithm::RsaSha256 && published.bits() < 2048 {
         v.warnings.push(Warning {
             code: VerdictCode::DkimWeakKey,
             message: format!(

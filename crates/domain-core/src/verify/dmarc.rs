@@ -1,11 +1,13 @@
 //! The DMARC check: a valid policy applies to the domain, its own or inherited from the
 //! organizational domain (RFC 7489 §6.6.3).
 
+use std::collections::BTreeSet;
+
 use crate::name::{DmarcPolicy, DomainName, RuaAddress};
 use crate::ports::{DnsAnswer, DnsLookup, DnsResult, TxtRecordData};
-use crate::records::TxtRecord;
 use crate::records::dmarc::DmarcRecord;
 
+use super::opening::{Opening, VerdictAt};
 use super::{CheckKind, CheckStatus, Verdict, VerdictCode, Warning};
 
 /// What the DMARC check compares against.
@@ -19,114 +21,51 @@ pub struct DmarcExpectation<'a> {
     pub rua: Option<&'a RuaAddress>,
 }
 
+/// At most this many external report destinations are checked for their authorization
+/// record; the others get a warning that they were not checked. A record may list any
+/// number of destinations, and each costs a DNS query.
+pub const MAX_CHECKED_REPORT_HOSTS: usize = 5;
+
 /// Checks the DMARC record of a domain.
 pub async fn check_dmarc(dns: &dyn DnsLookup, exp: DmarcExpectation<'_>) -> Verdict {
-    let host = format!("_dmarc.{}", exp.domain);
-    let expected = exp
+    let mut at = VerdictAt::new(CheckKind::Dmarc, DmarcRecord::host(exp.domain));
+    at.expected = exp
         .policy
         .map(|p| DmarcRecord::ours(p, exp.rua).to_string());
-    let answer = dns.txt(&host).await;
-    let new = |status, code, message: String, answer: &DnsAnswer<TxtRecordData>| {
-        let mut v = Verdict::new(CheckKind::Dmarc, host.clone(), status, code, message);
-        v.expected = expected.clone();
-        v.answered_by = answer.server.clone();
-        v.found = dmarc_texts(answer);
-        v
+    let (record_domain, texts, inherited) = match find_record(dns, exp.domain, &mut at).await {
+        Ok(found) => found,
+        Err(verdict) => return *verdict,
     };
-    if let DnsResult::TempFail(why) = &answer.result {
-        return new(
-            CheckStatus::TemporaryFailure,
-            VerdictCode::DmarcTemporaryFailure,
-            format!("DNS could not answer for {host} ({why}); try again shortly"),
-            &answer,
-        );
-    }
-    let own = dmarc_texts(&answer);
-    let (record_domain, answer, inherited) = if own.is_empty() {
-        let org = exp.domain.organizational_domain();
-        if org == *exp.domain {
-            return new(
-                CheckStatus::Missing,
-                VerdictCode::DmarcMissing,
-                format!("no DMARC record at {host}; publish the TXT record shown in `expected`"),
-                &answer,
-            );
-        }
-        let org_host = format!("_dmarc.{org}");
-        let org_answer = dns.txt(&org_host).await;
-        if let DnsResult::TempFail(why) = &org_answer.result {
-            return new(
-                CheckStatus::TemporaryFailure,
-                VerdictCode::DmarcTemporaryFailure,
-                format!(
-                    "no DMARC record at {host}, and DNS could not answer for {org_host} ({why}); try again shortly"
-                ),
-                &answer,
-            );
-        }
-        if dmarc_texts(&org_answer).is_empty() {
-            return new(
-                CheckStatus::Missing,
-                VerdictCode::DmarcMissing,
-                format!(
-                    "no DMARC record at {host} nor at the organizational domain's {org_host}; publish the TXT record shown in `expected`"
-                ),
-                &answer,
-            );
-        }
-        (org, org_answer, true)
-    } else {
-        (exp.domain.clone(), answer, false)
-    };
-    let record_host = format!("_dmarc.{record_domain}");
-    let texts = dmarc_texts(&answer);
-    let fail = |status, code, message: String| {
-        let mut v = new(status, code, message, &answer);
-        v.host = record_host.clone();
-        v
-    };
-    if texts.len() > 1 {
-        return fail(
-            CheckStatus::Invalid,
-            VerdictCode::DmarcMultipleRecords,
-            format!(
-                "{} DMARC records at {record_host}; receivers ignore all of them — keep exactly one",
-                texts.len()
-            ),
-        );
-    }
-    let record = match DmarcRecord::parse(&texts[0]) {
-        Ok(r) => r,
-        Err(e) => {
-            return fail(
-                CheckStatus::Invalid,
-                VerdictCode::DmarcInvalid,
-                format!("the DMARC record at {record_host} is invalid: {e}"),
-            );
-        }
+    let record: DmarcRecord = match at.one_record(&OPENING, &texts) {
+        Ok(record) => record,
+        Err(verdict) => return *verdict,
     };
     let applied = if inherited {
         record.subdomain_policy()
     } else {
         record.p
     };
-    let (code, message) = if inherited {
-        (
+    let mut v = if inherited {
+        at.details = serde_json::json!({ "inherited_from": record_domain.as_str() });
+        at.verdict(
+            CheckStatus::Verified,
             VerdictCode::DmarcInherited,
             format!(
-                "no DMARC record at {host}; the organizational domain's record at {record_host} applies (policy `{applied}`)"
+                "no DMARC record at {}; the organizational domain's record at {} applies (policy `{applied}`)",
+                DmarcRecord::host(exp.domain),
+                at.host
             ),
         )
     } else {
-        (
+        at.verdict(
+            CheckStatus::Verified,
             VerdictCode::DmarcOk,
-            format!("the DMARC record at {record_host} is valid (policy `{applied}`)"),
+            format!(
+                "the DMARC record at {} is valid (policy `{applied}`)",
+                at.host
+            ),
         )
     };
-    let mut v = fail(CheckStatus::Verified, code, message);
-    if inherited {
-        v.details = serde_json::json!({ "inherited_from": record_domain.as_str() });
-    }
     if let Some(want) = exp.policy
         && want != applied
     {
@@ -142,9 +81,58 @@ pub async fn check_dmarc(dns: &dyn DnsLookup, exp: DmarcExpectation<'_>) -> Verd
     v
 }
 
+const OPENING: Opening = Opening {
+    record: "DMARC",
+    missing: VerdictCode::DmarcMissing,
+    temporary: VerdictCode::DmarcTemporaryFailure,
+    multiple: VerdictCode::DmarcMultipleRecords,
+    invalid: VerdictCode::DmarcInvalid,
+    multiple_advice: "receivers ignore all of them — keep exactly one",
+};
+
+/// The DMARC records that apply to `domain`: its own, or else its organizational
+/// domain's (RFC 7489 §6.6.3). Gives the domain they were found at, their texts (never
+/// empty) and whether they are inherited; or the verdict when there are none or DNS could
+/// not answer. `at` ends up describing the host the records were found at.
+async fn find_record(
+    dns: &dyn DnsLookup,
+    domain: &DomainName,
+    at: &mut VerdictAt,
+) -> Result<(DomainName, Vec<String>, bool), Box<Verdict>> {
+    let own = dns.txt(&at.host).await;
+    at.answered_by = own.server.clone();
+    at.found = dmarc_texts(&own);
+    if let DnsResult::TempFail(why) = &own.result {
+        return Err(Box::new(at.temporary(&OPENING, &at.host, why)));
+    }
+    if !at.found.is_empty() {
+        return Ok((domain.clone(), at.found.clone(), false));
+    }
+    let org = domain.organizational_domain();
+    if org == *domain {
+        return Err(Box::new(at.missing(&OPENING, "")));
+    }
+    let org_host = DmarcRecord::host(&org);
+    let inherited = dns.txt(&org_host).await;
+    if let DnsResult::TempFail(why) = &inherited.result {
+        return Err(Box::new(at.temporary(&OPENING, &org_host, why)));
+    }
+    let texts = dmarc_texts(&inherited);
+    if texts.is_empty() {
+        return Err(Box::new(at.missing(
+            &OPENING,
+            &format!(" nor at the organizational domain's {org_host}"),
+        )));
+    }
+    at.host = org_host;
+    at.answered_by = inherited.server;
+    at.found = texts.clone();
+    Ok((org, texts, true))
+}
+
 /// RFC 7489 §7.1: a `rua` address in another organizational domain must be authorized by
 /// a `v=DMARC1` record at `<domain>._report._dmarc.<rua host>`, or receivers drop the
-/// reports.
+/// reports. At most [`MAX_CHECKED_REPORT_HOSTS`] hosts are looked up.
 async fn unauthorized_report_destinations(
     dns: &dyn DnsLookup,
     domain: &DomainName,
@@ -154,41 +142,60 @@ async fn unauthorized_report_destinations(
     // Each host once, however many of its addresses the record lists. A host that is not
     // a domain name cannot be in our organizational domain, so it needs authorization
     // like any other (and will not have it).
-    let external: std::collections::BTreeSet<String> = record
+    let external: BTreeSet<String> = record
         .rua
         .iter()
         .filter_map(|u| u.mailto_domain())
         .filter(|d| DomainName::from_stored(d).map_or(true, |d| d.organizational_domain() != org))
         .collect();
-    let lookups = external.iter().map(|rua_host| async move {
-        let name = format!("{domain}._report._dmarc.{rua_host}");
-        let answer = dns.txt(&name).await;
-        let authorized = answer
-            .result
-            .records()
-            .iter()
-            .any(|r| is_dmarc(&r.joined()));
-        match (&answer.result, authorized) {
-            (_, true) => None,
-            (DnsResult::TempFail(why), _) => Some(Warning {
-                code: VerdictCode::DmarcExternalRuaUnauthorized,
-                message: format!(
-                    "reports go to {rua_host}, and whether it accepts them could not be checked ({why})"
-                ),
-            }),
-            _ => Some(Warning {
-                code: VerdictCode::DmarcExternalRuaUnauthorized,
-                message: format!(
-                    "reports go to {rua_host}, which has not authorized them: receivers will not send them until {name} has a `v=DMARC1` TXT record"
-                ),
-            }),
-        }
-    });
-    futures::future::join_all(lookups)
+    let (checked, unchecked) = external
+        .iter()
+        .enumerate()
+        .partition::<Vec<_>, _>(|(i, _)| *i < MAX_CHECKED_REPORT_HOSTS);
+    let lookups = checked
+        .into_iter()
+        .map(|(_, rua_host)| report_authorization(dns, domain, rua_host));
+    let mut warnings: Vec<Warning> = futures::future::join_all(lookups)
         .await
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+    if !unchecked.is_empty() {
+        let hosts: Vec<&str> = unchecked.iter().map(|(_, h)| h.as_str()).collect();
+        warnings.push(Warning {
+            code: VerdictCode::DmarcExternalRuaUnauthorized,
+            message: format!(
+                "reports also go to {}: not checked, limit of {MAX_CHECKED_REPORT_HOSTS} report destinations per verification",
+                hosts.join(", ")
+            ),
+        });
+    }
+    warnings
+}
+
+/// The warning for one external report destination, unless it authorizes the reports.
+async fn report_authorization(
+    dns: &dyn DnsLookup,
+    domain: &DomainName,
+    rua_host: &str,
+) -> Option<Warning> {
+    let name = DmarcRecord::report_authorization_host(domain, rua_host);
+    let answer = dns.txt(&name).await;
+    if !dmarc_texts(&answer).is_empty() {
+        return None;
+    }
+    let message = match &answer.result {
+        DnsResult::TempFail(why) => format!(
+            "reports go to {rua_host}, and whether it accepts them could not be checked ({why})"
+        ),
+        _ => format!(
+            "reports go to {rua_host}, which has not authorized them: receivers will not send them until {name} has a `v=DMARC1` TXT record"
+        ),
+    };
+    Some(Warning {
+        code: VerdictCode::DmarcExternalRuaUnauthorized,
+        message,
+    })
 }
 
 /// The records of an answer that are DMARC records: those starting with `v=DMARC1`

@@ -1,13 +1,18 @@
-//! All checks of one domain, run concurrently.
+//! All checks of one domain, run concurrently within one DNS budget.
 
 use std::net::IpAddr;
+
+use futures::future::BoxFuture;
 
 use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 use crate::ports::DnsLookup;
 use crate::records::dkim::DkimPublicKey;
 
+use super::budget::{MAX_QUERIES_PER_VERIFICATION, QueryBudget};
+use super::memo::Memo;
 use super::{
-    DkimExpectation, DmarcExpectation, SpfExpectation, Verdict, check_dkim, check_dmarc, check_spf,
+    CheckKind, DkimExpectation, DmarcExpectation, SpfExpectation, Verdict, Verdicts, check_dkim,
+    check_dmarc, check_spf,
 };
 
 /// What a domain should have published.
@@ -30,47 +35,35 @@ pub struct DomainExpectation<'a> {
     pub dmarc_rua: Option<&'a RuaAddress>,
 }
 
-/// The verdicts of one domain.
+/// The verdicts of one verification of a domain.
 #[derive(Debug, Clone)]
 pub struct DomainReport {
-    /// The active selector's verdict.
-    pub dkim: Verdict,
-    /// The pending selector's verdict, if one was asked for.
-    pub dkim_pending: Option<Verdict>,
-    /// The SPF verdict.
-    pub spf: Verdict,
-    /// The DMARC verdict.
-    pub dmarc: Verdict,
+    /// One verdict per check of [`CheckKind::ALL`] (DKIM about the active selector).
+    pub verdicts: Verdicts,
+    /// The pending selector's DKIM verdict, during a rotation.
+    pub pending: Option<(Selector, Verdict)>,
 }
 
 impl DomainReport {
-    /// The active selector's DKIM, the SPF and the DMARC verdict, in that order.
-    pub fn verdicts(&self) -> [&Verdict; 3] {
-        [&self.dkim, &self.spf, &self.dmarc]
-    }
-
-    /// Whether all three pass: what would make the domain verified.
+    /// Whether these verdicts would make the domain verified.
     pub fn all_pass(&self) -> bool {
-        self.verdicts().iter().all(|v| v.passed())
+        self.verdicts.verified()
     }
 }
 
-/// Runs every check of a domain. The DKIM, SPF and DMARC lookups are independent and run
-/// concurrently; each query is bounded by the adapter's timeout, so the whole takes
-/// about as long as the slowest chain of dependent lookups.
+/// Runs every check of a domain. The checks are independent and run concurrently; they
+/// share one verification's answers (each distinct query is sent once) and one budget of
+/// [`MAX_QUERIES_PER_VERIFICATION`] queries. Each query is bounded by the adapter's
+/// timeout, so the whole takes about as long as the slowest chain of dependent lookups.
 pub async fn check_domain(dns: &dyn DnsLookup, exp: &DomainExpectation<'_>) -> DomainReport {
-    let dkim = check_dkim(
-        dns,
-        DkimExpectation {
-            domain: exp.domain,
-            selector: exp.dkim.0,
-            key: exp.dkim.1,
-        },
-    );
-    let dkim_pending = async {
+    let budget = QueryBudget::new(dns, MAX_QUERIES_PER_VERIFICATION);
+    let memo = Memo::new(&budget);
+    let dns: &dyn DnsLookup = &memo;
+    let checks = futures::future::join_all(CheckKind::ALL.map(|kind| run(kind, dns, exp)));
+    let pending = async {
         match exp.dkim_pending {
-            Some((selector, key)) => Some(
-                check_dkim(
+            Some((selector, key)) => {
+                let v = check_dkim(
                     dns,
                     DkimExpectation {
                         domain: exp.domain,
@@ -78,32 +71,54 @@ pub async fn check_domain(dns: &dyn DnsLookup, exp: &DomainExpectation<'_>) -> D
                         key: Some(key),
                     },
                 )
-                .await,
-            ),
+                .await;
+                Some((selector.clone(), v))
+            }
             None => None,
         }
     };
-    let spf = check_spf(
-        dns,
-        SpfExpectation {
-            domain: exp.domain,
-            include_host: exp.include_host,
-            sending_ips: exp.sending_ips,
-        },
-    );
-    let dmarc = check_dmarc(
-        dns,
-        DmarcExpectation {
-            domain: exp.domain,
-            policy: exp.dmarc_policy,
-            rua: exp.dmarc_rua,
-        },
-    );
-    let (dkim, dkim_pending, spf, dmarc) = futures::join!(dkim, dkim_pending, spf, dmarc);
+    let (verdicts, pending) = futures::join!(checks, pending);
     DomainReport {
-        dkim,
-        dkim_pending,
-        spf,
-        dmarc,
+        verdicts: verdicts.into_iter().collect(),
+        pending,
+    }
+}
+
+/// One check of the domain. Adding a check is a module in `verify/`, a variant of
+/// [`CheckKind`], and an arm here.
+fn run<'a>(
+    kind: CheckKind,
+    dns: &'a dyn DnsLookup,
+    exp: &'a DomainExpectation<'a>,
+) -> BoxFuture<'a, Verdict> {
+    use futures::FutureExt as _;
+    match kind {
+        CheckKind::Dkim => check_dkim(
+            dns,
+            DkimExpectation {
+                domain: exp.domain,
+                selector: exp.dkim.0,
+                key: exp.dkim.1,
+            },
+        )
+        .boxed(),
+        CheckKind::Spf => check_spf(
+            dns,
+            SpfExpectation {
+                domain: exp.domain,
+                include_host: exp.include_host,
+                sending_ips: exp.sending_ips,
+            },
+        )
+        .boxed(),
+        CheckKind::Dmarc => check_dmarc(
+            dns,
+            DmarcExpectation {
+                domain: exp.domain,
+                policy: exp.dmarc_policy,
+                rua: exp.dmarc_rua,
+            },
+        )
+        .boxed(),
     }
 }

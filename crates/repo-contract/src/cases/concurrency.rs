@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use domain_core::RepoError;
 use domain_core::model::{EventKind, Scope};
-use domain_core::ports::DomainRepo;
+use domain_core::ports::{DomainRepo, LeaseOnWrite};
 use domain_core::rotation::KeyState;
 use tokio::sync::Barrier;
 
@@ -34,7 +34,9 @@ pub async fn concurrent_rotations_let_exactly_one_win(repo: Arc<dyn DomainRepo>)
                 let sealed = start_rotation(&mut mine, i % 8, at(1));
                 let started = event(&mine, EventKind::RotationStarted, at(1));
                 barrier.wait().await;
-                let result = repo.update(&mine, std::slice::from_ref(&started)).await;
+                let result = repo
+                    .update(&mine, std::slice::from_ref(&started), LeaseOnWrite::Keep)
+                    .await;
                 (result, sealed, started)
             })
         })

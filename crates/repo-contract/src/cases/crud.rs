@@ -5,8 +5,9 @@ use std::sync::Arc;
 use domain_core::RepoError;
 use domain_core::model::{EventKind, ListFilter, PageRequest, Scope};
 use domain_core::name::{DmarcPolicy, DomainName, Selector};
-use domain_core::ports::{DomainRepo, KeyStore};
+use domain_core::ports::{DomainRepo, KeyStore, LeaseOnWrite};
 use domain_core::rotation::{KeyState, RotationPeriod};
+use domain_core::verify::CheckKind;
 
 use crate::backend::Backend;
 use crate::fixtures::*;
@@ -38,7 +39,7 @@ pub async fn insert_then_get_returns_the_same_domain(repo: Arc<dyn DomainRepo>) 
     domain.updated_at = at(6);
     domain.dkim_rotation_days = Some(RotationPeriod::from_days(RotationPeriod::MAX_DAYS).unwrap());
     domain.dmarc_policy = DmarcPolicy::Reject;
-    repo.update(&domain, &[]).await.unwrap();
+    repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
     domain.version += 1;
     let got = repo.get(&Scope::System, &domain.id).await.unwrap();
     assert_same_domain(&got, &domain);
@@ -270,15 +271,15 @@ pub async fn update_bumps_the_version_and_stores_the_aggregate(repo: Arc<dyn Dom
     domain.last_verified_at = Some(at(10));
     domain.next_check_at = at(60);
     start_rotation(&mut domain, 1, at(10));
-    repo.update(&domain, &[]).await.unwrap();
+    repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
     let read = repo.get(&Scope::System, &domain.id).await.unwrap();
     assert_eq!(read.version, 1, "the store bumps the version");
     domain.version = 1;
     assert_same_domain(&read, &domain);
 
     // Checks are replaced, not merged: a check that is gone stays gone.
-    domain.checks.spf = None;
-    repo.update(&domain, &[]).await.unwrap();
+    domain.checks.remove(CheckKind::Spf);
+    repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
     domain.version = 2;
     assert_same_domain(
         &repo.get(&Scope::System, &domain.id).await.unwrap(),
@@ -288,7 +289,7 @@ pub async fn update_bumps_the_version_and_stores_the_aggregate(repo: Arc<dyn Dom
     // The version we hold is stale once someone else wrote.
     let stale = read;
     assert!(matches!(
-        repo.update(&stale, &[]).await,
+        repo.update(&stale, &[], LeaseOnWrite::Keep).await,
         Err(RepoError::Conflict(_))
     ));
     assert_eq!(
@@ -300,7 +301,7 @@ pub async fn update_bumps_the_version_and_stores_the_aggregate(repo: Arc<dyn Dom
     let mut moved = domain.clone();
     moved.owner = tenant("p2", "t9");
     moved.name = DomainName::parse("other.example.net").unwrap();
-    repo.update(&moved, &[]).await.unwrap();
+    repo.update(&moved, &[], LeaseOnWrite::Keep).await.unwrap();
     let read = repo.get(&Scope::System, &domain.id).await.unwrap();
     assert_eq!(
         (read.owner, read.name),
@@ -310,7 +311,9 @@ pub async fn update_bumps_the_version_and_stores_the_aggregate(repo: Arc<dyn Dom
     repo.delete(&Scope::System, &domain.id).await.unwrap();
     domain.version = 3;
     assert_eq!(
-        repo.update(&domain, &[]).await.unwrap_err(),
+        repo.update(&domain, &[], LeaseOnWrite::Keep)
+            .await
+            .unwrap_err(),
         RepoError::NotFound
     );
 }
@@ -333,7 +336,9 @@ pub async fn events_come_newest_first_in_pages(repo: Arc<dyn DomainRepo>) {
             system_event(&domain, kind, at(i as i64 + 1)),
             event(&domain, EventKind::RotationStarted, at(i as i64 + 1)),
         ];
-        repo.update(&domain, &batch).await.unwrap();
+        repo.update(&domain, &batch, LeaseOnWrite::Keep)
+            .await
+            .unwrap();
         domain.version += 1;
         written.extend(batch);
     }
@@ -397,14 +402,14 @@ pub async fn events_of_a_failed_write_are_not_stored(repo: Arc<dyn DomainRepo>) 
     let mut winner = domain.clone();
     winner.verified = true;
     let won = event(&winner, EventKind::Verified, at(1));
-    repo.update(&winner, std::slice::from_ref(&won))
+    repo.update(&winner, std::slice::from_ref(&won), LeaseOnWrite::Keep)
         .await
         .unwrap();
     let mut loser = domain.clone();
     loser.is_active = false;
     let lost = event(&loser, EventKind::Deactivated, at(2));
     assert!(matches!(
-        repo.update(&loser, &[lost]).await,
+        repo.update(&loser, &[lost], LeaseOnWrite::Keep).await,
         Err(RepoError::Conflict(_))
     ));
     assert_eq!(
@@ -434,7 +439,11 @@ pub async fn events_of_a_failed_write_are_not_stored(repo: Arc<dyn DomainRepo>) 
         kind: EventKind::RotationStarted,
         ..won.clone()
     };
-    assert!(repo.update(&current, &[duplicate]).await.is_err());
+    assert!(
+        repo.update(&current, &[duplicate], LeaseOnWrite::Keep)
+            .await
+            .is_err()
+    );
     let after = repo.get(&Scope::System, &domain.id).await.unwrap();
     assert_same_domain(&after, &before);
     assert_eq!(events(domain.id.clone()).await, vec![won, created]);
@@ -442,7 +451,7 @@ pub async fn events_of_a_failed_write_are_not_stored(repo: Arc<dyn DomainRepo>) 
     // Events name their domain; one naming another domain is refused, not misfiled.
     let stranger = event(&twin, EventKind::PolicyChanged, at(5));
     assert!(matches!(
-        repo.update(&after, &[stranger]).await,
+        repo.update(&after, &[stranger], LeaseOnWrite::Keep).await,
         Err(RepoError::Internal(_))
     ));
     assert_same_domain(
@@ -499,7 +508,7 @@ pub async fn sealed_keys_come_back_by_selector(repo: Arc<dyn DomainRepo>, keys: 
 
     let second_sealed = start_rotation(&mut domain, 1, at(1));
     let second = domain.keys.pending().unwrap().selector.clone();
-    repo.update(&domain, &[]).await.unwrap();
+    repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
     domain.version += 1;
     assert_eq!(
         keys.sealed_key(&domain.id, &second).await.unwrap(),
@@ -508,7 +517,7 @@ pub async fn sealed_keys_come_back_by_selector(repo: Arc<dyn DomainRepo>, keys: 
 
     domain.keys.promote(&second, at(2)).unwrap();
     domain.keys.remove(&first.selector, at(3)).unwrap();
-    repo.update(&domain, &[]).await.unwrap();
+    repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
     assert_eq!(
         keys.sealed_key(&domain.id, &first.selector)
             .await

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use domain_core::RepoError;
 use domain_core::model::Scope;
-use domain_core::ports::DomainRepo;
+use domain_core::ports::{DomainRepo, LeaseOnWrite};
 
 use crate::fixtures::*;
 
@@ -98,9 +98,10 @@ pub async fn release_gives_the_lease_back(repo: Arc<dyn DomainRepo>) {
     assert_eq!(stored.next_check_at, at(30));
 }
 
-/// An update of a leased domain (the monitor storing its check) ends the lease: the
-/// domain is claimable at once when it is due again.
-pub async fn update_clears_the_lease(repo: Arc<dyn DomainRepo>) {
+/// The monitor storing its check ends its own lease, so the domain is claimable at once
+/// when it is due again; any other write leaves a live lease alone, because a user's
+/// change must never free a domain that another instance is checking.
+pub async fn update_releases_only_the_holders_lease(repo: Arc<dyn DomainRepo>) {
     let domain = new_domain(tenant("p1", "t1"), "mail.example.com");
     repo.insert(&domain, &[]).await.unwrap();
     assert_eq!(
@@ -108,12 +109,28 @@ pub async fn update_clears_the_lease(repo: Arc<dyn DomainRepo>) {
         vec![domain.id.clone()]
     );
 
+    // A user's change while `a` checks the domain: a's lease holds.
+    let mut changed = repo.get(&Scope::System, &domain.id).await.unwrap();
+    changed.is_active = false;
+    changed.next_check_at = at(2);
+    repo.update(&changed, &[], LeaseOnWrite::Keep)
+        .await
+        .unwrap();
+    assert_eq!(repo.claim_due(at(3), "b", at(8), 10).await.unwrap(), vec![]);
+
+    // Another instance cannot end a's lease by naming itself.
+    let changed = repo.get(&Scope::System, &domain.id).await.unwrap();
+    repo.update(&changed, &[], LeaseOnWrite::ReleaseIfHeldBy("b".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(repo.claim_due(at(3), "b", at(8), 10).await.unwrap(), vec![]);
+
+    // `a` storing its check ends its lease.
     let mut checked = repo.get(&Scope::System, &domain.id).await.unwrap();
     checked.checks = passing_checks();
-    checked.next_check_at = at(2);
-    repo.update(&checked, &[]).await.unwrap();
-
-    // a's lease would last until 60; the update ended it.
+    repo.update(&checked, &[], LeaseOnWrite::ReleaseIfHeldBy("a".to_owned()))
+        .await
+        .unwrap();
     assert_eq!(
         repo.claim_due(at(3), "b", at(8), 10).await.unwrap(),
         vec![domain.id.clone()]

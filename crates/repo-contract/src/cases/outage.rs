@@ -6,7 +6,7 @@ use std::sync::Arc;
 use domain_core::RepoError;
 use domain_core::model::{ListFilter, PageRequest, Scope};
 use domain_core::name::DomainName;
-use domain_core::ports::{DomainRepo, KeyStore};
+use domain_core::ports::{DomainRepo, KeyStore, LeaseOnWrite};
 
 use crate::backend::Backend;
 use crate::fixtures::*;
@@ -44,7 +44,7 @@ async fn assert_all_unavailable(repo: &dyn DomainRepo, keys: &dyn KeyStore) {
         repo.insert(&domain, &[]),
         repo.get(&Scope::System, &domain.id),
         repo.list(&Scope::System, &all, &page),
-        repo.update(&domain, &[]),
+        repo.update(&domain, &[], LeaseOnWrite::Keep),
         repo.delete(&Scope::System, &domain.id),
         repo.events(&Scope::System, &domain.id, &page),
         repo.find_sendable("p1", "t1", &name),

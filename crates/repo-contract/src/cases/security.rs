@@ -4,6 +4,7 @@
 use domain_core::RepoError;
 use domain_core::crypto::{self, GeneratedKey, KeyAlgorithm, KeyError};
 use domain_core::model::{EventKind, Scope};
+use domain_core::ports::LeaseOnWrite;
 use domain_core::records::dkim::DkimPublicKey;
 
 use crate::backend::{Backend, Cell};
@@ -54,9 +55,13 @@ pub async fn no_private_key_material_is_stored_in_clear<B: Backend>(backend: &B)
     for domain in &mut domains[1..] {
         let key = generate();
         start_rotation_with(domain, &key, at(1));
-        repo.update(domain, &[event(domain, EventKind::RotationStarted, at(1))])
-            .await
-            .unwrap();
+        repo.update(
+            domain,
+            &[event(domain, EventKind::RotationStarted, at(1))],
+            LeaseOnWrite::Keep,
+        )
+        .await
+        .unwrap();
         domain.version += 1;
         generated.push(key);
     }
@@ -64,9 +69,13 @@ pub async fn no_private_key_material_is_stored_in_clear<B: Backend>(backend: &B)
     let pending = third.keys.pending().unwrap().selector.clone();
     third.keys.promote(&pending, at(2)).unwrap();
     third.keys.remove(&base(), at(3)).unwrap();
-    repo.update(third, &[event(third, EventKind::SelectorRemoved, at(3))])
-        .await
-        .unwrap();
+    repo.update(
+        third,
+        &[event(third, EventKind::SelectorRemoved, at(3))],
+        LeaseOnWrite::Keep,
+    )
+    .await
+    .unwrap();
 
     let cells = backend.dump().await;
     for key in &generated {

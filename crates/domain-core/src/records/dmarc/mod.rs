@@ -12,7 +12,7 @@
 mod build;
 mod parse;
 
-use crate::name::DmarcPolicy;
+use crate::name::{DmarcPolicy, DomainName};
 
 /// A DMARC record. Field names follow the RFC's tags; unknown tags are ignored when
 /// parsing ("Unknown tags MUST be ignored", §6.3).
@@ -109,6 +109,17 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 impl DmarcRecord {
+    /// Where a domain's DMARC record lives: `_dmarc.<domain>` (RFC 7489 §6.1).
+    pub fn host(domain: &DomainName) -> String {
+        format!("_dmarc.{domain}")
+    }
+
+    /// Where `report_host` authorizes reports about `domain` (RFC 7489 §7.1):
+    /// `<domain>._report._dmarc.<report host>`.
+    pub fn report_authorization_host(domain: &DomainName, report_host: &str) -> String {
+        format!("{domain}._report._dmarc.{report_host}")
+    }
+
     /// The policy that applies to a subdomain (`sp=`, else `p=`), RFC 7489 §6.6.3.
     pub fn subdomain_policy(&self) -> DmarcPolicy {
         self.sp.unwrap_or(self.p)

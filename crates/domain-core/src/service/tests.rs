@@ -9,13 +9,20 @@ use time::{Duration, OffsetDateTime};
 
 use super::*;
 use crate::access::Role;
+use crate::crypto::KeyAlgorithm;
 use crate::crypto::{MasterKey, SealedKey};
+use crate::error::RepoError;
+use crate::events::Actor;
+use crate::model::Owner;
 use crate::model::{DomainEvent, EventKind, ListFilter, Page, PageRequest, Scope};
+use crate::name::{DmarcPolicy, RuaAddress};
 use crate::ports::{DomainRepo, KeyStore};
+use crate::ports::{InlinePool, LeaseOnWrite, NoObserver, OwnerUsage};
 use crate::publish::RecordAction;
 use crate::rotation::KeyState;
 use crate::sending::{KeyMode, SendDecision};
 use crate::testing::{FakeDns, FixedKeys, ManualClock, MemoryRepo};
+use crate::verify::CheckKind;
 use crate::verify::CheckStatus;
 
 const INCLUDE_RECORD: &str = "v=spf1 ip4:192.0.2.0/24 -all";
@@ -42,6 +49,8 @@ fn world() -> World {
             dns: dns.clone(),
             clock: clock.clone(),
             keygen: Arc::new(FixedKeys::default()),
+            cpu: Arc::new(InlinePool),
+            observer: Arc::new(NoObserver),
         },
         Arc::new(master),
         ServiceConfig::default(),
@@ -258,7 +267,11 @@ fn verify_follows_dns_and_is_idempotent() {
     publish(&w.dns, &view);
     let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
     assert!(report.domain.verified, "{:?}", report.errors);
-    assert!(report.dkim_verified && report.spf_verified && report.txt_verified);
+    assert!(
+        report.passed(CheckKind::Dkim)
+            && report.passed(CheckKind::Spf)
+            && report.passed(CheckKind::Dmarc)
+    );
     assert!(report.errors.is_empty());
     assert_eq!(report.checks.len(), 3);
     assert!(
@@ -291,7 +304,7 @@ fn a_temporary_dns_failure_keeps_the_previous_state() {
     w.dns.fail_all("scaisend._domainkey.mail.example.com");
     let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
     assert!(report.domain.verified, "a DNS outage never unverifies");
-    assert!(report.dkim_verified);
+    assert!(report.passed(CheckKind::Dkim));
     assert_eq!(report.checks[0].status, CheckStatus::TemporaryFailure);
     assert!(report.errors[0].contains("could not answer"));
 }
@@ -305,7 +318,7 @@ fn an_explicit_verify_records_a_failure_at_once() {
     block_on(w.svc.verify(&admin(), &id)).unwrap();
     w.dns.remove("scaisend._domainkey.mail.example.com");
     let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
-    assert!(!report.domain.verified && !report.dkim_verified);
+    assert!(!report.domain.verified && !report.passed(CheckKind::Dkim));
     assert_eq!(timeline(&w, &id)[0], EventKind::Unverified);
 }
 
@@ -347,7 +360,7 @@ fn rotation_walks_through_the_contract() {
             .state,
         KeyState::Retiring
     );
-    assert!(report.domain.verified && report.dkim_verified);
+    assert!(report.domain.verified && report.passed(CheckKind::Dkim));
     assert_eq!(
         report.checks[0].host,
         "scaisend2._domainkey.mail.example.com"
@@ -446,7 +459,7 @@ fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
     let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
     assert!(d.verified && d.failing_since.is_none());
     assert_eq!(
-        d.checks.dkim.as_ref().unwrap().status,
+        d.checks.get(CheckKind::Dkim).unwrap().status,
         CheckStatus::Verified
     );
 
@@ -456,7 +469,10 @@ fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
     round();
     let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
     assert!(d.verified);
-    assert_eq!(d.checks.dkim.as_ref().unwrap().status, CheckStatus::Missing);
+    assert_eq!(
+        d.checks.get(CheckKind::Dkim).unwrap().status,
+        CheckStatus::Missing
+    );
     assert!(d.failing_since.is_some());
     assert_eq!(timeline(&w, &id)[0], EventKind::Failing);
     for _ in 0..(71 * 4) {
@@ -724,7 +740,8 @@ mockall::mock! {
         async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError>;
         async fn get(&self, scope: &Scope, id: &DomainId) -> Result<Domain, RepoError>;
         async fn list(&self, scope: &Scope, filter: &ListFilter, page: &PageRequest) -> Result<Page<Domain>, RepoError>;
-        async fn update(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError>;
+        async fn owner_usage(&self, owner: &Owner, name: &DomainName) -> Result<OwnerUsage, RepoError>;
+        async fn update(&self, domain: &Domain, events: &[DomainEvent], lease: LeaseOnWrite) -> Result<(), RepoError>;
         async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError>;
         async fn events(&self, scope: &Scope, id: &DomainId, page: &PageRequest) -> Result<Page<DomainEvent>, RepoError>;
         async fn find_sendable(&self, partner_id: &str, tenant_id: &str, name: &DomainName) -> Result<Vec<Domain>, RepoError>;
@@ -751,6 +768,8 @@ fn service_over(repo: MockRepo) -> DomainService {
             dns: Arc::new(FakeDns::new()),
             clock: Arc::new(ManualClock::new(OffsetDateTime::UNIX_EPOCH)),
             keygen: Arc::new(FixedKeys::default()),
+            cpu: Arc::new(InlinePool),
+            observer: Arc::new(NoObserver),
         },
         Arc::new(master),
         ServiceConfig::default(),
@@ -762,7 +781,7 @@ fn a_store_outage_is_unavailable_not_a_panic() {
     let mut repo = MockRepo::new();
     repo.expect_get()
         .returning(|_, _| Err(RepoError::Unavailable("connection refused".into())));
-    repo.expect_insert()
+    repo.expect_owner_usage()
         .returning(|_, _| Err(RepoError::Unavailable("connection refused".into())));
     let svc = service_over(repo);
     let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
@@ -786,7 +805,7 @@ fn a_lost_race_is_a_conflict_and_the_store_is_asked_once() {
     repo.expect_get().returning(move |_, _| Ok(domain.clone()));
     repo.expect_update()
         .times(1)
-        .returning(|_, _| Err(RepoError::Conflict("version changed".into())));
+        .returning(|_, _, _| Err(RepoError::Conflict("version changed".into())));
     let svc = service_over(repo);
     let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
     let e = block_on(svc.rotate(&admin(), &id)).unwrap_err();
@@ -819,7 +838,7 @@ fn only_deliverable_domains_sign_and_with_their_active_key() {
         message: message.clone(),
     };
     let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
-    let e = block_on(w.svc.sign(&service, &req("t1"))).unwrap_err();
+    let e = block_on(w.svc.sign(&service, req("t1"))).unwrap_err();
     assert!(
         matches!(e, Error::Conflict(ref m) if m.contains("domain not verified")),
         "{e:?}"
@@ -827,7 +846,7 @@ fn only_deliverable_domains_sign_and_with_their_active_key() {
 
     publish(&w.dns, &view);
     block_on(w.svc.verify(&admin(), &view.domain.id)).unwrap();
-    let sig = block_on(w.svc.sign(&service, &req("t1"))).unwrap();
+    let sig = block_on(w.svc.sign(&service, req("t1"))).unwrap();
     assert_eq!(sig.selector().as_str(), "scaisend");
     assert!(sig.header_field().contains("d=mail.example.com;"));
     assert!(sig.signed_message().ends_with(b"body\r\n"));
@@ -840,7 +859,7 @@ fn only_deliverable_domains_sign_and_with_their_active_key() {
     );
     block_on(w.svc.verify(&admin(), &view.domain.id)).unwrap();
     assert_eq!(
-        block_on(w.svc.sign(&service, &req("t1")))
+        block_on(w.svc.sign(&service, req("t1")))
             .unwrap()
             .selector()
             .as_str(),
@@ -849,11 +868,11 @@ fn only_deliverable_domains_sign_and_with_their_active_key() {
 
     // Another tenant, a tenant token, a message without From.
     assert!(matches!(
-        block_on(w.svc.sign(&service, &req("t2"))),
+        block_on(w.svc.sign(&service, req("t2"))),
         Err(Error::Conflict(_))
     ));
     assert!(matches!(
-        block_on(w.svc.sign(&admin(), &req("t1"))),
+        block_on(w.svc.sign(&admin(), req("t1"))),
         Err(Error::Forbidden(_))
     ));
     let no_from = SignRequest {
@@ -861,7 +880,7 @@ fn only_deliverable_domains_sign_and_with_their_active_key() {
         ..req("t1")
     };
     assert!(matches!(
-        block_on(w.svc.sign(&service, &no_from)),
+        block_on(w.svc.sign(&service, no_from.clone())),
         Err(Error::Invalid(_))
     ));
 }

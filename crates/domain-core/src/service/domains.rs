@@ -1,0 +1,251 @@
+//! Adding, reading, changing and deleting domains.
+
+use time::Duration;
+
+use super::{DomainService, Result};
+use crate::access::Caller;
+use crate::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
+use crate::error::{Error, RepoError};
+use crate::events::{Change, EventWriter, Settings};
+use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest};
+use crate::name::{DmarcPolicy, DomainName, RuaAddress};
+use crate::ports::LeaseOnWrite;
+use crate::publish::DnsRecordSpec;
+use crate::rotation::{KeyRing, NewKey, RotationPeriod};
+use crate::verify::Verdicts;
+
+/// A new domain, its fields already parsed into domain types at the edge.
+#[derive(Debug, Clone)]
+pub struct NewDomain {
+    /// The name.
+    pub name: DomainName,
+    /// The DMARC policy to publish.
+    pub dmarc_policy: DmarcPolicy,
+    /// Where DMARC reports go.
+    pub dmarc_rua: Option<RuaAddress>,
+    /// A partner-owned shared domain.
+    pub is_shared: bool,
+    /// The kind of DKIM key to issue.
+    pub key_algorithm: KeyAlgorithm,
+    /// Automatic rotation after this many days.
+    pub dkim_rotation_days: Option<RotationPeriod>,
+}
+
+/// A change to a domain; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct DomainChanges {
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+    /// A new DMARC policy.
+    pub dmarc_policy: Option<DmarcPolicy>,
+    /// A new report address; `Some(None)` clears it.
+    pub dmarc_rua: Option<Option<RuaAddress>>,
+    /// Automatic rotation; `Some(None)` turns it off.
+    pub dkim_rotation_days: Option<Option<RotationPeriod>>,
+}
+
+/// A domain with the records it should publish.
+#[derive(Debug, Clone)]
+pub struct DomainView {
+    /// The domain.
+    pub domain: Domain,
+    /// Its `dns_records`.
+    pub dns_records: Vec<DnsRecordSpec>,
+}
+
+impl Domain {
+    /// The settings `PATCH` changes besides activation.
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            dmarc_policy: self.dmarc_policy,
+            dmarc_rua: self.dmarc_rua.clone(),
+            dkim_rotation_days: self.dkim_rotation_days,
+        }
+    }
+}
+
+impl DomainService {
+    /// Adds a domain: generates its first DKIM key, seals it, stores it with a `created`
+    /// event. Everything that can refuse the request — permission, the name already taken,
+    /// the owner's quota — is decided before a key is generated, because generating one
+    /// costs tens of milliseconds to seconds of CPU.
+    pub async fn create(&self, caller: &Caller, new: NewDomain) -> Result<DomainView> {
+        let owner = caller.owner_for_new(new.is_shared)?;
+        let usage = self.ports.repo.owner_usage(&owner, &new.name).await?;
+        if usage.name_taken {
+            return Err(already_yours(&new.name));
+        }
+        if usage.domains >= self.config.max_domains_per_owner {
+            return Err(Error::Conflict(format!(
+                "the quota of {} domains is reached; delete a domain you no longer use first",
+                self.config.max_domains_per_owner
+            )));
+        }
+        let generated = self.generate_key(new.key_algorithm).await?;
+        let now = self.now();
+        let id = self.ids.domain_id(now);
+        let selector = self.config.selector_base.clone();
+        let sealed = self
+            .master
+            .seal(&generated.private, &id, &selector)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let domain = Domain {
+            id,
+            name: new.name,
+            owner,
+            dmarc_policy: new.dmarc_policy,
+            dmarc_rua: new.dmarc_rua,
+            is_active: true,
+            verified: false,
+            keys: KeyRing::new(
+                NewKey {
+                    selector: selector.clone(),
+                    index: 1,
+                    public_key: generated.public,
+                    sealed,
+                },
+                now,
+            ),
+            checks: Verdicts::default(),
+            dkim_rotation_days: new.dkim_rotation_days,
+            created_at: now,
+            updated_at: now,
+            last_verified_at: None,
+            failing_since: None,
+            next_check_at: now + Duration::minutes(1),
+            version: 0,
+        };
+        let mut events = EventWriter::new(&self.ids, &domain.id, caller.actor(), now);
+        events.push(Change::Created {
+            name: domain.name.clone(),
+            is_shared: domain.is_shared(),
+            settings: domain.settings(),
+            selector,
+            key: new.key_algorithm,
+        });
+        self.ports
+            .repo
+            .insert(&domain, &events.finish())
+            .await
+            .map_err(|e| match e {
+                RepoError::Conflict(_) => already_yours(&domain.name),
+                other => other.into(),
+            })?;
+        Ok(self.view(domain))
+    }
+
+    /// Generates a key pair; a saturated generator is a temporary refusal.
+    pub(super) async fn generate_key(&self, algorithm: KeyAlgorithm) -> Result<GeneratedKey> {
+        self.ports
+            .keygen
+            .generate(algorithm)
+            .await
+            .map_err(|e| match e {
+                KeyError::Busy => Error::Unavailable(e.to_string()),
+                other => Error::Internal(other.to_string()),
+            })
+    }
+
+    /// A domain the caller may read.
+    pub async fn get(&self, caller: &Caller, id: &DomainId) -> Result<DomainView> {
+        let domain = self.load(&caller.admin_scope()?, id).await?;
+        Ok(self.view(domain))
+    }
+
+    /// The domains the caller may read.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        filter: &ListFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DomainView>> {
+        let scope = caller.admin_scope()?;
+        let page = self.ports.repo.list(&scope, filter, page).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .filter(|d| scope.can_see(&d.owner))
+                .map(|d| self.view(d))
+                .collect(),
+            next_after: page.next_after,
+        })
+    }
+
+    /// Changes `is_active`, the DMARC fields or automatic rotation.
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        id: &DomainId,
+        changes: DomainChanges,
+    ) -> Result<DomainView> {
+        let mut domain = self.load_for_change(caller, id).await?;
+        let now = self.now();
+        let mut events = EventWriter::new(&self.ids, &domain.id, caller.actor(), now);
+        if let Some(active) = changes.is_active
+            && active != domain.is_active
+        {
+            domain.is_active = active;
+            events.push(if active {
+                Change::Reactivated
+            } else {
+                Change::Deactivated
+            });
+        }
+        let before = domain.settings();
+        if let Some(p) = changes.dmarc_policy {
+            domain.dmarc_policy = p;
+        }
+        if let Some(rua) = changes.dmarc_rua {
+            domain.dmarc_rua = rua;
+        }
+        if let Some(days) = changes.dkim_rotation_days {
+            domain.dkim_rotation_days = days;
+        }
+        let after = domain.settings();
+        if before != after {
+            events.push(Change::SettingsChanged { before, after });
+        }
+        if events.is_empty() {
+            return Ok(self.view(domain));
+        }
+        domain.updated_at = now;
+        self.store(&mut domain, &events.finish(), LeaseOnWrite::Keep)
+            .await?;
+        Ok(self.view(domain))
+    }
+
+    /// Deletes a domain and destroys its private keys.
+    pub async fn delete(&self, caller: &Caller, id: &DomainId) -> Result<()> {
+        let domain = self.load_for_change(caller, id).await?;
+        self.ports
+            .repo
+            .delete(&caller.admin_scope()?, &domain.id)
+            .await?;
+        self.signers.forget_domain(&domain.id);
+        Ok(())
+    }
+
+    /// The records a domain should publish.
+    pub async fn dns_records(&self, caller: &Caller, id: &DomainId) -> Result<DomainView> {
+        self.get(caller, id).await
+    }
+
+    /// A domain's timeline, newest first.
+    pub async fn events(
+        &self,
+        caller: &Caller,
+        id: &DomainId,
+        page: &PageRequest,
+    ) -> Result<Page<DomainEvent>> {
+        Ok(self
+            .ports
+            .repo
+            .events(&caller.admin_scope()?, id, page)
+            .await?)
+    }
+}
+
+fn already_yours(name: &DomainName) -> Error {
+    Error::Conflict(format!("{name} is already one of your domains"))
+}

@@ -1,0 +1,201 @@
+//! The use cases, written against the ports: what the HTTP API, the monitor and the
+//! command line do with domains.
+//!
+//! One [`DomainService`] holds the ports and the configuration; its use cases are grouped
+//! by capability, one file each: [`domains`] (add, read, change, delete), [`verification`],
+//! [`rotation`], [`sending`] (the send-time decision and signing) and [`monitor`].
+//! What they share — loading with the caller's scope, storing with the optimistic
+//! version check — is written once here; the one use case that retries when a concurrent
+//! writer wins, recording a verification, is shared by `verify` and the monitor.
+
+mod domains;
+mod monitor;
+mod rotation;
+mod sending;
+mod signers;
+mod verification;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::access::Caller;
+use crate::crypto::MasterKey;
+use crate::error::{Error, RepoError, Result};
+use crate::events::DomainEvent;
+use crate::model::{Domain, DomainId, IdGenerator, Scope};
+use crate::name::{DomainName, Selector};
+use crate::ports::{
+    Clock, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, LeaseOnWrite, ObservedDns,
+    Observer,
+};
+use crate::publish::{DnsRecordSpec, dns_records};
+use crate::records::spf::DomainSpec;
+
+pub use domains::{DomainChanges, DomainView, NewDomain};
+pub use monitor::MonitorReport;
+pub use rotation::RotationStarted;
+pub use sending::{SenderQuery, SignRequest};
+pub use signers::SignerCache;
+pub use verification::VerificationReport;
+
+/// Settings of the use cases (defaults in [`ServiceConfig::default`]; docs/operations.md
+/// lists the variables that set them).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Our SPF include host (`SCAISEND_SPF_INCLUDE`, default `scaisend.scailabs.ai`).
+    pub spf_include: DomainName,
+    /// The DKIM selector base (`SCAISEND_DKIM_SELECTOR`, default `scaisend`).
+    pub selector_base: Selector,
+    /// Our sending addresses (`SCAISEND_SENDING_IPS`); empty: read from the include
+    /// host's SPF record.
+    pub sending_ips: Vec<IpAddr>,
+    /// How long the monitor keeps a failing verified domain verified (default 72 h).
+    pub grace: Duration,
+    /// The most domains one owner — a tenant, or a partner for its shared domains — may
+    /// have (`SCAISEND_MAX_DOMAINS_PER_TENANT`, default 1000).
+    pub max_domains_per_owner: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            spf_include: DomainName::from_trusted(DEFAULT_SPF_INCLUDE),
+            selector_base: Selector::from_trusted(DEFAULT_SELECTOR),
+            sending_ips: Vec::new(),
+            grace: Duration::hours(72),
+            max_domains_per_owner: DEFAULT_MAX_DOMAINS_PER_OWNER,
+        }
+    }
+}
+
+/// The default SPF include host (docs/api.md).
+pub const DEFAULT_SPF_INCLUDE: &str = "scaisend.scailabs.ai";
+/// The default DKIM selector base (docs/api.md).
+pub const DEFAULT_SELECTOR: &str = "scaisend";
+/// The default quota of domains per owner.
+pub const DEFAULT_MAX_DOMAINS_PER_OWNER: u64 = 1000;
+
+/// The ports the use cases run on.
+#[derive(Clone)]
+pub struct Ports {
+    /// Domains, keys, checks, timeline, leases.
+    pub repo: Arc<dyn DomainRepo>,
+    /// Sealed private keys for the signer.
+    pub keys: Arc<dyn KeyStore>,
+    /// DNS.
+    pub dns: Arc<dyn DnsLookup>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Key generation (slow: a bounded blocking pool in the app).
+    pub keygen: Arc<dyn KeyGenerator>,
+    /// Where signing runs, away from the threads that serve requests.
+    pub cpu: Arc<dyn CpuPool>,
+    /// Where verdicts, monitor rounds and DNS queries are reported for metrics.
+    pub observer: Arc<dyn Observer>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports { .. }")
+    }
+}
+
+/// The use cases.
+pub struct DomainService {
+    ports: Ports,
+    master: Arc<MasterKey>,
+    config: ServiceConfig,
+    include_spec: DomainSpec,
+    ids: IdGenerator,
+    signers: SignerCache,
+}
+
+impl std::fmt::Debug for DomainService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DomainService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DomainService {
+    /// The use cases over `ports`, sealing keys with `master`.
+    pub fn new(mut ports: Ports, master: Arc<MasterKey>, config: ServiceConfig) -> Self {
+        // Every query the rules send is reported, whichever use case sends it.
+        ports.dns = Arc::new(ObservedDns::new(ports.dns, ports.observer.clone()));
+        let include_spec = DomainSpec::for_domain(&config.spf_include);
+        let signers = SignerCache::new(ports.keys.clone(), master.clone());
+        DomainService {
+            ports,
+            master,
+            config,
+            include_spec,
+            ids: IdGenerator::new(),
+            signers,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    /// The ports.
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.ports.clock.now()
+    }
+
+    fn view(&self, domain: Domain) -> DomainView {
+        let dns_records: Vec<DnsRecordSpec> = dns_records(&domain, &self.include_spec, self.now());
+        DomainView {
+            domain,
+            dns_records,
+        }
+    }
+
+    async fn load(&self, scope: &Scope, id: &DomainId) -> Result<Domain> {
+        let domain = self.ports.repo.get(scope, id).await?;
+        // Defence in depth: the store's scoping is checked again here.
+        if !scope.can_see(&domain.owner) {
+            return Err(Error::NotFound);
+        }
+        Ok(domain)
+    }
+
+    async fn load_for_change(&self, caller: &Caller, id: &DomainId) -> Result<Domain> {
+        let domain = self.load(&caller.admin_scope()?, id).await?;
+        caller.check_may_change(&domain.owner)?;
+        Ok(domain)
+    }
+
+    /// Stores a changed domain with its events and bumps the in-memory version to match.
+    /// `lease` names the monitor lease the caller holds, to be released with the write.
+    async fn store(
+        &self,
+        domain: &mut Domain,
+        events: &[DomainEvent],
+        lease: LeaseOnWrite,
+    ) -> Result<()> {
+        self.ports
+            .repo
+            .update(domain, events, lease)
+            .await
+            .map_err(|e| match e {
+                RepoError::Conflict(_) => Error::Conflict(
+                    "the domain was changed by another request at the same time; retry".to_owned(),
+                ),
+                other => other.into(),
+            })?;
+        domain.version += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! The sending pipeline's side: may a message be sent from this domain, and its DKIM
+//! signature.
+
+use super::{DomainService, Result};
+use crate::access::Caller;
+use crate::error::{Error, InputError};
+use crate::ports::{PoolError, offload};
+use crate::sending::{self, KeyMode, SendDecision};
+use crate::signer::{self, DkimSignature};
+
+/// A send-time question (docs/sending.md).
+#[derive(Debug, Clone)]
+pub struct SenderQuery {
+    /// The sending tenant.
+    pub tenant_id: String,
+    /// Its partner.
+    pub partner_id: String,
+    /// The `From:` address.
+    pub from: String,
+    /// Live or test key.
+    pub key_mode: KeyMode,
+}
+
+/// A message to sign for a tenant (docs/sending.md).
+#[derive(Debug, Clone)]
+pub struct SignRequest {
+    /// The sending tenant.
+    pub tenant_id: String,
+    /// Its partner.
+    pub partner_id: String,
+    /// The RFC 5322 message; its `From:` domain picks the key.
+    pub message: Vec<u8>,
+}
+
+impl DomainService {
+    /// The send-time decision for the sending pipeline (docs/sending.md).
+    pub async fn authorize_sender(
+        &self,
+        caller: &Caller,
+        query: &SenderQuery,
+    ) -> Result<SendDecision> {
+        caller.check_service()?;
+        if query.key_mode == KeyMode::Test {
+            return Ok(SendDecision::Sandbox);
+        }
+        let name = signer::mailbox_domain(&query.from)
+            .map_err(|e| Error::invalid("from", InputError::new(e.to_string())))?;
+        let candidates = self
+            .ports
+            .repo
+            .find_sendable(&query.partner_id, &query.tenant_id, &name)
+            .await?;
+        Ok(sending::decide(query.key_mode, &candidates))
+    }
+
+    /// Signs a message with the active key of its `From:` domain (docs/sending.md). Only
+    /// what the send-time decision would deliver is signed; anything else is a `409`
+    /// with the decision's reason. The signing itself — canonicalization, hashing, the
+    /// private-key operation — runs on the CPU pool, not on the caller's thread.
+    pub async fn sign(&self, caller: &Caller, req: SignRequest) -> Result<DkimSignature> {
+        caller.check_service()?;
+        let name = signer::from_domain(&req.message)
+            .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))?;
+        let candidates = self
+            .ports
+            .repo
+            .find_sendable(&req.partner_id, &req.tenant_id, &name)
+            .await?;
+        let domain = sending::deliverable(&candidates).map_err(|refusal| {
+            Error::Conflict(format!(
+                "{name} may not sign: {}",
+                refusal.reason().unwrap_or(sending::NOT_VERIFIED)
+            ))
+        })?;
+        let now = self.now();
+        let signer = self.signers.active_signer(domain, now).await?;
+        let message = req.message;
+        offload(self.ports.cpu.as_ref(), move || signer.sign(&message, now))
+            .await
+            .map_err(|e| match e {
+                PoolError::Busy => Error::Unavailable(e.to_string()),
+                PoolError::Failed => Error::Internal(format!("signing for {name}: {e}")),
+            })?
+            .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))
+    }
+}

@@ -1,0 +1,255 @@
+//! Opened signing keys, cached per selector in front of the [`KeyStore`].
+//!
+//! Opening a sealed key and parsing it for signing costs far more than a signature, and a
+//! platform signs every message, so opened keys are kept — each entry on its own: the
+//! least recently used one makes room when the cache is full, a removed selector or a
+//! deleted domain is forgotten at once, and an entry is reloaded from the store after
+//! [`SignerCache::MAX_AGE`], which bounds how long another instance can hold the key of a
+//! domain deleted here. Which key may sign is still decided from the store on every
+//! request; the cache only saves the opening.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use time::{Duration, OffsetDateTime};
+
+use crate::crypto::MasterKey;
+use crate::error::{Error, Result};
+use crate::model::{Domain, DomainId};
+use crate::name::Selector;
+use crate::ports::KeyStore;
+use crate::signer::DkimSigner;
+
+/// The key store, decorated: sealed keys in, opened signers out.
+pub struct SignerCache {
+    keys: Arc<dyn KeyStore>,
+    master: Arc<MasterKey>,
+    capacity: usize,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<(DomainId, Selector), Entry>,
+    /// A counter that orders uses, for the least-recently-used choice.
+    clock: u64,
+}
+
+struct Entry {
+    signer: Arc<DkimSigner>,
+    loaded_at: OffsetDateTime,
+    last_used: u64,
+}
+
+impl std::fmt::Debug for SignerCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignerCache")
+            .field("capacity", &self.capacity)
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+impl SignerCache {
+    /// How many opened keys are kept by default.
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+    /// How long an opened key is used before it is read from the store again.
+    pub const MAX_AGE: Duration = Duration::minutes(10);
+
+    /// A cache in front of `keys`, opening them with `master`.
+    pub fn new(keys: Arc<dyn KeyStore>, master: Arc<MasterKey>) -> Self {
+        Self::with_capacity(keys, master, Self::DEFAULT_CAPACITY)
+    }
+
+    /// A cache holding at most `capacity` opened keys.
+    pub fn with_capacity(keys: Arc<dyn KeyStore>, master: Arc<MasterKey>, capacity: usize) -> Self {
+        SignerCache {
+            keys,
+            master,
+            capacity: capacity.max(1),
+            entries: Mutex::new(Entries::default()),
+        }
+    }
+
+    /// The signer of `domain`'s active key, opened from the store unless cached.
+    pub async fn active_signer(
+        &self,
+        domain: &Domain,
+        now: OffsetDateTime,
+    ) -> Result<Arc<DkimSigner>> {
+        let selector = &domain.keys.active().selector;
+        let key = (domain.id.clone(), selector.clone());
+        if let Some(signer) = self.fresh(&key, now) {
+            return Ok(signer);
+        }
+        let sealed = self.keys.sealed_key(&domain.id, selector).await?;
+        let private = self
+            .master
+            .open(&sealed, &domain.id, selector)
+            .map_err(|e| {
+                Error::Internal(format!("opening the key of {} {selector}: {e}", domain.id))
+            })?;
+        let signer = DkimSigner::new(&private, &domain.name, selector).map_err(|e| {
+            Error::Internal(format!("loading the key of {} {selector}: {e}", domain.id))
+        })?;
+        Ok(self.insert(key, signer, now))
+    }
+
+    /// Forgets the opened key of one selector (removed or no longer signing).
+    pub fn forget(&self, domain: &DomainId, selector: &Selector) {
+        self.lock().map.remove(&(domain.clone(), selector.clone()));
+    }
+
+    /// Forgets every opened key of a domain (deleted).
+    pub fn forget_domain(&self, domain: &DomainId) {
+        self.lock().map.retain(|(id, _), _| id != domain);
+    }
+
+    /// How many opened keys are held.
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    /// Whether no opened key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fresh(&self, key: &(DomainId, Selector), now: OffsetDateTime) -> Option<Arc<DkimSigner>> {
+        let mut entries = self.lock();
+        entries.clock += 1;
+        let tick = entries.clock;
+        let entry = entries.map.get_mut(key)?;
+        if now - entry.loaded_at >= Self::MAX_AGE {
+            entries.map.remove(key);
+            return None;
+        }
+        entry.last_used = tick;
+        Some(Arc::clone(&entry.signer))
+    }
+
+    fn insert(
+        &self,
+        key: (DomainId, Selector),
+        signer: DkimSigner,
+        now: OffsetDateTime,
+    ) -> Arc<DkimSigner> {
+        let mut entries = self.lock();
+        entries.clock += 1;
+        let tick = entries.clock;
+        if !entries.map.contains_key(&key) && entries.map.len() >= self.capacity {
+            let oldest = entries
+                .map
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                entries.map.remove(&oldest);
+            }
+        }
+        let entry = entries.map.entry(key).or_insert_with(|| Entry {
+            signer: Arc::new(signer),
+            loaded_at: now,
+            last_used: tick,
+        });
+        entry.last_used = tick;
+        Arc::clone(&entry.signer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::crypto::SealedKey;
+    use crate::error::RepoError;
+    use crate::testing;
+
+    /// A key store holding every domain's sealed key and counting the reads.
+    struct CountingKeys {
+        master: Arc<MasterKey>,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl KeyStore for CountingKeys {
+        async fn sealed_key(
+            &self,
+            id: &DomainId,
+            selector: &Selector,
+        ) -> std::result::Result<SealedKey, RepoError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.master
+                .seal(&testing::key(0).private, id, selector)
+                .map_err(|e| RepoError::Internal(e.to_string()))
+        }
+    }
+
+    fn cache(capacity: usize) -> (SignerCache, Arc<CountingKeys>) {
+        let (master, _) = MasterKey::generate().unwrap();
+        let master = Arc::new(master);
+        let keys = Arc::new(CountingKeys {
+            master: master.clone(),
+            reads: AtomicUsize::new(0),
+        });
+        (
+            SignerCache::with_capacity(keys.clone(), master, capacity),
+            keys,
+        )
+    }
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn each_entry_is_evicted_on_its_own_least_recently_used_first() {
+        let (cache, keys) = cache(2);
+        let [a, b, c] =
+            ["a.example.com", "b.example.com", "c.example.com"].map(|n| testing::domain(n, t0()));
+        block_on(async {
+            cache.active_signer(&a, t0()).await.unwrap();
+            cache.active_signer(&b, t0()).await.unwrap();
+            // `a` is used again, so `b` is the least recently used when `c` needs room.
+            cache.active_signer(&a, t0()).await.unwrap();
+            cache.active_signer(&c, t0()).await.unwrap();
+            assert_eq!(cache.len(), 2);
+            assert_eq!(keys.reads.load(Ordering::SeqCst), 3);
+            cache.active_signer(&a, t0()).await.unwrap();
+            assert_eq!(keys.reads.load(Ordering::SeqCst), 3, "a stayed");
+            cache.active_signer(&b, t0()).await.unwrap();
+            assert_eq!(keys.reads.load(Ordering::SeqCst), 4, "b was evicted");
+        });
+    }
+
+    #[test]
+    fn removed_and_deleted_keys_are_forgotten_and_old_ones_reloaded() {
+        let (cache, keys) = cache(10);
+        let a = testing::domain("a.example.com", t0());
+        let b = testing::domain("b.example.com", t0());
+        block_on(async {
+            cache.active_signer(&a, t0()).await.unwrap();
+            cache.active_signer(&b, t0()).await.unwrap();
+            cache.forget(&a.id, &a.keys.active().selector);
+            cache.forget_domain(&b.id);
+            assert!(cache.is_empty());
+            cache.active_signer(&a, t0()).await.unwrap();
+            assert_eq!(keys.reads.load(Ordering::SeqCst), 3);
+            let later = t0() + SignerCache::MAX_AGE;
+            cache.active_signer(&a, later).await.unwrap();
+            assert_eq!(
+                keys.reads.load(Ordering::SeqCst),
+                4,
+                "reloaded after MAX_AGE"
+            );
+        });
+    }
+}
