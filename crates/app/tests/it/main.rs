@@ -584,13 +584,32 @@ fn refused_start(env: &[(&str, &str)]) -> String {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "it started: {env:?}");
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that does start would serve forever: give it a bounded time to refuse.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("it started and kept running: {env:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "it started: {env:?}");
     assert!(
         !dir.path().join(".scaisend").exists(),
         "no development secret was written: {env:?}"
     );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    stderr
 }
 
 #[test]
