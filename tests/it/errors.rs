@@ -319,10 +319,139 @@ async fn tokens_are_checked_as_contract_section_1_says() {
     // A valid token passes; a service token may not use the admin API, nor a tenant the
     // internal one.
     assert_eq!(app.get(path, &app.token_with(claims())).await.0, 200);
-    let service = app.token("service", None, None);
+    let service = app.service_token();
     assert_eq!(app.get(path, &service).await.0, 403);
     let (status, _) = app
         .post("/api/internal/sender-authorization", &app.admin(), json!({"tenant_id": "t1", "partner_id": "p1", "from": "a@b.example", "key_mode": "live"}))
         .await;
     assert_eq!(status, 403);
+}
+
+/// Sends a request and checks that the answer is an RFC 9457 problem with `expected`.
+async fn assert_problem_response(
+    request: reqwest::RequestBuilder,
+    expected: u16,
+) -> reqwest::header::HeaderMap {
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, expected, "{text}");
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{status}: {text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_problem(status, &body, expected);
+    headers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rejection_is_problem_json() {
+    let app = TestApp::spawn(StoreKind::Sqlite).await;
+    let admin = app.admin();
+    let created = app.create_seed_domain().await;
+    let id = created["id"].as_str().unwrap();
+    let url = |path: &str| format!("{}{path}", app.base);
+    let m = |name: &str| reqwest::Method::from_bytes(name.as_bytes()).unwrap();
+
+    let table: Vec<(reqwest::RequestBuilder, u16)> = vec![
+        // Query and path extractor rejections.
+        (
+            app.request(m("GET"), "/api/admin/domains?limit=1&limit=2", &admin),
+            400,
+        ),
+        (
+            app.request(
+                m("GET"),
+                &format!("/api/admin/domains/{id}/events?cursor=a&cursor=b"),
+                &admin,
+            ),
+            400,
+        ),
+        (app.request(m("GET"), "/api/admin/domains/%FF", &admin), 404),
+        (
+            app.request(
+                m("DELETE"),
+                &format!("/api/admin/domains/{id}/dkim/%FF%FE"),
+                &admin,
+            ),
+            404,
+        ),
+        // Unknown routes, with and without a token.
+        (
+            app.request(m("GET"), "/api/admin/nothing/here", &admin),
+            404,
+        ),
+        (app.client.get(url("/nope")), 404),
+        // JSON, media type and size.
+        (
+            app.request(m("POST"), "/api/admin/domains", &admin)
+                .header("content-type", "application/json")
+                .body("{\"domain\": "),
+            400,
+        ),
+        (
+            app.request(m("POST"), "/api/admin/domains", &admin)
+                .header("content-type", "text/plain")
+                .body("{}"),
+            415,
+        ),
+        (
+            app.request(m("POST"), "/api/admin/domains", &admin)
+                .json(&json!({"domain": "a.example.com", "x": "y".repeat(70 * 1024)})),
+            413,
+        ),
+        (
+            app.request(m("POST"), "/api/admin/domains", &admin)
+                .json(&json!({"domain": 7})),
+            422,
+        ),
+        // Tokens.
+        (app.client.get(url("/api/admin/domains")), 401),
+        (
+            app.request(m("GET"), "/api/admin/domains", &app.service_token()),
+            403,
+        ),
+    ];
+    for (request, expected) in table {
+        assert_problem_response(request, expected).await;
+    }
+
+    // A path that exists with a method it does not take: 405, and `Allow` lists those it
+    // takes.
+    for (method, path, allowed) in [
+        // A GET route takes HEAD too.
+        (
+            "PUT",
+            "/api/admin/domains".to_owned(),
+            vec!["GET", "HEAD", "POST"],
+        ),
+        (
+            "POST",
+            format!("/api/admin/domains/{id}"),
+            vec!["DELETE", "GET", "HEAD", "PATCH"],
+        ),
+        (
+            "GET",
+            format!("/api/admin/domains/{id}/verify"),
+            vec!["POST"],
+        ),
+        ("DELETE", "/healthz".to_owned(), vec!["GET", "HEAD"]),
+        ("GET", "/api/internal/dkim/sign".to_owned(), vec!["POST"]),
+    ] {
+        let headers = assert_problem_response(app.request(m(method), &path, &admin), 405).await;
+        let allow = headers
+            .get("allow")
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))
+            .to_str()
+            .unwrap();
+        let mut listed: Vec<&str> = allow.split(',').map(str::trim).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, allowed, "{method} {path}");
+    }
+    // Nothing changed.
+    let (_, list) = app.get("/api/admin/domains", &admin).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
 }

@@ -21,7 +21,7 @@ async fn decide(app: &TestApp, token: &str, tenant: &str, from: &str, mode: &str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_row_of_the_seed_table() {
     let app = TestApp::spawn(StoreKind::Sqlite).await;
-    let service = app.token("service", None, None);
+    let service = app.service_token();
     let created = app.create_seed_domain().await;
     let id = created["id"].as_str().unwrap();
 
@@ -118,7 +118,7 @@ const MESSAGES: &[&str] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signatures_verify_with_mail_auth_against_the_loopback_dns() {
     let app = TestApp::spawn(StoreKind::Postgres).await;
-    let service = app.token("service", None, None);
+    let service = app.service_token();
     let created = app.create_seed_domain().await;
     let id = created["id"].as_str().unwrap().to_owned();
 

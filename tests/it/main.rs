@@ -5,6 +5,7 @@
 mod api;
 mod errors;
 mod internal;
+mod limits;
 mod monitor;
 mod ops;
 mod support;

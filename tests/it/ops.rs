@@ -19,15 +19,7 @@ async fn health_metrics_and_openapi_are_served() {
     let id = created["id"].as_str().unwrap();
     app.post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
         .await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&app).await;
     assert!(
         metrics.contains(r#"scaisend_http_requests_total{method="POST",route="/api/admin/domains/{id}/verify",status="200"} 1"#),
         "{metrics}"
@@ -72,4 +64,68 @@ async fn health_metrics_and_openapi_are_served() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_labels_come_from_a_closed_set_whatever_clients_send() {
+    let app = TestApp::spawn(StoreKind::Sqlite).await;
+    let series = |metrics: &str| -> Vec<String> {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("scaisend_http_requests_total{"))
+            .map(|l| l.split_once('}').map_or(l, |(labels, _)| labels).to_owned())
+            .collect()
+    };
+    // Made-up methods on made-up paths and on real ones, as a scanner would send them.
+    for i in 0..60 {
+        let method = reqwest::Method::from_bytes(format!("FOO{i}").as_bytes()).unwrap();
+        for path in [
+            format!("/random/{i}/{}", ulid::Ulid::generate()),
+            "/api/admin/domains".to_owned(),
+        ] {
+            let response = app
+                .client
+                .request(method.clone(), format!("{}{path}", app.base))
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_client_error(), "{method} {path}");
+        }
+    }
+    let after = metrics_text(&app).await;
+    let labels = series(&after);
+    assert!(
+        labels
+            .iter()
+            .all(|l| !l.contains("FOO") && !l.contains("/random/")),
+        "request data in labels: {labels:#?}"
+    );
+    // Two methods (`other`, and GET for /metrics itself), a handful of routes and
+    // statuses: a bounded number of series, not one per request.
+    assert!(labels.len() <= 6, "{} series: {labels:#?}", labels.len());
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains(r#"method="other",route="unmatched",status="404""#)),
+        "{labels:#?}"
+    );
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains(r#"method="other",route="/api/admin/domains",status="405""#)),
+        "{labels:#?}"
+    );
+    assert!(after.len() < 16 * 1024, "/metrics is {} bytes", after.len());
+}
+
+/// `GET /metrics` as text.
+async fn metrics_text(app: &TestApp) -> String {
+    app.client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_http::{Claims, JwtKey, JwtSettings};
+use adapter_http::{Claims, JwtKey, JwtSettings, Limits};
 use domain_core::crypto::MasterKey;
 use domain_core::ports::{Clock, SystemClock};
 use domain_core::{DomainService, ServiceConfig};
@@ -34,6 +34,8 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// Reach PostgreSQL through a proxy the test can cut ([`TestApp::proxy`]).
     pub behind_proxy: bool,
+    /// Rate, concurrency and time limits of the HTTP edge.
+    pub limits: Limits,
 }
 
 impl Default for Options {
@@ -41,6 +43,7 @@ impl Default for Options {
         Options {
             clock: Arc::new(SystemClock),
             behind_proxy: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -58,6 +61,7 @@ pub struct TestApp {
     /// The proxy between the app and PostgreSQL, when asked for.
     pub proxy: Option<CuttableProxy>,
     secret: Vec<u8>,
+    service_secret: Vec<u8>,
     _db: Option<TestDatabase>,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
@@ -127,6 +131,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, db, proxy) = store(kind, &dir, options.behind_proxy).await;
         let secret = MasterKey::generate().expect("random").1.as_bytes().to_vec();
+        let service_secret = MasterKey::generate().expect("random").1.as_bytes().to_vec();
         let (master, _) = MasterKey::generate().expect("master key");
         let app = App::build(AppParts {
             store,
@@ -140,9 +145,17 @@ impl TestApp {
                     audience: None,
                 },
                 hs256_secret: None,
+                service_jwt: JwtSettings {
+                    key: JwtKey::Hs256(service_secret.clone()),
+                    issuer: None,
+                    audience: None,
+                },
+                service_hs256_secret: None,
                 master,
             },
             config: ServiceConfig::default(),
+            limits: options.limits,
+            separate_internal: false,
         })
         .expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -163,6 +176,7 @@ impl TestApp {
             service: app.service,
             proxy,
             secret,
+            service_secret,
             _db: db,
             _dir: dir,
             server,
@@ -183,9 +197,25 @@ impl TestApp {
         })
     }
 
-    /// A token with exactly these claims, signed with the app's secret.
+    /// A token with exactly these claims, signed with the app's admin secret.
     pub fn token_with(&self, claims: Claims) -> String {
         adapter_http::issue_token(&self.secret, &claims).expect("token")
+    }
+
+    /// A token of the sending pipeline: role `service`, signed with the service secret,
+    /// the only credential the internal endpoints take.
+    pub fn service_token(&self) -> String {
+        let claims = Claims {
+            sub: "pipeline".to_owned(),
+            role: "service".to_owned(),
+            tenant_id: None,
+            partner_id: None,
+            exp: now() + 3600,
+            iat: Some(now()),
+            iss: None,
+            aud: None,
+        };
+        adapter_http::issue_token(&self.service_secret, &claims).expect("token")
     }
 
     /// tenant_admin of t1 under p1.

@@ -1,17 +1,27 @@
 //! Bearer-token authentication (contract §1): verify the JWT, turn its claims into a
 //! `Caller`. Whether that caller may do something is decided by the core.
+//!
+//! Authentication runs as a route layer, before any handler or body extractor: a request
+//! that cannot succeed is refused before the server reads (or waits for) its body. Two
+//! keys are in play. Admin tokens are verified with the token key and serve the admin
+//! API; service tokens are verified only with the separate service key and serve the
+//! internal endpoints, so whoever can mint admin tokens still cannot sign mail. This
+//! module depends on nothing but the error type: the router hands its middleware their
+//! own state.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use domain_core::{Caller, Role};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// How tokens are signed.
 #[derive(Clone)]
@@ -22,6 +32,18 @@ pub enum JwtKey {
     Rs256PublicPem(Vec<u8>),
     /// EdDSA (Ed25519), verified with a public key (PEM).
     EdDsaPublicPem(Vec<u8>),
+}
+
+impl JwtKey {
+    /// Whether two settings name the same key material.
+    fn same_key(&self, other: &JwtKey) -> bool {
+        match (self, other) {
+            (JwtKey::Hs256(a), JwtKey::Hs256(b))
+            | (JwtKey::Rs256PublicPem(a), JwtKey::Rs256PublicPem(b))
+            | (JwtKey::EdDsaPublicPem(a), JwtKey::EdDsaPublicPem(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for JwtKey {
@@ -67,9 +89,34 @@ pub struct Claims {
     /// Issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    /// Audience.
+    /// Audience: one string or an array of them (RFC 7519 §4.1.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
+}
+
+/// The `aud` claim. RFC 7519 §4.1.3: "In the general case, the "aud" value is an array of
+/// case-sensitive strings … In the special case when the JWT has one audience, the "aud"
+/// value MAY be a single case-sensitive string". Identity providers send either (Keycloak
+/// and Auth0 send arrays); when an audience is configured, one of the values must match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// `"aud": "scaisend"`.
+    One(String),
+    /// `"aud": ["scaisend", "account"]`.
+    Many(Vec<String>),
+}
+
+impl From<String> for Audience {
+    fn from(aud: String) -> Self {
+        Audience::One(aud)
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(aud: &str) -> Self {
+        Audience::One(aud.to_owned())
+    }
 }
 
 /// Verifies bearer tokens.
@@ -165,38 +212,122 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
     }
 }
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request, put into the request's extensions by the
+/// authentication layer before any handler runs.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);
 
-impl FromRequestParts<AppState> for Authenticated {
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
-        state
-            .jwt
-            .verify(token)
-            .map(Authenticated)
-            .map_err(ApiError::unauthorized)
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Only a route without the authentication layer lacks it: refuse rather than
+        // serve such a route to anyone.
+        parts
+            .extensions
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))
     }
+}
+
+/// Both token verifiers: the admin API's and the internal endpoints'.
+#[derive(Debug)]
+pub struct Authenticator {
+    admin: JwtVerifier,
+    service: JwtVerifier,
+}
+
+impl Authenticator {
+    /// Verifiers for admin tokens and for service tokens. The two keys must differ:
+    /// with one key, whoever mints admin tokens could mint service tokens too.
+    pub fn new(admin: &JwtSettings, service: &JwtSettings) -> Result<Self, String> {
+        if admin.key.same_key(&service.key) {
+            return Err("the service token key must differ from the admin token key".to_owned());
+        }
+        Ok(Authenticator {
+            admin: JwtVerifier::new(admin)?,
+            service: JwtVerifier::new(service).map_err(|e| format!("service tokens: {e}"))?,
+        })
+    }
+
+    /// The caller of an admin-API request: a token verified with the admin key. A valid
+    /// service token is recognised and refused with `403`.
+    fn admin_caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let token = bearer(headers)?;
+        self.admin.verify(token).map_err(|why| {
+            if self.service.verify(token).is_ok() {
+                ApiError::forbidden("service tokens may call the internal endpoints only")
+            } else {
+                ApiError::unauthorized(why)
+            }
+        })
+    }
+
+    /// The caller of an internal request: a token verified with the service key and
+    /// carrying role `service`. A valid admin-key token, whatever its role, is refused
+    /// with `403`: it is authentic, but not a credential for these endpoints.
+    fn service_caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let token = bearer(headers)?;
+        match self.service.verify(token) {
+            Ok(caller) => {
+                caller.check_service()?;
+                Ok(caller)
+            }
+            Err(_) if self.admin.verify(token).is_ok() => Err(ApiError::forbidden(
+                "the internal endpoints take only a service token, signed with the service key",
+            )),
+            Err(why) => Err(ApiError::unauthorized(why)),
+        }
+    }
+}
+
+/// Route layer of the admin API: authenticates before the handler (and its body
+/// extractor) runs.
+pub(crate) async fn admin_only(
+    State(auth): State<Arc<Authenticator>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let caller = auth.admin_caller(request.headers());
+    proceed(caller, request, next).await
+}
+
+/// Route layer of the internal endpoints: only service tokens get past it, and they get
+/// past it before the body is read.
+pub(crate) async fn service_only(
+    State(auth): State<Arc<Authenticator>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let caller = auth.service_caller(request.headers());
+    proceed(caller, request, next).await
+}
+
+async fn proceed(caller: Result<Caller, ApiError>, mut request: Request, next: Next) -> Response {
+    match caller {
+        Ok(caller) => {
+            request.extensions_mut().insert(Authenticated(caller));
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
 }
 
 #[cfg(test)]
@@ -369,5 +500,165 @@ mod tests {
             format!("{:?}", JwtKey::Hs256(vec![1; 32])),
             "JwtKey::Hs256(<secret>)"
         );
+    }
+
+    fn audience_verifier(secret: &[u8]) -> JwtVerifier {
+        JwtVerifier::new(&JwtSettings {
+            key: JwtKey::Hs256(secret.to_vec()),
+            issuer: None,
+            audience: Some("scaisend".into()),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn aud_may_be_a_string_or_an_array_and_one_value_must_match() {
+        let secret = [9u8; 32];
+        let verifier = audience_verifier(&secret);
+        let with = |aud: Option<Audience>| {
+            verifier.verify(&issue_token(&secret, &Claims { aud, ..claims() }).unwrap())
+        };
+        assert!(with(Some(Audience::One("scaisend".into()))).is_ok());
+        // Keycloak and Auth0 send arrays.
+        assert!(
+            with(Some(Audience::Many(vec![
+                "account".into(),
+                "scaisend".into()
+            ])))
+            .is_ok()
+        );
+        let e = with(Some(Audience::Many(vec!["account".into(), "other".into()]))).unwrap_err();
+        assert!(e.contains("audience"), "{e}");
+        let e = with(Some(Audience::Many(vec![]))).unwrap_err();
+        assert!(e.contains("audience"), "{e}");
+        let e = with(None).unwrap_err();
+        assert!(e.contains("`aud`"), "{e}");
+        // Without a configured audience any `aud`, string or array, is accepted.
+        let open = JwtVerifier::new(&settings(JwtKey::Hs256(secret.to_vec()))).unwrap();
+        let array = Claims {
+            aud: Some(Audience::Many(vec!["x".into(), "y".into()])),
+            ..claims()
+        };
+        assert!(open.verify(&issue_token(&secret, &array).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn the_aud_claim_reads_and_writes_both_forms() {
+        let one: Claims = serde_json::from_value(serde_json::json!({
+            "sub": "u", "role": "service", "exp": 1, "aud": "a"
+        }))
+        .unwrap();
+        assert_eq!(one.aud, Some(Audience::One("a".into())));
+        let many: Claims = serde_json::from_value(serde_json::json!({
+            "sub": "u", "role": "service", "exp": 1, "aud": ["a", "b"]
+        }))
+        .unwrap();
+        assert_eq!(many.aud, Some(Audience::Many(vec!["a".into(), "b".into()])));
+        assert_eq!(
+            serde_json::to_value(&many).unwrap()["aud"],
+            serde_json::json!(["a", "b"])
+        );
+    }
+
+    const ADMIN_SECRET: [u8; 32] = [1; 32];
+    const SERVICE_SECRET: [u8; 32] = [2; 32];
+
+    fn authenticator() -> Authenticator {
+        Authenticator::new(
+            &settings(JwtKey::Hs256(ADMIN_SECRET.to_vec())),
+            &settings(JwtKey::Hs256(SERVICE_SECRET.to_vec())),
+        )
+        .unwrap()
+    }
+
+    fn headers(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        h
+    }
+
+    fn service_claims() -> Claims {
+        Claims {
+            role: "service".into(),
+            tenant_id: None,
+            partner_id: None,
+            ..claims()
+        }
+    }
+
+    /// The status a caller lookup answers: 200 for a caller, else the refusal's.
+    fn status(result: Result<Caller, ApiError>) -> u16 {
+        result.map_or_else(|e| e.status().as_u16(), |_| 200)
+    }
+
+    #[test]
+    fn the_internal_endpoints_take_only_tokens_signed_with_the_service_key() {
+        let auth = authenticator();
+        let stranger = [3u8; 32];
+        for (secret, claims, expected, why) in [
+            (
+                &SERVICE_SECRET,
+                service_claims(),
+                200,
+                "the service key and role",
+            ),
+            // Authentic, yet no credential here: the admin key, whatever the role.
+            (
+                &ADMIN_SECRET,
+                service_claims(),
+                403,
+                "role `service` signed with the admin key",
+            ),
+            (&ADMIN_SECRET, claims(), 403, "an admin role"),
+            (
+                &SERVICE_SECRET,
+                claims(),
+                403,
+                "the service key with another role",
+            ),
+            (&stranger, service_claims(), 401, "neither key"),
+        ] {
+            let token = issue_token(secret, &claims).unwrap();
+            assert_eq!(
+                status(auth.service_caller(&headers(&token))),
+                expected,
+                "{why}"
+            );
+        }
+        assert_eq!(status(auth.service_caller(&HeaderMap::new())), 401);
+    }
+
+    #[test]
+    fn the_admin_api_refuses_service_key_tokens() {
+        let auth = authenticator();
+        let stranger = [3u8; 32];
+        for (secret, claims, expected, why) in [
+            (&ADMIN_SECRET, claims(), 200, "the admin key"),
+            (&SERVICE_SECRET, service_claims(), 403, "a service token"),
+            (
+                &SERVICE_SECRET,
+                claims(),
+                403,
+                "a tenant role signed with the service key",
+            ),
+            (&stranger, claims(), 401, "neither key"),
+        ] {
+            let token = issue_token(secret, &claims).unwrap();
+            assert_eq!(
+                status(auth.admin_caller(&headers(&token))),
+                expected,
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_two_keys_must_differ() {
+        let same = settings(JwtKey::Hs256(ADMIN_SECRET.to_vec()));
+        let e = Authenticator::new(&same, &same).unwrap_err();
+        assert!(e.contains("differ"), "{e}");
     }
 }

@@ -12,8 +12,9 @@ use serde::Serialize;
 /// The problem+json media type.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Seconds a client should wait before retrying a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
+/// Seconds a client should wait before retrying when a backend is unavailable or a
+/// request timed out: long enough for a store to fail over or a connection pool to drain.
+const RETRY_AFTER_UNAVAILABLE: u64 = 5;
 
 /// An error answer.
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     /// Logged, never sent.
     internal: Option<String>,
+    /// Whole seconds for the `Retry-After` header of `429` and `503`.
+    retry_after: Option<u64>,
 }
 
 /// The RFC 9457 body, with `errors` for validation failures.
@@ -60,7 +63,14 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             internal: None,
+            retry_after: None,
         }
+    }
+
+    fn retry_after(mut self, seconds: u64) -> Self {
+        // `Retry-After: 0` would invite an immediate retry storm.
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// `400`: the body is not JSON, or not a JSON object.
@@ -80,6 +90,53 @@ impl ApiError {
             "Not found",
             "no such resource, or you may not see it",
         )
+    }
+
+    /// `403`: the caller is known but may not do this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", detail)
+    }
+
+    /// `405`; the router adds the `Allow` header listing the methods the path takes.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "this path does not take this method; the Allow header lists those it takes",
+        )
+    }
+
+    /// `429`: the caller's rate limit is spent; retry after `seconds`.
+    pub fn too_many_requests(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "too many changes in a short time; retry after the time in Retry-After",
+        )
+        .retry_after(seconds)
+    }
+
+    /// `503`: every slot of a concurrency limit is taken; retry after `seconds`.
+    pub fn busy(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service busy",
+            "the server is at its limit of concurrent requests of this kind; retry after the time in Retry-After",
+        )
+        .retry_after(seconds)
+    }
+
+    /// `503`: the request took longer than its route allows.
+    pub fn timed_out(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Request timed out",
+            format!(
+                "the request did not complete within {} s and was abandoned; retry after the time in Retry-After",
+                limit.as_secs()
+            ),
+        )
+        .retry_after(RETRY_AFTER_UNAVAILABLE)
     }
 
     /// `413`: the body is over the limit.
@@ -133,7 +190,7 @@ impl From<Error> for ApiError {
         match e {
             Error::Unauthenticated(m) => ApiError::unauthorized(m),
             Error::NotFound => ApiError::not_found(),
-            Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "Forbidden", m),
+            Error::Forbidden(m) => ApiError::forbidden(m),
             Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "Conflict", m),
             Error::Invalid(fields) => ApiError::invalid(fields),
             Error::Unavailable(cause) => {
@@ -141,7 +198,8 @@ impl From<Error> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Service unavailable",
                     "a backend is unavailable; retry after the time in Retry-After",
-                );
+                )
+                .retry_after(RETRY_AFTER_UNAVAILABLE);
                 e.internal = Some(cause);
                 e
             }
@@ -177,11 +235,8 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, bytes).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECONDS),
-            );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -9,17 +9,22 @@
 mod auth;
 mod dto;
 mod error;
+mod extract;
+mod limits;
 mod metrics;
 mod routes;
 mod state;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -30,8 +35,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::{Authenticated, Claims, JwtKey, JwtSettings, JwtVerifier, issue_token};
+pub use auth::{
+    Audience, Authenticated, Authenticator, Claims, JwtKey, JwtSettings, JwtVerifier, issue_token,
+};
 pub use error::{ApiError, PROBLEM_JSON, Problem};
+pub use limits::{Limits, MAX_BUCKETS, RateLimit, Timeouts, default_internal_concurrency};
 pub use metrics::Metrics;
 pub use state::AppState;
 
@@ -74,9 +82,9 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Routes, their OpenAPI description, and state.
-fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The admin API, except verification (which has a longer time limit).
+fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(routes::create_domain, routes::list_domains))
         .routes(routes!(
             routes::get_domain,
@@ -84,18 +92,32 @@ fn api_router() -> OpenApiRouter<AppState> {
             routes::delete_domain
         ))
         .routes(routes!(routes::dns_records))
-        .routes(routes!(routes::verify_domain))
         .routes(routes!(routes::rotate_dkim))
         .routes(routes!(routes::remove_selector))
         .routes(routes!(routes::domain_events))
-        .routes(routes!(routes::sender_authorization))
-        .merge(
-            // Messages are bigger than admin requests; this limit is the inner one, so it
-            // wins over the router-wide limit for this route.
-            OpenApiRouter::new()
-                .routes(routes!(routes::dkim_sign))
-                .layer(DefaultBodyLimit::max(routes::SIGN_BODY_LIMIT)),
-        )
+}
+
+/// `POST /api/admin/domains/{id}/verify`.
+fn verify_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(routes::verify_domain))
+}
+
+/// `POST /api/internal/sender-authorization`.
+fn sender_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(routes::sender_authorization))
+}
+
+/// `POST /api/internal/dkim/sign`: messages are bigger than admin requests; this body
+/// limit is the inner one, so it wins over the router-wide limit for this route.
+fn sign_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::dkim_sign))
+        .layer(DefaultBodyLimit::max(routes::SIGN_BODY_LIMIT))
+}
+
+/// Health, readiness, metrics.
+fn ops_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))
@@ -103,14 +125,89 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of every endpoint.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .merge(admin_routes())
+        .merge(verify_routes())
+        .merge(sender_routes())
+        .merge(sign_routes())
+        .merge(ops_routes())
+        .into_openapi()
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState) -> axum::Router {
-    let (router, api) = api_router().split_for_parts();
-    let api = Arc::new(api);
-    router
+/// What the HTTP edge checks before a handler runs: who the caller is and what the
+/// caller may cost.
+#[derive(Debug)]
+pub struct Edge {
+    /// Verifies admin and service tokens.
+    pub auth: Authenticator,
+    /// Rate, concurrency and time limits.
+    pub limits: Limits,
+}
+
+/// The HTTP applications of one instance: the public one, and the internal endpoints on
+/// their own when they are served on a listener of their own.
+#[derive(Debug)]
+pub struct Routers {
+    /// The admin API, health, metrics and the OpenAPI document — and the internal
+    /// endpoints unless `internal` is set.
+    pub public: axum::Router,
+    /// Only the internal endpoints, for a separate listener.
+    pub internal: Option<axum::Router>,
+}
+
+/// The whole HTTP application on one listener.
+pub fn router(state: AppState, edge: Edge) -> axum::Router {
+    routers(state, edge, false).public
+}
+
+/// The HTTP applications; with `separate_internal`, the internal endpoints are left out
+/// of the public application (a `404` there) and served by `internal` alone.
+pub fn routers(state: AppState, edge: Edge, separate_internal: bool) -> Routers {
+    let auth = Arc::new(edge.auth);
+    let timeouts = edge.limits.timeouts;
+    let timeout = |limit: Duration| from_fn_with_state(limit, limits::timeout);
+
+    // Layers added later run first: authentication, then the rate or concurrency
+    // limit, then the time limit, then the handler and its body extractor.
+    let mut admin = axum::Router::new()
+        .merge(
+            admin_routes()
+                .split_for_parts()
+                .0
+                .route_layer(timeout(timeouts.request)),
+        )
+        .merge(
+            verify_routes()
+                .split_for_parts()
+                .0
+                .route_layer(timeout(timeouts.verify)),
+        );
+    if let Some(limiter) = limits::RateLimiter::new(edge.limits.rate, MAX_BUCKETS) {
+        admin = admin.route_layer(from_fn_with_state(Arc::new(limiter), limits::rate_limit));
+    }
+    let admin = admin.route_layer(from_fn_with_state(auth.clone(), auth::admin_only));
+
+    let slots = Arc::new(Semaphore::new(edge.limits.internal_concurrency.max(1)));
+    let internal = axum::Router::new()
+        .merge(
+            sender_routes()
+                .split_for_parts()
+                .0
+                .route_layer(timeout(timeouts.request)),
+        )
+        .merge(
+            sign_routes()
+                .split_for_parts()
+                .0
+                .route_layer(timeout(timeouts.sign)),
+        )
+        .route_layer(from_fn_with_state(slots, limits::concurrency))
+        .route_layer(from_fn_with_state(auth, auth::service_only));
+
+    let api = Arc::new(openapi());
+    let ops = ops_routes()
+        .split_for_parts()
+        .0
         .route(
             "/openapi.json",
             get(move || {
@@ -118,10 +215,32 @@ pub fn router(state: AppState) -> axum::Router {
                 async move { Json(api.as_ref().clone()) }
             }),
         )
+        .route_layer(timeout(timeouts.request));
+
+    if separate_internal {
+        Routers {
+            public: finish(admin.merge(ops), &state),
+            internal: Some(finish(internal, &state)),
+        }
+    } else {
+        Routers {
+            public: finish(admin.merge(internal).merge(ops), &state),
+            internal: None,
+        }
+    }
+}
+
+/// The layers every application shares: problem+json for unknown paths and methods,
+/// the admin body limit, metrics, panics, tracing and request ids.
+fn finish(routes: axum::Router<AppState>, state: &AppState) -> axum::Router {
+    routes
         .fallback(|| async { ApiError::not_found() })
+        // Must follow every route: it replaces the default 405 of the routes present.
+        // The router still adds the `Allow` header.
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(routes::ADMIN_BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
-        .with_state(state)
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
+        .with_state(state.clone())
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::internal("a handler panicked").into_response()
         }))

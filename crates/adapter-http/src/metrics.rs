@@ -2,11 +2,17 @@
 //!
 //! Each app instance owns its registry (no process-global recorder), so tests can run
 //! many apps in one process and each `/metrics` shows only its own numbers.
+//!
+//! Label values come from closed sets only — a standard method or `other`, a route
+//! template or `unmatched` — because every distinct label set is a series kept for the
+//! life of the process: values taken from the request would let any client grow
+//! `/metrics` and the server's memory without bound.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,18 +21,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::state::AppState;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -156,26 +160,74 @@ impl domain_core::ports::Observer for Metrics {
     }
 }
 
-/// Middleware: counts and times every request by its route template (never the raw
-/// path, which would explode the label set).
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+/// Middleware: counts and times every request by its method and route template, both
+/// from closed sets (see the module documentation).
+pub(crate) async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = method_label(request.method());
+    // The template the router matched, of which there are as many as routes; never the
+    // raw path.
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
-    let m = &state.metrics;
-    m.requests
+    metrics
+        .requests
         .get_or_create(&RequestLabels {
-            method: method.clone(),
+            method,
             route: route.clone(),
             status: response.status().as_u16(),
         })
         .inc();
-    m.durations
+    metrics
+        .durations
         .get_or_create(&RouteLabels { method, route })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// The method's label: one of RFC 9110's methods (and PATCH), or `other` for any
+/// extension method a client makes up.
+fn method_label(method: &Method) -> &'static str {
+    static STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    STANDARD
+        .iter()
+        .find(|m| *m == method)
+        .map_or("other", Method::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_are_the_standard_methods_or_other() {
+        for (method, label) in [
+            ("GET", "GET"),
+            ("DELETE", "DELETE"),
+            ("PATCH", "PATCH"),
+            ("TRACE", "TRACE"),
+            ("FOO", "other"),
+            ("get", "other"),
+            ("PROPFIND", "other"),
+        ] {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), label, "{method}");
+        }
+    }
 }

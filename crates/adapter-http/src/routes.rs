@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -20,6 +20,7 @@ use crate::dto::{
     UpdateDomainRequest, VerifyResponse, json_body,
 };
 use crate::error::{ApiError, Problem};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Largest admin request body.
@@ -130,7 +131,7 @@ pub struct PageParams {
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 409, description = "The owner already has this domain", body = Problem),
         (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
-        (status = 503, body = Problem),
+        (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -168,7 +169,7 @@ pub async fn create_domain(
 pub async fn list_domains(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(q): Query<ListParams>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<DomainList>, ApiError> {
     let mut errors = Vec::new();
     let filter = ListFilter {
@@ -204,7 +205,7 @@ pub async fn list_domains(
 pub async fn get_domain(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DomainResponse>, ApiError> {
     let view = s.service.get(&caller, &domain_id(&id)?).await?;
     Ok(Json(DomainResponse::from(&view)))
@@ -219,14 +220,14 @@ pub async fn get_domain(
         (status = 200, body = DomainResponse),
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 415, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem),
+        (status = 422, body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem),
     ),
     security(("bearer" = []))
 )]
 pub async fn update_domain(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DomainResponse>, ApiError> {
@@ -242,13 +243,13 @@ pub async fn update_domain(
 #[utoipa::path(
     delete, path = "/api/admin/domains/{id}", tag = "domains",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn delete_domain(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     s.service.delete(&caller, &domain_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -264,7 +265,7 @@ pub async fn delete_domain(
 pub async fn dns_records(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DnsRecordsResponse>, ApiError> {
     let view = s.service.dns_records(&caller, &domain_id(&id)?).await?;
     Ok(Json(DnsRecordsResponse {
@@ -277,13 +278,13 @@ pub async fn dns_records(
 #[utoipa::path(
     post, path = "/api/admin/domains/{id}/verify", tag = "verification",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 200, body = VerifyResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)),
+    responses((status = 200, body = VerifyResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn verify_domain(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let report = s.service.verify(&caller, &domain_id(&id)?).await?;
     Ok(Json(VerifyResponse::from(&report)))
@@ -293,13 +294,13 @@ pub async fn verify_domain(
 #[utoipa::path(
     post, path = "/api/admin/domains/{id}/rotate-dkim", tag = "rotation",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 202, body = RotateResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, description = "A rotation is already pending", body = Problem), (status = 503, body = Problem)),
+    responses((status = 202, body = RotateResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, description = "A rotation is already pending", body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn rotate_dkim(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<RotateResponse>), ApiError> {
     let started = s.service.rotate(&caller, &domain_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(RotateResponse::from(&started))))
@@ -309,13 +310,13 @@ pub async fn rotate_dkim(
 #[utoipa::path(
     delete, path = "/api/admin/domains/{id}/dkim/{selector}", tag = "rotation",
     params(("id" = String, Path, description = "`dom_<ULID>`"), ("selector" = String, Path, description = "e.g. `scaisend`")),
-    responses((status = 200, body = DomainResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, description = "The active selector cannot be removed", body = Problem), (status = 503, body = Problem)),
+    responses((status = 200, body = DomainResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, description = "The active selector cannot be removed", body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn remove_selector(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, selector)): Path<(String, String)>,
+    ApiPath((id, selector)): ApiPath<(String, String)>,
 ) -> Result<Json<DomainResponse>, ApiError> {
     let selector = Selector::parse(&selector).map_err(|_| ApiError::not_found())?;
     let view = s
@@ -335,8 +336,8 @@ pub async fn remove_selector(
 pub async fn domain_events(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    Query(q): Query<PageParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageParams>,
 ) -> Result<Json<EventList>, ApiError> {
     let id = domain_id(&id)?;
     let cursor = decode_cursor(q.cursor.as_deref(), EventId::parse)

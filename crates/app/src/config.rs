@@ -24,7 +24,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply the store's migrations and exit.
     Migrate(MigrateArgs),
-    /// Print a JWT signed with the configured HS256 secret (development and tests).
+    /// Print a JWT signed with the configured HS256 secret — the service secret for
+    /// `--role service` (development and tests).
     Token(TokenArgs),
     /// Check a domain's SPF, DMARC and DKIM records in live DNS, without the store.
     Check(CheckArgs),
@@ -34,7 +35,7 @@ pub enum Command {
 }
 
 /// Where the store is.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct StoreArgs {
     /// `sqlite://path.db` (created if missing) or `postgres://…`.
     #[arg(
@@ -45,8 +46,24 @@ pub struct StoreArgs {
     pub database_url: String,
 }
 
-/// Secrets: the token key and the master key that seals DKIM private keys.
-#[derive(Debug, Clone, Args)]
+impl std::fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreArgs")
+            .field("database_url", &redact_url(&self.database_url))
+            .finish()
+    }
+}
+
+impl StoreArgs {
+    /// Whether the store is a server rather than a local file.
+    pub fn is_server(&self) -> bool {
+        !self.database_url.starts_with("sqlite:")
+    }
+}
+
+/// Secrets: the admin token key, the service token key, and the master key that seals
+/// DKIM private keys.
+#[derive(Clone, Args)]
 pub struct SecretArgs {
     /// Where development secrets are generated and kept (mode 0600).
     #[arg(long, env = "SCAISEND_DATA_DIR", default_value = ".scaisend")]
@@ -66,12 +83,29 @@ pub struct SecretArgs {
         default_value = "rs256"
     )]
     pub jwt_algorithm: PublicKeyAlgorithm,
-    /// When set, tokens must carry this `iss`.
+    /// When set, tokens (admin and service) must carry this `iss`.
     #[arg(long, env = "SCAISEND_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
-    /// When set, tokens must carry this `aud`.
+    /// When set, tokens (admin and service) must carry this `aud` (a string, or an array
+    /// holding it).
     #[arg(long, env = "SCAISEND_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// HS256 secret for service tokens, the only credential of the internal endpoints
+    /// (at least 32 bytes, different from the admin secret). Without it (and without a
+    /// public key), a development secret is generated into the data directory.
+    #[arg(long, env = "SCAISEND_SERVICE_JWT_SECRET", hide_env_values = true)]
+    pub service_jwt_secret: Option<String>,
+    /// A PEM public key (or a path to one) to verify RS256 or EdDSA service tokens instead.
+    #[arg(long, env = "SCAISEND_SERVICE_JWT_PUBLIC_KEY", hide_env_values = true)]
+    pub service_jwt_public_key: Option<String>,
+    /// The algorithm of `--service-jwt-public-key`.
+    #[arg(
+        long,
+        env = "SCAISEND_SERVICE_JWT_ALGORITHM",
+        value_enum,
+        default_value = "rs256"
+    )]
+    pub service_jwt_algorithm: PublicKeyAlgorithm,
     /// Key-encryption key for DKIM private keys: 32 bytes, base64. Without it a
     /// development key is generated into the data directory.
     #[arg(long, env = "SCAISEND_MASTER_KEY", hide_env_values = true)]
@@ -79,6 +113,52 @@ pub struct SecretArgs {
     /// Refuse to start with generated development secrets.
     #[arg(long, env = "SCAISEND_PRODUCTION", default_value_t = false)]
     pub production: bool,
+}
+
+impl std::fmt::Debug for SecretArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets are shown as set or not, never as values; a `Debug` print ends up in
+        // logs and panic messages.
+        let set = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("SecretArgs")
+            .field("data_dir", &self.data_dir)
+            .field("jwt_secret", &set(&self.jwt_secret))
+            .field("jwt_public_key", &set(&self.jwt_public_key))
+            .field("jwt_algorithm", &self.jwt_algorithm)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("service_jwt_secret", &set(&self.service_jwt_secret))
+            .field("service_jwt_public_key", &set(&self.service_jwt_public_key))
+            .field("service_jwt_algorithm", &self.service_jwt_algorithm)
+            .field("master_key", &set(&self.master_key))
+            .field("production", &self.production)
+            .finish()
+    }
+}
+
+impl SecretArgs {
+    /// What in these settings says "production": the explicit switch, or any configured
+    /// token key.
+    pub fn production_signals(&self) -> Vec<String> {
+        let mut signals = Vec::new();
+        if self.production {
+            signals.push("SCAISEND_PRODUCTION=true".to_owned());
+        }
+        for (value, name) in [
+            (&self.jwt_secret, "SCAISEND_JWT_SECRET"),
+            (&self.jwt_public_key, "SCAISEND_JWT_PUBLIC_KEY"),
+            (&self.service_jwt_secret, "SCAISEND_SERVICE_JWT_SECRET"),
+            (
+                &self.service_jwt_public_key,
+                "SCAISEND_SERVICE_JWT_PUBLIC_KEY",
+            ),
+        ] {
+            if value.is_some() {
+                signals.push(format!("{name} is set"));
+            }
+        }
+        signals
+    }
 }
 
 /// Algorithms for public-key tokens.
@@ -173,6 +253,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "SCAISEND_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// When set, the internal endpoints (`/api/internal/*`) are served only on this
+    /// address, and answer `404` on the public one.
+    #[arg(long, env = "SCAISEND_INTERNAL_LISTEN")]
+    pub internal_listen: Option<SocketAddr>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub store: StoreArgs,
@@ -197,9 +281,104 @@ pub struct ServeArgs {
     /// `text` or `json`.
     #[arg(long, env = "SCAISEND_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// The most domains one tenant (or one partner's shared domains) may have.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub limits: LimitArgs,
+}
+
+impl ServeArgs {
+    /// What in this configuration says "production": anything but a local SQLite file
+    /// and loopback listeners, or any configured token key. With any of it, every secret
+    /// must be configured; zero-configuration development has none of it.
+    pub fn production_signals(&self) -> Vec<String> {
+        let mut signals = Vec::new();
+        if self.store.is_server() {
+            signals.push("SCAISEND_DATABASE_URL is not SQLite".to_owned());
+        }
+        if !self.listen.ip().is_loopback() {
+            signals.push(format!("SCAISEND_LISTEN {} is not loopback", self.listen));
+        }
+        if let Some(internal) = self.internal_listen.filter(|a| !a.ip().is_loopback()) {
+            signals.push(format!(
+                "SCAISEND_INTERNAL_LISTEN {internal} is not loopback"
+            ));
+        }
+        signals.extend(self.secrets.production_signals());
+        signals
+    }
+}
+
+/// What one client may cost: rates, concurrency, timeouts, and the shutdown grace.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Changes (POST, PUT, PATCH, DELETE) per second one tenant may make through the
+    /// admin API, on average; 0 turns the limit off.
+    #[arg(long, env = "SCAISEND_RATE_LIMIT", default_value_t = 20)]
+    pub rate_limit: u32,
+    /// Changes one tenant may make at once after a quiet spell; 0 turns the limit off.
+    #[arg(long, env = "SCAISEND_RATE_BURST", default_value_t = 100)]
+    pub rate_burst: u32,
+    /// Internal requests served at once; more answer 503 with Retry-After. Default:
+    /// four per CPU.
+    #[arg(long, env = "SCAISEND_INTERNAL_CONCURRENCY")]
+    pub internal_concurrency: Option<usize>,
+    /// How long a client may take to send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "SCAISEND_HEADER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Time limit of a request (admin API, sender authorization, operations).
+    #[arg(long, env = "SCAISEND_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Time limit of `POST …/verify`.
+    #[arg(long, env = "SCAISEND_VERIFY_TIMEOUT", default_value = "90s", value_parser = parse_duration)]
+    pub verify_timeout: Duration,
+    /// Time limit of `POST /api/internal/dkim/sign`, body upload included.
+    #[arg(long, env = "SCAISEND_SIGN_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub sign_timeout: Duration,
+    /// The most domains one tenant (or one partner, for its shared domains) may have;
+    /// more are refused with 409.
     #[arg(long, env = "SCAISEND_MAX_DOMAINS_PER_TENANT", default_value_t = domain_core::service::DEFAULT_MAX_DOMAINS_PER_OWNER)]
     pub max_domains_per_tenant: u64,
+    /// After SIGTERM, how long in-flight requests and the monitor get before the process
+    /// exits.
+    #[arg(long, env = "SCAISEND_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl LimitArgs {
+    /// The HTTP edge's limits.
+    pub fn limits(&self) -> Result<adapter_http::Limits> {
+        let header = self.header_timeout;
+        if header.is_zero() || header > Duration::from_secs(30) {
+            bail!("SCAISEND_HEADER_TIMEOUT must be from 1s to 30s");
+        }
+        for (name, d) in [
+            ("SCAISEND_REQUEST_TIMEOUT", self.request_timeout),
+            ("SCAISEND_VERIFY_TIMEOUT", self.verify_timeout),
+            ("SCAISEND_SIGN_TIMEOUT", self.sign_timeout),
+        ] {
+            if d.is_zero() {
+                bail!("{name} must be at least 1s");
+            }
+        }
+        if self.internal_concurrency == Some(0) {
+            bail!("SCAISEND_INTERNAL_CONCURRENCY must be at least 1");
+        }
+        Ok(adapter_http::Limits {
+            rate: adapter_http::RateLimit {
+                per_second: self.rate_limit,
+                burst: self.rate_burst,
+            },
+            internal_concurrency: self
+                .internal_concurrency
+                .unwrap_or_else(adapter_http::default_internal_concurrency),
+            timeouts: adapter_http::Timeouts {
+                request: self.request_timeout,
+                verify: self.verify_timeout,
+                sign: self.sign_timeout,
+            },
+        })
+    }
 }
 
 /// `migrate`.
@@ -250,6 +429,30 @@ pub struct CheckArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub domains: DomainArgs,
+}
+
+/// A database URL without its password (in the userinfo or a `password=` parameter),
+/// for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    let url = match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 /// `30s`, `15m`, `72h`, `7d`, or plain seconds.
@@ -316,5 +519,111 @@ mod tests {
     fn the_cli_parses() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_output_redacts_every_secret() {
+        use clap::Parser as _;
+        let secrets = [
+            "admin-jwt-secret-0123456789abcdefghijklmnop",
+            "service-jwt-secret-0123456789abcdefghijklmn",
+            "bWFzdGVyLWtleS1tYXN0ZXIta2V5LW1hc3Rlci1rZXk=",
+            "db-password-in-userinfo",
+            "db-password-in-query",
+        ];
+        let cli = Cli::try_parse_from([
+            "scaisend-domains",
+            "serve",
+            "--jwt-secret",
+            secrets[0],
+            "--service-jwt-secret",
+            secrets[1],
+            "--master-key",
+            secrets[2],
+            "--database-url",
+            &format!(
+                "postgres://scaisend:{}@db.internal:5432/domains?sslmode=disable&password={}",
+                secrets[3], secrets[4]
+            ),
+        ])
+        .unwrap();
+        let printed = format!("{cli:?} {cli:#?}");
+        for secret in secrets {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        // What is not secret stays readable.
+        assert!(printed.contains("db.internal:5432/domains"), "{printed}");
+        assert!(printed.contains("sslmode=disable"), "{printed}");
+        assert!(
+            printed.contains("jwt_secret: Some(\"<redacted>\")"),
+            "{printed}"
+        );
+
+        let token = Cli::try_parse_from([
+            "scaisend-domains",
+            "token",
+            "--role",
+            "service",
+            "--service-jwt-secret",
+            secrets[1],
+        ])
+        .unwrap();
+        assert!(!format!("{token:?}").contains(secrets[1]));
+    }
+
+    #[test]
+    fn database_urls_lose_their_passwords() {
+        for (url, redacted) in [
+            ("postgres://u:pw@h/db", "postgres://u:***@h/db"),
+            ("postgres://u@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://h/db?password=pw&sslmode=disable",
+                "postgres://h/db?password=***&sslmode=disable",
+            ),
+            (
+                "postgres://h/db?PASSWORD=pw",
+                "postgres://h/db?PASSWORD=***",
+            ),
+            ("sqlite://scaisend.db", "sqlite://scaisend.db"),
+        ] {
+            assert_eq!(redact_url(url), redacted, "{url}");
+        }
+    }
+
+    #[test]
+    fn production_signals_are_a_server_database_public_listeners_or_configured_keys() {
+        use clap::Parser as _;
+        let signals = |args: &[&str]| {
+            let mut all = vec!["scaisend-domains", "serve"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all).unwrap().command {
+                Command::Serve(serve) => serve.production_signals(),
+                _ => unreachable!("serve parses as serve"),
+            }
+        };
+        // Zero configuration, and loopback on either listener, is development.
+        assert!(signals(&[]).is_empty());
+        assert!(
+            signals(&[
+                "--listen",
+                "[::1]:8080",
+                "--internal-listen",
+                "127.0.0.2:9090"
+            ])
+            .is_empty()
+        );
+        for args in [
+            &["--listen", "0.0.0.0:8080"][..],
+            &["--listen", "192.0.2.1:8080"],
+            &["--internal-listen", "[::]:9090"],
+            &["--database-url", "postgres://h/db"],
+            &["--jwt-secret", "x"],
+            &["--jwt-public-key", "x"],
+            &["--service-jwt-secret", "x"],
+            &["--service-jwt-public-key", "x"],
+            &["--production"],
+        ] {
+            assert_eq!(signals(args).len(), 1, "{args:?}");
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod check;
 pub mod config;
 pub mod monitor;
 pub mod secrets;
+pub mod server;
 mod wiring;
 
 pub use wiring::{

@@ -2,14 +2,22 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
 use domain_core::ports::SystemClock;
 use domain_core::{DomainName, Role, Selector, ServiceConfig};
-use scaisend_domains::config::{Cli, Command, LogFormat, ServeArgs, TokenArgs};
-use scaisend_domains::{App, AppParts, BlockingKeyGenerator, check, monitor, secrets};
+use hyper_util::server::graceful::GracefulShutdown;
+use scaisend_domains::config::{Cli, Command, LogFormat, ServeArgs, TokenArgs, redact_url};
+use scaisend_domains::{App, AppParts, BlockingKeyGenerator, check, monitor, secrets, server};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// How long blocking work (key generation, say) may delay the exit once the async work
+/// is over: the shutdown grace has been spent by then.
+const BLOCKING_EXIT_WAIT: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,7 +31,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Dropping the runtime would wait for every blocking task without a bound.
+    runtime.shutdown_timeout(BLOCKING_EXIT_WAIT);
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -38,7 +49,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate(args) => {
             init_logging(LogFormat::Text);
             scaisend_domains::open_store(&args.store.database_url).await?;
-            println!("migrations applied to {}", redact(&args.store.database_url));
+            println!(
+                "migrations applied to {}",
+                redact_url(&args.store.database_url)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(args) => token(&args).map(|()| ExitCode::SUCCESS),
@@ -70,7 +84,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     init_logging(args.log_format);
-    let secrets = secrets::load(&args.secrets)?;
+    let limits = args.limits.limits()?;
+    let secrets = secrets::load(&args.secrets, &args.production_signals())?;
     let store = scaisend_domains::open_store(&args.store.database_url).await?;
     let dns = scaisend_domains::dns_lookup(&args.dns)?;
     let config = ServiceConfig {
@@ -80,7 +95,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("SCAISEND_DKIM_SELECTOR: {e}"))?,
         sending_ips: args.domains.sending_ips()?,
         grace: time::Duration::try_from(args.grace).context("SCAISEND_GRACE")?,
-        max_domains_per_owner: args.max_domains_per_tenant,
+        max_domains_per_owner: args.limits.max_domains_per_tenant,
     };
     let app = App::build(AppParts {
         store,
@@ -89,35 +104,83 @@ async fn serve(args: ServeArgs) -> Result<()> {
         keygen: Arc::new(BlockingKeyGenerator),
         secrets,
         config,
+        limits,
+        separate_internal: args.internal_listen.is_some(),
     })?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let internal_listener = match args.internal_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (SCAISEND_INTERNAL_LISTEN)"))?,
+        ),
+        None => None,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let monitor = args.monitor.then(|| {
+    let mut monitor = args.monitor.then(|| {
         tokio::spawn(monitor::run(
             app.service.clone(),
             args.monitor_interval,
             stop_rx.clone(),
         ))
     });
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(
         listen = %listener.local_addr()?,
-        store = %redact(&args.store.database_url),
+        internal_listen = ?args.internal_listen,
+        store = %redact_url(&args.store.database_url),
         monitor = args.monitor,
         "scaisend-domains serving"
     );
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-        })
-        .await
-        .context("serving")?;
-    if let Some(m) = monitor {
-        let _ = m.await;
+    let header_timeout = args.limits.header_timeout;
+    let connections = GracefulShutdown::new();
+    let public = server::accept(
+        listener,
+        app.router,
+        header_timeout,
+        &connections,
+        stop_rx.clone(),
+    );
+    let internal = async {
+        if let (Some(listener), Some(router)) = (internal_listener, app.internal_router) {
+            server::accept(listener, router, header_timeout, &connections, stop_rx).await;
+        }
+    };
+    let signal = async move {
+        shutdown_signal().await;
+        tracing::info!(
+            grace = ?args.limits.shutdown_grace,
+            "shutting down: finishing in-flight requests and monitor checks"
+        );
+        let _ = stop_tx.send(true);
+    };
+    tokio::join!(public, internal, signal);
+
+    // One deadline for everything still running: in-flight requests and the monitor's
+    // current checks. Whatever is left after it is abandoned; the store rolls back open
+    // transactions, and the monitor's leases expire on their own.
+    let deadline = Instant::now() + args.limits.shutdown_grace;
+    let drain = async {
+        if tokio::time::timeout_at(deadline, connections.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace over: closing connections with requests in flight");
+        }
+    };
+    let stop_monitor = async {
+        if let Some(task) = monitor.as_mut()
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("shutdown grace over: abandoning the monitor's checks under way");
+        }
+    };
+    tokio::join!(drain, stop_monitor);
+    if let Some(task) = monitor {
+        task.abort();
     }
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -141,14 +204,13 @@ async fn shutdown_signal() {
 
 fn token(args: &TokenArgs) -> Result<()> {
     let role = Role::parse(&args.role).map_err(|e| anyhow::anyhow!("--role: {e}"))?;
-    let secrets = secrets::load(&args.secrets)?;
-    let secret = secrets.hs256_secret.context(
-        "tokens are verified with a public key here; issue them with your identity provider",
-    )?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
     // The claims must satisfy the same rules the server applies.
     domain_core::Caller::new(&args.sub, role, args.tenant.clone(), args.partner.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Service tokens are signed with the service key: the internal endpoints accept no
+    // other.
+    let secret = secrets::signing_secret(&args.secrets, role == Role::Service)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
     let claims = adapter_http::Claims {
         sub: args.sub.clone(),
         role: role.as_str().to_owned(),
@@ -157,7 +219,11 @@ fn token(args: &TokenArgs) -> Result<()> {
         exp: now + args.ttl.as_secs(),
         iat: Some(now),
         iss: args.secrets.jwt_issuer.clone(),
-        aud: args.secrets.jwt_audience.clone(),
+        aud: args
+            .secrets
+            .jwt_audience
+            .clone()
+            .map(adapter_http::Audience::from),
     };
     let token = adapter_http::issue_token(&secret, &claims).map_err(anyhow::Error::msg)?;
     println!("{token}");
@@ -176,16 +242,4 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
-}
-
-/// A database URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }

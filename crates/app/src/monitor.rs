@@ -20,7 +20,9 @@ pub fn instance_name() -> String {
     format!("{host}-{}-{}", std::process::id(), ulid::Ulid::generate())
 }
 
-/// Runs monitor rounds every `interval` until `shutdown` turns true.
+/// Runs monitor rounds every `interval` until `shutdown` turns true. A round under way
+/// when it does stops between domains: checks already started finish, the domains not
+/// yet checked are released for another instance.
 pub async fn run(
     service: Arc<DomainService>,
     interval: Duration,
@@ -28,8 +30,16 @@ pub async fn run(
 ) {
     let owner = instance_name();
     tracing::info!(%owner, every = ?interval, "monitor started");
+    let stopping = shutdown.clone();
+    let should_stop = move || *stopping.borrow();
     loop {
-        match service.monitor_round(&owner, BATCH, LEASE).await {
+        if should_stop() {
+            break;
+        }
+        match service
+            .monitor_round_until(&owner, BATCH, LEASE, &should_stop)
+            .await
+        {
             Ok(report) if report.checked > 0 || report.released > 0 => {
                 tracing::info!(
                     checked = report.checked,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_http::{AppState, JwtVerifier, Metrics};
+use adapter_http::{AppState, Authenticator, Edge, Limits, Metrics};
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use domain_core::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
@@ -159,12 +159,18 @@ pub struct AppParts {
     pub secrets: Secrets,
     /// Use-case settings.
     pub config: ServiceConfig,
+    /// Rate, concurrency and time limits of the HTTP edge.
+    pub limits: Limits,
+    /// Serve the internal endpoints on a router of their own (`SCAISEND_INTERNAL_LISTEN`).
+    pub separate_internal: bool,
 }
 
 impl std::fmt::Debug for AppParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppParts")
             .field("config", &self.config)
+            .field("limits", &self.limits)
+            .field("separate_internal", &self.separate_internal)
             .finish_non_exhaustive()
     }
 }
@@ -173,8 +179,10 @@ impl std::fmt::Debug for AppParts {
 pub struct App {
     /// The use cases (the monitor runs them too).
     pub service: Arc<DomainService>,
-    /// The HTTP application.
+    /// The HTTP application (with the internal endpoints unless `internal_router` is set).
     pub router: axum::Router,
+    /// The internal endpoints alone, when they are served on a listener of their own.
+    pub internal_router: Option<axum::Router>,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -189,7 +197,8 @@ impl App {
     /// Wires the parts together.
     pub fn build(parts: AppParts) -> Result<App> {
         let metrics = Arc::new(Metrics::new());
-        let jwt = JwtVerifier::new(&parts.secrets.jwt).map_err(anyhow::Error::msg)?;
+        let auth = Authenticator::new(&parts.secrets.jwt, &parts.secrets.service_jwt)
+            .map_err(anyhow::Error::msg)?;
         let service = Arc::new(DomainService::new(
             Ports {
                 repo: parts.store.repo,
@@ -203,14 +212,21 @@ impl App {
             Arc::new(parts.secrets.master),
             parts.config,
         ));
-        let router = adapter_http::router(AppState {
-            service: service.clone(),
-            jwt: Arc::new(jwt),
-            metrics: metrics.clone(),
-        });
+        let routers = adapter_http::routers(
+            AppState {
+                service: service.clone(),
+                metrics: metrics.clone(),
+            },
+            Edge {
+                auth,
+                limits: parts.limits,
+            },
+            parts.separate_internal,
+        );
         Ok(App {
             service,
-            router,
+            router: routers.public,
+            internal_router: routers.internal,
             metrics,
         })
     }

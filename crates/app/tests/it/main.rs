@@ -119,6 +119,71 @@ impl Server {
         );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
+
+    /// Sends SIGTERM, as an orchestrator stopping the service does.
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// Waits for the process to exit, failing if it still runs after `limit`.
+    fn wait_for_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running {limit:?} after SIGTERM:\n{}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A `tenant_admin` token of tenant t1 under partner p1.
+    fn admin(&self) -> String {
+        self.token(&[
+            "--role",
+            "tenant_admin",
+            "--tenant",
+            "t1",
+            "--partner",
+            "p1",
+        ])
+    }
+
+    /// Creates `domain` with curl as `admin`; its id.
+    fn create(&self, admin: &str, domain: &str) -> String {
+        let created = run(
+            "curl",
+            &[
+                "-s",
+                "-X",
+                "POST",
+                &format!("{}/api/admin/domains", self.base),
+                "-H",
+                &format!("Authorization: Bearer {admin}"),
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &serde_json::json!({ "domain": domain }).to_string(),
+            ],
+            admin,
+            self.path(),
+        );
+        serde_json::from_str::<Value>(&created).unwrap()["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id: {created}"))
+            .to_owned()
+    }
 }
 
 /// Runs a shell snippet with `SCAISEND_JWT` set, returning stdout.
@@ -230,18 +295,11 @@ async fn the_seed_pages_examples_work_verbatim_against_the_binary() {
     )
     .unwrap();
     let server = Server::start(Some(&dns), &[]);
-    let admin = server.token(&[
-        "--role",
-        "tenant_admin",
-        "--tenant",
-        "t1",
-        "--partner",
-        "p1",
-    ]);
+    let admin = server.admin();
 
     // Zero configuration: SQLite file and development secrets (0600) in place, and said.
     assert!(server.path().join("scaisend.db").exists());
-    for secret in ["jwt-secret", "master-key"] {
+    for secret in ["jwt-secret", "service-jwt-secret", "master-key"] {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(server.path().join(".scaisend").join(secret))
             .unwrap()
@@ -276,6 +334,12 @@ async fn the_seed_pages_examples_work_verbatim_against_the_binary() {
     let operator = server.token(&["--role", "partner_operator", "--partner", "p1"]);
     let shared = curl(&server, &operator, CURL_SHARED, "");
     assert_eq!(shared["is_shared"], true);
+
+    // The sending pipeline's token, signed with the development service key, is taken
+    // by the internal endpoints on the one listener.
+    let service = server.token(&["--role", "service"]);
+    let decision = internal_decision(&server.base, &service);
+    assert_eq!(decision.0, 200, "{}", decision.1);
 
     // The Python example (httpx), as written, for another tenant.
     let t2 = server.token(&[
@@ -394,6 +458,30 @@ async fn check_prints_every_verdict_with_the_fix() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("a space"));
 }
 
+/// `POST /api/internal/sender-authorization` with curl: the status and the body.
+fn internal_decision(base: &str, token: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            &format!("{base}/api/internal/sender-authorization"),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"tenant_id": "t1", "partner_id": "p1", "from": "a@mail.example.com", "key_mode": "live"}"#,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.trim().parse().unwrap(), body.to_owned())
+}
+
 #[test]
 fn production_refuses_to_start_without_real_secrets() {
     let dir = tempfile::tempdir().unwrap();
@@ -456,35 +544,8 @@ async fn sigterm_lets_in_flight_requests_finish() {
             ("SCAISEND_DNS_ATTEMPTS", "2"),
         ],
     );
-    let admin = server.token(&[
-        "--role",
-        "tenant_admin",
-        "--tenant",
-        "t1",
-        "--partner",
-        "p1",
-    ]);
-    let created = run(
-        "curl",
-        &[
-            "-s",
-            "-X",
-            "POST",
-            &format!("{}/api/admin/domains", server.base),
-            "-H",
-            &format!("Authorization: Bearer {admin}"),
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            r#"{"domain": "slow.example.com"}"#,
-        ],
-        &admin,
-        server.path(),
-    );
-    let id = serde_json::from_str::<Value>(&created).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = server.admin();
+    let id = server.create(&admin, "slow.example.com");
     let verify = Command::new("curl")
         .args([
             "-s",
@@ -502,14 +563,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.terminate();
     let out = verify.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -517,17 +571,248 @@ async fn sigterm_lets_in_flight_requests_finish() {
         "the in-flight verify finished: {text}"
     );
     let mut server = server;
+    let status = server.wait_for_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+    assert!(server.stderr.lock().unwrap().contains("shutting down"));
+}
+
+/// Runs `serve` with exactly this environment and expects it to refuse to start.
+fn refused_start(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").current_dir(dir.path()).env_clear();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that does start would serve forever: give it a bounded time to refuse.
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("it started and kept running: {env:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "it started: {env:?}");
+    assert!(
+        !dir.path().join(".scaisend").exists(),
+        "no development secret was written: {env:?}"
+    );
+    stderr
+}
+
+#[test]
+fn production_looking_settings_without_every_secret_refuse_to_start() {
+    const EVERY: [&str; 5] = [
+        "SCAISEND_JWT_SECRET",
+        "SCAISEND_JWT_PUBLIC_KEY",
+        "SCAISEND_SERVICE_JWT_SECRET",
+        "SCAISEND_SERVICE_JWT_PUBLIC_KEY",
+        "SCAISEND_MASTER_KEY",
+    ];
+    let loopback = format!("127.0.0.1:{}", free_port());
+    // Listening on every interface, as in a container: each missing secret is named, in
+    // one message.
+    let stderr = refused_start(&[("SCAISEND_LISTEN", &format!("0.0.0.0:{}", free_port()))]);
+    for name in EVERY {
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+    // A PostgreSQL URL; its password is not printed.
+    let stderr = refused_start(&[
+        ("SCAISEND_LISTEN", &loopback),
+        (
+            "SCAISEND_DATABASE_URL",
+            "postgres://scaisend:hunter2-secret@127.0.0.1:1/db",
+        ),
+    ]);
+    for name in EVERY {
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+    assert!(!stderr.contains("hunter2-secret"), "{stderr}");
+    // The issue's case: a real JWT secret and a PostgreSQL URL, but no master key.
+    let jwt = "j".repeat(40);
+    let stderr = refused_start(&[
+        ("SCAISEND_LISTEN", &loopback),
+        ("SCAISEND_DATABASE_URL", "postgres://127.0.0.1:1/db"),
+        ("SCAISEND_JWT_SECRET", &jwt),
+    ]);
+    assert!(
+        stderr.contains("SCAISEND_MASTER_KEY") && stderr.contains("SCAISEND_SERVICE_JWT_SECRET"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&jwt), "{stderr}");
+    // A non-loopback internal listener alone is enough.
+    let stderr = refused_start(&[
+        ("SCAISEND_LISTEN", &loopback),
+        (
+            "SCAISEND_INTERNAL_LISTEN",
+            &format!("0.0.0.0:{}", free_port()),
+        ),
+    ]);
+    assert!(stderr.contains("SCAISEND_INTERNAL_LISTEN"), "{stderr}");
+    assert!(stderr.contains("SCAISEND_MASTER_KEY"), "{stderr}");
+}
+
+#[test]
+fn the_internal_endpoints_can_have_a_listener_of_their_own() {
+    let internal_port = free_port();
+    let server = Server::start(
+        None,
+        &[(
+            "SCAISEND_INTERNAL_LISTEN",
+            &format!("127.0.0.1:{internal_port}"),
+        )],
+    );
+    let internal = format!("http://127.0.0.1:{internal_port}");
+    let service = server.token(&["--role", "service"]);
+    // Served on the internal listener…
+    let (status, body) = internal_decision(&internal, &service);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("accept_then_fail"), "{body}");
+    // …and not on the public one, where the path does not exist.
+    let (status, body) = internal_decision(&server.base, &service);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"status\":404"), "{body}");
+    // The admin API stays on the public listener only.
+    let admin = server.admin();
+    let status_of = |base: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("{base}/api/admin/domains"),
+                "-H",
+                &format!("Authorization: Bearer {admin}"),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(status_of(&server.base), "200");
+    assert_eq!(status_of(&internal), "404");
+    // An admin token is no credential for the internal endpoints.
+    let (status, _) = internal_decision(&internal, &admin);
+    assert_eq!(status, 403);
+}
+
+/// Reads from `stream` until the server closes it; fails if it is still open after
+/// `limit`. Returns what was read.
+fn read_until_closed(stream: &mut std::net::TcpStream, limit: Duration) -> Vec<u8> {
+    use std::io::Read as _;
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "the connection is still open after {limit:?}"
+        );
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return seen,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return seen,
+            Err(e) => panic!("the connection is still open after {limit:?} ({e})"),
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_connections_are_cut_off() {
+    use std::io::Write as _;
+    let server = Server::start(None, &[("SCAISEND_HEADER_TIMEOUT", "1s")]);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // Headers that never end.
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .unwrap();
+    read_until_closed(&mut slow, Duration::from_secs(10));
+    // A keep-alive connection left idle after its request.
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let answered = read_until_closed(&mut idle, Duration::from_secs(10));
+    assert!(
+        answered.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answered)
+    );
+    // The server still serves.
+    server.wait_until_up();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_hanging_client_and_a_busy_monitor_exits_within_the_grace() {
+    use std::io::Write as _;
+    let dns = TestDns::start().await.unwrap();
+    // Every lookup of the domain's records hangs for the whole DNS deadline (20 s).
+    for name in [
+        "hang.example.com",
+        "_dmarc.hang.example.com",
+        "scaisend._domainkey.hang.example.com",
+    ] {
+        dns.fail(name, Failure::Timeout).unwrap();
+    }
+    let server = Server::start(
+        Some(&dns),
+        &[
+            ("SCAISEND_MONITOR", "true"),
+            ("SCAISEND_MONITOR_INTERVAL", "1s"),
+            ("SCAISEND_DNS_TIMEOUT_MS", "20000"),
+            ("SCAISEND_DNS_ATTEMPTS", "1"),
+            ("SCAISEND_SHUTDOWN_GRACE", "2s"),
+        ],
+    );
+    let admin = server.admin();
+    server.create(&admin, "hang.example.com");
+    // Make the domain due now, and wait until the monitor has claimed it: its check now
+    // hangs on DNS.
+    let db = server.path().join("scaisend.db");
+    let sql = |statement: &str| {
+        let args = ["-cmd", ".timeout 5000", db.to_str().unwrap(), statement];
+        run("sqlite3", &args, &admin, server.path())
+    };
+    sql("UPDATE domains SET next_check_at = 0;");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sql("SELECT count(*) FROM domains WHERE lease_owner IS NOT NULL;").trim() != "1" {
         assert!(
             Instant::now() < deadline,
-            "the server did not exit after SIGTERM"
+            "the monitor never claimed the domain"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(server.stderr.lock().unwrap().contains("shutting down"));
+    // A client whose request body never arrives.
+    let mut hanging =
+        std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    write!(
+        hanging,
+        "POST /api/admin/domains HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"domain\""
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    server.terminate();
+    let mut server = server;
+    // The grace (2 s) plus a margin for a loaded machine; without the bound the process
+    // waits for the client and the monitor's 20-second lookups.
+    let status = server.wait_for_exit(Duration::from_secs(12));
+    assert!(status.success(), "{status}");
+    let log = server.stderr.lock().unwrap().clone();
+    assert!(log.contains("shutdown grace over"), "{log}");
+    drop(hanging);
 }

@@ -15,7 +15,8 @@ use crate::schedule;
 pub struct MonitorReport {
     /// Domains checked.
     pub checked: usize,
-    /// Domains whose check could not be stored (released for a retry).
+    /// Domains whose check could not be stored (released for a retry), or that were
+    /// left unchecked because the round was stopped (released, due at once).
     pub released: usize,
     /// Rotations started automatically.
     pub rotations_started: usize,
@@ -31,8 +32,28 @@ impl DomainService {
         batch: u32,
         lease: Duration,
     ) -> Result<MonitorReport> {
+        self.monitor_round_until(owner, batch, lease, &|| false)
+            .await
+    }
+
+    /// [`Self::monitor_round`] that stops early once `should_stop` says so, as on
+    /// shutdown. It is asked before each batch is claimed and before each claimed domain
+    /// is checked; a domain not yet checked when it says stop is released at once (due
+    /// now, for another instance to take), so no lease is left to expire. Checks already
+    /// under way finish.
+    pub async fn monitor_round_until(
+        &self,
+        owner: &str,
+        batch: u32,
+        lease: Duration,
+        should_stop: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<MonitorReport> {
         let mut report = MonitorReport::default();
         loop {
+            if should_stop() {
+                self.report_round(&report);
+                return Ok(report);
+            }
             let now = self.now();
             let ids = self
                 .ports
@@ -40,31 +61,45 @@ impl DomainService {
                 .claim_due(now, owner, now + lease, batch)
                 .await?;
             if ids.is_empty() {
-                self.ports.observer.observe(Observation::MonitorRound {
-                    checked: report.checked,
-                    released: report.released,
-                    rotations_started: report.rotations_started,
-                });
+                self.report_round(&report);
                 return Ok(report);
             }
-            let results =
-                futures::future::join_all(ids.iter().map(|id| self.monitor_one(id, owner))).await;
+            let results = futures::future::join_all(ids.iter().map(|id| async move {
+                if should_stop() {
+                    None
+                } else {
+                    Some(self.monitor_one(id, owner).await)
+                }
+            }))
+            .await;
             for (id, result) in ids.iter().zip(results) {
                 match result {
-                    Ok(rotated) => {
+                    Some(Ok(rotated)) => {
                         report.checked += 1;
                         report.rotations_started += usize::from(rotated);
                     }
-                    Err(Error::NotFound) => {}
-                    Err(_) => {
+                    Some(Err(Error::NotFound)) => {}
+                    Some(Err(_)) => {
                         report.released += 1;
                         let retry = self.now() + Duration::minutes(5);
                         // If even the release fails the lease simply expires.
                         let _ = self.ports.repo.release(id, owner, retry).await;
                     }
+                    None => {
+                        report.released += 1;
+                        let _ = self.ports.repo.release(id, owner, self.now()).await;
+                    }
                 }
             }
         }
+    }
+
+    fn report_round(&self, report: &MonitorReport) {
+        self.ports.observer.observe(Observation::MonitorRound {
+            checked: report.checked,
+            released: report.released,
+            rotations_started: report.rotations_started,
+        });
     }
 
     /// Checks one claimed domain; returns whether an automatic rotation was started.

@@ -884,3 +884,44 @@ fn only_deliverable_domains_sign_and_with_their_active_key() {
         Err(Error::Invalid(_))
     ));
 }
+
+#[test]
+fn a_stopped_monitor_round_releases_the_domains_it_has_not_checked() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let w = world();
+    for name in ["a.example.com", "b.example.com", "c.example.com"] {
+        block_on(w.svc.create(&admin(), new_domain(name))).unwrap();
+    }
+    w.clock.advance(Duration::minutes(1));
+
+    // Asked before the batch is claimed and before each domain: "stop" from the second
+    // domain on, as when SIGTERM arrives during a round.
+    let asked = AtomicUsize::new(0);
+    let stop_after_one = || asked.fetch_add(1, Ordering::SeqCst) >= 2;
+    let report = block_on(w.svc.monitor_round_until(
+        "instance-a",
+        50,
+        Duration::minutes(5),
+        &stop_after_one,
+    ))
+    .unwrap();
+    assert_eq!((report.checked, report.released), (1, 2));
+
+    // The two left unchecked are free and due now: another instance takes them at once,
+    // without waiting for a lease to expire; the checked one is not due again yet.
+    let other = block_on(w.svc.monitor_round("instance-b", 50, Duration::minutes(5))).unwrap();
+    assert_eq!((other.checked, other.released), (2, 0));
+
+    // Stopped before the first batch: nothing is claimed at all.
+    w.clock.advance(Duration::minutes(1));
+    let stopped =
+        block_on(
+            w.svc
+                .monitor_round_until("instance-a", 50, Duration::minutes(5), &|| true),
+        )
+        .unwrap();
+    assert_eq!((stopped.checked, stopped.released), (0, 0));
+    let after = block_on(w.svc.monitor_round("instance-b", 50, Duration::minutes(5))).unwrap();
+    assert_eq!(after.checked, 3);
+}

@@ -1,0 +1,44 @@
+//! Extractors whose rejections are problem+json like every other error: axum's own
+//! `Query` and `Path` answer `text/plain`.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// `Query<T>`: a query string that does not deserialize (a repeated parameter, say) is a
+/// `400` problem.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e: QueryRejection| ApiError::malformed(e.body_text()))
+    }
+}
+
+/// `Path<T>`: a path segment that cannot be decoded (`%FF` is not UTF-8) names nothing,
+/// so it is a `404` problem, like an id that cannot be an id.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::not_found()),
+            // The route and its handler disagree on the parameters: our bug, not the
+            // client's.
+            Err(e) => Err(ApiError::internal(e.body_text())),
+        }
+    }
+}
