@@ -109,6 +109,8 @@ pub fn dns_client(server: SocketAddr) -> Arc<dyn domain_core::ports::DnsLookup> 
         dns_timeout_ms: 1500,
         dns_attempts: 2,
         dns_authoritative_first: false,
+        dns_allow_private: false,
+        dns_max_inflight: 256,
     })
     .expect("DNS configures")
 }
