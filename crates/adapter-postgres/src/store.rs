@@ -487,13 +487,14 @@ async fn write_children(
             "INSERT INTO domain_events (id, domain_id, at, actor, kind, message, detail) ",
         );
         q.push_values(events, |mut row, event| {
+            let (message, detail) = stored::event_columns(event);
             row.push_bind(event.id.as_str())
                 .push_bind(event.domain_id.as_str())
                 .push_bind(event.at)
                 .push_bind(event.actor.as_str())
                 .push_bind(event.kind.as_str())
-                .push_bind(&event.message)
-                .push_bind(&event.detail);
+                .push_bind(message)
+                .push_bind(detail);
         });
         q.build()
             .execute(&mut *tx)

@@ -67,14 +67,14 @@ pub async fn check_dkim(dns: &dyn DnsLookup, exp: DkimExpectation<'_>) -> Verdic
     }
     // The port promises at least one record with `Records`; an adapter that broke the
     // promise still gets a verdict, not a panic.
-    let Some(text) = found.first() else {
+    let Some(first) = records.first() else {
         return verdict(
             CheckStatus::Missing,
             VerdictCode::DkimMissing,
             format!("no DKIM record at {host}; publish the TXT record shown in `expected`"),
         );
     };
-    let record = match DkimKeyRecord::parse(text) {
+    let record = match DkimKeyRecord::from_txt(first) {
         Ok(r) => r,
         Err(e) => {
             return fail(

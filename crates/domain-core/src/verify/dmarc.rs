@@ -79,23 +79,23 @@ pub async fn check_dmarc(dns: &dyn DnsLookup, exp: DmarcExpectation<'_>) -> Verd
         (exp.domain.clone(), answer, false)
     };
     let record_host = format!("_dmarc.{record_domain}");
-    let texts = dmarc_texts(&answer);
+    let records = dmarc_records(&answer);
     let fail = |status, code, message: String| {
         let mut v = new(status, code, message, &answer);
         v.host = record_host.clone();
         v
     };
-    if texts.len() > 1 {
+    if records.len() > 1 {
         return fail(
             CheckStatus::Invalid,
             VerdictCode::DmarcMultipleRecords,
             format!(
                 "{} DMARC records at {record_host}; receivers ignore all of them — keep exactly one",
-                texts.len()
+                records.len()
             ),
         );
     }
-    let record = match DmarcRecord::parse(&texts[0]) {
+    let record = match DmarcRecord::from_txt(records[0]) {
         Ok(r) => r,
         Err(e) => {
             return fail(
@@ -167,7 +167,7 @@ async fn unauthorized_report_destinations(
             .result
             .records()
             .iter()
-            .any(|r| is_dmarc(&r.joined()));
+            .any(|r| is_dmarc(&r.text_or_shown()));
         match (&answer.result, authorized) {
             (_, true) => None,
             (DnsResult::TempFail(why), _) => Some(Warning {
@@ -193,13 +193,20 @@ async fn unauthorized_report_destinations(
 
 /// The records of an answer that are DMARC records: those starting with `v=DMARC1`
 /// (RFC 7489 §6.6.3: others are discarded).
-fn dmarc_texts(answer: &DnsAnswer<TxtRecordData>) -> Vec<String> {
+fn dmarc_records(answer: &DnsAnswer<TxtRecordData>) -> Vec<&TxtRecordData> {
     answer
         .result
         .records()
         .iter()
+        .filter(|r| is_dmarc(&r.text_or_shown()))
+        .collect()
+}
+
+/// The DMARC records of an answer as they are shown.
+fn dmarc_texts(answer: &DnsAnswer<TxtRecordData>) -> Vec<String> {
+    dmarc_records(answer)
+        .into_iter()
         .map(TxtRecordData::joined)
-        .filter(|t| is_dmarc(t))
         .collect()
 }
 
