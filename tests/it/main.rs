@@ -8,4 +8,5 @@ mod errors;
 mod internal;
 mod monitor;
 mod ops;
+mod outage;
 mod support;

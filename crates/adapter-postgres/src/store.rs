@@ -409,7 +409,14 @@ fn connect_options(url: &str) -> Result<PgConnectOptions, SetupError> {
 fn pool_options(config: &PoolConfig) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(config.max_connections)
+        // Bounds everything before a query runs — waiting for a free connection, and
+        // connecting (retried while the server refuses) — so that an outage answers
+        // `Unavailable` within this time instead of hanging.
         .acquire_timeout(config.acquire_timeout)
+        // sqlx's default, made explicit because outages depend on it: an idle connection
+        // is pinged before use, so the ones a restart or a network cut killed are
+        // replaced instead of failing the first requests after the database is back.
+        .test_before_acquire(true)
 }
 
 /// After a guarded write touched no row: `NotFound` if the domain is gone, else the given
