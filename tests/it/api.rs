@@ -120,10 +120,8 @@ async fn the_seed_page_walk(kind: StoreKind) {
     for (check, record) in checks.iter().zip(["dkim", "spf", "dmarc"]) {
         assert_eq!(check["record"], record);
         assert_eq!(check["status"], "verified");
-        assert!(
-            check["answered_by"].as_str().unwrap().contains("127.0.0.1"),
-            "{check}"
-        );
+        // The test resolver is on loopback, an internal address tenants are not shown.
+        assert_eq!(check["answered_by"], "resolver", "{check}");
     }
     assert_eq!(checks[1]["details"]["include_reached"], true);
     let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;

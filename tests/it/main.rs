@@ -3,9 +3,11 @@
 //! resolver.
 
 mod api;
+mod dns_data;
 mod errors;
 mod internal;
 mod limits;
 mod monitor;
 mod ops;
+mod outage;
 mod support;

@@ -82,7 +82,7 @@ pub async fn store(
 ) -> (Store, Option<TestDatabase>, Option<CuttableProxy>) {
     match kind {
         StoreKind::Sqlite => {
-            let url = format!("sqlite://{}", dir.path().join("scaisend.db").display());
+            let url = format!("sqlite://{}", sqlite_file(dir).display());
             let store = scaisend_domains::open_store(&url)
                 .await
                 .expect("SQLite store opens");
@@ -106,6 +106,11 @@ pub async fn store(
     }
 }
 
+/// Where an app on [`StoreKind::Sqlite`] keeps its database.
+fn sqlite_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("scaisend.db")
+}
+
 /// DNS through the production adapter, asking only `server`.
 pub fn dns_client(server: SocketAddr) -> Arc<dyn domain_core::ports::DnsLookup> {
     scaisend_domains::dns_lookup(&DnsArgs {
@@ -113,6 +118,8 @@ pub fn dns_client(server: SocketAddr) -> Arc<dyn domain_core::ports::DnsLookup> 
         dns_timeout_ms: 1500,
         dns_attempts: 2,
         dns_authoritative_first: false,
+        dns_allow_private: false,
+        dns_max_inflight: 256,
     })
     .expect("DNS configures")
 }
@@ -181,6 +188,11 @@ impl TestApp {
             _dir: dir,
             server,
         }
+    }
+
+    /// The SQLite database file of an app on [`StoreKind::Sqlite`].
+    pub fn sqlite_file(&self) -> std::path::PathBuf {
+        sqlite_file(&self._dir)
     }
 
     /// A token for `role` with these claims, valid for an hour.
@@ -343,8 +355,9 @@ macro_rules! both_stores {
     };
 }
 
-/// A TCP proxy in front of PostgreSQL that a test can cut, to lose the database the way
-/// production does: open connections die, new ones are refused.
+/// A TCP proxy in front of PostgreSQL that a test can cut and restore, to lose the
+/// database the way production does — open connections die, new ones are refused —
+/// without touching the machine's shared PostgreSQL server.
 pub struct CuttableProxy {
     /// Where clients connect.
     pub addr: SocketAddr,
@@ -361,22 +374,19 @@ impl CuttableProxy {
         let addr = listener.local_addr().expect("addr");
         let (cut, watch) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
-            let mut accept_watch = watch.clone();
+            let mut listener = Some(listener);
+            let mut watch = watch;
             loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((mut client, _)) = accepted else { continue };
-                        let mut watch = watch.clone();
-                        tokio::spawn(async move {
-                            let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
-                            tokio::select! {
-                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                                _ = watch.wait_for(|cut| *cut) => {}
-                            }
-                        });
-                    }
-                    // Once cut, stop listening: new connections are refused.
-                    _ = accept_watch.wait_for(|cut| *cut) => return,
+                let Some(serving) = listener.take() else {
+                    // Restored: listen on the same port again, so that the app's URL
+                    // stays right (retrying while the port is still being released).
+                    listener = Some(rebind(addr).await);
+                    continue;
+                };
+                serve(serving, upstream, watch.clone()).await;
+                // Cut: the listener is closed, so connecting is refused, until restored.
+                if watch.wait_for(|cut| !*cut).await.is_err() {
+                    return;
                 }
             }
         });
@@ -387,10 +397,57 @@ impl CuttableProxy {
     pub fn cut(&self) {
         let _ = self.cut.send(true);
     }
+
+    /// Accepts connections again, on the same address.
+    pub fn restore(&self) {
+        let _ = self.cut.send(false);
+    }
 }
 
 impl Drop for CuttableProxy {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Forwards each accepted connection to `upstream` until `cut` turns true, then closes
+/// the listener and every connection.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    upstream: SocketAddr,
+    mut cut: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((mut client, _)) = accepted else { continue };
+                connections.spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+            // Finished connections are collected as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = cut.wait_for(|cut| *cut) => {
+                // Dropping the set aborts every forwarding task, closing both sockets.
+                connections.abort_all();
+                return;
+            }
+        }
+    }
+}
+
+/// Listens on `addr` again, waiting while the port is still held by the closing one.
+async fn rebind(addr: SocketAddr) -> tokio::net::TcpListener {
+    loop {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        match socket.bind(addr).and_then(|()| socket.listen(1024)) {
+            Ok(listener) => return listener,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
     }
 }

@@ -3,6 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The default of [`DnsConfig::max_in_flight`]: enough for dozens of verifications at
+/// once (one takes about ten queries), few enough that a burst of them cannot flood the
+/// resolver or exhaust the process's sockets.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
 /// Configuration of [`HickoryDns`](crate::HickoryDns).
 ///
 /// The default reads the system resolver (`/etc/resolv.conf`) and asks each zone's
@@ -34,6 +39,16 @@ pub struct DnsConfig {
     /// How long the nameservers found for a zone are remembered. Only successful
     /// discoveries are remembered.
     pub zone_cache_ttl: Duration,
+    /// Also query nameserver addresses learned from DNS that are internal (loopback,
+    /// private, link-local, CGNAT, …; see the crate's egress rule). Off by default: a
+    /// zone must not be able to point our queries into the service's own network. Test
+    /// setups whose nameservers listen on loopback turn it on. The servers configured
+    /// in `servers`, `recursive` or the system configuration are always asked.
+    pub allow_private: bool,
+    /// The most queries this adapter has outstanding at once, across every lookup
+    /// (at least 1). A lookup waits for a free slot within its own time bound; one that
+    /// gets none in time is a temporary failure.
+    pub max_in_flight: usize,
 }
 
 impl Default for DnsConfig {
@@ -46,6 +61,8 @@ impl Default for DnsConfig {
             authoritative_first: true,
             nameserver_port: 53,
             zone_cache_ttl: Duration::from_secs(60),
+            allow_private: false,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }

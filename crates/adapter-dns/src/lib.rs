@@ -12,16 +12,24 @@
 //! server, and one lookup never takes longer than `timeout × attempts`. Nothing else is
 //! cached.
 //!
+//! Egress rule: nameserver addresses learned from DNS that are internal (loopback,
+//! private, link-local, CGNAT, multicast, …) are never queried unless
+//! [`DnsConfig::allow_private`] says so; the lookup falls back to the resolvers as it
+//! does for any unusable nameserver. Answers name internal servers without their
+//! address. All lookups share [`DnsConfig::max_in_flight`] slots for outstanding
+//! queries, and waiting for one counts against the lookup's time bound.
+//!
 //! Answers are classified strictly: NXDOMAIN, NOERROR without records (no-data), and
 //! everything else — SERVFAIL, REFUSED, a referral, a timeout, a network error, a name
 //! DNS cannot carry — is a temporary failure, never "missing".
 
 mod config;
+mod egress;
 mod lookup;
 mod upstream;
 mod zones;
 
-pub use config::DnsConfig;
+pub use config::{DEFAULT_MAX_IN_FLIGHT, DnsConfig};
 pub use lookup::HickoryDns;
 
 /// Why the adapter could not be built.

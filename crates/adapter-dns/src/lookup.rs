@@ -10,10 +10,12 @@ use domain_core::ports::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordDat
 use hickory_resolver::config::ResolverOpts;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{PoolContext, TlsConfig};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::Error;
 use crate::config::DnsConfig;
+use crate::egress::internal_range;
 use crate::upstream::{MAX_CHAIN, Outcome, Upstream};
 use crate::zones::{Zone, ZoneCache};
 
@@ -27,6 +29,7 @@ pub struct HickoryDns {
     resolvers: Vec<Upstream>,
     authoritative: Option<Authoritative>,
     context: Arc<PoolContext>,
+    in_flight: Arc<Semaphore>,
     timeout: Duration,
     attempts: usize,
     deadline: Duration,
@@ -36,6 +39,8 @@ pub struct HickoryDns {
 struct Authoritative {
     port: u16,
     zones: ZoneCache,
+    /// Whether learned internal addresses may be queried (test setups only).
+    allow_private: bool,
 }
 
 impl std::fmt::Debug for HickoryDns {
@@ -71,18 +76,27 @@ impl HickoryDns {
         if addrs.is_empty() {
             return Err(Error::NoServers);
         }
+        let in_flight = Arc::new(Semaphore::new(
+            config.max_in_flight.clamp(1, Semaphore::MAX_PERMITS),
+        ));
         let resolvers = addrs
             .iter()
-            .map(|addr| Upstream::new(format!("resolver {addr}"), *addr, true, &context))
+            .enumerate()
+            .map(|(index, addr)| {
+                let label = resolver_label(*addr, index, addrs.len());
+                Upstream::new(label, *addr, true, &context, &in_flight)
+            })
             .collect();
         let authoritative = authoritative_first.then(|| Authoritative {
             port: config.nameserver_port,
             zones: ZoneCache::new(config.zone_cache_ttl),
+            allow_private: config.allow_private,
         });
         Ok(HickoryDns {
             resolvers,
             authoritative,
             context,
+            in_flight,
             timeout: config.timeout,
             attempts: config.attempts.max(1),
             deadline: config.lookup_deadline(),
@@ -268,7 +282,9 @@ impl HickoryDns {
     }
 
     /// The addresses of the zone's nameservers: glue from the NS answer, else their A
-    /// records through the resolvers.
+    /// records through the resolvers. Internal addresses are refused (unless allowed):
+    /// a zone whose nameservers are all internal gets a zone without servers, so that
+    /// the resolvers answer for it.
     async fn find_nameservers(
         &self,
         auth: &Authoritative,
@@ -287,6 +303,7 @@ impl HickoryDns {
             .collect();
         let mut servers: Vec<Upstream> = Vec::new();
         let mut seen: Vec<SocketAddr> = Vec::new();
+        let mut refused = false;
         for host in hosts {
             if servers.len() >= MAX_ZONE_SERVERS {
                 break;
@@ -316,11 +333,33 @@ impl HickoryDns {
                     continue;
                 }
                 seen.push(addr);
-                let label = format!("{} ({addr})", display(&host));
-                servers.push(Upstream::new(label, addr, false, &self.context));
+                let internal = internal_range(ip);
+                if let Some(range) = internal
+                    && !auth.allow_private
+                {
+                    tracing::debug!(
+                        zone = %display(apex),
+                        nameserver = %display(&host),
+                        %addr,
+                        range,
+                        "not querying a nameserver address learned from DNS: it is internal"
+                    );
+                    refused = true;
+                    continue;
+                }
+                let label = nameserver_label(&host, addr, internal.is_some());
+                servers.push(Upstream::new(
+                    label,
+                    addr,
+                    false,
+                    &self.context,
+                    &self.in_flight,
+                ));
             }
         }
-        (!servers.is_empty()).then_some(Zone { servers })
+        // Only refused addresses is a finding worth remembering (the resolvers answer for
+        // the zone meanwhile); no address at all is a failure, tried again next time.
+        (!servers.is_empty() || refused).then_some(Zone { servers })
     }
 
     /// One raw question to the resolvers, for discovery: the first reply that is not a
@@ -424,6 +463,27 @@ fn display(name: &Name) -> String {
     }
 }
 
+/// How a configured resolver is named in answers. Tenants see `answered_by`: a public
+/// resolver is named by its address, an internal one only by its place in the list, so
+/// that the service's own network stays out of every answer.
+fn resolver_label(addr: SocketAddr, index: usize, count: usize) -> String {
+    match (internal_range(addr.ip()).is_some(), count) {
+        (false, _) => format!("resolver {addr}"),
+        (true, 1) => "resolver".to_owned(),
+        (true, _) => format!("resolver #{}", index + 1),
+    }
+}
+
+/// How a zone's nameserver is named in answers: by name and public address, or by name
+/// alone when its address is internal (possible only where such addresses are allowed).
+fn nameserver_label(host: &Name, addr: SocketAddr, internal: bool) -> String {
+    if internal {
+        display(host)
+    } else {
+        format!("{} ({addr})", display(host))
+    }
+}
+
 fn set(slot: &Mutex<Option<String>>, label: &str) {
     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(label.to_owned());
 }
@@ -474,6 +534,38 @@ mod tests {
         let too_long = ["label"; 60].join(".");
         assert!(parse_name(&too_long).is_err());
         assert!(parse_name(&"x".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn internal_server_addresses_are_never_shown() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("test address");
+        for (got, expected) in [
+            (resolver_label(addr("127.0.0.1:5300"), 0, 1), "resolver"),
+            (resolver_label(addr("10.0.0.2:53"), 1, 2), "resolver #2"),
+            (resolver_label(addr("[fd00::53]:53"), 0, 3), "resolver #1"),
+            (
+                resolver_label(addr("9.9.9.9:53"), 0, 2),
+                "resolver 9.9.9.9:53",
+            ),
+            (
+                nameserver_label(
+                    &Name::from_ascii("NS1.Example.test.").expect("name"),
+                    addr("127.0.0.1:53"),
+                    true,
+                ),
+                "ns1.example.test",
+            ),
+            (
+                nameserver_label(
+                    &Name::from_ascii("ns1.example.com.").expect("name"),
+                    addr("198.41.0.4:53"),
+                    false,
+                ),
+                "ns1.example.com (198.41.0.4:53)",
+            ),
+        ] {
+            assert_eq!(got, expected);
+        }
     }
 
     #[test]

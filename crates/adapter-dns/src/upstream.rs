@@ -11,6 +11,7 @@ use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::{DnsRequestOptions, DnsResponse, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{NameServerPool, PoolContext};
+use tokio::sync::Semaphore;
 
 /// How many CNAMEs one answer may chain before it is treated as broken.
 pub(crate) const MAX_CHAIN: usize = 8;
@@ -23,6 +24,8 @@ pub(crate) struct Upstream {
     pub(crate) label: Arc<str>,
     pool: NameServerPool<TokioRuntimeProvider>,
     recursion_desired: bool,
+    /// The adapter's slots for outstanding queries, shared by every server.
+    in_flight: Arc<Semaphore>,
 }
 
 /// What a server said, success or a negative answer, with the sections the caller needs.
@@ -64,6 +67,7 @@ impl Upstream {
         addr: SocketAddr,
         recursion_desired: bool,
         context: &Arc<PoolContext>,
+        in_flight: &Arc<Semaphore>,
     ) -> Self {
         let mut config = NameServerConfig::udp_and_tcp(addr.ip());
         let mut udp = ConnectionConfig::udp();
@@ -77,23 +81,33 @@ impl Upstream {
             label: label.into(),
             pool,
             recursion_desired,
+            in_flight: in_flight.clone(),
         }
     }
 
-    /// Sends one question and waits at most `budget` for the answer. Truncated UDP
-    /// answers are asked again over TCP inside the pool.
+    /// Sends one question and waits at most `budget` for the answer, the wait for a
+    /// free query slot included. Truncated UDP answers are asked again over TCP inside
+    /// the pool.
     pub(crate) async fn query(
         &self,
         name: &Name,
         rtype: RecordType,
         budget: Duration,
     ) -> Result<Reply, String> {
+        let until = tokio::time::Instant::now() + budget;
+        // The slot is held until the exchange ends, so that the adapter never has more
+        // queries outstanding than it allows, however many lookups wait.
+        let Ok(Ok(_slot)) = tokio::time::timeout_at(until, self.in_flight.acquire()).await else {
+            return Err(format!(
+                "too many DNS queries in flight: none could be sent within {budget:?}"
+            ));
+        };
         let mut options = DnsRequestOptions::default();
         options.recursion_desired = self.recursion_desired;
         options.use_edns = true;
         let query = Query::query(name.clone(), rtype);
         let exchange = self.pool.lookup(query, options).first_answer();
-        match tokio::time::timeout(budget, exchange).await {
+        match tokio::time::timeout_at(until, exchange).await {
             Err(_) => Err(format!("no answer within {budget:?}")),
             Ok(Ok(response)) => Ok(Reply::from_response(response)),
             Ok(Err(NetError::Dns(DnsError::NoRecordsFound(negative)))) => {

@@ -435,7 +435,14 @@ fn connect_options(url: &str) -> Result<PgConnectOptions, SetupError> {
 fn pool_options(config: &PoolConfig) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(config.max_connections)
+        // Bounds everything before a query runs — waiting for a free connection, and
+        // connecting (retried while the server refuses) — so that an outage answers
+        // `Unavailable` within this time instead of hanging.
         .acquire_timeout(config.acquire_timeout)
+        // sqlx's default, made explicit because outages depend on it: an idle connection
+        // is pinged before use, so the ones a restart or a network cut killed are
+        // replaced instead of failing the first requests after the database is back.
+        .test_before_acquire(true)
 }
 
 /// After a guarded write touched no row: `NotFound` if the domain is gone, else the given
@@ -514,13 +521,14 @@ async fn write_children(
             "INSERT INTO domain_events (id, domain_id, at, actor, kind, message, detail) ",
         );
         q.push_values(events, |mut row, event| {
+            let (message, detail) = stored::event_columns(event);
             row.push_bind(event.id.as_str())
                 .push_bind(event.domain_id.as_str())
                 .push_bind(event.at)
                 .push_bind(event.actor.as_str())
                 .push_bind(event.kind.as_str())
-                .push_bind(&event.message)
-                .push_bind(&event.detail);
+                .push_bind(message)
+                .push_bind(detail);
         });
         q.build()
             .execute(&mut *tx)

@@ -533,13 +533,14 @@ async fn write_children(
             "INSERT INTO domain_events (id, domain_id, at, actor, kind, message, detail) ",
         );
         q.push_values(events, |mut row, event| {
+            let (message, detail) = stored::event_columns(event);
             row.push_bind(event.id.as_str())
                 .push_bind(event.domain_id.as_str())
                 .push_bind(Micros(event.at))
                 .push_bind(event.actor.as_str())
                 .push_bind(event.kind.as_str())
-                .push_bind(event.message.as_str())
-                .push_bind(event.detail.to_string());
+                .push_bind(message)
+                .push_bind(detail.to_string());
         });
         q.build()
             .execute(&mut *tx)

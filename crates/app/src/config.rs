@@ -186,6 +186,19 @@ pub struct DnsArgs {
     /// Ask each zone's authoritative nameservers first (when no servers are given).
     #[arg(long, env = "SCAISEND_DNS_AUTHORITATIVE_FIRST", default_value_t = true, action = clap::ArgAction::Set)]
     pub dns_authoritative_first: bool,
+    /// Also query nameserver addresses learned from DNS that are internal (loopback,
+    /// private, link-local, CGNAT, …). For test setups only: in production a zone must
+    /// not be able to point our queries into our own network.
+    #[arg(long, env = "SCAISEND_DNS_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dns_allow_private: bool,
+    /// The most DNS queries outstanding at once, across all verifications.
+    #[arg(
+        long,
+        env = "SCAISEND_DNS_MAX_INFLIGHT",
+        default_value_t = adapter_dns::DEFAULT_MAX_IN_FLIGHT,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536)
+    )]
+    pub dns_max_inflight: usize,
 }
 
 impl DnsArgs {
@@ -494,6 +507,8 @@ mod tests {
             dns_timeout_ms: 1,
             dns_attempts: 1,
             dns_authoritative_first: true,
+            dns_allow_private: false,
+            dns_max_inflight: 1,
         };
         assert_eq!(
             dns.servers().unwrap().unwrap(),
@@ -513,6 +528,30 @@ mod tests {
             sending_ips: Some("192.0.2.1, 2001:db8::1".into()),
         };
         assert_eq!(d.sending_ips().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_dns_egress_and_concurrency_settings_parse() {
+        let dns = |args: &[&str]| {
+            let argv = ["scaisend-domains", "check", "example.com"]
+                .iter()
+                .chain(args)
+                .copied();
+            match Cli::try_parse_from(argv).map(|cli| cli.command) {
+                Ok(Command::Check(check)) => Ok(check.dns),
+                Ok(other) => panic!("parsed as {other:?}"),
+                Err(e) => Err(e),
+            }
+        };
+        let defaults = dns(&[]).unwrap();
+        assert!(!defaults.dns_allow_private);
+        assert_eq!(defaults.dns_max_inflight, 256);
+        let set = dns(&["--dns-allow-private", "true", "--dns-max-inflight", "8"]).unwrap();
+        assert!(set.dns_allow_private);
+        assert_eq!(set.dns_max_inflight, 8);
+        // No slot at all would make every lookup fail: refused at start-up instead.
+        assert!(dns(&["--dns-max-inflight", "0"]).is_err());
+        assert!(dns(&["--dns-allow-private", "maybe"]).is_err());
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub fn dns_lookup(args: &DnsArgs) -> Result<Arc<dyn DnsLookup>> {
         servers,
         timeout: Duration::from_millis(args.dns_timeout_ms),
         attempts: args.dns_attempts.max(1),
+        allow_private: args.dns_allow_private,
+        max_in_flight: args.dns_max_inflight.max(1),
         ..adapter_dns::DnsConfig::default()
     };
     Ok(Arc::new(

@@ -229,10 +229,41 @@ pub fn check_rows(checks: &Verdicts) -> Result<Vec<(&'static str, serde_json::Va
         .iter()
         .map(|v| {
             serde_json::to_value(v)
-                .map(|json| (v.record.as_str(), json))
+                .map(|json| (v.record.as_str(), storable_json(json)))
                 .map_err(|e| RepoError::Internal(format!("a verdict does not encode: {e}")))
         })
         .collect()
+}
+
+/// The `message` and `detail` of an event as stores write them (see [`storable_text`]).
+pub fn event_columns(event: &DomainEvent) -> (String, serde_json::Value) {
+    (
+        storable_text(&event.message),
+        storable_json(event.detail.clone()),
+    )
+}
+
+/// Text as every store can hold it: a NUL, which PostgreSQL's `text` and `jsonb` refuse,
+/// is written `\000` as [`escape`](crate::records::text::escape) shows it. The core
+/// already shows DNS data escaped; this keeps a NUL from anywhere else (an error
+/// message, say) from failing a write, so that both stores accept the same values.
+pub fn storable_text(text: &str) -> String {
+    text.replace('\0', "\\000")
+}
+
+/// A JSON value with [`storable_text`] applied to every string in it, keys included.
+pub fn storable_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => Value::String(storable_text(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(storable_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (storable_text(&k), storable_json(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// The error for a stored value that does not decode.

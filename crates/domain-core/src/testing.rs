@@ -83,6 +83,11 @@ impl FakeDns {
         self.with_entry(name, |e| e.txt.push(record))
     }
 
+    /// Adds a TXT record of one character-string holding any bytes, text or not.
+    pub fn txt_bytes(&self, name: &str, bytes: &[u8]) -> &Self {
+        self.with_entry(name, |e| e.txt.push(TxtRecordData::single(bytes)))
+    }
+
     /// Adds an A record.
     pub fn a(&self, name: &str, ip: Ipv4Addr) -> &Self {
         self.with_entry(name, |e| e.a.push(ip))

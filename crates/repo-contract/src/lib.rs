@@ -19,11 +19,12 @@ pub use cases::concurrency::{
     concurrent_claimers_never_share_a_domain, concurrent_rotations_let_exactly_one_win,
 };
 pub use cases::crud::{
-    a_row_that_does_not_decode_is_internal, delete_removes_keys_checks_and_events,
-    events_come_newest_first_in_pages, events_of_a_failed_write_are_not_stored,
-    insert_then_get_returns_the_same_domain, list_filters_match_the_scope_rule,
-    list_pages_are_stable_under_inserts, names_are_unique_per_owner, page_limits_at_the_edges,
-    sealed_keys_come_back_by_selector, update_bumps_the_version_and_stores_the_aggregate,
+    a_row_that_does_not_decode_is_internal, any_text_is_stored_and_a_nul_comes_back_escaped,
+    delete_removes_keys_checks_and_events, events_come_newest_first_in_pages,
+    events_of_a_failed_write_are_not_stored, insert_then_get_returns_the_same_domain,
+    list_filters_match_the_scope_rule, list_pages_are_stable_under_inserts,
+    names_are_unique_per_owner, page_limits_at_the_edges, sealed_keys_come_back_by_selector,
+    update_bumps_the_version_and_stores_the_aggregate,
 };
 pub use cases::leases::{
     a_live_lease_is_kept_and_an_expired_one_is_reclaimed, release_gives_the_lease_back,
@@ -53,6 +54,7 @@ macro_rules! contract_tests {
             update_bumps_the_version_and_stores_the_aggregate,
             events_come_newest_first_in_pages,
             events_of_a_failed_write_are_not_stored,
+            any_text_is_stored_and_a_nul_comes_back_escaped,
             names_are_unique_per_owner,
             scopes_hide_what_they_may_not_see,
             find_sendable_returns_own_then_shared,

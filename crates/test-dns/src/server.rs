@@ -1,6 +1,7 @@
 //! The server: UDP and TCP on one loopback port, answering from the [`Store`].
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use std::{fmt, io};
@@ -79,6 +80,8 @@ impl TestDns {
         let shared = Arc::new(Shared {
             options,
             state: Mutex::default(),
+            answering: AtomicUsize::new(0),
+            most_answering: AtomicUsize::new(0),
         });
         let mut server = Server::new(Handler {
             shared: shared.clone(),
@@ -134,6 +137,13 @@ impl TestDns {
         self.shared.state().log.clone()
     }
 
+    /// The most queries the server was answering at one moment so far: above 1 only
+    /// when a client had several outstanding at once (with an
+    /// [`answer_delay`](Options::answer_delay), a client's concurrency shows here).
+    pub fn max_concurrent_queries(&self) -> usize {
+        self.shared.most_answering.load(Ordering::SeqCst)
+    }
+
     /// Stops the server and waits until its sockets are closed (dropping it stops it
     /// too, without waiting).
     pub async fn stop(mut self) -> io::Result<()> {
@@ -165,6 +175,26 @@ impl Drop for TestDns {
 struct Shared {
     options: Options,
     state: Mutex<State>,
+    /// Queries being answered right now, and the most there ever were.
+    answering: AtomicUsize,
+    most_answering: AtomicUsize,
+}
+
+/// Counts one query as being answered while it lives.
+struct Answering<'a>(&'a Shared);
+
+impl<'a> Answering<'a> {
+    fn start(shared: &'a Shared) -> Self {
+        let now = shared.answering.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.most_answering.fetch_max(now, Ordering::SeqCst);
+        Answering(shared)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.answering.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -192,6 +222,7 @@ impl RequestHandler for Handler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
+        let _answering = Answering::start(&self.shared);
         let options = self.shared.options;
         if !options.answer_delay.is_zero() {
             tokio::time::sleep(options.answer_delay).await;

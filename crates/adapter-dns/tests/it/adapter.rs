@@ -7,7 +7,7 @@ use adapter_dns::{DnsConfig, Error, HickoryDns};
 use domain_core::ports::{DnsLookup, DnsResult, MxRecord, TxtRecordData};
 use test_dns::{Failure, Options, Record, RecordKind, TestDns, Transport};
 
-use crate::{TestResult, adapter, adapter_for, impatient_adapter, resolver_label};
+use crate::{RESOLVER, TestResult, adapter, adapter_for, impatient_adapter};
 
 #[tokio::test]
 async fn nxdomain_no_data_and_empty_non_terminals_are_told_apart() -> TestResult {
@@ -58,7 +58,7 @@ async fn servfail_and_refused_are_temporary_failures_naming_the_code() -> TestRe
             why.to_uppercase().contains(code),
             "{name}: `{why}` should name {code}"
         );
-        assert_eq!(answer.server, Some(resolver_label(&dns)));
+        assert_eq!(answer.server, Some(RESOLVER.to_owned()));
     }
 
     dns.recover("broken.example.test")?;
@@ -82,7 +82,7 @@ async fn a_server_that_never_answers_is_a_temporary_failure_not_a_hang() -> Test
         .await
         .expect("the lookup must end by itself");
     assert!(answer.result.is_temp_fail(), "got {:?}", answer.result);
-    assert_eq!(answer.server, Some(resolver_label(&dns)));
+    assert_eq!(answer.server, Some(RESOLVER.to_owned()));
     // It was asked, and asked again: silence is retried before giving up.
     let asked = dns
         .queries()
@@ -318,7 +318,8 @@ async fn the_answer_names_the_server_and_the_next_server_is_asked_after_a_failur
         answer.result,
         DnsResult::Records(vec![TxtRecordData::single("v=spf1 -all")])
     );
-    assert_eq!(answer.server, Some(resolver_label(&working)));
+    // Both servers are on loopback: answers say which one by its place in the list.
+    assert_eq!(answer.server.as_deref(), Some("resolver #2"));
     assert_eq!(failing.queries().len(), 1);
     Ok(())
 }
@@ -375,4 +376,73 @@ async fn a_configuration_without_servers_is_rejected() {
         ..DnsConfig::default()
     });
     assert_eq!(result.err(), Some(Error::NoServers));
+}
+
+/// Starts `count` lookups at once, each of its own name, and waits for all of them.
+async fn lookups_at_once(lookup: HickoryDns, count: usize) -> Vec<DnsResult<TxtRecordData>> {
+    let lookup = std::sync::Arc::new(lookup);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let lookup = lookup.clone();
+        tasks.spawn(async move { lookup.txt(&format!("n{i}.example.test")).await.result });
+    }
+    tasks.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outstanding_queries_are_capped_and_waiting_too_long_is_a_temporary_failure() -> TestResult
+{
+    const LOOKUPS: usize = 20;
+    let slow = Options {
+        answer_delay: Duration::from_millis(200),
+        ..Options::default()
+    };
+    let start = async || -> Result<TestDns, Box<dyn std::error::Error>> {
+        let dns = TestDns::start_with(slow).await?;
+        for i in 0..LOOKUPS {
+            dns.publish(&format!("n{i}.example.test"), Record::txt("v=spf1 -all"))?;
+        }
+        Ok(dns)
+    };
+    let config = |dns: &TestDns| DnsConfig {
+        timeout: Duration::from_secs(2),
+        attempts: 1,
+        ..DnsConfig::with_servers(vec![dns.addr()])
+    };
+
+    // Without a tight cap the server answers many of them at once.
+    let dns = start().await?;
+    let results = lookups_at_once(HickoryDns::new(config(&dns))?, LOOKUPS).await;
+    assert!(
+        results.iter().all(|r| r.records().len() == 1),
+        "{results:?}"
+    );
+    assert!(dns.max_concurrent_queries() > 1);
+
+    // With one slot, queries go out one at a time: each holds the slot for the server's
+    // 200 ms, so within the 2 s bound at most about ten are answered. The others could
+    // not even be sent, which says nothing about the records: temporary, never missing.
+    let dns = start().await?;
+    let capped = HickoryDns::new(DnsConfig {
+        max_in_flight: 1,
+        ..config(&dns)
+    })?;
+    let results = lookups_at_once(capped, LOOKUPS).await;
+    assert_eq!(dns.max_concurrent_queries(), 1);
+    let answered = results.iter().filter(|r| r.records().len() == 1).count();
+    let waited: Vec<&str> = results
+        .iter()
+        .filter_map(|r| match r {
+            DnsResult::TempFail(why) => Some(why.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered + waited.len(), LOOKUPS, "{results:?}");
+    assert!(answered >= 1, "{results:?}");
+    assert!(waited.len() >= LOOKUPS - 11, "{results:?}");
+    assert!(
+        waited.iter().any(|why| why.contains("in flight")),
+        "{waited:?}"
+    );
+    Ok(())
 }

@@ -3,16 +3,18 @@
 //!
 //! Two loopback servers play the parts: the "resolver" holds stale data plus the zone's
 //! SOA, NS and glue (pointing at 127.0.0.1); the "nameserver" holds the fresh data and
-//! is reached through `nameserver_port`.
+//! is reached through `nameserver_port`. The glue is a loopback address learned from
+//! DNS, which the egress rule refuses: these adapters allow it, as test setups do,
+//! except where a test shows the refusal.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use adapter_dns::{DnsConfig, HickoryDns};
 use domain_core::ports::{DnsLookup, DnsResult, TxtRecordData};
-use test_dns::{Failure, Record, TestDns};
+use test_dns::{Failure, Record, RecordKind, TestDns};
 
-use crate::{TIMEOUT, TestResult, resolver_label};
+use crate::{RESOLVER, TIMEOUT, TestResult};
 
 const NAME: &str = "_dmarc.example.test";
 
@@ -44,22 +46,37 @@ fn adapter_with_attempts(
     attempts: usize,
 ) -> HickoryDns {
     HickoryDns::new(DnsConfig {
+        allow_private: true,
+        ..config(resolver, nameserver, timeout, attempts)
+    })
+    .expect("adapter with loopback servers")
+}
+
+/// Authoritative-first through `resolver`, with learned nameservers on `nameserver`'s
+/// port, under the production egress rule.
+fn config(
+    resolver: &TestDns,
+    nameserver: &TestDns,
+    timeout: Duration,
+    attempts: usize,
+) -> DnsConfig {
+    DnsConfig {
         recursive: Some(vec![resolver.addr()]),
         authoritative_first: true,
         nameserver_port: nameserver.addr().port(),
         timeout,
         attempts,
         ..DnsConfig::default()
-    })
-    .expect("adapter with loopback servers")
+    }
 }
 
 fn txt(value: &str) -> DnsResult<TxtRecordData> {
     DnsResult::Records(vec![TxtRecordData::single(value)])
 }
 
-fn nameserver_label(nameserver: &TestDns) -> String {
-    format!("ns1.example.test (127.0.0.1:{})", nameserver.addr().port())
+/// The nameserver's glue is loopback, an internal address: answers name it alone.
+fn nameserver_label(_nameserver: &TestDns) -> String {
+    "ns1.example.test".to_owned()
 }
 
 #[tokio::test]
@@ -134,7 +151,7 @@ async fn a_failing_nameserver_falls_back_to_the_resolver() -> TestResult {
 
     let answer = lookup.txt(NAME).await;
     assert_eq!(answer.result, txt("v=DMARC1; p=none"));
-    assert_eq!(answer.server, Some(resolver_label(&resolver)));
+    assert_eq!(answer.server, Some(RESOLVER.to_owned()));
     assert_eq!(nameserver.queries().len(), 1);
     Ok(())
 }
@@ -149,7 +166,7 @@ async fn a_silent_nameserver_leaves_the_resolver_time_to_answer() -> TestResult 
 
     let answer = lookup.txt(NAME).await;
     assert_eq!(answer.result, txt("v=DMARC1; p=none"));
-    assert_eq!(answer.server, Some(resolver_label(&resolver)));
+    assert_eq!(answer.server, Some(RESOLVER.to_owned()));
     assert!(
         !nameserver.queries().is_empty(),
         "the nameserver was asked first"
@@ -166,7 +183,68 @@ async fn without_a_reachable_zone_the_resolver_answers() -> TestResult {
 
     let answer = lookup.txt(NAME).await;
     assert_eq!(answer.result, txt("v=DMARC1; p=none"));
-    assert_eq!(answer.server, Some(resolver_label(&resolver)));
+    assert_eq!(answer.server, Some(RESOLVER.to_owned()));
     assert!(nameserver.queries().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_nameserver_at_an_internal_address_learned_from_dns_is_never_asked() -> TestResult {
+    let (resolver, nameserver) = setup().await?;
+    // The production rule: the zone's glue says 127.0.0.1, which a zone must not be able
+    // to point us at.
+    let lookup = HickoryDns::new(config(&resolver, &nameserver, TIMEOUT, 3))?;
+
+    let answer = lookup.txt(NAME).await;
+    // The resolver answers instead, as it does for any nameserver that cannot be used.
+    assert_eq!(answer.result, txt("v=DMARC1; p=none"));
+    assert_eq!(answer.server, Some(RESOLVER.to_owned()));
+    // Another name of the zone: the refusal was remembered, still nothing is sent there.
+    assert_eq!(lookup.txt("example.test").await.result, DnsResult::NoData);
+    assert!(
+        nameserver.queries().is_empty(),
+        "{:?}",
+        nameserver.queries()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_internal_address_behind_an_ipv6_form_is_refused_too() -> TestResult {
+    let (resolver, nameserver) = setup().await?;
+    // The same loopback nameserver, published only as an IPv4-mapped AAAA record.
+    for dns in [&resolver, &nameserver] {
+        dns.delete("ns1.example.test", RecordKind::A)?;
+        dns.publish(
+            "ns1.example.test",
+            Record::Aaaa(Ipv4Addr::LOCALHOST.to_ipv6_mapped()),
+        )?;
+    }
+    let lookup = HickoryDns::new(config(&resolver, &nameserver, TIMEOUT, 3))?;
+
+    assert_eq!(lookup.txt(NAME).await.result, txt("v=DMARC1; p=none"));
+    assert!(nameserver.queries().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn allowing_private_addresses_sends_the_same_query_to_the_nameserver() -> TestResult {
+    let (resolver, nameserver) = setup().await?;
+    let lookup = HickoryDns::new(DnsConfig {
+        allow_private: true,
+        ..config(&resolver, &nameserver, TIMEOUT, 3)
+    })?;
+
+    let answer = lookup.txt(NAME).await;
+    assert_eq!(answer.result, txt("v=DMARC1; p=reject"));
+    assert_eq!(answer.server, Some(nameserver_label(&nameserver)));
+    assert!(
+        nameserver
+            .queries()
+            .iter()
+            .any(|q| q.name == NAME && q.record_type == "TXT"),
+        "{:?}",
+        nameserver.queries()
+    );
     Ok(())
 }

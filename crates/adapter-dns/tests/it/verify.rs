@@ -9,7 +9,7 @@ use domain_core::verify::{
 use domain_core::{DmarcPolicy, DomainName, Selector};
 use test_dns::{Failure, Record, RecordKind, TestDns};
 
-use crate::{TestResult, adapter, impatient_adapter, resolver_label};
+use crate::{RESOLVER, TestResult, adapter, impatient_adapter};
 
 const DKIM_HOST: &str = "scaisend._domainkey.example.test";
 
@@ -47,7 +47,7 @@ async fn a_2048_bit_key_split_into_255_octet_strings_verifies() -> TestResult {
     assert_eq!(verdict.status, CheckStatus::Verified, "{verdict:?}");
     assert_eq!(verdict.code, VerdictCode::DkimOk);
     assert_eq!(verdict.found, [dkim_record()]);
-    assert_eq!(verdict.answered_by, Some(resolver_label(&dns)));
+    assert_eq!(verdict.answered_by, Some(RESOLVER.to_owned()));
     Ok(())
 }
 

@@ -20,9 +20,27 @@ impl TxtRecordData {
         }
     }
 
-    /// The record's value: its character-strings joined without separators.
+    /// The record's value as it is shown: its character-strings joined without
+    /// separators, with control characters, bytes that are not UTF-8 and backslashes
+    /// escaped ([`escape`](crate::records::text::escape)). For display and storage
+    /// (`found`), never for parsing: use [`text`](Self::text) for that.
     pub fn joined(&self) -> String {
         crate::records::join_character_strings(&self.strings)
+    }
+
+    /// The record's value as text to parse: its character-strings joined, or an error
+    /// naming the bytes that no DKIM, SPF or DMARC record may hold
+    /// ([`record_text`](crate::records::text::record_text)).
+    pub fn text(&self) -> Result<String, crate::records::RecordError> {
+        crate::records::text::record_text(crate::records::join_bytes(&self.strings))
+    }
+
+    /// The record's [`text`](Self::text), or, when it holds bytes no record may hold,
+    /// its value as [shown](Self::joined): what tells which kind of record it is
+    /// (`v=spf1`, `v=DMARC1`), so that a broken record of a kind is still found as one,
+    /// and then judged invalid by its parser.
+    pub fn text_or_shown(&self) -> String {
+        self.text().unwrap_or_else(|_| self.joined())
     }
 }
 

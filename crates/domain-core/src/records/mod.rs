@@ -4,13 +4,18 @@
 //! Every record type implements [`TxtRecord`]: `parse` reads the text of one TXT record
 //! (its character-strings already joined) and `Display` writes it back. Property tests
 //! hold `parse(build(x)) == x` for each.
+//!
+//! What DNS holds is bytes, not text: [`text`] shows them losslessly (what a verdict's
+//! `found` lists) and refuses, with a reason, those that cannot be a record's text.
 
 use crate::error::InputError;
+use crate::ports::TxtRecordData;
 
 pub mod dkim;
 pub mod dmarc;
 pub mod spf;
 mod tag_list;
+pub mod text;
 
 pub use tag_list::{Tag, TagList};
 
@@ -19,6 +24,13 @@ pub trait TxtRecord: Sized + std::fmt::Display {
     /// Parses the text of one record (character-strings joined without separators, as
     /// RFC 6376 §3.6.2.2 and RFC 7208 §3.3 prescribe).
     fn parse(text: &str) -> Result<Self, RecordError>;
+
+    /// Parses one TXT record as found in DNS. A record holding bytes that no record may
+    /// contain (NUL and other control characters, bytes that are not UTF-8) is an error
+    /// naming them; see [`text::record_text`].
+    fn from_txt(record: &TxtRecordData) -> Result<Self, RecordError> {
+        Self::parse(&record.text()?)
+    }
 }
 
 /// Why a TXT record could not be parsed. The message names the offending tag or term.
@@ -72,15 +84,20 @@ pub fn value_chunks(value: &str) -> Vec<String> {
 }
 
 /// Joins the character-strings of one TXT record into its value (RFC 6376 §3.6.2.2:
-/// "strings in a TXT RR MUST be concatenated together before use", without spaces).
-/// Bytes that are not UTF-8 are replaced, so a malformed record fails to parse instead
-/// of failing the lookup.
+/// "strings in a TXT RR MUST be concatenated together before use", without spaces), as
+/// it is shown: control characters, bytes that are not UTF-8 and backslashes escaped
+/// (see [`text::escape`]), so that any value can be shown and stored, and two different
+/// values never look alike.
 pub fn join_character_strings<S: AsRef<[u8]>>(strings: &[S]) -> String {
-    let bytes: Vec<u8> = strings
+    text::escape(&join_bytes(strings))
+}
+
+/// The bytes of one TXT record: its character-strings joined without separators.
+pub(crate) fn join_bytes<S: AsRef<[u8]>>(strings: &[S]) -> Vec<u8> {
+    strings
         .iter()
         .flat_map(|s| s.as_ref().iter().copied())
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -110,7 +127,7 @@ mod tests {
         fn chunks_join_back_and_fit(value in "\\PC{0,900}") {
             let chunks = value_chunks(&value);
             prop_assert!(chunks.iter().all(|c| c.len() <= MAX_CHARACTER_STRING));
-            prop_assert_eq!(join_character_strings(&chunks), value);
+            prop_assert_eq!(join_bytes(&chunks), value.as_bytes());
         }
     }
 }

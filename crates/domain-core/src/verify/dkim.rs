@@ -1,7 +1,7 @@
 //! The DKIM check: the key record at `<selector>._domainkey.<domain>` holds our key.
 
 use crate::name::{DomainName, Selector};
-use crate::ports::{DnsLookup, DnsResult};
+use crate::ports::{DnsLookup, DnsResult, TxtRecordData};
 use crate::records::dkim::{Algorithm, DkimKeyRecord, DkimPublicKey, KeyType};
 
 use super::opening::{Opening, VerdictAt};
@@ -33,8 +33,8 @@ pub async fn check_dkim(dns: &dyn DnsLookup, exp: DkimExpectation<'_>) -> Verdic
         DnsResult::NxDomain | DnsResult::NoData => return at.missing(&OPENING, ""),
         DnsResult::TempFail(why) => return at.temporary(&OPENING, &at.host, why),
     };
-    at.found = records.iter().map(|r| r.joined()).collect();
-    let record: DkimKeyRecord = match at.one_record(&OPENING, &at.found) {
+    at.found = records.iter().map(TxtRecordData::joined).collect();
+    let record: DkimKeyRecord = match at.one_record(&OPENING, records) {
         Ok(record) => record,
         Err(verdict) => return *verdict,
     };

@@ -32,11 +32,11 @@ pub async fn check_dmarc(dns: &dyn DnsLookup, exp: DmarcExpectation<'_>) -> Verd
     at.expected = exp
         .policy
         .map(|p| DmarcRecord::ours(p, exp.rua).to_string());
-    let (record_domain, texts, inherited) = match find_record(dns, exp.domain, &mut at).await {
+    let (record_domain, records, inherited) = match find_record(dns, exp.domain, &mut at).await {
         Ok(found) => found,
         Err(verdict) => return *verdict,
     };
-    let record: DmarcRecord = match at.one_record(&OPENING, &texts) {
+    let record: DmarcRecord = match at.one_record(&OPENING, &records) {
         Ok(record) => record,
         Err(verdict) => return *verdict,
     };
@@ -91,14 +91,14 @@ const OPENING: Opening = Opening {
 };
 
 /// The DMARC records that apply to `domain`: its own, or else its organizational
-/// domain's (RFC 7489 §6.6.3). Gives the domain they were found at, their texts (never
+/// domain's (RFC 7489 §6.6.3). Gives the domain they were found at, the records (never
 /// empty) and whether they are inherited; or the verdict when there are none or DNS could
 /// not answer. `at` ends up describing the host the records were found at.
 async fn find_record(
     dns: &dyn DnsLookup,
     domain: &DomainName,
     at: &mut VerdictAt,
-) -> Result<(DomainName, Vec<String>, bool), Box<Verdict>> {
+) -> Result<(DomainName, Vec<TxtRecordData>, bool), Box<Verdict>> {
     let own = dns.txt(&at.host).await;
     at.answered_by = own.server.clone();
     at.found = dmarc_texts(&own);
@@ -106,7 +106,7 @@ async fn find_record(
         return Err(Box::new(at.temporary(&OPENING, &at.host, why)));
     }
     if !at.found.is_empty() {
-        return Ok((domain.clone(), at.found.clone(), false));
+        return Ok((domain.clone(), dmarc_records(&own), false));
     }
     let org = domain.organizational_domain();
     if org == *domain {
@@ -117,8 +117,8 @@ async fn find_record(
     if let DnsResult::TempFail(why) = &inherited.result {
         return Err(Box::new(at.temporary(&OPENING, &org_host, why)));
     }
-    let texts = dmarc_texts(&inherited);
-    if texts.is_empty() {
+    let records = dmarc_records(&inherited);
+    if records.is_empty() {
         return Err(Box::new(at.missing(
             &OPENING,
             &format!(" nor at the organizational domain's {org_host}"),
@@ -126,8 +126,8 @@ async fn find_record(
     }
     at.host = org_host;
     at.answered_by = inherited.server;
-    at.found = texts.clone();
-    Ok((org, texts, true))
+    at.found = records.iter().map(TxtRecordData::joined).collect();
+    Ok((org, records, true))
 }
 
 /// RFC 7489 §7.1: a `rua` address in another organizational domain must be authorized by
@@ -199,14 +199,23 @@ async fn report_authorization(
 }
 
 /// The records of an answer that are DMARC records: those starting with `v=DMARC1`
-/// (RFC 7489 §6.6.3: others are discarded).
-fn dmarc_texts(answer: &DnsAnswer<TxtRecordData>) -> Vec<String> {
+/// (RFC 7489 §6.6.3: others are discarded). A record holding bytes no record may hold is
+/// still recognised by its start, and then judged invalid by the parser.
+fn dmarc_records(answer: &DnsAnswer<TxtRecordData>) -> Vec<TxtRecordData> {
     answer
         .result
         .records()
         .iter()
+        .filter(|r| is_dmarc(&r.text_or_shown()))
+        .cloned()
+        .collect()
+}
+
+/// The DMARC records of an answer as they are shown.
+fn dmarc_texts(answer: &DnsAnswer<TxtRecordData>) -> Vec<String> {
+    dmarc_records(answer)
+        .iter()
         .map(TxtRecordData::joined)
-        .filter(|t| is_dmarc(t))
         .collect()
 }
 

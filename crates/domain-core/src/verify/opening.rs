@@ -1,6 +1,7 @@
 //! What every record check starts with: DNS may not answer, there may be no record, several,
 //! or one that does not parse. DKIM and DMARC (and any check of one TXT record) share it.
 
+use crate::ports::TxtRecordData;
 use crate::records::TxtRecord;
 
 use super::{CheckKind, CheckStatus, Verdict, VerdictCode};
@@ -78,16 +79,16 @@ impl VerdictAt {
         )
     }
 
-    /// The one record among `texts` (the host's records of this kind), parsed; or the
+    /// The one record among `records` (the host's records of this kind), parsed; or the
     /// verdict saying why there is not exactly one that parses.
     pub fn one_record<R: TxtRecord>(
         &self,
         opening: &Opening,
-        texts: &[String],
+        records: &[TxtRecordData],
     ) -> Result<R, Box<Verdict>> {
-        let text = match texts {
+        let record = match records {
             [] => return Err(Box::new(self.missing(opening, ""))),
-            [text] => text,
+            [record] => record,
             several => {
                 return Err(Box::new(self.verdict(
                     CheckStatus::Invalid,
@@ -102,7 +103,7 @@ impl VerdictAt {
                 )));
             }
         };
-        R::parse(text).map_err(|e| {
+        R::from_txt(record).map_err(|e| {
             Box::new(self.verdict(
                 CheckStatus::Invalid,
                 opening.invalid,

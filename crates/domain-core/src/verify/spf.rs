@@ -411,15 +411,14 @@ async fn our_addresses(
         DnsResult::NxDomain | DnsResult::NoData => return Ok(Vec::new()),
         DnsResult::TempFail(why) => return Err(why),
     };
-    let spf: Vec<String> = records
+    let spf: Vec<&TxtRecordData> = records
         .iter()
-        .map(TxtRecordData::joined)
-        .filter(|t| SpfRecord::is_spf(t))
+        .filter(|r| SpfRecord::is_spf(&r.text_or_shown()))
         .collect();
-    let [text] = spf.as_slice() else {
+    let [found] = spf.as_slice() else {
         return Ok(Vec::new());
     };
-    let Ok(record) = SpfRecord::parse(text) else {
+    let Ok(record) = SpfRecord::from_txt(found) else {
         return Ok(Vec::new());
     };
     let mut addresses = Vec::new();

@@ -225,7 +225,8 @@ pub struct Verdict {
     pub code: VerdictCode,
     /// The record that should be published there, if we know it.
     pub expected: Option<String>,
-    /// The records found there (joined character-strings), in DNS order.
+    /// The records found there (joined character-strings, control characters, bytes
+    /// that are not UTF-8 and backslashes escaped as `\DDD` and `\\`), in DNS order.
     pub found: Vec<String>,
     /// A readable sentence that names the record and what is wrong.
     pub message: String,

@@ -7,7 +7,8 @@ use domain_core::model::{EventKind, ListFilter, PageRequest, Scope};
 use domain_core::name::{DmarcPolicy, DomainName, Selector};
 use domain_core::ports::{DomainRepo, KeyStore, LeaseOnWrite};
 use domain_core::rotation::{KeyState, RotationPeriod};
-use domain_core::verify::CheckKind;
+use domain_core::verify::{CheckKind, CheckStatus, VerdictCode};
+use serde_json::json;
 
 use crate::backend::Backend;
 use crate::fixtures::*;
@@ -654,4 +655,50 @@ pub async fn a_row_that_does_not_decode_is_internal<B: Backend>(backend: &B) {
         repo.find_sendable("p1", "t1", &domain.name).await,
         Err(RepoError::Internal(_))
     ));
+}
+
+/// Whatever characters the core hands over are stored, in verdicts and events alike: a
+/// NUL, which PostgreSQL's `text` and `jsonb` cannot hold, comes back as `\000`; every
+/// other character — other controls, non-ASCII, quotes, backslashes — as itself.
+pub async fn any_text_is_stored_and_a_nul_comes_back_escaped(repo: Arc<dyn DomainRepo>) {
+    let mut domain = new_domain(tenant("p1", "t1"), "mail.example.com");
+    repo.insert(&domain, &[]).await.unwrap();
+    let odd = "nul\0 esc\x1b tab\t bell\x07 ünï ✓ back\\slash \"quoted\" \\000";
+    let kept = "nul\\000 esc\x1b tab\t bell\x07 ünï ✓ back\\slash \"quoted\" \\000";
+
+    let mut dkim = verdict(
+        CheckKind::Dkim,
+        CheckStatus::Invalid,
+        VerdictCode::DkimInvalid,
+    );
+    dkim.message = odd.to_owned();
+    dkim.expected = Some(odd.to_owned());
+    dkim.found = vec![odd.to_owned(), "plain".to_owned()];
+    dkim.answered_by = Some(odd.to_owned());
+    dkim.details = json!({ odd: [odd, 1] });
+    domain.checks.insert(dkim.clone());
+    let mut changed = event(&domain, EventKind::CheckChanged, T0);
+    changed.message = odd.to_owned();
+    changed.detail = json!({ "before": odd, odd: { "nested": [odd] } });
+    repo.update(&domain, std::slice::from_ref(&changed), LeaseOnWrite::Keep)
+        .await
+        .unwrap();
+
+    let read = repo.get(&Scope::System, &domain.id).await.unwrap();
+    let mut expected = dkim;
+    expected.message = kept.to_owned();
+    expected.expected = Some(kept.to_owned());
+    expected.found = vec![kept.to_owned(), "plain".to_owned()];
+    expected.answered_by = Some(kept.to_owned());
+    expected.details = json!({ kept: [kept, 1] });
+    assert_eq!(read.checks.get(CheckKind::Dkim), Some(&expected));
+
+    let events = repo
+        .events(&Scope::System, &domain.id, &one_page())
+        .await
+        .unwrap();
+    let mut expected = changed;
+    expected.message = kept.to_owned();
+    expected.detail = json!({ "before": kept, kept: { "nested": [kept] } });
+    assert_eq!(events.items, vec![expected]);
 }

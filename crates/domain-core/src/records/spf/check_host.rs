@@ -587,14 +587,13 @@ impl<'a> Evaluator<'a> {
                 });
             }
         };
-        let texts: Vec<String> = records
+        let spf: Vec<&TxtRecordData> = records
             .iter()
-            .map(TxtRecordData::joined)
-            .filter(|t| SpfRecord::is_spf(t))
+            .filter(|r| SpfRecord::is_spf(&r.text_or_shown()))
             .collect();
-        let selected = match texts.as_slice() {
+        let selected = match spf.as_slice() {
             [] => Ok(None),
-            [text] => SpfRecord::parse(text)
+            [record] => SpfRecord::from_txt(record)
                 .map(Some)
                 .map_err(|e| SpfProblem::Syntax {
                     domain: domain.to_owned(),
@@ -606,7 +605,7 @@ impl<'a> Evaluator<'a> {
             }),
         };
         if top {
-            trace.records = texts;
+            trace.records = spf.into_iter().map(TxtRecordData::joined).collect();
         }
         selected
     }
@@ -843,7 +842,7 @@ impl<'a> Evaluator<'a> {
         let [record] = records.as_slice() else {
             return None;
         };
-        let text = MacroString::parse_explanation(&record.joined()).ok()?;
+        let text = MacroString::parse_explanation(&record.text().ok()?).ok()?;
         Some(self.expand(&text, &source.domain).await)
     }
 

@@ -316,3 +316,28 @@ fn without_a_key_any_valid_record_verifies() {
     dns.txt(HOST, "v=DKIM1; p=");
     assert_eq!(verify(&dns, None).code, VerdictCode::DkimRevoked);
 }
+
+#[test]
+fn a_record_holding_bytes_no_record_may_hold_is_invalid_and_shown_escaped() {
+    for (bytes, shown, named) in [
+        (b"\0".as_slice(), "\\000", "a NUL byte"),
+        (b"\x1b", "\\027", "a control character"),
+        (b"\xff\xfe", "\\255\\254", "not UTF-8"),
+    ] {
+        // Our own record with the bytes in a notes tag, which the tag-list grammar
+        // would otherwise let through.
+        let mut record = format!("{}; n=", our_record()).into_bytes();
+        record.extend_from_slice(bytes);
+        let dns = FakeDns::new();
+        dns.txt_bytes(HOST, &record);
+        let v = verify(&dns, Some(ours()));
+        assert_eq!(
+            (v.status, v.code),
+            (CheckStatus::Invalid, VerdictCode::DkimInvalid),
+            "{}",
+            v.message
+        );
+        assert!(v.message.contains(named), "{}", v.message);
+        assert_eq!(v.found, vec![format!("{}; n={shown}", our_record())]);
+    }
+}

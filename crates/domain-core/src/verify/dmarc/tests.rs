@@ -376,3 +376,36 @@ fn an_inherited_record_is_authorized_for_the_domain_it_came_from() {
         ),
     );
 }
+
+#[test]
+fn a_record_holding_bytes_no_record_may_hold_is_invalid_and_shown_escaped() {
+    for (bytes, shown, named) in [
+        (
+            b"v=DMARC1; p=quarantine; x=\0".as_slice(),
+            "v=DMARC1; p=quarantine; x=\\000",
+            "a NUL byte",
+        ),
+        (
+            b"v=DMARC1; p=quarantine\x07",
+            "v=DMARC1; p=quarantine\\007",
+            "a control character",
+        ),
+        (
+            b"v=DMARC1; p=quarantine; x=\xc3",
+            "v=DMARC1; p=quarantine; x=\\195",
+            "not UTF-8",
+        ),
+    ] {
+        let dns = FakeDns::new();
+        dns.txt_bytes(OWN, bytes);
+        let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
+        assert_eq!(
+            (v.status, v.code),
+            (CheckStatus::Invalid, VerdictCode::DmarcInvalid),
+            "{}",
+            v.message
+        );
+        assert!(v.message.contains(named), "{}", v.message);
+        assert_eq!(v.found, vec![shown.to_owned()]);
+    }
+}

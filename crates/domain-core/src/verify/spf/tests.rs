@@ -351,3 +351,31 @@ fn an_error_after_our_include_warns_when_only_the_include_is_checked() {
     assert_eq!(codes, [VerdictCode::SpfSyntaxError]);
     assert!(v.warnings[0].message.contains("nowhere.example.net"));
 }
+
+#[test]
+fn a_record_holding_bytes_no_record_may_hold_is_invalid_and_shown_escaped() {
+    for (bytes, shown, named) in [
+        (
+            b"v=spf1 include:scaisend.scailabs.ai x=\0 ~all".as_slice(),
+            "v=spf1 include:scaisend.scailabs.ai x=\\000 ~all",
+            "a NUL byte",
+        ),
+        (
+            b"v=spf1 include:scaisend.scailabs.ai ~all\x7f",
+            "v=spf1 include:scaisend.scailabs.ai ~all\\127",
+            "a control character",
+        ),
+        (
+            b"v=spf1 include:scaisend.scailabs.ai x=\x80 ~all",
+            "v=spf1 include:scaisend.scailabs.ai x=\\128 ~all",
+            "not UTF-8",
+        ),
+    ] {
+        let dns = dns();
+        dns.txt_bytes("example.com", bytes);
+        let v = check(&dns, "example.com", &ours());
+        assert_status(&v, CheckStatus::Invalid, VerdictCode::SpfSyntaxError);
+        assert!(v.message.contains(named), "{}", v.message);
+        assert_eq!(v.found, vec![shown.to_owned()]);
+    }
+}
