@@ -329,3 +329,62 @@ async fn a_request_over_its_time_limit_answers_503_problem_json() {
         200
     );
 }
+
+/// Key generation runs on a bounded pool: when it is saturated, a create answers 503
+/// problem+json with `Retry-After` at once instead of queueing CPU work without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_key_generator_answers_503_with_retry_after() {
+    let app = TestApp::spawn_with(
+        StoreKind::Sqlite,
+        Options {
+            keygen_concurrency: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    let token = app.admin();
+    // One generation runs and one waits; 4096-bit keys take long enough that the rest of
+    // these arrive while both places are taken.
+    let creates = (0..8).map(|i| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let response = app
+                .request(reqwest::Method::POST, "/api/admin/domains", token)
+                .json(&json!({ "domain": format!("d{i}.example.com"), "dkim_key_bits": 4096 }))
+                .send()
+                .await
+                .expect("the server answers");
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap_or("").to_owned());
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap_or("").to_owned());
+            (status, retry_after, content_type)
+        }
+    });
+    let answers = futures::future::join_all(creates).await;
+    let statuses: Vec<u16> = answers.iter().map(|(s, _, _)| *s).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&201),
+        "some creates got through: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "a saturated pool refuses: {statuses:?}"
+    );
+    for (status, retry_after, content_type) in &answers {
+        if *status == 503 {
+            assert!(retry_after.is_some(), "503 without Retry-After");
+            assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+        }
+    }
+}

@@ -36,6 +36,8 @@ pub struct Options {
     pub behind_proxy: bool,
     /// Rate, concurrency and time limits of the HTTP edge.
     pub limits: Limits,
+    /// Key generations at once (as many more may wait; beyond that, 503).
+    pub keygen_concurrency: usize,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             behind_proxy: false,
             limits: Limits::default(),
+            keygen_concurrency: 2,
         }
     }
 }
@@ -144,7 +147,7 @@ impl TestApp {
             store,
             dns: dns_client(dns.addr()),
             clock: options.clock,
-            keygen: Arc::new(BlockingKeyGenerator),
+            keygen: Arc::new(BlockingKeyGenerator::new(options.keygen_concurrency)),
             secrets: Secrets {
                 jwt: JwtSettings {
                     key: JwtKey::Hs256(secret.clone()),

@@ -101,7 +101,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         store,
         dns,
         clock: Arc::new(SystemClock),
-        keygen: Arc::new(BlockingKeyGenerator),
+        keygen: Arc::new(BlockingKeyGenerator::per_core()),
         secrets,
         config,
         limits,

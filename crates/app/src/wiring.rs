@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use domain_core::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
 use domain_core::ports::{
-    Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, PoolError,
+    Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, PoolError, offload,
 };
 use domain_core::{DomainService, Ports, ServiceConfig};
 
@@ -85,17 +85,39 @@ pub fn dns_lookup(args: &DnsArgs) -> Result<Arc<dyn DnsLookup>> {
     ))
 }
 
-/// Runs key generation on tokio's blocking pool: a 4096-bit key takes seconds of CPU,
-/// which must not stall the threads serving requests.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BlockingKeyGenerator;
+/// Runs key generation on a bounded blocking pool of its own: a 4096-bit key takes
+/// seconds of CPU, which must neither stall the threads serving requests nor pile up
+/// without bound — a saturated pool answers busy (503 with Retry-After at the API).
+#[derive(Debug)]
+pub struct BlockingKeyGenerator {
+    pool: BlockingPool,
+}
+
+impl BlockingKeyGenerator {
+    /// A generator running up to `limit` key generations at once (and as many waiting).
+    pub fn new(limit: usize) -> Self {
+        BlockingKeyGenerator {
+            pool: BlockingPool::new(limit),
+        }
+    }
+
+    /// One generation per core.
+    pub fn per_core() -> Self {
+        BlockingKeyGenerator {
+            pool: BlockingPool::per_core(),
+        }
+    }
+}
 
 #[async_trait]
 impl KeyGenerator for BlockingKeyGenerator {
     async fn generate(&self, algorithm: KeyAlgorithm) -> Result<GeneratedKey, KeyError> {
-        tokio::task::spawn_blocking(move || domain_core::crypto::generate(algorithm))
+        offload(&self.pool, move || domain_core::crypto::generate(algorithm))
             .await
-            .map_err(|e| KeyError::Generation(e.to_string()))?
+            .map_err(|e| match e {
+                PoolError::Busy => KeyError::Busy,
+                PoolError::Failed => KeyError::Generation(e.to_string()),
+            })?
     }
 }
 

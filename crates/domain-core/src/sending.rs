@@ -49,8 +49,10 @@ pub const INACTIVE: &str = "domain inactive";
 /// Decides for a send from a domain, given the domains of that name the tenant may use
 /// (its own and its partner's shared ones, from `DomainRepo::find_sendable`).
 ///
-/// A deliverable domain wins — the tenant's own before a shared one — then a deactivated
-/// one rejects; anything else (unknown, unverified) is accepted and then failed.
+/// The tenant's own domain, when it has one of that name, decides alone: a deactivated or
+/// unverified own domain is not bypassed by a partner's shared domain of the same name.
+/// Otherwise the shared one decides. Deliverable means active and verified; a deactivated
+/// domain rejects; anything else (unknown, unverified) is accepted and then failed.
 pub fn decide(mode: KeyMode, candidates: &[Domain]) -> SendDecision {
     if mode == KeyMode::Test {
         return SendDecision::Sandbox;
@@ -67,20 +69,20 @@ pub fn decide(mode: KeyMode, candidates: &[Domain]) -> SendDecision {
 /// The domain a live send signs with, or the decision that refuses it: the rule of
 /// [`decide`], also used by the signer so that it never signs what may not be sent.
 pub fn deliverable(candidates: &[Domain]) -> Result<&Domain, SendDecision> {
-    let mut ordered: Vec<&Domain> = candidates.iter().collect();
-    // Own domains before shared ones.
-    ordered.sort_by_key(|d| d.is_shared());
-    if let Some(d) = ordered.iter().find(|d| d.is_active && d.verified) {
-        return Ok(d);
-    }
-    if ordered.iter().any(|d| !d.is_active) {
-        return Err(SendDecision::Reject {
+    // The tenant's own domain takes precedence; a shared one counts only without it.
+    let deciding = candidates
+        .iter()
+        .find(|d| !d.is_shared())
+        .or_else(|| candidates.iter().find(|d| d.is_shared()));
+    match deciding {
+        Some(d) if d.is_active && d.verified => Ok(d),
+        Some(d) if !d.is_active => Err(SendDecision::Reject {
             reason: INACTIVE.to_owned(),
-        });
+        }),
+        _ => Err(SendDecision::AcceptThenFail {
+            reason: NOT_VERIFIED.to_owned(),
+        }),
     }
-    Err(SendDecision::AcceptThenFail {
-        reason: NOT_VERIFIED.to_owned(),
-    })
 }
 
 impl SendDecision {
@@ -92,5 +94,59 @@ impl SendDecision {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::model::Owner;
+    use crate::testing;
+
+    fn domain(shared: bool, active: bool, verified: bool) -> Domain {
+        let mut d = testing::domain("mail.example.com", OffsetDateTime::UNIX_EPOCH);
+        d.owner = Owner {
+            partner_id: "p1".to_owned(),
+            tenant_id: (!shared).then(|| "t1".to_owned()),
+        };
+        d.is_active = active;
+        d.verified = verified;
+        d
+    }
+
+    fn decision(candidates: &[Domain]) -> &'static str {
+        match decide(KeyMode::Live, candidates) {
+            SendDecision::Deliver { .. } => "deliver",
+            SendDecision::AcceptThenFail { .. } => "accept_then_fail",
+            SendDecision::Reject { .. } => "reject",
+            SendDecision::Sandbox => "sandbox",
+        }
+    }
+
+    #[test]
+    fn the_tenants_own_domain_takes_precedence_over_a_shared_one() {
+        let shared_ok = domain(true, true, true);
+        // A deactivated own domain rejects, even with a deliverable shared one.
+        assert_eq!(
+            decision(&[shared_ok.clone(), domain(false, false, true)]),
+            "reject"
+        );
+        // An unverified own domain fails, even with a deliverable shared one.
+        assert_eq!(
+            decision(&[domain(false, true, false), shared_ok.clone()]),
+            "accept_then_fail"
+        );
+        // A deliverable own domain signs as itself, not as the shared one.
+        let own = domain(false, true, true);
+        let both = [shared_ok.clone(), own];
+        let picked = deliverable(&both).map(Domain::is_shared);
+        assert_eq!(picked, Ok(false), "the own domain signs");
+        // Without an own domain, the shared one decides.
+        assert_eq!(decision(std::slice::from_ref(&shared_ok)), "deliver");
+        assert_eq!(decision(&[domain(true, false, true)]), "reject");
+        assert_eq!(decision(&[]), "accept_then_fail");
+        assert_eq!(decide(KeyMode::Test, &[]), SendDecision::Sandbox);
     }
 }

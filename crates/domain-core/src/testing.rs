@@ -331,6 +331,16 @@ impl MemoryRepo {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Changes a stored domain behind the use cases' back, as a concurrent writer would:
+    /// the version moves on.
+    pub fn mutate(&self, id: &crate::model::DomainId, f: impl FnOnce(&mut crate::model::Domain)) {
+        let mut s = self.state();
+        if let Some(d) = s.domains.get_mut(id.as_str()) {
+            f(d);
+            d.version += 1;
+        }
+    }
+
     /// Every event stored, oldest first.
     pub fn all_events(&self) -> Vec<crate::model::DomainEvent> {
         self.state().events.clone()
@@ -580,6 +590,13 @@ impl crate::ports::KeyStore for MemoryRepo {
 #[derive(Debug, Default)]
 pub struct FixedKeys {
     next: AtomicUsize,
+}
+
+impl FixedKeys {
+    /// How many keys were handed out.
+    pub fn generated(&self) -> usize {
+        self.next.load(Ordering::Relaxed)
+    }
 }
 
 #[async_trait]

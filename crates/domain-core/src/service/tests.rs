@@ -32,9 +32,15 @@ struct World {
     repo: Arc<MemoryRepo>,
     dns: Arc<FakeDns>,
     clock: Arc<ManualClock>,
+    keygen: Arc<FixedKeys>,
 }
 
 fn world() -> World {
+    world_with(ServiceConfig::default())
+}
+
+fn world_with(config: ServiceConfig) -> World {
+    let keygen = Arc::new(FixedKeys::default());
     let repo = Arc::new(MemoryRepo::new());
     let dns = Arc::new(FakeDns::new());
     dns.txt("scaisend.scailabs.ai", INCLUDE_RECORD);
@@ -48,18 +54,19 @@ fn world() -> World {
             keys: repo.clone(),
             dns: dns.clone(),
             clock: clock.clone(),
-            keygen: Arc::new(FixedKeys::default()),
+            keygen: keygen.clone(),
             cpu: Arc::new(InlinePool),
             observer: Arc::new(NoObserver),
         },
         Arc::new(master),
-        ServiceConfig::default(),
+        config,
     );
     World {
         svc,
         repo,
         dns,
         clock,
+        keygen,
     }
 }
 
@@ -924,4 +931,147 @@ fn a_stopped_monitor_round_releases_the_domains_it_has_not_checked() {
     assert_eq!((stopped.checked, stopped.released), (0, 0));
     let after = block_on(w.svc.monitor_round("instance-b", 50, Duration::minutes(5))).unwrap();
     assert_eq!(after.checked, 3);
+}
+
+#[test]
+fn a_create_that_will_be_refused_never_generates_a_key() {
+    let w = world_with(ServiceConfig {
+        max_domains_per_owner: 2,
+        ..ServiceConfig::default()
+    });
+    block_on(w.svc.create(&admin(), new_domain("a.example.com"))).unwrap();
+    assert_eq!(w.keygen.generated(), 1);
+    // A name the owner already has, a viewer, a tenant asking for a shared domain: refused
+    // before any key is generated.
+    let duplicate = block_on(w.svc.create(&admin(), new_domain("a.example.com"))).unwrap_err();
+    assert!(matches!(duplicate, Error::Conflict(_)), "{duplicate:?}");
+    let viewer = caller(Role::TenantViewer, Some("t1"), "p1");
+    assert!(matches!(
+        block_on(w.svc.create(&viewer, new_domain("b.example.com"))),
+        Err(Error::Forbidden(_))
+    ));
+    let mut shared = new_domain("b.example.com");
+    shared.is_shared = true;
+    assert!(matches!(
+        block_on(w.svc.create(&admin(), shared)),
+        Err(Error::Forbidden(_))
+    ));
+    assert_eq!(w.keygen.generated(), 1, "no key for a refused create");
+    // The quota: the second domain fits, the third is refused, also without a key.
+    block_on(w.svc.create(&admin(), new_domain("b.example.com"))).unwrap();
+    let over = block_on(w.svc.create(&admin(), new_domain("c.example.com"))).unwrap_err();
+    assert!(
+        matches!(over, Error::Conflict(ref m) if m.contains("quota of 2")),
+        "{over:?}"
+    );
+    assert_eq!(w.keygen.generated(), 2);
+    // The quota is per owner: another tenant still has room.
+    let other = caller(Role::TenantAdmin, Some("t2"), "p1");
+    assert!(block_on(w.svc.create(&other, new_domain("c.example.com"))).is_ok());
+}
+
+/// A key generator whose pool is saturated.
+struct BusyKeys;
+
+#[async_trait]
+impl crate::ports::KeyGenerator for BusyKeys {
+    async fn generate(
+        &self,
+        _: KeyAlgorithm,
+    ) -> std::result::Result<crate::crypto::GeneratedKey, crate::crypto::KeyError> {
+        Err(crate::crypto::KeyError::Busy)
+    }
+}
+
+#[test]
+fn a_saturated_key_generator_is_a_temporary_refusal() {
+    let w = world();
+    let (master, _) = MasterKey::generate().unwrap();
+    let mut ports = w.svc.ports().clone();
+    ports.keygen = Arc::new(BusyKeys);
+    let svc = DomainService::new(ports, Arc::new(master), ServiceConfig::default());
+    let e = block_on(svc.create(&admin(), new_domain("mail.example.com"))).unwrap_err();
+    assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+    assert!(
+        block_on(w.repo.list(
+            &Scope::System,
+            &ListFilter::default(),
+            &PageRequest::new(None, None).unwrap()
+        ))
+        .unwrap()
+        .items
+        .is_empty(),
+        "nothing was stored"
+    );
+}
+
+/// DNS that, on the first query for a name, runs a hook — a concurrent change that lands
+/// while a verification is waiting for DNS.
+struct DnsWithHook {
+    inner: Arc<FakeDns>,
+    name: String,
+    hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+#[async_trait]
+impl crate::ports::DnsLookup for DnsWithHook {
+    async fn txt(&self, name: &str) -> crate::ports::DnsAnswer<crate::ports::TxtRecordData> {
+        if name == self.name
+            && let Some(hook) = self.hook.lock().unwrap().take()
+        {
+            hook();
+        }
+        crate::ports::DnsLookup::txt(self.inner.as_ref(), name).await
+    }
+    async fn a(&self, name: &str) -> crate::ports::DnsAnswer<std::net::Ipv4Addr> {
+        crate::ports::DnsLookup::a(self.inner.as_ref(), name).await
+    }
+    async fn aaaa(&self, name: &str) -> crate::ports::DnsAnswer<std::net::Ipv6Addr> {
+        crate::ports::DnsLookup::aaaa(self.inner.as_ref(), name).await
+    }
+    async fn mx(&self, name: &str) -> crate::ports::DnsAnswer<crate::ports::MxRecord> {
+        crate::ports::DnsLookup::mx(self.inner.as_ref(), name).await
+    }
+    async fn ptr(&self, ip: std::net::IpAddr) -> crate::ports::DnsAnswer<String> {
+        crate::ports::DnsLookup::ptr(self.inner.as_ref(), ip).await
+    }
+}
+
+#[test]
+fn a_verification_is_stored_only_for_the_keys_it_was_computed_for() {
+    let w = world();
+    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    publish(&w.dns, &view);
+    let id = view.domain.id.clone();
+    block_on(w.svc.verify(&admin(), &id)).unwrap();
+    // A rotation to `scaisend2`, whose record is not published.
+    block_on(w.svc.rotate(&admin(), &id)).unwrap();
+    // While the next verification waits for DNS, another writer promotes `scaisend2`: the
+    // verdicts computed so far are about `scaisend`, which no longer signs.
+    let repo = w.repo.clone();
+    let dns = DnsWithHook {
+        inner: w.dns.clone(),
+        name: "scaisend._domainkey.mail.example.com".to_owned(),
+        hook: std::sync::Mutex::new(Some(Box::new(move || {
+            repo.mutate(&id, |d| {
+                let pending = d.keys.pending().unwrap().selector.clone();
+                d.keys.promote(&pending, d.updated_at).unwrap();
+            });
+        }))),
+    };
+    let (master, _) = MasterKey::generate().unwrap();
+    let mut ports = w.svc.ports().clone();
+    ports.dns = Arc::new(dns);
+    let svc = DomainService::new(ports, Arc::new(master), ServiceConfig::default());
+    let id = view.domain.id.clone();
+    let report = block_on(svc.verify(&admin(), &id)).unwrap();
+    let stored = block_on(w.repo.get(&Scope::System, &id)).unwrap();
+    assert_eq!(stored.keys.active().selector.as_str(), "scaisend2");
+    // The checks ran again for the new key: the DKIM verdict is `scaisend2`'s, whose
+    // record is missing — not `scaisend`'s passing one stored under the new key.
+    let dkim = stored.checks.get(CheckKind::Dkim).unwrap();
+    assert_eq!(dkim.details["selector"], "scaisend2");
+    assert_eq!(dkim.status, CheckStatus::Missing);
+    assert!(!report.passed(CheckKind::Dkim));
+    assert!(!stored.verified);
 }

@@ -122,3 +122,88 @@ fn run<'a>(
         .boxed(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::testing::{self, FakeDns};
+    use crate::verify::{CheckStatus, MAX_CHECKED_REPORT_HOSTS, VerdictCode};
+
+    /// A domain whose DMARC record names 300 report hosts in other organizations and
+    /// whose SPF record includes a chain of 10 more domains: one verification may still
+    /// send only its budget of queries.
+    #[test]
+    fn one_verification_costs_at_most_its_budget_of_queries() {
+        let dns = FakeDns::new();
+        let domain = DomainName::parse("mail.example.com").unwrap();
+        let selector = Selector::parse("scaisend").unwrap();
+        let include = DomainName::parse("scaisend.scailabs.ai").unwrap();
+        let key = &testing::key(0).public;
+        dns.txt(
+            "scaisend._domainkey.mail.example.com",
+            &crate::records::dkim::DkimKeyRecord::for_key(key).to_string(),
+        );
+        dns.txt("scaisend.scailabs.ai", "v=spf1 ip4:192.0.2.0/24 -all");
+        let chain: Vec<String> = (0..10)
+            .map(|i| format!("include:spf{i}.example.net"))
+            .collect();
+        dns.txt(
+            "mail.example.com",
+            &format!(
+                "v=spf1 {} include:scaisend.scailabs.ai -all",
+                chain.join(" ")
+            ),
+        );
+        for i in 0..10 {
+            dns.txt(&format!("spf{i}.example.net"), "v=spf1 a mx ~all");
+        }
+        let rua: Vec<String> = (0..300)
+            .map(|i| format!("mailto:reports@host{i}.example.org"))
+            .collect();
+        dns.txt(
+            "_dmarc.mail.example.com",
+            &format!("v=DMARC1; p=none; rua={}", rua.join(",")),
+        );
+        let report = block_on(check_domain(
+            &dns,
+            &DomainExpectation {
+                domain: &domain,
+                dkim: (&selector, Some(key)),
+                dkim_pending: None,
+                include_host: &include,
+                sending_ips: &[],
+                dmarc_policy: None,
+                dmarc_rua: None,
+            },
+        ));
+        assert!(
+            dns.query_count() <= MAX_QUERIES_PER_VERIFICATION,
+            "{} queries",
+            dns.query_count()
+        );
+        let dmarc = report.verdicts.get(CheckKind::Dmarc).unwrap();
+        assert_eq!(dmarc.status, CheckStatus::Verified);
+        let unauthorized = dmarc
+            .warnings
+            .iter()
+            .filter(|w| w.code == VerdictCode::DmarcExternalRuaUnauthorized)
+            .count();
+        assert_eq!(
+            unauthorized,
+            MAX_CHECKED_REPORT_HOSTS + 1,
+            "five checked, one for the rest"
+        );
+        assert!(
+            dmarc
+                .warnings
+                .iter()
+                .any(|w| w.message.contains("not checked, limit")),
+            "{:?}",
+            dmarc.warnings
+        );
+        // The DKIM check was not starved by the others.
+        assert!(report.verdicts.passed(CheckKind::Dkim));
+    }
+}
