@@ -40,7 +40,6 @@ pub use auth::{
 };
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use limits::{Limits, MAX_BUCKETS, RateLimit, Timeouts, default_internal_concurrency};
-pub use metrics::Metrics;
 pub use state::AppState;
 
 /// The header carrying the request id on every response.

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use domain_core::DomainService;
 
-use crate::metrics::Metrics;
+use telemetry::Metrics;
 
 /// Shared state of the handlers.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The use cases.
     pub service: Arc<DomainService>,
-    /// Prometheus metrics (handlers count verification verdicts).
+    /// The instance's metrics, rendered at `/metrics`.
     pub metrics: Arc<Metrics>,
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_http::{AppState, Authenticator, Edge, Limits, Metrics};
+use adapter_http::{AppState, Authenticator, Edge, Limits};
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use domain_core::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
@@ -12,6 +12,7 @@ use domain_core::ports::{
     Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, PoolError, offload,
 };
 use domain_core::{DomainService, Ports, ServiceConfig};
+use telemetry::Metrics;
 
 use crate::config::DnsArgs;
 use crate::secrets::Secrets;
