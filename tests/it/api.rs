@@ -1,4 +1,4 @@
-//! The seed page, top to bottom, through HTTP — on SQLite and on PostgreSQL.
+//! The product page, top to bottom, through HTTP — on SQLite and on PostgreSQL.
 
 use serde_json::{Value, json};
 
@@ -6,7 +6,7 @@ use crate::both_stores;
 use crate::support::{StoreKind, TestApp};
 
 both_stores!(
-    the_seed_page_walk,
+    the_product_page_walk,
     shared_domains_belong_to_the_partner,
     rotation_conflicts_and_cancel,
     lists_filter_and_paginate
@@ -26,11 +26,11 @@ fn dns_hosts(records: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn the_seed_page_walk(kind: StoreKind) {
+async fn the_product_page_walk(kind: StoreKind) {
     let app = TestApp::spawn(kind).await;
     let admin = app.admin();
 
-    // Adding a domain: the seed's request, the seed's response shape.
+    // Adding a domain: the product page's request, the product page's response shape.
     let response = app
         .request(reqwest::Method::POST, "/api/admin/domains", &admin)
         .header("Content-Type", "application/json")
@@ -320,7 +320,7 @@ async fn shared_domains_belong_to_the_partner(kind: StoreKind) {
         .await;
     assert_eq!(status, 403);
     // An operator may read a tenant's domain but not change it.
-    let tenant_domain = app.create_seed_domain().await;
+    let tenant_domain = app.create_product_page_domain().await;
     let tid = tenant_domain["id"].as_str().unwrap();
     let (status, _) = app
         .get(&format!("/api/admin/domains/{tid}"), &operator)
@@ -339,7 +339,7 @@ async fn shared_domains_belong_to_the_partner(kind: StoreKind) {
 async fn rotation_conflicts_and_cancel(kind: StoreKind) {
     let app = TestApp::spawn(kind).await;
     let admin = app.admin();
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
     let (status, _) = app
         .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
@@ -428,7 +428,7 @@ async fn lists_filter_and_paginate(kind: StoreKind) {
         json!({"domain": "other.example.com"}),
     )
     .await;
-    let first = app.create_seed_domain().await;
+    let first = app.create_product_page_domain().await;
     app.patch(
         &format!("/api/admin/domains/{}", first["id"].as_str().unwrap()),
         &admin,

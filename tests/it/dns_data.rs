@@ -98,7 +98,7 @@ async fn bytes_in_dns_data_make_invalid_records_never_errors(kind: StoreKind) {
     )
     .await;
     let admin = app.admin();
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap().to_owned();
     let records = hosts_and_values(&created);
 

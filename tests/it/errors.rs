@@ -1,5 +1,5 @@
-//! Every error status of contract §7, each with its problem+json body, and the token
-//! checks of contract §1.
+//! Every error status of docs/api.md, "Errors", each with its problem+json body, and the token
+//! checks of docs/api.md, "Authentication".
 
 use adapter_http::Claims;
 use base64::Engine as _;
@@ -124,7 +124,7 @@ async fn every_error_status_is_problem_json() {
     assert!(list["data"].as_array().unwrap().is_empty());
 
     // 409: the same domain twice.
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let (status, problem) = app
         .post(
             "/api/admin/domains",
@@ -217,7 +217,7 @@ async fn a_store_that_goes_down_answers_503_with_retry_after() {
     )
     .await;
     let admin = app.admin();
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
     // Lose the database the way production does: connections die, new ones are refused.
     app.proxy.as_ref().expect("behind a proxy").cut();
@@ -351,7 +351,7 @@ async fn assert_problem_response(
 async fn every_rejection_is_problem_json() {
     let app = TestApp::spawn(StoreKind::Sqlite).await;
     let admin = app.admin();
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
     let url = |path: &str| format!("{}{path}", app.base);
     let m = |name: &str| reqwest::Method::from_bytes(name.as_bytes()).unwrap();

@@ -1,5 +1,5 @@
-//! The sending side (contract §6) through the internal endpoints: every row of the
-//! seed's table, and signatures that an independent verifier (mail-auth) accepts against
+//! The sending side (docs/sending.md) through the internal endpoints: every row of the
+//! product page's table, and signatures that an independent verifier (mail-auth) accepts against
 //! the records the loopback DNS server serves.
 
 use serde_json::{Value, json};
@@ -19,10 +19,10 @@ async fn decide(app: &TestApp, token: &str, tenant: &str, from: &str, mode: &str
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_row_of_the_seed_table() {
+async fn every_row_of_the_product_page_table() {
     let app = TestApp::spawn(StoreKind::Sqlite).await;
     let service = app.service_token();
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
 
     // sg_live_*, unverified From: domain → accepted, then failed.
@@ -59,7 +59,7 @@ async fn every_row_of_the_seed_table() {
     assert_eq!(d["decision"], "accept_then_fail");
 
     // Verified but DKIM DNS removed: mail still goes out (the monitor's grace keeps it
-    // verified) — the seed's third row; an explicit verify records the truth.
+    // verified) — the product page's third row; an explicit verify records the truth.
     app.dns
         .delete_name("scaisend._domainkey.mail.example.com")
         .unwrap();
@@ -119,7 +119,7 @@ const MESSAGES: &[&str] = &[
 async fn signatures_verify_with_mail_auth_against_the_loopback_dns() {
     let app = TestApp::spawn(StoreKind::Postgres).await;
     let service = app.service_token();
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap().to_owned();
 
     // Not verified yet: 409 with the reason.

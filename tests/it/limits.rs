@@ -66,7 +66,7 @@ async fn patches(app: &TestApp, token: &str, id: &str, count: usize) -> (Vec<u16
 async fn a_tenants_changes_are_rate_limited_and_nobody_elses() {
     let app = TestApp::spawn_with(StoreKind::Sqlite, with_limits(rate(1, 3))).await;
     let admin = app.admin();
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
 
     // A burst of 3 with one token a second: ten quick changes meet the limit.
@@ -140,7 +140,7 @@ async fn a_tenants_changes_are_rate_limited_and_nobody_elses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_of_zero_turns_the_limit_off() {
     let app = TestApp::spawn_with(StoreKind::Sqlite, with_limits(rate(0, 3))).await;
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let (statuses, _) = patches(&app, &app.admin(), created["id"].as_str().unwrap(), 20).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
@@ -297,7 +297,7 @@ async fn a_request_over_its_time_limit_answers_503_problem_json() {
         }),
     )
     .await;
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
     // The DMARC lookup never answers: the verification would take the DNS deadline
     // (2 × 1.5 s), longer than verify's limit here.

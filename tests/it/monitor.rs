@@ -30,7 +30,7 @@ async fn the_monitor_verifies_flags_and_unverifies_after_the_grace() {
     )
     .await;
     let admin = app.admin();
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap().to_owned();
     let round = || async {
         app.service

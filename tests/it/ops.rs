@@ -15,7 +15,7 @@ async fn health_metrics_and_openapi_are_served() {
     }
 
     // Traffic shows up by route template, verification outcomes by check.
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
     app.post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
         .await;

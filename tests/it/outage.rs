@@ -294,7 +294,7 @@ async fn a_locked_sqlite_file_answers_503_to_writes_and_they_resume_when_it_is_r
 
     let app = TestApp::spawn(StoreKind::Sqlite).await;
     let admin = app.admin();
-    let created = app.create_seed_domain().await;
+    let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
 
     // Another process — a backup tool, an operator's shell — takes the write lock.

@@ -255,7 +255,7 @@ impl TestApp {
         send(self.request(reqwest::Method::POST, path, token).json(&body)).await
     }
 
-    /// `POST` without a body, as the seed's curl commands do.
+    /// `POST` without a body, as the product page's curl commands do.
     pub async fn post_empty(&self, path: &str, token: &str) -> (u16, Value) {
         send(self.request(reqwest::Method::POST, path, token)).await
     }
@@ -279,8 +279,8 @@ impl TestApp {
         send(self.request(reqwest::Method::DELETE, path, token)).await
     }
 
-    /// Creates the seed's domain as tenant t1's admin; returns the representation.
-    pub async fn create_seed_domain(&self) -> Value {
+    /// Creates the product page's domain as tenant t1's admin; returns the representation.
+    pub async fn create_product_page_domain(&self) -> Value {
         let (status, body) = self
             .post(
                 "/api/admin/domains",

@@ -110,7 +110,7 @@ fn ensure_postgres() -> Result<()> {
     )
 }
 
-/// The binary's tests run the seed page's Python example, which uses httpx.
+/// The binary's tests run the product page's Python example, which uses httpx.
 fn ensure_httpx() -> Result<()> {
     let has = |py: &str| {
         Command::new(py)
@@ -121,7 +121,7 @@ fn ensure_httpx() -> Result<()> {
     if has("python3") {
         return Ok(());
     }
-    eprintln!("xtask: installing httpx for the seed page's Python example");
+    eprintln!("xtask: installing httpx for the product page's Python example");
     let _ = Command::new("python3")
         .args(["-m", "pip", "install", "--quiet", "--user", "httpx"])
         .status();
@@ -129,7 +129,7 @@ fn ensure_httpx() -> Result<()> {
         return Ok(());
     }
     bail!(
-        "python3 with httpx is needed to run the seed page's Python example: `python3 -m pip install httpx`"
+        "python3 with httpx is needed to run the product page's Python example: `python3 -m pip install httpx`"
     )
 }
 

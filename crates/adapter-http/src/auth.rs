@@ -1,4 +1,4 @@
-//! Bearer-token authentication (contract §1): verify the JWT, turn its claims into a
+//! Bearer-token authentication (docs/api.md, "Authentication"): verify the JWT, turn its claims into a
 //! `Caller`. Whether that caller may do something is decided by the core.
 //!
 //! Authentication runs as a route layer, before any handler or body extractor: a request

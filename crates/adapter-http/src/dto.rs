@@ -1,5 +1,5 @@
 //! HTTP request and response bodies. Requests are HTTP types, converted into domain
-//! types here at the edge; responses keep the seed's field names (contract §2–§4) and
+//! types here at the edge; responses keep the product page's field names (docs/api.md) and
 //! add fields, never rename them.
 
 use std::collections::BTreeMap;
@@ -208,7 +208,7 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// One record to publish (contract §2 `dns_records`).
+/// One record to publish (docs/api.md, "Domains": `dns_records`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DnsRecordResponse {
     /// Always `TXT`.
@@ -290,7 +290,7 @@ impl From<&SelectorKey> for DkimKeyResponse {
     }
 }
 
-/// A check's verdict (contract §3 `checks[]`).
+/// A check's verdict (docs/api.md, "Verification": `checks[]`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerdictResponse {
     /// `dkim`, `spf` or `dmarc`.
@@ -384,7 +384,7 @@ impl From<&Verdicts> for ChecksResponse {
     }
 }
 
-/// A domain (the seed's shape plus extra fields).
+/// A domain (the product page's shape plus extra fields).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DomainResponse {
     /// `dom_<ULID>`.
@@ -473,7 +473,7 @@ pub struct DnsRecordsResponse {
     pub dns_records: Vec<DnsRecordResponse>,
 }
 
-/// `POST …/verify` (the seed's fields plus `checks`).
+/// `POST …/verify` (the product page's fields plus `checks`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
     /// The domain name.

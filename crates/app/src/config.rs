@@ -1,4 +1,4 @@
-//! The command line. Every flag also reads an environment variable (contract §8), with
+//! The command line. Every flag also reads an environment variable (docs/operations.md, "Configuration"), with
 //! defaults that let a newcomer run the service with no set-up at all.
 
 use std::net::{IpAddr, SocketAddr};

@@ -1,4 +1,4 @@
-//! The background monitor loop inside `serve` (contract §5). The rules — what is due,
+//! The background monitor loop inside `serve` (docs/operations.md, "The monitor"). The rules — what is due,
 //! the grace, automatic rotation — are the core's `monitor_round`; this only ticks.
 
 use std::sync::Arc;

@@ -109,7 +109,7 @@ impl Domain {
     }
 }
 
-/// Filters of the domain list (contract §2).
+/// Filters of the domain list (docs/api.md, "Domains").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ListFilter {
     /// Only verified (or unverified) domains.

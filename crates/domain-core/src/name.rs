@@ -137,7 +137,7 @@ impl Selector {
     }
 
     /// The `n`-th selector of a domain under `base`: `base` for the first key, then
-    /// `base2`, `base3`, … (contract §4). `n` starts at 1.
+    /// `base2`, `base3`, … (docs/api.md, "Rotation"). `n` starts at 1.
     pub fn numbered(base: &Selector, n: u32) -> Selector {
         if n <= 1 {
             base.clone()

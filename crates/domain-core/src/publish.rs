@@ -1,5 +1,5 @@
 //! The DNS records a domain should publish — and, after a DKIM selector is removed, the
-//! one it should delete (contract §2 `dns_records`, §4).
+//! one it should delete (docs/api.md, "Domains" and "Rotation").
 
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -22,7 +22,7 @@ pub enum RecordAction {
     Remove,
 }
 
-/// The last known state of a record (contract §2 `status`).
+/// The last known state of a record (docs/api.md, "Domains": `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordStatus {

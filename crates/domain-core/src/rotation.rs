@@ -1,4 +1,4 @@
-//! The DKIM key state machine (contract §4).
+//! The DKIM key state machine (docs/api.md, "Rotation").
 //!
 //! ```text
 //!   rotate            record seen in DNS          remove selector

@@ -1,4 +1,4 @@
-//! When the monitor checks a domain next (contract §5), and when a key is due for
+//! When the monitor checks a domain next (docs/operations.md, "The monitor"), and when a key is due for
 //! automatic rotation.
 //!
 //! Domains waiting for DNS are checked soon and then less and less often — people

@@ -1,4 +1,4 @@
-//! The send-time decision (contract §6, the seed's "What happens if the domain isn't
+//! The send-time decision (docs/sending.md; the product page's "What happens if the domain isn't
 //! verified"): may this tenant send from this `From:` domain, and with which key?
 
 use serde::Serialize;
@@ -41,7 +41,7 @@ pub enum SendDecision {
     Sandbox,
 }
 
-/// The reason the seed's table gives for an unverified or unknown domain.
+/// The reason the product page's table gives for an unverified or unknown domain.
 pub const NOT_VERIFIED: &str = "domain not verified";
 /// The reason for a deactivated domain.
 pub const INACTIVE: &str = "domain inactive";

@@ -17,9 +17,10 @@ pub struct Cell {
     pub bytes: Vec<u8>,
 }
 
-/// A store under test and the hooks the contract needs beside the ports.
+/// A store under test, as the ports show it: what every implementation of the ports
+/// provides, the in-memory fake of the core's unit tests included.
 #[async_trait]
-pub trait Backend: Send + Sync + Sized + 'static {
+pub trait Store: Send + Sync + Sized + 'static {
     /// A migrated, empty store of its own (its own database or file), so that cases run
     /// side by side without seeing each other. Panics, saying how to fix it, when the
     /// database cannot be reached: a contract that was not run must not pass.
@@ -30,7 +31,11 @@ pub trait Backend: Send + Sync + Sized + 'static {
 
     /// The same store as the signer sees it.
     fn key_store(&self) -> Arc<dyn KeyStore>;
+}
 
+/// A database-backed store under test and the hooks the contract needs beside the ports.
+#[async_trait]
+pub trait Backend: Store {
     /// Runs one statement written in the SQL that SQLite and Postgres share (literals
     /// inline), returning the number of rows it changed. For cases that tamper with rows.
     async fn execute(&self, sql: &str) -> u64;

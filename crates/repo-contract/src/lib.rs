@@ -14,7 +14,7 @@ mod cases;
 pub mod fixtures;
 pub mod pg;
 
-pub use backend::{Backend, Cell};
+pub use backend::{Backend, Cell, Store};
 pub use cases::concurrency::{
     concurrent_claimers_never_share_a_domain, concurrent_rotations_let_exactly_one_win,
 };
@@ -41,10 +41,28 @@ pub use tokio as __tokio;
 
 /// Expands into one `#[tokio::test]` per contract case, each on a fresh store of
 /// `$backend` (a type implementing [`Backend`]). Call it once at the top level of an
-/// adapter's integration-test binary.
+/// adapter's integration-test binary. `contract_tests!(ports $store)` expands only the
+/// cases that go through the ports, for a [`Store`] without a database under it (the
+/// core's in-memory fake).
 #[macro_export]
 macro_rules! contract_tests {
     ($backend:ty) => {
+        $crate::contract_tests!(ports $backend);
+        // Cases that look under the ports.
+        $crate::contract_tests!(@backend $backend;
+            delete_removes_keys_checks_and_events,
+            a_row_that_does_not_decode_is_internal,
+            no_private_key_material_is_stored_in_clear,
+            a_sealed_key_copied_to_another_row_does_not_open,
+            a_closed_store_is_unavailable,
+        );
+        #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
+        async fn an_unreachable_store_is_unavailable() {
+            let (repo, keys) = <$backend as $crate::Backend>::unreachable().await;
+            $crate::an_unreachable_store_is_unavailable(repo, keys).await;
+        }
+    };
+    (ports $backend:ty) => {
         // Cases that need only the repository.
         $crate::contract_tests!(@repo $backend;
             insert_then_get_returns_the_same_domain,
@@ -68,39 +86,26 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@keys $backend;
             sealed_keys_come_back_by_selector,
         );
-        // Cases that look under the ports.
-        $crate::contract_tests!(@backend $backend;
-            delete_removes_keys_checks_and_events,
-            a_row_that_does_not_decode_is_internal,
-            no_private_key_material_is_stored_in_clear,
-            a_sealed_key_copied_to_another_row_does_not_open,
-            a_closed_store_is_unavailable,
-        );
-        #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
-        async fn an_unreachable_store_is_unavailable() {
-            let (repo, keys) = <$backend as $crate::Backend>::unreachable().await;
-            $crate::an_unreachable_store_is_unavailable(repo, keys).await;
-        }
     };
     (@repo $backend:ty; $($case:ident),* $(,)?) => {$(
         #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
         async fn $case() {
-            let backend = <$backend as $crate::Backend>::fresh().await;
-            $crate::$case($crate::Backend::repo(&backend)).await;
+            let backend = <$backend as $crate::Store>::fresh().await;
+            $crate::$case($crate::Store::repo(&backend)).await;
         }
     )*};
     (@keys $backend:ty; $($case:ident),* $(,)?) => {$(
         #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
         async fn $case() {
-            let backend = <$backend as $crate::Backend>::fresh().await;
-            let keys = $crate::Backend::key_store(&backend);
-            $crate::$case($crate::Backend::repo(&backend), &*keys).await;
+            let backend = <$backend as $crate::Store>::fresh().await;
+            let keys = $crate::Store::key_store(&backend);
+            $crate::$case($crate::Store::repo(&backend), &*keys).await;
         }
     )*};
     (@backend $backend:ty; $($case:ident),* $(,)?) => {$(
         #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
         async fn $case() {
-            let backend = <$backend as $crate::Backend>::fresh().await;
+            let backend = <$backend as $crate::Store>::fresh().await;
             $crate::$case(&backend).await;
         }
     )*};

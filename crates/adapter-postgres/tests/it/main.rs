@@ -13,7 +13,7 @@ use adapter_postgres::{PgStore, PoolConfig, SetupError};
 use async_trait::async_trait;
 use domain_core::ports::{DomainRepo, KeyStore};
 use repo_contract::pg::TestDatabase;
-use repo_contract::{Backend, Cell};
+use repo_contract::{Backend, Cell, Store};
 use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -29,7 +29,7 @@ struct PgBackend {
 }
 
 #[async_trait]
-impl Backend for PgBackend {
+impl Store for PgBackend {
     async fn fresh() -> Self {
         let database = TestDatabase::create().await;
         let url = database.url();
@@ -56,7 +56,10 @@ impl Backend for PgBackend {
     fn key_store(&self) -> Arc<dyn KeyStore> {
         Arc::new(self.store.clone())
     }
+}
 
+#[async_trait]
+impl Backend for PgBackend {
     async fn execute(&self, sql: &str) -> u64 {
         sqlx::query(AssertSqlSafe(sql.to_owned()))
             .execute(&self.raw)

@@ -12,7 +12,7 @@ use adapter_sqlite::{PoolConfig, SetupError, SqliteStore};
 use async_trait::async_trait;
 use domain_core::model::Scope;
 use domain_core::ports::{DomainRepo, KeyStore};
-use repo_contract::{Backend, Cell};
+use repo_contract::{Backend, Cell, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{AssertSqlSafe, Row};
 use tempfile::TempDir;
@@ -33,7 +33,7 @@ fn url_of(path: &Path) -> String {
 }
 
 #[async_trait]
-impl Backend for SqliteBackend {
+impl Store for SqliteBackend {
     async fn fresh() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("domains.db");
@@ -61,7 +61,10 @@ impl Backend for SqliteBackend {
     fn key_store(&self) -> Arc<dyn KeyStore> {
         Arc::new(self.store.clone())
     }
+}
 
+#[async_trait]
+impl Backend for SqliteBackend {
     async fn execute(&self, sql: &str) -> u64 {
         sqlx::query(AssertSqlSafe(sql.to_owned()))
             .execute(&self.raw)

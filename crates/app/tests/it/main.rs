@@ -1,5 +1,5 @@
 //! The `scaisend-domains` binary as an operator and a tenant admin meet it: started with
-//! no configuration, driven by the seed page's curl, Python and TypeScript examples as
+//! no configuration, driven by the product page's curl, Python and TypeScript examples as
 //! written (only the base URL and the id replaced), its `token`, `check` and `migrate`
 //! commands, and a graceful shutdown.
 
@@ -203,7 +203,7 @@ fn run(program: &str, args: &[&str], jwt: &str, cwd: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-// The seed page's examples, verbatim.
+// The product page's examples, verbatim.
 const CURL_CREATE: &str = r#"curl -X POST https://scaisend.scailabs.ai/api/admin/domains \
   -H "Authorization: Bearer $SCAISEND_JWT" \
   -H "Content-Type: application/json" \
@@ -287,7 +287,7 @@ fn publish(dns: &TestDns, records: &Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_pages_examples_work_verbatim_against_the_binary() {
+async fn the_product_pages_examples_work_verbatim_against_the_binary() {
     let dns = TestDns::start().await.unwrap();
     dns.publish(
         "scaisend.scailabs.ai",

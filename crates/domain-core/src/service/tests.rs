@@ -115,7 +115,7 @@ fn timeline(w: &World, id: &DomainId) -> Vec<EventKind> {
 }
 
 #[test]
-fn create_answers_with_the_seed_records() {
+fn create_answers_with_the_product_page_records() {
     let w = world();
     let view = block_on(w.svc.create(&admin(), new_domain("Mail.Example.com."))).unwrap();
     let d = &view.domain;
@@ -538,7 +538,7 @@ fn the_monitor_promotes_a_published_rotation_and_rotates_on_schedule() {
 }
 
 #[test]
-fn send_time_decisions_follow_the_seed_table() {
+fn send_time_decisions_follow_the_product_page_table() {
     let w = world();
     let service = Caller::new("pipeline", Role::Service, None, None).unwrap();
     let ask = |from: &str, mode: KeyMode, tenant: &str| {

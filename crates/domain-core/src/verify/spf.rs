@@ -1,5 +1,5 @@
 //! The SPF check: the domain has exactly one SPF record, and RFC 7208 `check_host()`
-//! gives `pass` for every one of our sending addresses (contract §3).
+//! gives `pass` for every one of our sending addresses (docs/api.md, "Verification").
 
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -1,4 +1,4 @@
-//! The monitor's leases (contract §5): what is due, who holds it, until when.
+//! The monitor's leases (docs/operations.md, "The monitor"): what is due, who holds it, until when.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Who sees what (contract §1): every query is scoped, and what a scope may not see does
+//! Who sees what (docs/api.md, "Authentication"): every query is scoped, and what a scope may not see does
 //! not exist for it.
 
 use std::sync::Arc;

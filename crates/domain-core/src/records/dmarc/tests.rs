@@ -1,5 +1,5 @@
 //! Properties of the DMARC record model: what we build parses back to itself, the record
-//! we ask for is exactly the seed's, real-world records parse, and broken ones are
+//! we ask for is exactly the product page's, real-world records parse, and broken ones are
 //! refused with the offending tag named.
 
 use proptest::prelude::*;
@@ -83,7 +83,7 @@ proptest! {
 }
 
 #[test]
-fn our_record_is_the_seeds() {
+fn our_record_is_the_product_pages() {
     let rua = RuaAddress::parse("dmarc-reports@example.com").unwrap();
     assert_eq!(
         DmarcRecord::ours(DmarcPolicy::Quarantine, Some(&rua)).to_string(),
