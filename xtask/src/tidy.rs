@@ -166,4 +166,42 @@ mod tests {
             }
         }
     }
+
+    /// The repository stands on its own: no file refers to a document outside it. Code
+    /// and docs cite `docs/` instead, so a reader of a clean clone can follow every
+    /// reference.
+    #[test]
+    fn nothing_refers_to_documents_outside_the_repository() {
+        let out = Command::new("git")
+            .args(["ls-files", "-z"])
+            .current_dir(root())
+            .output()
+            .expect("git ls-files runs");
+        assert!(out.status.success(), "git ls-files failed");
+        // Written in pieces so that this file does not match itself.
+        let outside = [
+            format!("{}/{}", "..", "shared"),
+            format!("{}{}", "/work/", "shared"),
+            format!("{}-{}.md", "api", "contract"),
+            format!("{}-{}.md", "sender", "domains"),
+            format!("{} §", "contract"),
+        ];
+        let mut found = Vec::new();
+        for path in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            let path = String::from_utf8_lossy(path).into_owned();
+            let Ok(text) = std::fs::read_to_string(root().join(&path)) else {
+                continue; // binary files, such as screenshots
+            };
+            for (n, line) in text.lines().enumerate() {
+                if let Some(what) = outside.iter().find(|o| line.contains(o.as_str())) {
+                    found.push(format!("{path}:{}: `{what}`", n + 1));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "references to documents outside the repository (cite docs/ instead):\n{}",
+            found.join("\n")
+        );
+    }
 }
