@@ -12,6 +12,7 @@
 //! algorithm is a variant of [`KeyAlgorithm`] and of
 //! [`Algorithm`](crate::records::dkim::Algorithm), and one module here.
 
+mod ed25519;
 mod rsa;
 mod seal;
 mod signing;
@@ -31,6 +32,8 @@ pub use signing::SigningKey;
 pub enum KeyAlgorithm {
     /// RSA with the given modulus size, signing with `rsa-sha256`.
     Rsa(RsaBits),
+    /// Ed25519, signing with `ed25519-sha256` (RFC 8463).
+    Ed25519,
 }
 
 impl Default for KeyAlgorithm {
@@ -45,6 +48,7 @@ impl KeyAlgorithm {
     pub fn dkim_algorithm(self) -> Algorithm {
         match self {
             KeyAlgorithm::Rsa(_) => Algorithm::RsaSha256,
+            KeyAlgorithm::Ed25519 => Algorithm::Ed25519Sha256,
         }
     }
 
@@ -52,6 +56,7 @@ impl KeyAlgorithm {
     pub fn of(key: &DkimPublicKey) -> Self {
         match key.algorithm() {
             Algorithm::RsaSha256 => KeyAlgorithm::Rsa(RsaBits::closest(key.bits())),
+            Algorithm::Ed25519Sha256 => KeyAlgorithm::Ed25519,
         }
     }
 
@@ -59,6 +64,7 @@ impl KeyAlgorithm {
     pub fn bits(self) -> u32 {
         match self {
             KeyAlgorithm::Rsa(bits) => bits.bits(),
+            KeyAlgorithm::Ed25519 => 256,
         }
     }
 }
@@ -107,7 +113,14 @@ impl PrivateKey {
     pub fn algorithm(&self) -> Option<Algorithm> {
         use ::rsa::pkcs8::der::Decode as _;
         let info = ::rsa::pkcs8::PrivateKeyInfoRef::from_der(&self.pkcs8).ok()?;
-        rsa::owns_oid(info.algorithm.oid).then_some(Algorithm::RsaSha256)
+        let oid = info.algorithm.oid;
+        if rsa::owns_oid(oid) {
+            Some(Algorithm::RsaSha256)
+        } else if ed25519::owns_oid(oid) {
+            Some(Algorithm::Ed25519Sha256)
+        } else {
+            None
+        }
     }
 
     /// Wraps arbitrary bytes, so tests can hand the signer keys it must refuse.
@@ -152,6 +165,7 @@ impl GeneratedKey {
 pub fn generate(algorithm: KeyAlgorithm) -> Result<GeneratedKey, KeyError> {
     match algorithm {
         KeyAlgorithm::Rsa(bits) => rsa::generate(bits),
+        KeyAlgorithm::Ed25519 => ed25519::generate(),
     }
 }
 
@@ -168,6 +182,18 @@ mod tests {
         );
         let garbage = PrivateKey::from_pkcs8_der_for_tests(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
         assert_eq!(garbage.algorithm(), None);
+    }
+
+    #[test]
+    fn ed25519_keys_are_generated_sealed_and_know_their_algorithm() {
+        let key = generate(KeyAlgorithm::Ed25519).unwrap();
+        assert_eq!(key.public.algorithm(), Algorithm::Ed25519Sha256);
+        assert_eq!(key.public.p_bytes().len(), 32);
+        assert_eq!(key.private.algorithm(), Some(Algorithm::Ed25519Sha256));
+        assert_eq!(KeyAlgorithm::of(&key.public), KeyAlgorithm::Ed25519);
+        let signing = SigningKey::new(&key.private).unwrap();
+        assert_eq!(signing.algorithm(), Algorithm::Ed25519Sha256);
+        assert_eq!(format!("{signing}"), "ed25519");
     }
 
     #[test]

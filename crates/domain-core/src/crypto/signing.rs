@@ -5,6 +5,7 @@ use std::fmt;
 use aws_lc_rs::digest::Digest;
 
 use super::PrivateKey;
+use super::ed25519::Ed25519SigningKey;
 use super::rsa::RsaSigningKey;
 use crate::records::dkim::Algorithm;
 
@@ -15,6 +16,7 @@ pub struct SigningKey(Inner);
 
 enum Inner {
     Rsa(RsaSigningKey),
+    Ed25519(Ed25519SigningKey),
 }
 
 /// The private key cannot sign: not PKCS#8, of an algorithm we do not issue, or (RSA)
@@ -30,6 +32,9 @@ impl SigningKey {
             Algorithm::RsaSha256 => RsaSigningKey::new(key)
                 .map(|k| SigningKey(Inner::Rsa(k)))
                 .ok_or(UnusableKey),
+            Algorithm::Ed25519Sha256 => Ed25519SigningKey::new(key)
+                .map(|k| SigningKey(Inner::Ed25519(k)))
+                .ok_or(UnusableKey),
         }
     }
 
@@ -37,6 +42,7 @@ impl SigningKey {
     pub fn algorithm(&self) -> Algorithm {
         match &self.0 {
             Inner::Rsa(_) => Algorithm::RsaSha256,
+            Inner::Ed25519(_) => Algorithm::Ed25519Sha256,
         }
     }
 
@@ -45,6 +51,7 @@ impl SigningKey {
     pub fn sign_sha256(&self, digest: &Digest) -> Option<Vec<u8>> {
         match &self.0 {
             Inner::Rsa(k) => k.sign_sha256(digest),
+            Inner::Ed25519(k) => Some(k.sign_sha256(digest)),
         }
     }
 }
@@ -54,6 +61,7 @@ impl fmt::Display for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Inner::Rsa(k) => write!(f, "rsa-{}", k.bits()),
+            Inner::Ed25519(_) => f.write_str("ed25519"),
         }
     }
 }

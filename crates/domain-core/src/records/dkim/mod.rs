@@ -14,7 +14,7 @@ mod build;
 mod parse;
 mod public_key;
 
-pub use public_key::{DkimPublicKey, KeyParseError};
+pub use public_key::{DkimPublicKey, ED25519_KEY_LEN, KeyParseError};
 
 /// A DKIM key record. Field names follow the RFC's tags; unknown tags are ignored when
 /// parsing, as RFC 6376 §3.6.1 requires.
@@ -65,16 +65,20 @@ impl KeyType {
 pub enum Algorithm {
     /// `rsa-sha256`: RSASSA-PKCS1-v1_5 over SHA-256 (RFC 8301 §3.1), keys of type `rsa`.
     RsaSha256,
+    /// `ed25519-sha256`: PureEdDSA Ed25519 over the SHA-256 hash of the signed data
+    /// (RFC 8463 §3), keys of type `ed25519`.
+    Ed25519Sha256,
 }
 
 impl Algorithm {
     /// Every algorithm we sign with.
-    pub const ALL: [Algorithm; 1] = [Algorithm::RsaSha256];
+    pub const ALL: [Algorithm; 2] = [Algorithm::RsaSha256, Algorithm::Ed25519Sha256];
 
     /// The `a=` value, which is also how the API and the store name the algorithm.
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::RsaSha256 => "rsa-sha256",
+            Algorithm::Ed25519Sha256 => "ed25519-sha256",
         }
     }
 
@@ -87,6 +91,7 @@ impl Algorithm {
     pub fn key_type(self) -> KeyType {
         match self {
             Algorithm::RsaSha256 => KeyType::Rsa,
+            Algorithm::Ed25519Sha256 => KeyType::Ed25519,
         }
     }
 

@@ -21,7 +21,13 @@ pub struct DkimPublicKey(Material);
 #[derive(Clone, PartialEq, Eq)]
 enum Material {
     Rsa(RsaPublicKey),
+    /// RFC 8463 §4.2: the `p=` of an Ed25519 record is the bare 32-byte public key, not a
+    /// SubjectPublicKeyInfo.
+    Ed25519([u8; ED25519_KEY_LEN]),
 }
+
+/// The length of an Ed25519 public key (RFC 8032 §5.1.5).
+pub const ED25519_KEY_LEN: usize = 32;
 
 /// Why the bytes of a `p=` tag are not a public key of the record's key type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +35,9 @@ pub enum KeyParseError {
     /// The `p=` value of an RSA record is not an RSA public key.
     #[error("the `p=` value is neither a SubjectPublicKeyInfo nor a PKCS#1 RSAPublicKey")]
     NotRsa,
+    /// The `p=` value of an Ed25519 record is not 32 bytes.
+    #[error("an Ed25519 `p=` value must be the 32-byte public key, not {0} bytes (RFC 8463)")]
+    Ed25519Length(usize),
     /// The record's key type is one we do not sign with.
     #[error("keys of type `{0}` are not one of ours")]
     UnsupportedKeyType(String),
@@ -39,6 +48,9 @@ impl DkimPublicKey {
     pub fn from_record(key_type: &KeyType, p: &[u8]) -> Result<Self, KeyParseError> {
         match Algorithm::for_key_type(key_type) {
             Some(Algorithm::RsaSha256) => Self::from_der(p),
+            Some(Algorithm::Ed25519Sha256) => <[u8; ED25519_KEY_LEN]>::try_from(p)
+                .map(|key| DkimPublicKey(Material::Ed25519(key)))
+                .map_err(|_| KeyParseError::Ed25519Length(p.len())),
             None => Err(KeyParseError::UnsupportedKeyType(
                 key_type.as_str().to_owned(),
             )),
@@ -54,13 +66,16 @@ impl DkimPublicKey {
     pub fn algorithm(&self) -> Algorithm {
         match &self.0 {
             Material::Rsa(_) => Algorithm::RsaSha256,
+            Material::Ed25519(_) => Algorithm::Ed25519Sha256,
         }
     }
 
-    /// What the `p=` tag publishes: for RSA, SubjectPublicKeyInfo DER.
+    /// What the `p=` tag publishes: for RSA, SubjectPublicKeyInfo DER; for Ed25519, the
+    /// 32-byte key.
     pub fn p_bytes(&self) -> &[u8] {
         match &self.0 {
             Material::Rsa(k) => &k.spki_der,
+            Material::Ed25519(k) => k,
         }
     }
 
@@ -69,10 +84,11 @@ impl DkimPublicKey {
         base64::engine::general_purpose::STANDARD.encode(self.p_bytes())
     }
 
-    /// The key size in bits (the modulus length for RSA).
+    /// The key size in bits (the modulus length for RSA, 256 for Ed25519).
     pub fn bits(&self) -> usize {
         match &self.0 {
             Material::Rsa(k) => k.bits,
+            Material::Ed25519(k) => k.len() * 8,
         }
     }
 }

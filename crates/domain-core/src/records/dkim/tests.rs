@@ -375,3 +375,29 @@ fn our_record_is_v_k_p() {
     let value = DkimKeyRecord::for_key(key).to_string();
     assert_eq!(value, format!("v=DKIM1; k=rsa; p={}", key.to_base64()));
 }
+
+proptest! {
+    /// RFC 8463: the record we publish for any Ed25519 key parses back to the same record
+    /// and the same key.
+    #[test]
+    fn ed25519_records_round_trip(key in prop::array::uniform32(any::<u8>())) {
+        let public = DkimPublicKey::from_stored(Algorithm::Ed25519Sha256, &key).unwrap();
+        let record = DkimKeyRecord::for_key(&public);
+        let text = record.to_string();
+        prop_assert!(text.starts_with("v=DKIM1; k=ed25519; p="), "{}", text);
+        let parsed = DkimKeyRecord::parse(&text).unwrap();
+        prop_assert_eq!(&parsed, &record);
+        let back = DkimPublicKey::from_record(&parsed.key_type(), &parsed.p).unwrap();
+        prop_assert_eq!(back, public);
+    }
+
+    /// An Ed25519 `p=` of any other length than 32 bytes is refused, naming the length.
+    #[test]
+    fn ed25519_keys_of_the_wrong_length_are_refused(
+        key in prop::collection::vec(any::<u8>(), 0..100)
+            .prop_filter("not 32 bytes", |k| k.len() != ED25519_KEY_LEN)
+    ) {
+        let err = DkimPublicKey::from_record(&KeyType::Ed25519, &key).unwrap_err();
+        prop_assert_eq!(err, KeyParseError::Ed25519Length(key.len()));
+    }
+}

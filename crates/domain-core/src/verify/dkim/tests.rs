@@ -114,10 +114,18 @@ fn every_failure_has_its_code_and_status() {
             CheckStatus::Invalid,
             VerdictCode::DkimRevoked,
         ),
+        // A valid Ed25519 key where our RSA key belongs is judged as a key (RFC 8463 §4):
+        // another key, not a key type we cannot read.
         (
             "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=".to_owned(),
             CheckStatus::Mismatch,
-            VerdictCode::DkimUnknownKeyType,
+            VerdictCode::DkimKeyMismatch,
+        ),
+        // An Ed25519 `p=` must be the 32-byte key.
+        (
+            "v=DKIM1; k=ed25519; p=AAAA".to_owned(),
+            CheckStatus::Invalid,
+            VerdictCode::DkimInvalid,
         ),
         (
             format!("v=DKIM1; k=dsa; p={p}"),
@@ -340,4 +348,32 @@ fn a_record_holding_bytes_no_record_may_hold_is_invalid_and_shown_escaped() {
         assert!(v.message.contains(named), "{}", v.message);
         assert_eq!(v.found, vec![format!("{}; n={shown}", our_record())]);
     }
+}
+
+#[test]
+fn an_ed25519_record_holding_our_key_verifies_and_another_key_does_not() {
+    let ed = crate::crypto::generate(crate::crypto::KeyAlgorithm::Ed25519).unwrap();
+    let theirs = crate::crypto::generate(crate::crypto::KeyAlgorithm::Ed25519).unwrap();
+    let dns = FakeDns::new();
+    let record = DkimKeyRecord::for_key(&ed.public).to_string();
+    assert!(record.starts_with("v=DKIM1; k=ed25519; p="), "{record}");
+    dns.txt(HOST, &record);
+    let v = verify(&dns, Some(&ed.public));
+    assert_eq!(
+        (v.status, v.code),
+        (CheckStatus::Verified, VerdictCode::DkimOk)
+    );
+    assert!(
+        v.warnings.is_empty(),
+        "a 256-bit Ed25519 key is not weak: {:?}",
+        v.warnings
+    );
+    let v = verify(&dns, Some(&theirs.public));
+    assert_eq!(
+        (v.status, v.code),
+        (CheckStatus::Mismatch, VerdictCode::DkimKeyMismatch)
+    );
+    // Our RSA key expected, an Ed25519 key found: named as such.
+    let v = verify(&dns, Some(ours()));
+    assert!(v.message.contains("ed25519-sha256"), "{}", v.message);
 }
