@@ -28,6 +28,7 @@ pub mod service;
 pub mod signer;
 pub mod stored;
 pub mod verify;
+pub mod zone;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -51,6 +51,11 @@ struct DnsLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ZoneLabels {
+    rcode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MonitorLabels {
     result: &'static str,
 }
@@ -66,6 +71,7 @@ pub struct Metrics {
     dns: HistogramFamily<DnsLabels>,
     monitor_rounds: Counter,
     monitor_domains: Family<MonitorLabels, Counter>,
+    zone_queries: Family<ZoneLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -96,6 +102,7 @@ impl Metrics {
         let dns: HistogramFamily<DnsLabels> = Family::new_with_constructor(latency_histogram);
         let monitor_rounds = Counter::default();
         let monitor_domains = Family::<MonitorLabels, Counter>::default();
+        let zone_queries = Family::<ZoneLabels, Counter>::default();
         registry.register(
             "scaisend_http_requests",
             "HTTP requests by method, route and status",
@@ -126,6 +133,11 @@ impl Metrics {
             "Domains handled by the monitor, by result (checked, released, rotated)",
             monitor_domains.clone(),
         );
+        registry.register(
+            "scaisend_zone_queries",
+            "Queries our authoritative DKIM zone answered, by response code",
+            zone_queries.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
@@ -134,6 +146,7 @@ impl Metrics {
             dns,
             monitor_rounds,
             monitor_domains,
+            zone_queries,
         }
     }
 
@@ -185,6 +198,9 @@ impl Observer for Metrics {
                 self.dns
                     .get_or_create(&DnsLabels { query, outcome })
                     .observe(elapsed.as_secs_f64());
+            }
+            Observation::ZoneQuery { rcode } => {
+                self.zone_queries.get_or_create(&ZoneLabels { rcode }).inc();
             }
             Observation::MonitorRound {
                 checked,

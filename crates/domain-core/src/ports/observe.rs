@@ -30,6 +30,12 @@ pub enum Observation<'a> {
         /// Rotations started automatically.
         rotations_started: usize,
     },
+    /// Our authoritative DKIM zone answered a query.
+    ZoneQuery {
+        /// The response code: `NOERROR`, `NXDOMAIN`, `REFUSED`, `FORMERR`, … or `DROPPED`
+        /// when the rate limit dropped the answer.
+        rcode: &'static str,
+    },
     /// A DNS query was answered (or failed).
     DnsQuery {
         /// `TXT`, `A`, `AAAA`, `MX` or `PTR`.
