@@ -147,6 +147,9 @@ impl DnsLookup for Counting {
     async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
         self.inner.ptr(ip).await
     }
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        self.inner.cname(name).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

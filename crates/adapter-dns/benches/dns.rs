@@ -260,6 +260,10 @@ impl DnsLookup for Counted {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         self.inner.ptr(ip).await
     }
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        self.inner.cname(name).await
+    }
 }
 const BULK_PER_TASK: usize = 40;
 
