@@ -19,8 +19,12 @@ use crate::dto::{
     CreateDomainRequest, DnsRecordsResponse, DomainList, DomainResponse, EventList, RotateResponse,
     UpdateDomainRequest, VerifyResponse, json_body,
 };
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::schema::{
+    BadRequest, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, TooManyRequests,
+    Unauthorized, Unavailable, UnsupportedMediaType,
+};
 use crate::state::AppState;
 
 /// Largest admin request body.
@@ -96,27 +100,33 @@ fn flag(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>) -> Optio
     }
 }
 
-/// Query of the domain list.
+/// Query of the domain list. The values are read as text and parsed by the handler, so
+/// that a bad one is a `422` naming the parameter; the document gives their real types.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only verified (`true`) or unverified (`false`) domains.
+    #[param(value_type = Option<bool>)]
     pub verified: Option<String>,
-    /// Only active or inactive domains.
+    /// Only active (`true`) or deactivated (`false`) domains.
+    #[param(value_type = Option<bool>)]
     pub is_active: Option<String>,
-    /// Only shared or owned domains.
+    /// Only shared (`true`) or owned (`false`) domains.
+    #[param(value_type = Option<bool>)]
     pub is_shared: Option<String>,
-    /// 1–200, default 50.
+    /// How many domains per page.
+    #[param(schema_with = crate::schema::page_limit)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-/// Query of the timeline.
+/// Query of the timeline, read like [`ListParams`].
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// 1–200, default 50.
+    /// How many events per page.
+    #[param(schema_with = crate::schema::page_limit)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -127,11 +137,14 @@ pub struct PageParams {
     post, path = "/api/admin/domains", tag = "domains",
     request_body = CreateDomainRequest,
     responses(
-        (status = 201, description = "Created; `Location` names it", body = DomainResponse),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, description = "The owner already has this domain", body = Problem),
-        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
-        (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem),
+        (status = 201, description = "Created, with its DKIM key; `Location` names it", body = DomainResponse,
+            headers(("Location" = String, description = "The new domain's path, `/api/admin/domains/{id}`"))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "The owner already has this domain, or its quota of domains is reached", content_type = PROBLEM_JSON, body = Problem),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid), (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     ),
     security(("bearer" = []))
 )]
@@ -160,9 +173,10 @@ pub async fn create_domain(
 #[utoipa::path(
     get, path = "/api/admin/domains", tag = "domains", params(ListParams),
     responses(
-        (status = 200, body = DomainList),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
-        (status = 503, body = Problem),
+        (status = 200, description = "A page of domains, in a stable order", body = DomainList),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
     ),
     security(("bearer" = []))
 )]
@@ -199,7 +213,11 @@ pub async fn list_domains(
 #[utoipa::path(
     get, path = "/api/admin/domains/{id}", tag = "domains",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 200, body = DomainResponse), (status = 401, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The domain", body = DomainResponse),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn get_domain(
@@ -217,10 +235,12 @@ pub async fn get_domain(
     params(("id" = String, Path, description = "`dom_<ULID>`")),
     request_body = UpdateDomainRequest,
     responses(
-        (status = 200, body = DomainResponse),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 415, body = Problem),
-        (status = 422, body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem),
+        (status = 200, description = "The changed domain", body = DomainResponse),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType), (status = 422, response = Invalid),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     ),
     security(("bearer" = []))
 )]
@@ -243,7 +263,12 @@ pub async fn update_domain(
 #[utoipa::path(
     delete, path = "/api/admin/domains/{id}", tag = "domains",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 204, description = "Deleted, with its private keys"),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn delete_domain(
@@ -259,7 +284,11 @@ pub async fn delete_domain(
 #[utoipa::path(
     get, path = "/api/admin/domains/{id}/dns-records", tag = "domains",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 200, body = DnsRecordsResponse), (status = 401, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The records to publish, and those to remove", body = DnsRecordsResponse),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn dns_records(
@@ -278,7 +307,12 @@ pub async fn dns_records(
 #[utoipa::path(
     post, path = "/api/admin/domains/{id}/verify", tag = "verification",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 200, body = VerifyResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The verdict of every check; `errors` names each failing record", body = VerifyResponse),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn verify_domain(
@@ -294,7 +328,13 @@ pub async fn verify_domain(
 #[utoipa::path(
     post, path = "/api/admin/domains/{id}/rotate-dkim", tag = "rotation",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 202, body = RotateResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, description = "A rotation is already pending", body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 202, description = "The new key is pending: publish its record, then verify", body = RotateResponse),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "A rotation is already pending, or the domain changed at the same time", content_type = PROBLEM_JSON, body = Problem),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn rotate_dkim(
@@ -310,7 +350,13 @@ pub async fn rotate_dkim(
 #[utoipa::path(
     delete, path = "/api/admin/domains/{id}/dkim/{selector}", tag = "rotation",
     params(("id" = String, Path, description = "`dom_<ULID>`"), ("selector" = String, Path, description = "e.g. `scaisend`")),
-    responses((status = 200, body = DomainResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, description = "The active selector cannot be removed", body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The domain without the selector", body = DomainResponse),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The active selector cannot be removed, or the domain changed at the same time", content_type = PROBLEM_JSON, body = Problem),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn remove_selector(
@@ -330,7 +376,12 @@ pub async fn remove_selector(
 #[utoipa::path(
     get, path = "/api/admin/domains/{id}/events", tag = "domains",
     params(("id" = String, Path, description = "`dom_<ULID>`"), PageParams),
-    responses((status = 200, body = EventList), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "A page of the timeline, newest first", body = EventList),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 422, response = Invalid), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn domain_events(
@@ -364,7 +415,7 @@ pub struct SenderAuthorizationRequest {
     #[schema(example = "alerts@mail.example.com")]
     pub from: String,
     /// `live` (`sg_live_*` key) or `test` (`sg_test_*` key).
-    #[schema(example = "live")]
+    #[schema(value_type = crate::schema::KeyMode, example = "live")]
     pub key_mode: String,
 }
 
@@ -372,32 +423,30 @@ pub struct SenderAuthorizationRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SenderAuthorizationResponse {
     /// `deliver`, `accept_then_fail`, `reject` or `sandbox`.
+    #[schema(value_type = crate::schema::SendDecision)]
     pub decision: &'static str,
     /// Why, for `accept_then_fail` and `reject`.
+    #[schema(required = true)]
     pub reason: Option<String>,
     /// The `d=` to sign with, for `deliver`.
+    #[schema(required = true)]
     pub signing_domain: Option<String>,
     /// The active selector, for `deliver`.
+    #[schema(required = true)]
     pub selector: Option<String>,
 }
 
 impl From<&SendDecision> for SenderAuthorizationResponse {
     fn from(d: &SendDecision) -> Self {
-        let (decision, signing_domain, selector) = match d {
+        let (signing_domain, selector) = match d {
             SendDecision::Deliver {
                 signing_domain,
                 selector,
-            } => (
-                "deliver",
-                Some(signing_domain.to_string()),
-                Some(selector.to_string()),
-            ),
-            SendDecision::AcceptThenFail { .. } => ("accept_then_fail", None, None),
-            SendDecision::Reject { .. } => ("reject", None, None),
-            SendDecision::Sandbox => ("sandbox", None, None),
+            } => (Some(signing_domain.to_string()), Some(selector.to_string())),
+            _ => (None, None),
         };
         SenderAuthorizationResponse {
-            decision,
+            decision: d.name(),
             reason: d.reason().map(str::to_owned),
             signing_domain,
             selector,
@@ -409,7 +458,13 @@ impl From<&SendDecision> for SenderAuthorizationResponse {
 #[utoipa::path(
     post, path = "/api/internal/sender-authorization", tag = "internal",
     request_body = SenderAuthorizationRequest,
-    responses((status = 200, body = SenderAuthorizationResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The decision for the send", body = SenderAuthorizationResponse),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType), (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn sender_authorization(
@@ -420,15 +475,11 @@ pub async fn sender_authorization(
 ) -> Result<Json<SenderAuthorizationResponse>, ApiError> {
     caller.check_service()?;
     let req: SenderAuthorizationRequest = json_body(&headers, &body(raw, ADMIN_BODY_LIMIT)?)?;
-    let key_mode = match req.key_mode.as_str() {
-        "live" => KeyMode::Live,
-        "test" => KeyMode::Test,
-        _ => {
-            return Err(ApiError::invalid(vec![FieldError {
-                field: "key_mode".into(),
-                message: "`key_mode` must be `live` or `test`".into(),
-            }]));
-        }
+    let Some(key_mode) = KeyMode::parse(&req.key_mode) else {
+        return Err(ApiError::invalid(vec![FieldError {
+            field: "key_mode".into(),
+            message: "`key_mode` must be `live` or `test`".into(),
+        }]));
     };
     let decision = s
         .service
@@ -487,10 +538,12 @@ pub struct SignResponse {
     post, path = "/api/internal/dkim/sign", tag = "internal",
     request_body = SignRequestBody,
     responses(
-        (status = 200, body = SignResponse),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, description = "The domain may not sign: unknown, not verified or inactive", body = Problem),
-        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem),
+        (status = 200, description = "The signature, and the signed message", body = SignResponse),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "The domain may not sign: unknown, not verified or inactive", content_type = PROBLEM_JSON, body = Problem),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid), (status = 503, response = Unavailable),
     ),
     security(("bearer" = []))
 )]
