@@ -74,12 +74,12 @@ pub struct CreateDomainRequest {
     #[schema(value_type = Option<schema::DmarcPolicy>)]
     pub dmarc_policy: Option<String>,
     /// Where DMARC aggregate reports go.
-    #[schema(example = "dmarc-reports@example.com")]
+    #[schema(min_length = 1, example = "dmarc-reports@example.com")]
     pub dmarc_rua_email: Option<String>,
     /// A partner-owned domain usable by every tenant of the partner (partner operators only).
     pub is_shared: Option<bool>,
     /// `2048` (default), `3072` or `4096`.
-    #[schema(schema_with = schema::key_bits_input)]
+    #[schema(value_type = Option<schema::DkimKeyBits>)]
     pub dkim_key_bits: Option<u32>,
     /// Rotate the DKIM key automatically after this many days (off by default).
     #[schema(schema_with = rotation_days_input)]
@@ -154,7 +154,7 @@ pub struct UpdateDomainRequest {
     pub dmarc_policy: Option<String>,
     /// A new report address; `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1)]
     pub dmarc_rua_email: Option<Option<String>>,
     /// Days between automatic rotations; `null` turns them off.
     #[serde(default, deserialize_with = "double_option")]
@@ -266,7 +266,7 @@ pub struct DkimKeyResponse {
     #[schema(value_type = schema::KeyState)]
     pub state: &'static str,
     /// The modulus size.
-    #[schema(schema_with = schema::key_bits_output)]
+    #[schema(value_type = schema::DkimKeyBits)]
     pub bits: usize,
     /// When it was created.
     #[schema(value_type = String, format = DateTime)]

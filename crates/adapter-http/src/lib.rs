@@ -321,7 +321,10 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
 }
 
 /// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"))
+)]
 async fn metrics_text(State(s): State<AppState>) -> Response {
     (
         StatusCode::OK,

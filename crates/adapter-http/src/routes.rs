@@ -12,6 +12,8 @@ use domain_core::sending::{KeyMode, SendDecision};
 use domain_core::service::SenderQuery;
 use domain_core::{DomainId, EventId, FieldError, InputError, ListFilter, PageRequest, Selector};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authenticated;
@@ -23,7 +25,7 @@ use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::schema::{
     BadRequest, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, TooManyRequests,
-    Unauthorized, Unavailable, UnsupportedMediaType,
+    Unauthorized, Unavailable, UnsupportedMediaType, query,
 };
 use crate::state::AppState;
 
@@ -102,34 +104,72 @@ fn flag(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>) -> Optio
 
 /// Query of the domain list. The values are read as text and parsed by the handler, so
 /// that a bad one is a `422` naming the parameter; the document gives their real types.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 pub struct ListParams {
     /// Only verified (`true`) or unverified (`false`) domains.
-    #[param(value_type = Option<bool>)]
     pub verified: Option<String>,
     /// Only active (`true`) or deactivated (`false`) domains.
-    #[param(value_type = Option<bool>)]
     pub is_active: Option<String>,
     /// Only shared (`true`) or owned (`false`) domains.
-    #[param(value_type = Option<bool>)]
     pub is_shared: Option<String>,
     /// How many domains per page.
-    #[param(schema_with = crate::schema::page_limit)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
+/// Written by hand: an empty value counts as absent (`flag`, `page_request`,
+/// `decode_cursor`), which the document says with `allowEmptyValue`, and the derive
+/// cannot.
+impl IntoParams for ListParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let flag = |name: &str, description: &str| {
+            query(name, description, Object::with_type(Type::Boolean))
+        };
+        [
+            flag(
+                "verified",
+                "Only verified (`true`) or unverified (`false`) domains.",
+            ),
+            flag(
+                "is_active",
+                "Only active (`true`) or deactivated (`false`) domains.",
+            ),
+            flag(
+                "is_shared",
+                "Only shared (`true`) or owned (`false`) domains.",
+            ),
+        ]
+        .into_iter()
+        .chain(PageParams::into_params(|| None))
+        .collect()
+    }
+}
+
 /// Query of the timeline, read like [`ListParams`].
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 pub struct PageParams {
     /// How many events per page.
-    #[param(schema_with = crate::schema::page_limit)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+impl IntoParams for PageParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            query(
+                "limit",
+                "How many items per page.",
+                crate::schema::page_limit(),
+            ),
+            query(
+                "cursor",
+                "`next_cursor` of the previous page.",
+                Object::with_type(Type::String),
+            ),
+        ]
+    }
 }
 
 /// Adds a sender domain and generates its DKIM key.
@@ -138,7 +178,17 @@ pub struct PageParams {
     request_body = CreateDomainRequest,
     responses(
         (status = 201, description = "Created, with its DKIM key; `Location` names it", body = DomainResponse,
-            headers(("Location" = String, description = "The new domain's path, `/api/admin/domains/{id}`"))),
+            headers(("Location" = String, description = "The new domain's path, `/api/admin/domains/{id}`")),
+            links(
+                ("GetDomain" = (operation_id = "get_domain", parameters(("id" = "$response.body#/id")))),
+                ("UpdateDomain" = (operation_id = "update_domain", parameters(("id" = "$response.body#/id")))),
+                ("DeleteDomain" = (operation_id = "delete_domain", parameters(("id" = "$response.body#/id")))),
+                ("DnsRecords" = (operation_id = "dns_records", parameters(("id" = "$response.body#/id")))),
+                ("VerifyDomain" = (operation_id = "verify_domain", parameters(("id" = "$response.body#/id")))),
+                ("RotateDkim" = (operation_id = "rotate_dkim", parameters(("id" = "$response.body#/id")))),
+                ("DomainEvents" = (operation_id = "domain_events", parameters(("id" = "$response.body#/id")))),
+                ("RemoveSelector" = (operation_id = "remove_selector", parameters(("id" = "$response.body#/id"), ("selector" = "$response.body#/dkim_selector")))),
+            )),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, description = "The owner already has this domain, or its quota of domains is reached", content_type = PROBLEM_JSON, body = Problem),
@@ -329,7 +379,10 @@ pub async fn verify_domain(
     post, path = "/api/admin/domains/{id}/rotate-dkim", tag = "rotation",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
     responses(
-        (status = 202, description = "The new key is pending: publish its record, then verify", body = RotateResponse),
+        (status = 202, description = "The new key is pending: publish its record, then verify", body = RotateResponse,
+            links(
+                ("CancelRotation" = (operation_id = "remove_selector", parameters(("id" = "$request.path.id"), ("selector" = "$response.body#/new_selector")))),
+            )),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, description = "A rotation is already pending, or the domain changed at the same time", content_type = PROBLEM_JSON, body = Problem),
@@ -412,7 +465,7 @@ pub struct SenderAuthorizationRequest {
     #[schema(example = "p1")]
     pub partner_id: String,
     /// The `From:` address.
-    #[schema(example = "alerts@mail.example.com")]
+    #[schema(min_length = 1, example = "alerts@mail.example.com")]
     pub from: String,
     /// `live` (`sg_live_*` key) or `test` (`sg_test_*` key).
     #[schema(value_type = crate::schema::KeyMode, example = "live")]
@@ -500,21 +553,65 @@ pub async fn sender_authorization(
 pub const SIGN_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// `POST /api/internal/dkim/sign`: the message as text, or as base64 when it holds bytes
-/// that are not UTF-8 (8-bit bodies in legacy charsets).
-#[derive(Debug, Deserialize, ToSchema)]
+/// that are not UTF-8 (8-bit bodies in legacy charsets). Exactly one of the two is sent;
+/// the other is absent or `null`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequestBody {
     /// The sending tenant.
-    #[schema(example = "t1")]
     pub tenant_id: String,
     /// Its partner.
-    #[schema(example = "p1")]
     pub partner_id: String,
     /// The RFC 5322 message; its `From:` domain picks the key.
     pub message: Option<String>,
     /// The message as base64, instead of `message`.
     pub message_base64: Option<String>,
 }
+
+/// Written by hand because "exactly one of `message` and `message_base64`" is a `oneOf`
+/// of two shapes, which the derive cannot say.
+impl utoipa::PartialSchema for SignRequestBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, Object, OneOfBuilder, Type};
+        let text = |description: &str, example: Option<&str>| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+                .examples(example)
+        };
+        let shape = |title: &str, sent: &str, description: &str, absent: &str| {
+            ObjectBuilder::new()
+                .title(Some(title))
+                .property("tenant_id", text("The sending tenant.", Some("t1")))
+                .required("tenant_id")
+                .property("partner_id", text("Its partner.", Some("p1")))
+                .required("partner_id")
+                .property(sent, text(description, None))
+                .required(sent)
+                .property(absent, Object::with_type(Type::Null))
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "The message to sign: as text in `message`, or as base64 in `message_base64`.",
+            ))
+            .item(shape(
+                "SignText",
+                "message",
+                "The RFC 5322 message; its `From:` domain picks the key.",
+                "message_base64",
+            ))
+            .item(shape(
+                "SignBase64",
+                "message_base64",
+                "The RFC 5322 message as base64 (RFC 4648 §4, padded); its `From:` domain picks the key.",
+                "message",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SignRequestBody {}
 
 /// The signature and the signed message.
 #[derive(Debug, Serialize, ToSchema)]

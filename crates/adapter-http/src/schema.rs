@@ -13,9 +13,10 @@ use domain_core::rotation::RotationPeriod;
 use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, SchemaType, Type};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
 use utoipa::{PartialSchema, ToResponse, ToSchema};
 
 use crate::error::{PROBLEM_JSON, Problem};
@@ -80,35 +81,24 @@ pub(crate) fn names(names: impl IntoIterator<Item = &'static str>) -> ObjectBuil
         .enum_values(Some(names))
 }
 
-/// A DKIM key size in bits: one of the sizes the core issues.
-fn key_bits(nullable: bool) -> ObjectBuilder {
-    let sizes = RsaBits::ALL.map(|b| serde_json::Value::from(b.bits()));
-    if nullable {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
-            .enum_values(Some(sizes.into_iter().chain([serde_json::Value::Null])))
-    } else {
+/// A DKIM key size in bits: one of the sizes the core issues, as a component of its own
+/// like the name sets.
+#[allow(dead_code)]
+pub(crate) struct DkimKeyBits;
+
+impl PartialSchema for DkimKeyBits {
+    fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::Integer)
-            .enum_values(Some(sizes))
+            .enum_values(Some(RsaBits::ALL.map(RsaBits::bits)))
+            .description(Some(
+                "An RSA key size in bits: `2048`, `3072` or `4096` (`1024` is refused as too weak).",
+            ))
+            .into()
     }
 }
 
-/// `dkim_key_bits` in the create request.
-pub(crate) fn key_bits_input() -> Object {
-    key_bits(true)
-        .description(Some(
-            "The RSA key size: `2048` (the default), `3072` or `4096`; `1024` is refused as too weak.",
-        ))
-        .build()
-}
-
-/// `bits` of a DKIM key in a response.
-pub(crate) fn key_bits_output() -> Object {
-    key_bits(false)
-        .description(Some("The RSA modulus size."))
-        .build()
-}
+impl ToSchema for DkimKeyBits {}
 
 /// Days between automatic rotations: 1 to [`RotationPeriod::MAX_DAYS`], or `null` (off).
 pub(crate) fn rotation_days() -> Object {
@@ -132,6 +122,21 @@ pub(crate) fn page_limit() -> Object {
         .minimum(Some(1))
         .maximum(Some(PageRequest::MAX_LIMIT))
         .default(Some(json!(PageRequest::DEFAULT_LIMIT)))
+        .build()
+}
+
+/// An optional query parameter that the handler reads as text, taking an empty value
+/// (`?limit=`) as absent.
+pub(crate) fn query(name: &str, description: &str, schema: impl Into<RefOr<Schema>>) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        // utoipa's `Parameter` has no `allowEmptyValue` (OpenAPI keeps it for query
+        // parameters only, and discourages it), yet it is what the handler does.
+        .extensions(Some(Extensions::from_iter([("allowEmptyValue", true)])))
         .build()
 }
 
