@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use domain_core::crypto::{KeyAlgorithm, RsaBits};
-use domain_core::publish::{DnsRecordSpec, RecordAction, RecordStatus};
+use domain_core::publish::DnsRecordSpec;
 use domain_core::rotation::{RotationPeriod, SelectorKey};
 use domain_core::service::{
     DomainChanges, DomainView, NewDomain, RotationStarted, VerificationReport,
@@ -23,6 +23,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema as _, ToSchema};
 
 use crate::error::ApiError;
+use crate::schema;
 
 /// Reads a JSON body: `415` unless declared JSON, `400` unless a JSON object, `422` when a
 /// field has the wrong type or is unknown (naming the field).
@@ -67,19 +68,21 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Resu
 #[serde(deny_unknown_fields)]
 pub struct CreateDomainRequest {
     /// The domain, e.g. `mail.example.com`; IDNs are converted to A-labels.
-    #[schema(required = true, example = "mail.example.com")]
+    #[schema(value_type = String, required = true, min_length = 1, example = "mail.example.com")]
     pub domain: Option<String>,
     /// `none` (default), `quarantine` or `reject`.
-    #[schema(example = "quarantine")]
+    #[schema(value_type = Option<schema::DmarcPolicy>)]
     pub dmarc_policy: Option<String>,
     /// Where DMARC aggregate reports go.
-    #[schema(example = "dmarc-reports@example.com")]
+    #[schema(min_length = 1, example = "dmarc-reports@example.com")]
     pub dmarc_rua_email: Option<String>,
     /// A partner-owned domain usable by every tenant of the partner (partner operators only).
     pub is_shared: Option<bool>,
     /// `2048` (default), `3072` or `4096`.
+    #[schema(value_type = Option<schema::DkimKeyBits>)]
     pub dkim_key_bits: Option<u32>,
     /// Rotate the DKIM key automatically after this many days (off by default).
+    #[schema(schema_with = rotation_days_input)]
     pub dkim_rotation_days: Option<u32>,
 }
 
@@ -147,14 +150,15 @@ pub struct UpdateDomainRequest {
     /// `false` rejects sends from the domain; `true` allows them again.
     pub is_active: Option<bool>,
     /// `none`, `quarantine` or `reject`.
+    #[schema(value_type = Option<schema::DmarcPolicy>)]
     pub dmarc_policy: Option<String>,
     /// A new report address; `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1)]
     pub dmarc_rua_email: Option<Option<String>>,
     /// Days between automatic rotations; `null` turns them off.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(schema_with = rotation_days_update)]
     pub dkim_rotation_days: Option<Option<u32>>,
 }
 
@@ -213,22 +217,28 @@ where
 pub struct DnsRecordResponse {
     /// Always `TXT`.
     #[serde(rename = "type")]
+    #[schema(schema_with = record_type)]
     pub record_type: &'static str,
     /// The name to publish at.
     pub host: String,
     /// The TXT value.
     pub value: String,
     /// `dkim`, `spf` or `dmarc`.
+    #[schema(value_type = schema::CheckKind)]
     pub purpose: &'static str,
     /// `not_checked`, `verified`, `missing`, `mismatch`, `invalid`, `temporary_failure`.
+    #[schema(value_type = schema::RecordStatus)]
     pub status: &'static str,
     /// `publish`, or `remove` for a removed DKIM selector.
+    #[schema(value_type = schema::RecordAction)]
     pub action: &'static str,
     /// The value split into ≤255-octet character-strings, when longer than 255 octets.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<String>)]
     pub value_chunks: Option<Vec<String>>,
     /// For DKIM rows: the key's state (`active`, `pending`, `retiring`, `removed`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = schema::KeyState)]
     pub key_state: Option<&'static str>,
 }
 
@@ -239,18 +249,8 @@ impl From<&DnsRecordSpec> for DnsRecordResponse {
             host: r.host.clone(),
             value: r.value.clone(),
             purpose: r.purpose.as_str(),
-            status: match r.status {
-                RecordStatus::NotChecked => "not_checked",
-                RecordStatus::Verified => "verified",
-                RecordStatus::Missing => "missing",
-                RecordStatus::Mismatch => "mismatch",
-                RecordStatus::Invalid => "invalid",
-                RecordStatus::TemporaryFailure => "temporary_failure",
-            },
-            action: match r.action {
-                RecordAction::Publish => "publish",
-                RecordAction::Remove => "remove",
-            },
+            status: r.status.as_str(),
+            action: r.action.as_str(),
             value_chunks: r.value_chunks(),
             key_state: r.key_state.map(|s| s.as_str()),
         }
@@ -263,16 +263,22 @@ pub struct DkimKeyResponse {
     /// The selector.
     pub selector: String,
     /// `pending`, `active`, `retiring` or `removed`.
+    #[schema(value_type = schema::KeyState)]
     pub state: &'static str,
     /// The modulus size.
+    #[schema(value_type = schema::DkimKeyBits)]
     pub bits: usize,
     /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
     /// When it started signing.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub activated_at: Option<String>,
     /// When it stopped signing.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub retired_at: Option<String>,
     /// When it was removed.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub removed_at: Option<String>,
 }
 
@@ -294,23 +300,27 @@ impl From<&SelectorKey> for DkimKeyResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerdictResponse {
     /// `dkim`, `spf` or `dmarc`.
-    pub record: String,
+    #[schema(value_type = schema::CheckKind)]
+    pub record: &'static str,
     /// The name checked.
     pub host: String,
     /// `verified`, `missing`, `mismatch`, `invalid` or `temporary_failure`.
-    pub status: String,
-    /// A stable machine code, e.g. `spf_multiple_records`, `dkim_key_mismatch`.
+    #[schema(value_type = schema::CheckStatus)]
+    pub status: &'static str,
+    /// A stable machine code, e.g. `spf_multiple_records`, `dkim_key_mismatch`. Clients
+    /// may switch on it; the set only grows, so it is not a closed enum.
     pub code: String,
     /// The record that should be there.
+    #[schema(required = true)]
     pub expected: Option<String>,
     /// The records found there.
     pub found: Vec<String>,
     /// What is wrong and how to fix it.
     pub message: String,
     /// Findings that do not fail the check.
-    #[schema(value_type = Vec<Object>)]
-    pub warnings: serde_json::Value,
+    pub warnings: Vec<WarningResponse>,
     /// The DNS server that answered.
+    #[schema(required = true)]
     pub answered_by: Option<String>,
     /// Check-specific details (SPF include reached and lookup counts, DMARC inheritance).
     #[schema(value_type = Object)]
@@ -320,14 +330,21 @@ pub struct VerdictResponse {
 impl From<&Verdict> for VerdictResponse {
     fn from(v: &Verdict) -> Self {
         VerdictResponse {
-            record: v.record.as_str().to_owned(),
+            record: v.record.as_str(),
             host: v.host.clone(),
-            status: v.status.as_str().to_owned(),
+            status: v.status.as_str(),
             code: v.code.as_str(),
             expected: v.expected.clone(),
             found: v.found.clone(),
             message: v.message.clone(),
-            warnings: serde_json::to_value(&v.warnings).unwrap_or_default(),
+            warnings: v
+                .warnings
+                .iter()
+                .map(|w| WarningResponse {
+                    code: w.code.as_str(),
+                    message: w.message.clone(),
+                })
+                .collect(),
             answered_by: v.answered_by.clone(),
             details: if v.details.is_null() {
                 serde_json::json!({})
@@ -336,6 +353,15 @@ impl From<&Verdict> for VerdictResponse {
             },
         }
     }
+}
+
+/// A finding that does not fail its check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarningResponse {
+    /// A stable machine code, e.g. `dkim_testing`, `spf_allows_everyone`.
+    pub code: String,
+    /// What it means and what to do.
+    pub message: String,
 }
 
 /// The last verdict of each check (extra field), keyed by check (`dkim`, `spf`,
@@ -397,8 +423,10 @@ pub struct DomainResponse {
     /// The selector that signs.
     pub dkim_selector: String,
     /// `none`, `quarantine` or `reject`.
-    pub dmarc_policy: String,
+    #[schema(value_type = schema::DmarcPolicy)]
+    pub dmarc_policy: &'static str,
     /// Where DMARC reports go.
+    #[schema(required = true)]
     pub dmarc_rua_email: Option<String>,
     /// Owned by the partner, usable by all its tenants.
     pub is_shared: bool,
@@ -407,24 +435,31 @@ pub struct DomainResponse {
     /// The records to publish (and to remove).
     pub dns_records: Vec<DnsRecordResponse>,
     /// When it was added.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
     /// When it last changed.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: String,
     /// When all checks last passed.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub last_verified_at: Option<String>,
     /// The owning partner.
     pub partner_id: String,
     /// The owning tenant; `null` for shared domains.
+    #[schema(required = true)]
     pub tenant_id: Option<String>,
     /// Every DKIM key, with its state.
     pub dkim_keys: Vec<DkimKeyResponse>,
     /// The last verdict of each check.
     pub checks: ChecksResponse,
     /// Days between automatic rotations, or `null`.
+    #[schema(schema_with = rotation_days_output, required = true)]
     pub dkim_rotation_days: Option<u32>,
     /// Since when a verified domain has been failing (the monitor's grace period).
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub failing_since: Option<String>,
     /// When the monitor checks next.
+    #[schema(value_type = String, format = DateTime)]
     pub next_check_at: String,
 }
 
@@ -436,7 +471,7 @@ impl From<&DomainView> for DomainResponse {
             domain: d.name.to_string(),
             verified: d.verified,
             dkim_selector: d.keys.active().selector.to_string(),
-            dmarc_policy: d.dmarc_policy.as_str().to_owned(),
+            dmarc_policy: d.dmarc_policy.as_str(),
             dmarc_rua_email: d.dmarc_rua.as_ref().map(ToString::to_string),
             is_shared: d.is_shared(),
             is_active: d.is_active,
@@ -461,6 +496,7 @@ pub struct DomainList {
     /// The domains.
     pub data: Vec<DomainResponse>,
     /// Pass as `cursor` for the next page; `null` on the last one.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -537,8 +573,10 @@ pub struct EventResponse {
     /// `rotation_started`, `selector_promoted`, `rotation_cancelled`, `selector_removed`,
     /// `policy_changed`, `deactivated`, `reactivated`.
     #[serde(rename = "type")]
+    #[schema(value_type = schema::EventType)]
     pub kind: &'static str,
     /// When.
+    #[schema(value_type = String, format = DateTime)]
     pub at: String,
     /// The user's `sub`, or `system`.
     pub actor: String,
@@ -568,10 +606,37 @@ pub struct EventList {
     /// Newest first.
     pub data: Vec<EventResponse>,
     /// Pass as `cursor` for the next page; `null` on the last one.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
 /// RFC 3339 in UTC.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
+}
+
+// The schemas of fields whose values come from a closed set or a range of the core.
+
+fn record_type() -> Object {
+    schema::names(["TXT"]).build()
+}
+
+fn rotation_days_input() -> Object {
+    let mut days = schema::rotation_days();
+    days.description = Some(
+        "Rotate the DKIM key automatically after this many days; `null` or absent: never.".into(),
+    );
+    days
+}
+
+fn rotation_days_update() -> Object {
+    let mut days = schema::rotation_days();
+    days.description = Some("Days between automatic rotations; `null` turns them off.".into());
+    days
+}
+
+fn rotation_days_output() -> Object {
+    let mut days = schema::rotation_days();
+    days.description = Some("Days between automatic rotations, or `null`.".into());
+    days
 }
