@@ -163,3 +163,48 @@ async fn bind_names_what_is_wrong() {
     assert!(matches!(error, ZoneError::Bind { .. }), "{error}");
     assert!(error.to_string().contains(&addr.to_string()), "{error}");
 }
+
+/// Bytes that look random and are the same on every run (xorshift).
+fn noise(seed: &mut u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            (*seed >> 24) as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn garbage_over_udp_and_tcp_leaves_the_server_answering() {
+    let zone = Running::start(snapshot(1, &[]), ZoneLimits::default()).await;
+    let socket = client(Ipv4Addr::LOCALHOST).await;
+    let mut seed = 0x9e37_79b9_7f4a_7c15;
+    for len in (0..400).step_by(3) {
+        let mut bytes = noise(&mut seed, len);
+        // Half of them with a plausible header: a query with one question.
+        if len >= 12 && len % 2 == 0 {
+            bytes[2] &= 0x07;
+            bytes[4..6].copy_from_slice(&[0, 1]);
+        }
+        socket.send_to(&bytes, zone.addr()).await.expect("sent");
+        let mut stream = TcpStream::connect(zone.addr()).await.expect("connected");
+        let length = u16::try_from(bytes.len()).expect("small");
+        let _ = stream
+            .write_all(&[&length.to_be_bytes()[..], &bytes].concat())
+            .await;
+    }
+    // A length prefix promising more than ever comes, then silence: only this
+    // connection waits, for its idle timeout.
+    let mut stalled = TcpStream::connect(zone.addr()).await.expect("connected");
+    stalled
+        .write_all(&[0xff, 0xff, 1, 2])
+        .await
+        .expect("written");
+
+    let answer = tcp(zone.addr(), &query(APEX, RecordType::SOA)).await;
+    assert_eq!(answer.answers.len(), 1);
+    let answer = udp(zone.addr(), &query(APEX, RecordType::SOA)).await;
+    assert_eq!(answer.answers.len(), 1);
+}
