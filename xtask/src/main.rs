@@ -54,7 +54,7 @@ fn ci() -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
-    ensure_httpx()?;
+    ensure_python_packages()?;
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
     cargo(&args)
@@ -110,26 +110,60 @@ fn ensure_postgres() -> Result<()> {
     )
 }
 
-/// The binary's tests run the product page's Python example, which uses httpx.
-fn ensure_httpx() -> Result<()> {
-    let has = |py: &str| {
-        Command::new(py)
-            .args(["-c", "import httpx"])
+/// The Python packages the tests use: the module each is imported as, and the release
+/// pip installs when it is missing. The tools whose checks or output the tests depend
+/// on are pinned, so that a new release cannot change what the suite means.
+const PYTHON_PACKAGES: [(&str, &str); 4] = [
+    // The product page's Python example (crates/app/tests).
+    ("httpx", "httpx"),
+    // Validates docs/openapi.json against the OpenAPI 3.1 schema.
+    ("openapi_spec_validator", "openapi-spec-validator==0.9.0"),
+    // The schema-driven fuzzer run against the binary.
+    ("schemathesis", "schemathesis==4.32.5"),
+    // The client generated from the document that walks the product page.
+    ("openapi_python_client", "openapi-python-client==0.29.1"),
+];
+
+/// Installs with `pip install --user` every package of [`PYTHON_PACKAGES`] that python3
+/// cannot import in the pinned release, and fails with the command to run by hand if
+/// that does not work.
+fn ensure_python_packages() -> Result<()> {
+    let installed = |module: &str, requirement: &str| {
+        // `import` proves the module loads; the metadata check proves the pinned release.
+        let check = match requirement.split_once("==") {
+            Some((dist, version)) => format!(
+                "import {module}, importlib.metadata as m; assert m.version({dist:?}) == {version:?}"
+            ),
+            None => format!("import {module}"),
+        };
+        Command::new("python3")
+            .args(["-c", &check])
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if has("python3") {
+    let missing = || -> Vec<&str> {
+        PYTHON_PACKAGES
+            .iter()
+            .filter(|(module, requirement)| !installed(module, requirement))
+            .map(|(_, requirement)| *requirement)
+            .collect()
+    };
+    let to_install = missing();
+    if to_install.is_empty() {
         return Ok(());
     }
-    eprintln!("xtask: installing httpx for the product page's Python example");
+    eprintln!("xtask: installing {} for the tests", to_install.join(", "));
     let _ = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--user", "httpx"])
+        .args(["-m", "pip", "install", "--quiet", "--user"])
+        .args(&to_install)
         .status();
-    if has("python3") {
+    let still = missing();
+    if still.is_empty() {
         return Ok(());
     }
     bail!(
-        "python3 with httpx is needed to run the product page's Python example: `python3 -m pip install httpx`"
+        "the tests need these Python packages: `python3 -m pip install --user {}`",
+        still.join(" ")
     )
 }
 

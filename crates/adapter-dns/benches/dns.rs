@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use adapter_dns::{DnsConfig, HickoryDns};
 use domain_core::ports::{DnsAnswer, DnsLookup, MxRecord, TxtRecordData};
 use domain_core::records::dkim::DkimKeyRecord;
-use domain_core::verify::{CheckStatus, DomainExpectation, check_domain};
+use domain_core::verify::{CheckStatus, DkimKeys, DomainExpectation, check_domain};
 use domain_core::{DmarcPolicy, DomainName, Selector};
 use test_dns::{Record, TestDns};
 
@@ -313,7 +313,7 @@ impl Verification {
             dns,
             &DomainExpectation {
                 domain: &self.domain,
-                dkim: (&self.selector, Some(&self.key)),
+                dkim: DkimKeys::Txt(vec![(&self.selector, Some(&self.key))]),
                 dkim_pending: None,
                 include_host: &self.include,
                 sending_ips: &[],

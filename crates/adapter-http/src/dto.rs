@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
-use domain_core::crypto::{KeyAlgorithm, RsaBits};
-use domain_core::publish::{DnsRecordSpec, RecordAction, RecordStatus};
-use domain_core::rotation::{RotationPeriod, SelectorKey};
+use domain_core::crypto::RsaBits;
+use domain_core::publish::DnsRecordSpec;
+use domain_core::records::dkim::Algorithm;
+use domain_core::rotation::{DkimMode, RotationPeriod, SelectorKey};
 use domain_core::service::{
     DomainChanges, DomainView, NewDomain, RotationStarted, VerificationReport,
 };
@@ -23,6 +24,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema as _, ToSchema};
 
 use crate::error::ApiError;
+use crate::schema;
 
 /// Reads a JSON body: `415` unless declared JSON, `400` unless a JSON object, `422` when a
 /// field has the wrong type or is unknown (naming the field).
@@ -67,20 +69,29 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Resu
 #[serde(deny_unknown_fields)]
 pub struct CreateDomainRequest {
     /// The domain, e.g. `mail.example.com`; IDNs are converted to A-labels.
-    #[schema(required = true, example = "mail.example.com")]
+    #[schema(value_type = String, required = true, min_length = 1, example = "mail.example.com")]
     pub domain: Option<String>,
     /// `none` (default), `quarantine` or `reject`.
-    #[schema(example = "quarantine")]
+    #[schema(value_type = Option<schema::DmarcPolicy>)]
     pub dmarc_policy: Option<String>,
     /// Where DMARC aggregate reports go.
-    #[schema(example = "dmarc-reports@example.com")]
+    #[schema(min_length = 1, example = "dmarc-reports@example.com")]
     pub dmarc_rua_email: Option<String>,
     /// A partner-owned domain usable by every tenant of the partner (partner operators only).
     pub is_shared: Option<bool>,
     /// `2048` (default), `3072` or `4096`.
+    #[schema(value_type = Option<schema::DkimKeyBits>)]
     pub dkim_key_bits: Option<u32>,
     /// Rotate the DKIM key automatically after this many days (off by default).
+    #[schema(schema_with = rotation_days_input)]
     pub dkim_rotation_days: Option<u32>,
+    /// How the DKIM keys are published: `txt` (default) or `cname`.
+    #[schema(value_type = Option<schema::DkimMode>)]
+    pub dkim_mode: Option<String>,
+    /// The algorithms to sign with: `["rsa-sha256"]` (default) or
+    /// `["rsa-sha256", "ed25519-sha256"]`.
+    #[schema(value_type = Option<Vec<schema::DkimAlgorithm>>, min_items = 1)]
+    pub dkim_algorithms: Option<Vec<String>>,
 }
 
 impl CreateDomainRequest {
@@ -106,10 +117,16 @@ impl CreateDomainRequest {
             Some(a) => collect(&mut errors, "dmarc_rua_email", RuaAddress::parse(a)).map(Some),
         };
         let bits = match self.dkim_key_bits {
-            None => Some(KeyAlgorithm::default()),
-            Some(b) => {
-                collect(&mut errors, "dkim_key_bits", RsaBits::from_bits(b)).map(KeyAlgorithm::Rsa)
-            }
+            None => Some(RsaBits::default()),
+            Some(b) => collect(&mut errors, "dkim_key_bits", RsaBits::from_bits(b)),
+        };
+        let mode = match self.dkim_mode.as_deref() {
+            None => Some(DkimMode::default()),
+            Some(m) => collect(&mut errors, "dkim_mode", parse_mode(m)),
+        };
+        let algorithms = match self.dkim_algorithms.as_deref() {
+            None => Some(vec![Algorithm::RsaSha256]),
+            Some(a) => collect(&mut errors, "dkim_algorithms", parse_algorithms(a)),
         };
         let days = match self.dkim_rotation_days {
             None => Some(None),
@@ -120,19 +137,23 @@ impl CreateDomainRequest {
             )
             .map(Some),
         };
-        match (name, policy, rua, bits, days) {
+        match (name, policy, rua, bits, days, mode, algorithms) {
             (
                 Some(name),
                 Some(dmarc_policy),
                 Some(dmarc_rua),
-                Some(key_bits),
+                Some(rsa_bits),
                 Some(dkim_rotation_days),
+                Some(dkim_mode),
+                Some(dkim_algorithms),
             ) if errors.is_empty() => Ok(NewDomain {
                 name,
                 dmarc_policy,
                 dmarc_rua,
                 is_shared: self.is_shared.unwrap_or(false),
-                key_algorithm: key_bits,
+                dkim_algorithms,
+                rsa_bits,
+                dkim_mode,
                 dkim_rotation_days,
             }),
             _ => Err(errors),
@@ -147,15 +168,22 @@ pub struct UpdateDomainRequest {
     /// `false` rejects sends from the domain; `true` allows them again.
     pub is_active: Option<bool>,
     /// `none`, `quarantine` or `reject`.
+    #[schema(value_type = Option<schema::DmarcPolicy>)]
     pub dmarc_policy: Option<String>,
     /// A new report address; `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1)]
     pub dmarc_rua_email: Option<Option<String>>,
     /// Days between automatic rotations; `null` turns them off.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(schema_with = rotation_days_update)]
     pub dkim_rotation_days: Option<Option<u32>>,
+    /// Publish the keys another way (`txt` or `cname`): starts a rotation into that mode.
+    #[schema(value_type = Option<schema::DkimMode>)]
+    pub dkim_mode: Option<String>,
+    /// Sign with other algorithms: starts a rotation to keys of those algorithms.
+    #[schema(value_type = Option<Vec<schema::DkimAlgorithm>>, min_items = 1)]
+    pub dkim_algorithms: Option<Vec<String>>,
 }
 
 impl UpdateDomainRequest {
@@ -183,6 +211,14 @@ impl UpdateDomainRequest {
             )
             .map(Some),
         };
+        let dkim_mode = self
+            .dkim_mode
+            .as_deref()
+            .and_then(|m| collect(&mut errors, "dkim_mode", parse_mode(m)));
+        let dkim_algorithms = self
+            .dkim_algorithms
+            .as_deref()
+            .and_then(|a| collect(&mut errors, "dkim_algorithms", parse_algorithms(a)));
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -191,8 +227,42 @@ impl UpdateDomainRequest {
             dmarc_policy,
             dmarc_rua,
             dkim_rotation_days,
+            dkim_mode,
+            dkim_algorithms,
         })
     }
+}
+
+fn parse_mode(m: &str) -> Result<DkimMode, InputError> {
+    DkimMode::parse(m).ok_or_else(|| {
+        InputError::new(format!(
+            "`{m}` is not a DKIM mode; use one of {}",
+            quoted(DkimMode::ALL.map(DkimMode::as_str))
+        ))
+    })
+}
+
+/// The algorithms named, each once; the core decides which sets it accepts.
+fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, InputError> {
+    let mut algorithms = Vec::with_capacity(names.len());
+    for name in names {
+        let a = Algorithm::parse(name).ok_or_else(|| {
+            InputError::new(format!(
+                "`{name}` is not a DKIM algorithm; use {}",
+                quoted(Algorithm::ALL.map(Algorithm::as_str))
+            ))
+        })?;
+        if algorithms.contains(&a) {
+            return Err(InputError::new(format!("`{name}` is listed twice")));
+        }
+        algorithms.push(a);
+    }
+    domain_core::rotation::check_algorithms(&algorithms)?;
+    Ok(algorithms)
+}
+
+fn quoted<const N: usize>(names: [&str; N]) -> String {
+    names.map(|n| format!("`{n}`")).join(" or ")
 }
 
 fn collect<T>(errors: &mut Vec<FieldError>, field: &str, r: Result<T, InputError>) -> Option<T> {
@@ -211,46 +281,42 @@ where
 /// One record to publish (docs/api.md, "Domains": `dns_records`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DnsRecordResponse {
-    /// Always `TXT`.
+    /// `TXT`, or `CNAME` for the DKIM slots of a `cname`-mode domain.
     #[serde(rename = "type")]
+    #[schema(value_type = schema::RecordType)]
     pub record_type: &'static str,
     /// The name to publish at.
     pub host: String,
-    /// The TXT value.
+    /// The TXT value, or the CNAME's target.
     pub value: String,
     /// `dkim`, `spf` or `dmarc`.
+    #[schema(value_type = schema::CheckKind)]
     pub purpose: &'static str,
     /// `not_checked`, `verified`, `missing`, `mismatch`, `invalid`, `temporary_failure`.
+    #[schema(value_type = schema::RecordStatus)]
     pub status: &'static str,
     /// `publish`, or `remove` for a removed DKIM selector.
+    #[schema(value_type = schema::RecordAction)]
     pub action: &'static str,
     /// The value split into ≤255-octet character-strings, when longer than 255 octets.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<String>)]
     pub value_chunks: Option<Vec<String>>,
     /// For DKIM rows: the key's state (`active`, `pending`, `retiring`, `removed`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = schema::KeyState)]
     pub key_state: Option<&'static str>,
 }
 
 impl From<&DnsRecordSpec> for DnsRecordResponse {
     fn from(r: &DnsRecordSpec) -> Self {
         DnsRecordResponse {
-            record_type: "TXT",
+            record_type: r.record_type.as_str(),
             host: r.host.clone(),
             value: r.value.clone(),
             purpose: r.purpose.as_str(),
-            status: match r.status {
-                RecordStatus::NotChecked => "not_checked",
-                RecordStatus::Verified => "verified",
-                RecordStatus::Missing => "missing",
-                RecordStatus::Mismatch => "mismatch",
-                RecordStatus::Invalid => "invalid",
-                RecordStatus::TemporaryFailure => "temporary_failure",
-            },
-            action: match r.action {
-                RecordAction::Publish => "publish",
-                RecordAction::Remove => "remove",
-            },
+            status: r.status.as_str(),
+            action: r.action.as_str(),
             value_chunks: r.value_chunks(),
             key_state: r.key_state.map(|s| s.as_str()),
         }
@@ -262,17 +328,33 @@ impl From<&DnsRecordSpec> for DnsRecordResponse {
 pub struct DkimKeyResponse {
     /// The selector.
     pub selector: String,
+    /// `rsa-sha256` or `ed25519-sha256`.
+    #[schema(value_type = schema::DkimAlgorithm)]
+    pub algorithm: &'static str,
+    /// How its record is published: `txt`, or `cname` (served by our zone behind the
+    /// domain's CNAME slot of the same selector).
+    #[schema(value_type = schema::DkimMode)]
+    pub mode: &'static str,
+    /// The rotation it came with: 1 for the domain's first keys, one more per rotation.
+    #[schema(minimum = 1)]
+    pub generation: u32,
     /// `pending`, `active`, `retiring` or `removed`.
+    #[schema(value_type = schema::KeyState)]
     pub state: &'static str,
-    /// The modulus size.
+    /// The key size: the RSA modulus size, 256 for Ed25519.
+    #[schema(minimum = 256)]
     pub bits: usize,
     /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
     /// When it started signing.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub activated_at: Option<String>,
     /// When it stopped signing.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub retired_at: Option<String>,
     /// When it was removed.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub removed_at: Option<String>,
 }
 
@@ -280,6 +362,9 @@ impl From<&SelectorKey> for DkimKeyResponse {
     fn from(k: &SelectorKey) -> Self {
         DkimKeyResponse {
             selector: k.selector.to_string(),
+            algorithm: k.algorithm().as_str(),
+            mode: k.mode.as_str(),
+            generation: k.index,
             state: k.state.as_str(),
             bits: k.public_key.bits(),
             created_at: rfc3339(k.created_at),
@@ -294,23 +379,27 @@ impl From<&SelectorKey> for DkimKeyResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerdictResponse {
     /// `dkim`, `spf` or `dmarc`.
-    pub record: String,
+    #[schema(value_type = schema::CheckKind)]
+    pub record: &'static str,
     /// The name checked.
     pub host: String,
     /// `verified`, `missing`, `mismatch`, `invalid` or `temporary_failure`.
-    pub status: String,
-    /// A stable machine code, e.g. `spf_multiple_records`, `dkim_key_mismatch`.
+    #[schema(value_type = schema::CheckStatus)]
+    pub status: &'static str,
+    /// A stable machine code, e.g. `spf_multiple_records`, `dkim_key_mismatch`. Clients
+    /// may switch on it; the set only grows, so it is not a closed enum.
     pub code: String,
     /// The record that should be there.
+    #[schema(required = true)]
     pub expected: Option<String>,
     /// The records found there.
     pub found: Vec<String>,
     /// What is wrong and how to fix it.
     pub message: String,
     /// Findings that do not fail the check.
-    #[schema(value_type = Vec<Object>)]
-    pub warnings: serde_json::Value,
+    pub warnings: Vec<WarningResponse>,
     /// The DNS server that answered.
+    #[schema(required = true)]
     pub answered_by: Option<String>,
     /// Check-specific details (SPF include reached and lookup counts, DMARC inheritance).
     #[schema(value_type = Object)]
@@ -320,14 +409,21 @@ pub struct VerdictResponse {
 impl From<&Verdict> for VerdictResponse {
     fn from(v: &Verdict) -> Self {
         VerdictResponse {
-            record: v.record.as_str().to_owned(),
+            record: v.record.as_str(),
             host: v.host.clone(),
-            status: v.status.as_str().to_owned(),
+            status: v.status.as_str(),
             code: v.code.as_str(),
             expected: v.expected.clone(),
             found: v.found.clone(),
             message: v.message.clone(),
-            warnings: serde_json::to_value(&v.warnings).unwrap_or_default(),
+            warnings: v
+                .warnings
+                .iter()
+                .map(|w| WarningResponse {
+                    code: w.code.as_str(),
+                    message: w.message.clone(),
+                })
+                .collect(),
             answered_by: v.answered_by.clone(),
             details: if v.details.is_null() {
                 serde_json::json!({})
@@ -336,6 +432,15 @@ impl From<&Verdict> for VerdictResponse {
             },
         }
     }
+}
+
+/// A finding that does not fail its check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarningResponse {
+    /// A stable machine code, e.g. `dkim_testing`, `spf_allows_everyone`.
+    pub code: String,
+    /// What it means and what to do.
+    pub message: String,
 }
 
 /// The last verdict of each check (extra field), keyed by check (`dkim`, `spf`,
@@ -394,11 +499,20 @@ pub struct DomainResponse {
     pub domain: String,
     /// All three checks pass.
     pub verified: bool,
-    /// The selector that signs.
+    /// The selector that signs (the RSA one when the domain signs with several
+    /// algorithms).
     pub dkim_selector: String,
+    /// How the DKIM keys are published: `txt` or `cname`.
+    #[schema(value_type = schema::DkimMode)]
+    pub dkim_mode: &'static str,
+    /// The algorithms the domain signs with, RSA first.
+    #[schema(value_type = Vec<schema::DkimAlgorithm>)]
+    pub dkim_algorithms: Vec<&'static str>,
     /// `none`, `quarantine` or `reject`.
-    pub dmarc_policy: String,
+    #[schema(value_type = schema::DmarcPolicy)]
+    pub dmarc_policy: &'static str,
     /// Where DMARC reports go.
+    #[schema(required = true)]
     pub dmarc_rua_email: Option<String>,
     /// Owned by the partner, usable by all its tenants.
     pub is_shared: bool,
@@ -407,24 +521,31 @@ pub struct DomainResponse {
     /// The records to publish (and to remove).
     pub dns_records: Vec<DnsRecordResponse>,
     /// When it was added.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: String,
     /// When it last changed.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: String,
     /// When all checks last passed.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub last_verified_at: Option<String>,
     /// The owning partner.
     pub partner_id: String,
     /// The owning tenant; `null` for shared domains.
+    #[schema(required = true)]
     pub tenant_id: Option<String>,
     /// Every DKIM key, with its state.
     pub dkim_keys: Vec<DkimKeyResponse>,
     /// The last verdict of each check.
     pub checks: ChecksResponse,
     /// Days between automatic rotations, or `null`.
+    #[schema(schema_with = rotation_days_output, required = true)]
     pub dkim_rotation_days: Option<u32>,
     /// Since when a verified domain has been failing (the monitor's grace period).
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub failing_since: Option<String>,
     /// When the monitor checks next.
+    #[schema(value_type = String, format = DateTime)]
     pub next_check_at: String,
 }
 
@@ -436,7 +557,13 @@ impl From<&DomainView> for DomainResponse {
             domain: d.name.to_string(),
             verified: d.verified,
             dkim_selector: d.keys.active().selector.to_string(),
-            dmarc_policy: d.dmarc_policy.as_str().to_owned(),
+            dkim_mode: d.dkim_mode().as_str(),
+            dkim_algorithms: d
+                .dkim_algorithms()
+                .into_iter()
+                .map(Algorithm::as_str)
+                .collect(),
+            dmarc_policy: d.dmarc_policy.as_str(),
             dmarc_rua_email: d.dmarc_rua.as_ref().map(ToString::to_string),
             is_shared: d.is_shared(),
             is_active: d.is_active,
@@ -461,6 +588,7 @@ pub struct DomainList {
     /// The domains.
     pub data: Vec<DomainResponse>,
     /// Pass as `cursor` for the next page; `null` on the last one.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -509,11 +637,15 @@ impl From<&VerificationReport> for VerifyResponse {
 /// `POST …/rotate-dkim` → `202`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RotateResponse {
-    /// The new, pending selector.
+    /// The new, pending selector (the RSA one when the domain signs with several
+    /// algorithms).
     #[schema(example = "scaisend2")]
     pub new_selector: String,
-    /// Its record, to publish now.
+    /// Its record: to publish now in `txt` mode; in `cname` mode the slot's CNAME, which
+    /// is already in place.
     pub dns_record: DnsRecordResponse,
+    /// Every new record, one per algorithm.
+    pub dns_records: Vec<DnsRecordResponse>,
     /// The selector that keeps signing until the new record is seen.
     pub active_selector: String,
 }
@@ -523,6 +655,7 @@ impl From<&RotationStarted> for RotateResponse {
         RotateResponse {
             new_selector: r.new_selector.to_string(),
             dns_record: (&r.dns_record).into(),
+            dns_records: r.dns_records.iter().map(Into::into).collect(),
             active_selector: r.active_selector.to_string(),
         }
     }
@@ -537,8 +670,10 @@ pub struct EventResponse {
     /// `rotation_started`, `selector_promoted`, `rotation_cancelled`, `selector_removed`,
     /// `policy_changed`, `deactivated`, `reactivated`.
     #[serde(rename = "type")]
+    #[schema(value_type = schema::EventType)]
     pub kind: &'static str,
     /// When.
+    #[schema(value_type = String, format = DateTime)]
     pub at: String,
     /// The user's `sub`, or `system`.
     pub actor: String,
@@ -568,10 +703,33 @@ pub struct EventList {
     /// Newest first.
     pub data: Vec<EventResponse>,
     /// Pass as `cursor` for the next page; `null` on the last one.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
 /// RFC 3339 in UTC.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
+}
+
+// The schemas of fields whose values come from a closed set or a range of the core.
+
+fn rotation_days_input() -> Object {
+    let mut days = schema::rotation_days();
+    days.description = Some(
+        "Rotate the DKIM key automatically after this many days; `null` or absent: never.".into(),
+    );
+    days
+}
+
+fn rotation_days_update() -> Object {
+    let mut days = schema::rotation_days();
+    days.description = Some("Days between automatic rotations; `null` turns them off.".into());
+    days
+}
+
+fn rotation_days_output() -> Object {
+    let mut days = schema::rotation_days();
+    days.description = Some("Days between automatic rotations, or `null`.".into());
+    days
 }

@@ -32,12 +32,13 @@ pub struct ApiError {
 /// The RFC 9457 body, with `errors` for validation failures.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
-    /// A URI reference naming the problem type.
+    /// A URI naming the problem type.
     #[serde(rename = "type")]
     pub problem_type: String,
     /// A short summary of the problem type.
     pub title: String,
     /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What happened, for a human.
     pub detail: String,

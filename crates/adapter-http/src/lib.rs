@@ -13,6 +13,7 @@ mod extract;
 mod limits;
 mod metrics;
 mod routes;
+mod schema;
 mod state;
 
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         version = env!("CARGO_PKG_VERSION"),
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "domains", description = "Sender domains and their records"),
         (name = "verification", description = "Checking the records in DNS"),
@@ -78,6 +79,18 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The problem responses the operations name, under `components/responses`.
+struct ProblemResponses;
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, response) in schema::problem_responses() {
+            components.responses.insert(name.to_owned(), response);
+        }
     }
 }
 
@@ -274,17 +287,28 @@ impl MakeRequestId for MakeUlid {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct Health {
     /// `ok`.
+    #[schema(schema_with = health_status)]
     status: &'static str,
 }
 
+fn health_status() -> utoipa::openapi::Object {
+    schema::names(["ok"]).build()
+}
+
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up", body = Health)))]
 async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
 /// The store is reachable.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The store answers", body = Health),
+        (status = 503, response = schema::Unavailable),
+    )
+)]
 async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
     s.service
         .ports()
@@ -296,7 +320,10 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
 }
 
 /// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"))
+)]
 async fn metrics_text(State(s): State<AppState>) -> Response {
     (
         StatusCode::OK,
@@ -323,6 +350,58 @@ mod tests {
         assert!(
             published == generated,
             "docs/openapi.json is stale: run `cargo xtask openapi`"
+        );
+    }
+
+    /// Every response of every operation says what it means, and every error is
+    /// documented as it is sent: RFC 9457 problem+json with the `Problem` schema, with
+    /// `Retry-After` on 429 and 503 and `WWW-Authenticate` on 401.
+    #[test]
+    fn every_response_is_described_and_every_error_is_a_problem() {
+        let doc = serde_json::to_value(super::openapi()).expect("the document serialises");
+        let reusable = &doc["components"]["responses"];
+        let mut errors = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("a path item") {
+                let responses = operation["responses"].as_object().expect("responses");
+                for (status, response) in responses {
+                    let at = format!("{method} {path} {status}");
+                    let response = match response["$ref"].as_str() {
+                        Some(r) => &reusable[r.trim_start_matches("#/components/responses/")],
+                        None => response,
+                    };
+                    let description = response["description"].as_str().unwrap_or("");
+                    assert!(!description.is_empty(), "{at}: no description");
+                    let status: u16 = status.parse().expect("a status code");
+                    if status < 400 {
+                        continue;
+                    }
+                    errors += 1;
+                    let content = response["content"].as_object().expect("content");
+                    assert_eq!(
+                        content.keys().collect::<Vec<_>>(),
+                        [super::PROBLEM_JSON],
+                        "{at}"
+                    );
+                    assert_eq!(
+                        content[super::PROBLEM_JSON]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{at}"
+                    );
+                    let header = |name: &str| &response["headers"][name]["required"];
+                    if matches!(status, 429 | 503) {
+                        assert_eq!(header("Retry-After"), true, "{at}");
+                    }
+                    if status == 401 {
+                        assert_eq!(header("WWW-Authenticate"), true, "{at}");
+                    }
+                }
+            }
+        }
+        assert!(errors > 50, "only {errors} error responses were seen");
+        assert_eq!(
+            reusable["MethodNotAllowed"]["headers"]["Allow"]["required"],
+            true
         );
     }
 }

@@ -12,6 +12,8 @@ use domain_core::sending::{KeyMode, SendDecision};
 use domain_core::service::SenderQuery;
 use domain_core::{DomainId, EventId, FieldError, InputError, ListFilter, PageRequest, Selector};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authenticated;
@@ -19,8 +21,12 @@ use crate::dto::{
     CreateDomainRequest, DnsRecordsResponse, DomainList, DomainResponse, EventList, RotateResponse,
     UpdateDomainRequest, VerifyResponse, json_body,
 };
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::schema::{
+    BadRequest, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, TooManyRequests,
+    Unauthorized, Unavailable, UnsupportedMediaType, query,
+};
 use crate::state::AppState;
 
 /// Largest admin request body.
@@ -96,30 +102,74 @@ fn flag(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>) -> Optio
     }
 }
 
-/// Query of the domain list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Query of the domain list. The values are read as text and parsed by the handler, so
+/// that a bad one is a `422` naming the parameter; the document gives their real types.
+#[derive(Debug, Deserialize)]
 pub struct ListParams {
     /// Only verified (`true`) or unverified (`false`) domains.
     pub verified: Option<String>,
-    /// Only active or inactive domains.
+    /// Only active (`true`) or deactivated (`false`) domains.
     pub is_active: Option<String>,
-    /// Only shared or owned domains.
+    /// Only shared (`true`) or owned (`false`) domains.
     pub is_shared: Option<String>,
-    /// 1–200, default 50.
+    /// How many domains per page.
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-/// Query of the timeline.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Written by hand: an empty value counts as absent (`flag`, `page_request`,
+/// `decode_cursor`), which the document says with `allowEmptyValue`, and the derive
+/// cannot.
+impl IntoParams for ListParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let flag = |name: &str, description: &str| {
+            query(name, description, Object::with_type(Type::Boolean))
+        };
+        [
+            flag(
+                "verified",
+                "Only verified (`true`) or unverified (`false`) domains.",
+            ),
+            flag(
+                "is_active",
+                "Only active (`true`) or deactivated (`false`) domains.",
+            ),
+            flag(
+                "is_shared",
+                "Only shared (`true`) or owned (`false`) domains.",
+            ),
+        ]
+        .into_iter()
+        .chain(PageParams::into_params(|| None))
+        .collect()
+    }
+}
+
+/// Query of the timeline, read like [`ListParams`].
+#[derive(Debug, Deserialize)]
 pub struct PageParams {
-    /// 1–200, default 50.
+    /// How many events per page.
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+impl IntoParams for PageParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            query(
+                "limit",
+                "How many items per page.",
+                crate::schema::page_limit(),
+            ),
+            query(
+                "cursor",
+                "`next_cursor` of the previous page.",
+                Object::with_type(Type::String),
+            ),
+        ]
+    }
 }
 
 /// Adds a sender domain and generates its DKIM key.
@@ -127,11 +177,24 @@ pub struct PageParams {
     post, path = "/api/admin/domains", tag = "domains",
     request_body = CreateDomainRequest,
     responses(
-        (status = 201, description = "Created; `Location` names it", body = DomainResponse),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, description = "The owner already has this domain", body = Problem),
-        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
-        (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem),
+        (status = 201, description = "Created, with its DKIM key; `Location` names it", body = DomainResponse,
+            headers(("Location" = String, description = "The new domain's path, `/api/admin/domains/{id}`")),
+            links(
+                ("GetDomain" = (operation_id = "get_domain", parameters(("id" = "$response.body#/id")))),
+                ("UpdateDomain" = (operation_id = "update_domain", parameters(("id" = "$response.body#/id")))),
+                ("DeleteDomain" = (operation_id = "delete_domain", parameters(("id" = "$response.body#/id")))),
+                ("DnsRecords" = (operation_id = "dns_records", parameters(("id" = "$response.body#/id")))),
+                ("VerifyDomain" = (operation_id = "verify_domain", parameters(("id" = "$response.body#/id")))),
+                ("RotateDkim" = (operation_id = "rotate_dkim", parameters(("id" = "$response.body#/id")))),
+                ("DomainEvents" = (operation_id = "domain_events", parameters(("id" = "$response.body#/id")))),
+                ("RemoveSelector" = (operation_id = "remove_selector", parameters(("id" = "$response.body#/id"), ("selector" = "$response.body#/dkim_selector")))),
+            )),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "The owner already has this domain, or its quota of domains is reached", content_type = PROBLEM_JSON, body = Problem),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid), (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     ),
     security(("bearer" = []))
 )]
@@ -160,9 +223,10 @@ pub async fn create_domain(
 #[utoipa::path(
     get, path = "/api/admin/domains", tag = "domains", params(ListParams),
     responses(
-        (status = 200, body = DomainList),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
-        (status = 503, body = Problem),
+        (status = 200, description = "A page of domains, in a stable order", body = DomainList),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
     ),
     security(("bearer" = []))
 )]
@@ -199,7 +263,11 @@ pub async fn list_domains(
 #[utoipa::path(
     get, path = "/api/admin/domains/{id}", tag = "domains",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 200, body = DomainResponse), (status = 401, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The domain", body = DomainResponse),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn get_domain(
@@ -217,10 +285,12 @@ pub async fn get_domain(
     params(("id" = String, Path, description = "`dom_<ULID>`")),
     request_body = UpdateDomainRequest,
     responses(
-        (status = 200, body = DomainResponse),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 415, body = Problem),
-        (status = 422, body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem),
+        (status = 200, description = "The changed domain", body = DomainResponse),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType), (status = 422, response = Invalid),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     ),
     security(("bearer" = []))
 )]
@@ -243,7 +313,12 @@ pub async fn update_domain(
 #[utoipa::path(
     delete, path = "/api/admin/domains/{id}", tag = "domains",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 204, description = "Deleted, with its private keys"),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn delete_domain(
@@ -259,7 +334,11 @@ pub async fn delete_domain(
 #[utoipa::path(
     get, path = "/api/admin/domains/{id}/dns-records", tag = "domains",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 200, body = DnsRecordsResponse), (status = 401, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The records to publish, and those to remove", body = DnsRecordsResponse),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn dns_records(
@@ -278,7 +357,12 @@ pub async fn dns_records(
 #[utoipa::path(
     post, path = "/api/admin/domains/{id}/verify", tag = "verification",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 200, body = VerifyResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The verdict of every check; `errors` names each failing record", body = VerifyResponse),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn verify_domain(
@@ -294,7 +378,16 @@ pub async fn verify_domain(
 #[utoipa::path(
     post, path = "/api/admin/domains/{id}/rotate-dkim", tag = "rotation",
     params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses((status = 202, body = RotateResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, description = "A rotation is already pending", body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 202, description = "The new key is pending: publish its record, then verify", body = RotateResponse,
+            links(
+                ("CancelRotation" = (operation_id = "remove_selector", parameters(("id" = "$request.path.id"), ("selector" = "$response.body#/new_selector")))),
+            )),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "A rotation is already pending, or the domain changed at the same time", content_type = PROBLEM_JSON, body = Problem),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn rotate_dkim(
@@ -310,7 +403,13 @@ pub async fn rotate_dkim(
 #[utoipa::path(
     delete, path = "/api/admin/domains/{id}/dkim/{selector}", tag = "rotation",
     params(("id" = String, Path, description = "`dom_<ULID>`"), ("selector" = String, Path, description = "e.g. `scaisend`")),
-    responses((status = 200, body = DomainResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, description = "The active selector cannot be removed", body = Problem), (status = 429, description = "The tenant's rate limit of changes is spent; see `Retry-After`", body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The domain without the selector", body = DomainResponse),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The active selector cannot be removed, or the domain changed at the same time", content_type = PROBLEM_JSON, body = Problem),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn remove_selector(
@@ -330,7 +429,12 @@ pub async fn remove_selector(
 #[utoipa::path(
     get, path = "/api/admin/domains/{id}/events", tag = "domains",
     params(("id" = String, Path, description = "`dom_<ULID>`"), PageParams),
-    responses((status = 200, body = EventList), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "A page of the timeline, newest first", body = EventList),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 422, response = Invalid), (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn domain_events(
@@ -361,10 +465,10 @@ pub struct SenderAuthorizationRequest {
     #[schema(example = "p1")]
     pub partner_id: String,
     /// The `From:` address.
-    #[schema(example = "alerts@mail.example.com")]
+    #[schema(min_length = 1, example = "alerts@mail.example.com")]
     pub from: String,
     /// `live` (`sg_live_*` key) or `test` (`sg_test_*` key).
-    #[schema(example = "live")]
+    #[schema(value_type = crate::schema::KeyMode, example = "live")]
     pub key_mode: String,
 }
 
@@ -372,35 +476,58 @@ pub struct SenderAuthorizationRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SenderAuthorizationResponse {
     /// `deliver`, `accept_then_fail`, `reject` or `sandbox`.
+    #[schema(value_type = crate::schema::SendDecision)]
     pub decision: &'static str,
     /// Why, for `accept_then_fail` and `reject`.
+    #[schema(required = true)]
     pub reason: Option<String>,
     /// The `d=` to sign with, for `deliver`.
+    #[schema(required = true)]
     pub signing_domain: Option<String>,
-    /// The active selector, for `deliver`.
+    /// The active selector, for `deliver` (the RSA one when the domain signs with several
+    /// algorithms).
+    #[schema(required = true)]
     pub selector: Option<String>,
+    /// Every selector that signs, with its algorithm, RSA first; empty unless `deliver`.
+    pub selectors: Vec<SelectorResponse>,
+}
+
+/// A selector that signs, and its algorithm.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelectorResponse {
+    /// The selector (`s=`).
+    pub selector: String,
+    /// The algorithm (`a=`).
+    #[schema(value_type = crate::schema::DkimAlgorithm)]
+    pub algorithm: &'static str,
 }
 
 impl From<&SendDecision> for SenderAuthorizationResponse {
     fn from(d: &SendDecision) -> Self {
-        let (decision, signing_domain, selector) = match d {
+        let (signing_domain, selector, selectors) = match d {
             SendDecision::Deliver {
                 signing_domain,
                 selector,
+                selectors,
             } => (
-                "deliver",
                 Some(signing_domain.to_string()),
                 Some(selector.to_string()),
+                selectors
+                    .iter()
+                    .map(|(algorithm, selector)| SelectorResponse {
+                        selector: selector.to_string(),
+                        algorithm: algorithm.as_str(),
+                    })
+                    .collect(),
             ),
-            SendDecision::AcceptThenFail { .. } => ("accept_then_fail", None, None),
-            SendDecision::Reject { .. } => ("reject", None, None),
-            SendDecision::Sandbox => ("sandbox", None, None),
+            _ => (None, None, Vec::new()),
         };
         SenderAuthorizationResponse {
-            decision,
+            decision: d.name(),
             reason: d.reason().map(str::to_owned),
             signing_domain,
             selector,
+            selectors,
         }
     }
 }
@@ -409,7 +536,13 @@ impl From<&SendDecision> for SenderAuthorizationResponse {
 #[utoipa::path(
     post, path = "/api/internal/sender-authorization", tag = "internal",
     request_body = SenderAuthorizationRequest,
-    responses((status = 200, body = SenderAuthorizationResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+    responses(
+        (status = 200, description = "The decision for the send", body = SenderAuthorizationResponse),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType), (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    ),
     security(("bearer" = []))
 )]
 pub async fn sender_authorization(
@@ -420,15 +553,11 @@ pub async fn sender_authorization(
 ) -> Result<Json<SenderAuthorizationResponse>, ApiError> {
     caller.check_service()?;
     let req: SenderAuthorizationRequest = json_body(&headers, &body(raw, ADMIN_BODY_LIMIT)?)?;
-    let key_mode = match req.key_mode.as_str() {
-        "live" => KeyMode::Live,
-        "test" => KeyMode::Test,
-        _ => {
-            return Err(ApiError::invalid(vec![FieldError {
-                field: "key_mode".into(),
-                message: "`key_mode` must be `live` or `test`".into(),
-            }]));
-        }
+    let Some(key_mode) = KeyMode::parse(&req.key_mode) else {
+        return Err(ApiError::invalid(vec![FieldError {
+            field: "key_mode".into(),
+            message: "`key_mode` must be `live` or `test`".into(),
+        }]));
     };
     let decision = s
         .service
@@ -449,15 +578,14 @@ pub async fn sender_authorization(
 pub const SIGN_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// `POST /api/internal/dkim/sign`: the message as text, or as base64 when it holds bytes
-/// that are not UTF-8 (8-bit bodies in legacy charsets).
-#[derive(Debug, Deserialize, ToSchema)]
+/// that are not UTF-8 (8-bit bodies in legacy charsets). Exactly one of the two is sent;
+/// the other is absent or `null`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequestBody {
     /// The sending tenant.
-    #[schema(example = "t1")]
     pub tenant_id: String,
     /// Its partner.
-    #[schema(example = "p1")]
     pub partner_id: String,
     /// The RFC 5322 message; its `From:` domain picks the key.
     pub message: Option<String>,
@@ -465,21 +593,80 @@ pub struct SignRequestBody {
     pub message_base64: Option<String>,
 }
 
-/// The signature and the signed message.
+/// Written by hand because "exactly one of `message` and `message_base64`" is a `oneOf`
+/// of two shapes, which the derive cannot say.
+impl utoipa::PartialSchema for SignRequestBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, Object, OneOfBuilder, Type};
+        let text = |description: &str, example: Option<&str>| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+                .examples(example)
+        };
+        let shape = |title: &str, sent: &str, description: &str, absent: &str| {
+            ObjectBuilder::new()
+                .title(Some(title))
+                .property("tenant_id", text("The sending tenant.", Some("t1")))
+                .required("tenant_id")
+                .property("partner_id", text("Its partner.", Some("p1")))
+                .required("partner_id")
+                .property(sent, text(description, None))
+                .required(sent)
+                .property(absent, Object::with_type(Type::Null))
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "The message to sign: as text in `message`, or as base64 in `message_base64`.",
+            ))
+            .item(shape(
+                "SignText",
+                "message",
+                "The RFC 5322 message; its `From:` domain picks the key.",
+                "message_base64",
+            ))
+            .item(shape(
+                "SignBase64",
+                "message_base64",
+                "The RFC 5322 message as base64 (RFC 4648 §4, padded); its `From:` domain picks the key.",
+                "message",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SignRequestBody {}
+
+/// The signatures and the signed message.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignResponse {
-    /// The `DKIM-Signature: …` header field, folded, without a final CRLF.
+    /// The (first, RSA) `DKIM-Signature: …` header field, folded, without a final CRLF.
     pub dkim_signature: String,
-    /// The message with the field prepended (CRLF line endings), when sent as `message`.
+    /// Every signature, one per algorithm of the domain, RSA first.
+    pub signatures: Vec<SignatureResponse>,
+    /// The message with every field prepended (CRLF line endings), when sent as `message`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_message: Option<String>,
     /// The same as base64, when sent as `message_base64`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_message_base64: Option<String>,
-    /// The selector that signed.
+    /// The selector that signed (the RSA one when there are several signatures).
     pub selector: String,
     /// The `d=` domain.
     pub signing_domain: String,
+}
+
+/// One `DKIM-Signature` made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignatureResponse {
+    /// The header field, folded, without a final CRLF.
+    pub dkim_signature: String,
+    /// Its selector (`s=`).
+    pub selector: String,
+    /// Its algorithm (`a=`).
+    #[schema(value_type = crate::schema::DkimAlgorithm)]
+    pub algorithm: &'static str,
 }
 
 /// Signs a message with the active key of its `From:` domain (service tokens only).
@@ -487,10 +674,12 @@ pub struct SignResponse {
     post, path = "/api/internal/dkim/sign", tag = "internal",
     request_body = SignRequestBody,
     responses(
-        (status = 200, body = SignResponse),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, description = "The domain may not sign: unknown, not verified or inactive", body = Problem),
-        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem),
+        (status = 200, description = "The signature, and the signed message", body = SignResponse),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "The domain may not sign: unknown, not verified or inactive", content_type = PROBLEM_JSON, body = Problem),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid), (status = 503, response = Unavailable),
     ),
     security(("bearer" = []))
 )]
@@ -534,6 +723,15 @@ pub async fn dkim_sign(
         )
         .await?;
     let dkim_signature = signature.header_field().to_owned();
+    let signatures = signature
+        .fields()
+        .iter()
+        .map(|f| SignatureResponse {
+            dkim_signature: f.field.clone(),
+            selector: f.selector.to_string(),
+            algorithm: f.algorithm.as_str(),
+        })
+        .collect();
     let selector = signature.selector().to_string();
     let signing_domain = signature.domain().to_string();
     let signed = signature.into_signed_message();
@@ -548,6 +746,7 @@ pub async fn dkim_sign(
     };
     Ok(Json(SignResponse {
         dkim_signature,
+        signatures,
         signed_message,
         signed_message_base64,
         selector,

@@ -82,6 +82,23 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind of event.
+    pub const ALL: [EventKind; 13] = [
+        EventKind::Created,
+        EventKind::CheckChanged,
+        EventKind::Verified,
+        EventKind::Unverified,
+        EventKind::Failing,
+        EventKind::Recovered,
+        EventKind::RotationStarted,
+        EventKind::SelectorPromoted,
+        EventKind::RotationCancelled,
+        EventKind::SelectorRemoved,
+        EventKind::PolicyChanged,
+        EventKind::Deactivated,
+        EventKind::Reactivated,
+    ];
+
     /// The snake_case name used in the API and the store.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -103,25 +120,9 @@ impl EventKind {
 
     /// Reads what [`EventKind::as_str`] wrote.
     pub fn from_stored(s: &str) -> Option<Self> {
-        ALL_EVENT_KINDS.iter().copied().find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
-
-const ALL_EVENT_KINDS: [EventKind; 13] = [
-    EventKind::Created,
-    EventKind::CheckChanged,
-    EventKind::Verified,
-    EventKind::Unverified,
-    EventKind::Failing,
-    EventKind::Recovered,
-    EventKind::RotationStarted,
-    EventKind::SelectorPromoted,
-    EventKind::RotationCancelled,
-    EventKind::SelectorRemoved,
-    EventKind::PolicyChanged,
-    EventKind::Deactivated,
-    EventKind::Reactivated,
-];
 
 /// One entry of a domain's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -522,7 +523,7 @@ mod tests {
 
     #[test]
     fn every_kind_reads_back_from_its_name() {
-        for kind in ALL_EVENT_KINDS {
+        for kind in EventKind::ALL {
             assert_eq!(EventKind::from_stored(kind.as_str()), Some(kind));
         }
         assert_eq!(EventKind::from_stored("exploded"), None);

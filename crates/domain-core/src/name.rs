@@ -190,6 +190,13 @@ pub enum DmarcPolicy {
 }
 
 impl DmarcPolicy {
+    /// Every policy, from the mildest.
+    pub const ALL: [DmarcPolicy; 3] = [
+        DmarcPolicy::None,
+        DmarcPolicy::Quarantine,
+        DmarcPolicy::Reject,
+    ];
+
     /// Parses `none`, `quarantine` or `reject` (any case, as RFC 7489's ABNF allows).
     pub fn parse(input: &str) -> Result<Self, InputError> {
         match input.trim().to_ascii_lowercase().as_str() {
@@ -439,6 +446,13 @@ fn describe_char(c: char) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_dmarc_policy_reads_back_from_its_name() {
+        for policy in DmarcPolicy::ALL {
+            assert_eq!(DmarcPolicy::parse(policy.as_str()).unwrap(), policy);
+        }
+    }
 
     fn check_domain(input: &str, expected: Result<&str, &str>) {
         match (DomainName::parse(input), expected) {

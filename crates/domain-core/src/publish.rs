@@ -25,6 +25,19 @@ pub enum RecordAction {
     Remove,
 }
 
+impl RecordAction {
+    /// Every action.
+    pub const ALL: [RecordAction; 2] = [RecordAction::Publish, RecordAction::Remove];
+
+    /// The snake_case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordAction::Publish => "publish",
+            RecordAction::Remove => "remove",
+        }
+    }
+}
+
 /// The last known state of a record (docs/api.md, "Domains": `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,11 +67,38 @@ pub enum RecordType {
 }
 
 impl RecordType {
+    /// Every type.
+    pub const ALL: [RecordType; 2] = [RecordType::Txt, RecordType::Cname];
+
     /// The type as DNS names it.
     pub fn as_str(self) -> &'static str {
         match self {
             RecordType::Txt => "TXT",
             RecordType::Cname => "CNAME",
+        }
+    }
+}
+
+impl RecordStatus {
+    /// Every status.
+    pub const ALL: [RecordStatus; 6] = [
+        RecordStatus::NotChecked,
+        RecordStatus::Verified,
+        RecordStatus::Missing,
+        RecordStatus::Mismatch,
+        RecordStatus::Invalid,
+        RecordStatus::TemporaryFailure,
+    ];
+
+    /// The snake_case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordStatus::NotChecked => "not_checked",
+            RecordStatus::Verified => "verified",
+            RecordStatus::Missing => "missing",
+            RecordStatus::Mismatch => "mismatch",
+            RecordStatus::Invalid => "invalid",
+            RecordStatus::TemporaryFailure => "temporary_failure",
         }
     }
 }

@@ -81,6 +81,14 @@ pub enum KeyState {
 }
 
 impl KeyState {
+    /// Every state, in the order of a key's life.
+    pub const ALL: [KeyState; 4] = [
+        KeyState::Pending,
+        KeyState::Active,
+        KeyState::Retiring,
+        KeyState::Removed,
+    ];
+
     /// The snake_case name used in the API and the store.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -93,14 +101,7 @@ impl KeyState {
 
     /// Reads what [`KeyState::as_str`] wrote.
     pub fn from_stored(s: &str) -> Option<Self> {
-        [
-            KeyState::Pending,
-            KeyState::Active,
-            KeyState::Retiring,
-            KeyState::Removed,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -640,6 +641,15 @@ mod tests {
 
     fn base() -> Selector {
         Selector::parse("scaisend").unwrap()
+    }
+
+    #[test]
+    fn every_key_state_reads_back_from_its_name() {
+        for state in KeyState::ALL {
+            assert_eq!(KeyState::from_stored(state.as_str()), Some(state));
+            assert_eq!(serde_json::json!(state), state.as_str());
+        }
+        assert_eq!(KeyState::from_stored("revoked"), None);
     }
 
     #[test]

@@ -16,6 +16,24 @@ pub enum KeyMode {
     Test,
 }
 
+impl KeyMode {
+    /// Both modes.
+    pub const ALL: [KeyMode; 2] = [KeyMode::Live, KeyMode::Test];
+
+    /// The name used in the API: `live` or `test`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyMode::Live => "live",
+            KeyMode::Test => "test",
+        }
+    }
+
+    /// Reads what [`as_str`](Self::as_str) wrote.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
 /// What the sending pipeline must do with a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
@@ -95,6 +113,19 @@ pub fn deliverable(candidates: &[Domain]) -> Result<&Domain, SendDecision> {
 }
 
 impl SendDecision {
+    /// The name of every kind of decision, as [`name`](Self::name) gives them.
+    pub const NAMES: [&'static str; 4] = ["deliver", "accept_then_fail", "reject", "sandbox"];
+
+    /// The snake_case name of the decision, used in the API.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SendDecision::Deliver { .. } => Self::NAMES[0],
+            SendDecision::AcceptThenFail { .. } => Self::NAMES[1],
+            SendDecision::Reject { .. } => Self::NAMES[2],
+            SendDecision::Sandbox => Self::NAMES[3],
+        }
+    }
+
     /// The reason, for the decisions that have one.
     pub fn reason(&self) -> Option<&str> {
         match self {
@@ -157,5 +188,32 @@ mod tests {
         assert_eq!(decision(&[domain(true, false, true)]), "reject");
         assert_eq!(decision(&[]), "accept_then_fail");
         assert_eq!(decide(KeyMode::Test, &[]), SendDecision::Sandbox);
+    }
+
+    #[test]
+    fn decision_names_are_the_serde_tags_and_modes_read_back() {
+        let decisions = [
+            SendDecision::Deliver {
+                signing_domain: DomainName::parse("mail.example.com").unwrap(),
+                selector: Selector::parse("scaisend").unwrap(),
+                selectors: vec![(Algorithm::RsaSha256, Selector::parse("scaisend").unwrap())],
+            },
+            SendDecision::AcceptThenFail {
+                reason: NOT_VERIFIED.to_owned(),
+            },
+            SendDecision::Reject {
+                reason: INACTIVE.to_owned(),
+            },
+            SendDecision::Sandbox,
+        ];
+        // One of each, in the order of `NAMES`.
+        for (d, name) in decisions.iter().zip(SendDecision::NAMES) {
+            assert_eq!(d.name(), name);
+            assert_eq!(serde_json::json!(d)["decision"], name);
+        }
+        for mode in KeyMode::ALL {
+            assert_eq!(KeyMode::parse(mode.as_str()), Some(mode));
+        }
+        assert_eq!(KeyMode::parse("Live"), None);
     }
 }

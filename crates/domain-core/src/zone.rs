@@ -9,7 +9,7 @@
 //! A server swaps a new snapshot in when the store changes and keeps the last one when
 //! the store is unreachable, so the zone is never served empty by accident.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::model::Domain;
@@ -71,7 +71,12 @@ pub enum ZoneAnswer<'a> {
     /// A name holding TXT records; each is one record's value, to be split into
     /// character-strings of at most 255 octets on the wire.
     Txt(&'a [String]),
-    /// A name inside the zone that holds nothing (NXDOMAIN).
+    /// A name inside the zone that holds nothing itself but lies above names that do
+    /// (`<label>.<zone>` above `<selector>.<label>.<zone>`): an empty non-terminal. It
+    /// exists, so the answer is NOERROR with no data; NXDOMAIN would tell a resolver that
+    /// nothing below it exists either (RFC 8020 §2), hiding the keys under it.
+    EmptyNonTerminal,
+    /// A name inside the zone that holds nothing and has nothing below it (NXDOMAIN).
     NxDomain,
 }
 
@@ -81,6 +86,8 @@ pub enum ZoneAnswer<'a> {
 pub struct ZoneSnapshot {
     config: ZoneConfig,
     records: HashMap<String, Vec<String>>,
+    /// The names between the apex and a name holding records, exclusive of both.
+    empty_non_terminals: HashSet<String>,
     serial: u32,
 }
 
@@ -98,9 +105,26 @@ impl ZoneSnapshot {
                 by_name.entry(normalize(&name)).or_default().push(value);
             }
         }
+        let apex_suffix = format!(".{}", config.apex);
+        let mut empty_non_terminals = HashSet::new();
+        for name in by_name.keys() {
+            // Every name between this one and the apex, found by dropping one label at a
+            // time until what is left is the apex.
+            let mut rest = name.as_str();
+            while let Some((_, parent)) = rest.split_once('.') {
+                if !parent.ends_with(&apex_suffix) {
+                    break;
+                }
+                if !by_name.contains_key(parent) {
+                    empty_non_terminals.insert(parent.to_owned());
+                }
+                rest = parent;
+            }
+        }
         ZoneSnapshot {
             config,
             records: by_name,
+            empty_non_terminals,
             serial,
         }
     }
@@ -141,6 +165,7 @@ impl ZoneSnapshot {
         }
         match self.records.get(&name) {
             Some(values) => ZoneAnswer::Txt(values),
+            None if self.empty_non_terminals.contains(&name) => ZoneAnswer::EmptyNonTerminal,
             None => ZoneAnswer::NxDomain,
         }
     }
@@ -206,6 +231,15 @@ mod tests {
             ZoneAnswer::NxDomain
         );
         assert_eq!(zone.lookup("outside.example.org"), ZoneAnswer::OutOfZone);
+        // The label above a slot exists, with no records of its own.
+        assert_eq!(
+            zone.lookup("ABC.dkim.example.net."),
+            ZoneAnswer::EmptyNonTerminal
+        );
+        assert_eq!(
+            zone.lookup("x.scaisend.abc.dkim.example.net"),
+            ZoneAnswer::NxDomain
+        );
         // A name that merely ends with the apex's text is not inside the zone.
         assert_eq!(zone.lookup("xdkim.example.net"), ZoneAnswer::OutOfZone);
         assert_eq!(zone.lookup("example.net"), ZoneAnswer::OutOfZone);

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use test_dns::{Failure, Record, TestDns};
 
+mod openapi;
+
 const BIN: &str = env!("CARGO_BIN_EXE_scaisend-domains");
 const SEED_BASE: &str = "https://scaisend.scailabs.ai";
 

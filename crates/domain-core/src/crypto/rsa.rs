@@ -24,6 +24,9 @@ pub enum RsaBits {
 }
 
 impl RsaBits {
+    /// Every size we issue, from the smallest.
+    pub const ALL: [RsaBits; 3] = [RsaBits::Rsa2048, RsaBits::Rsa3072, RsaBits::Rsa4096];
+
     /// Accepts 2048, 3072 or 4096.
     pub fn from_bits(bits: u32) -> Result<Self, InputError> {
         match bits {
@@ -119,6 +122,9 @@ mod tests {
         assert!(RsaBits::from_bits(0).is_err());
         assert_eq!(RsaBits::closest(3072), RsaBits::Rsa3072);
         assert_eq!(RsaBits::closest(1024), RsaBits::Rsa2048);
+        for size in RsaBits::ALL {
+            assert_eq!(RsaBits::from_bits(size.bits()).unwrap(), size);
+        }
     }
 
     #[test]

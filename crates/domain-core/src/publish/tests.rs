@@ -346,3 +346,14 @@ fn only_values_over_255_octets_are_chunked() {
     let ours = DkimKeyRecord::for_key(&testing::key(0).public).to_string();
     check_chunks(&ours, Some(2));
 }
+
+#[test]
+fn the_api_names_of_statuses_and_actions_are_their_serde_names() {
+    // The API's schema lists `ALL`'s names; they must be what the rows serialize as.
+    for status in RecordStatus::ALL {
+        assert_eq!(serde_json::json!(status), status.as_str());
+    }
+    for action in RecordAction::ALL {
+        assert_eq!(serde_json::json!(action), action.as_str());
+    }
+}

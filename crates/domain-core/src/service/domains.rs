@@ -37,6 +37,24 @@ pub struct NewDomain {
     pub dkim_rotation_days: Option<RotationPeriod>,
 }
 
+impl NewDomain {
+    /// `name` with every other field at the API's default: policy `none`, no report
+    /// address, a tenant's own domain, one RSA key of the default size in TXT mode, no
+    /// automatic rotation.
+    pub fn named(name: DomainName) -> Self {
+        NewDomain {
+            name,
+            dmarc_policy: DmarcPolicy::None,
+            dmarc_rua: None,
+            is_shared: false,
+            dkim_algorithms: vec![Algorithm::RsaSha256],
+            rsa_bits: RsaBits::default(),
+            dkim_mode: DkimMode::default(),
+            dkim_rotation_days: None,
+        }
+    }
+}
+
 /// A change to a domain; `None` leaves a field alone.
 #[derive(Debug, Clone, Default)]
 pub struct DomainChanges {

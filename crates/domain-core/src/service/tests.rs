@@ -80,14 +80,9 @@ fn admin() -> Caller {
 
 fn new_domain(name: &str) -> NewDomain {
     NewDomain {
-        name: DomainName::parse(name).unwrap(),
         dmarc_policy: DmarcPolicy::Quarantine,
         dmarc_rua: Some(RuaAddress::parse("dmarc-reports@example.com").unwrap()),
-        is_shared: false,
-        dkim_algorithms: vec![crate::records::dkim::Algorithm::RsaSha256],
-        rsa_bits: crate::crypto::RsaBits::default(),
-        dkim_mode: crate::rotation::DkimMode::Txt,
-        dkim_rotation_days: None,
+        ..NewDomain::named(DomainName::parse(name).unwrap())
     }
 }
 

@@ -114,6 +114,15 @@ pub enum CheckStatus {
 }
 
 impl CheckStatus {
+    /// Every outcome.
+    pub const ALL: [CheckStatus; 5] = [
+        CheckStatus::Verified,
+        CheckStatus::Missing,
+        CheckStatus::Mismatch,
+        CheckStatus::Invalid,
+        CheckStatus::TemporaryFailure,
+    ];
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -297,6 +306,14 @@ mod tests {
             assert!(!CheckKind::ALL[..i].contains(&kind), "{kind:?} twice");
         }
         assert_eq!(CheckKind::parse("bimi"), None);
+    }
+
+    #[test]
+    fn every_check_status_is_listed_once_under_its_serde_name() {
+        for (i, status) in CheckStatus::ALL.into_iter().enumerate() {
+            assert_eq!(serde_json::json!(status), status.as_str());
+            assert!(!CheckStatus::ALL[..i].contains(&status), "{status:?} twice");
+        }
     }
 
     fn verdict(kind: CheckKind, status: CheckStatus) -> Verdict {
