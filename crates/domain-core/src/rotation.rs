@@ -368,13 +368,10 @@ impl KeyRing {
 
     /// The generation numbers, oldest first.
     pub fn generations(&self) -> impl Iterator<Item = u32> + '_ {
-        let mut last = None;
-        self.keys.iter().filter_map(move |k| {
-            (last != Some(k.index)).then(|| {
-                last = Some(k.index);
-                k.index
-            })
-        })
+        // The keys are ordered by generation, so a generation's keys are adjacent.
+        self.keys
+            .chunk_by(|a, b| a.index == b.index)
+            .map(|generation| generation[0].index)
     }
 
     /// The keys of one generation, RSA first.
