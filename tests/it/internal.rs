@@ -29,7 +29,7 @@ async fn every_row_of_the_product_page_table() {
     let d = decide(&app, &service, "t1", "alerts@mail.example.com", "live").await;
     assert_eq!(
         d,
-        json!({"decision": "accept_then_fail", "reason": "domain not verified", "signing_domain": null, "selector": null})
+        json!({"decision": "accept_then_fail", "reason": "domain not verified", "signing_domain": null, "selector": null, "selectors": []})
     );
     // sg_test_*, unverified → sandbox.
     let d = decide(&app, &service, "t1", "alerts@mail.example.com", "test").await;
@@ -52,7 +52,11 @@ async fn every_row_of_the_product_page_table() {
     .await;
     assert_eq!(
         d,
-        json!({"decision": "deliver", "reason": null, "signing_domain": "mail.example.com", "selector": "scaisend"})
+        json!({
+            "decision": "deliver", "reason": null, "signing_domain": "mail.example.com",
+            "selector": "scaisend",
+            "selectors": [{"selector": "scaisend", "algorithm": "rsa-sha256"}],
+        })
     );
     // …but not for another tenant of the same partner.
     let d = decide(&app, &service, "t2", "alerts@mail.example.com", "live").await;
@@ -77,7 +81,7 @@ async fn every_row_of_the_product_page_table() {
     let d = decide(&app, &service, "t1", "alerts@mail.example.com", "live").await;
     assert_eq!(
         d,
-        json!({"decision": "reject", "reason": "domain inactive", "signing_domain": null, "selector": null})
+        json!({"decision": "reject", "reason": "domain inactive", "signing_domain": null, "selector": null, "selectors": []})
     );
 
     // Bad input is a 422 naming the field; tenants and operators get 403.

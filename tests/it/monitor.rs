@@ -10,7 +10,7 @@ use domain_core::crypto::MasterKey;
 use domain_core::ports::{Clock, DnsAnswer, DnsLookup, MxRecord, TxtRecordData};
 use domain_core::service::NewDomain;
 use domain_core::testing::{FixedKeys, ManualClock};
-use domain_core::{Caller, DmarcPolicy, DomainName, DomainService, Ports, Role, ServiceConfig};
+use domain_core::{Caller, DomainName, DomainService, Ports, Role, ServiceConfig};
 use test_dns::{Failure, TestDns};
 use time::{Duration, OffsetDateTime};
 
@@ -147,6 +147,9 @@ impl DnsLookup for Counting {
     async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
         self.inner.ptr(ip).await
     }
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        self.inner.cname(name).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,14 +205,7 @@ async fn three_instances_check_each_due_domain_exactly_once() {
         async move {
             a.create(
                 admin,
-                NewDomain {
-                    name: DomainName::parse(&format!("d{n}.example.com")).unwrap(),
-                    dmarc_policy: DmarcPolicy::None,
-                    dmarc_rua: None,
-                    is_shared: false,
-                    key_algorithm: Default::default(),
-                    dkim_rotation_days: None,
-                },
+                NewDomain::named(DomainName::parse(&format!("d{n}.example.com")).unwrap()),
             )
             .await
             .unwrap();

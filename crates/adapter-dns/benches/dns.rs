@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use adapter_dns::{DnsConfig, HickoryDns};
 use domain_core::ports::{DnsAnswer, DnsLookup, MxRecord, TxtRecordData};
 use domain_core::records::dkim::DkimKeyRecord;
-use domain_core::verify::{CheckStatus, DomainExpectation, check_domain};
+use domain_core::verify::{CheckStatus, DkimKeys, DomainExpectation, check_domain};
 use domain_core::{DmarcPolicy, DomainName, Selector};
 use test_dns::{Record, TestDns};
 
@@ -260,6 +260,10 @@ impl DnsLookup for Counted {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         self.inner.ptr(ip).await
     }
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        self.inner.cname(name).await
+    }
 }
 const BULK_PER_TASK: usize = 40;
 
@@ -309,7 +313,7 @@ impl Verification {
             dns,
             &DomainExpectation {
                 domain: &self.domain,
-                dkim: (&self.selector, Some(&self.key)),
+                dkim: DkimKeys::Txt(vec![(&self.selector, Some(&self.key))]),
                 dkim_pending: None,
                 include_host: &self.include,
                 sending_ips: &[],

@@ -426,6 +426,16 @@ impl DnsLookup for HickoryDns {
         .await
     }
 
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        // Asked for the CNAME type, a server answers with the alias itself: nothing is
+        // chased.
+        self.lookup(parse_name(name), RecordType::CNAME, |r| match r {
+            RData::CNAME(target) => Some(display(&target.0)),
+            _ => None,
+        })
+        .await
+    }
+
     async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
         let mut name = Name::from(ip);
         name.set_fqdn(true);

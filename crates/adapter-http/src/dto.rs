@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
-use domain_core::crypto::{KeyAlgorithm, RsaBits};
+use domain_core::crypto::RsaBits;
 use domain_core::publish::DnsRecordSpec;
-use domain_core::rotation::{RotationPeriod, SelectorKey};
+use domain_core::records::dkim::Algorithm;
+use domain_core::rotation::{DkimMode, RotationPeriod, SelectorKey};
 use domain_core::service::{
     DomainChanges, DomainView, NewDomain, RotationStarted, VerificationReport,
 };
@@ -84,6 +85,13 @@ pub struct CreateDomainRequest {
     /// Rotate the DKIM key automatically after this many days (off by default).
     #[schema(schema_with = rotation_days_input)]
     pub dkim_rotation_days: Option<u32>,
+    /// How the DKIM keys are published: `txt` (default) or `cname`.
+    #[schema(value_type = Option<schema::DkimMode>)]
+    pub dkim_mode: Option<String>,
+    /// The algorithms to sign with: `["rsa-sha256"]` (default) or
+    /// `["rsa-sha256", "ed25519-sha256"]`.
+    #[schema(value_type = Option<Vec<schema::DkimAlgorithm>>, min_items = 1)]
+    pub dkim_algorithms: Option<Vec<String>>,
 }
 
 impl CreateDomainRequest {
@@ -109,10 +117,16 @@ impl CreateDomainRequest {
             Some(a) => collect(&mut errors, "dmarc_rua_email", RuaAddress::parse(a)).map(Some),
         };
         let bits = match self.dkim_key_bits {
-            None => Some(KeyAlgorithm::default()),
-            Some(b) => {
-                collect(&mut errors, "dkim_key_bits", RsaBits::from_bits(b)).map(KeyAlgorithm::Rsa)
-            }
+            None => Some(RsaBits::default()),
+            Some(b) => collect(&mut errors, "dkim_key_bits", RsaBits::from_bits(b)),
+        };
+        let mode = match self.dkim_mode.as_deref() {
+            None => Some(DkimMode::default()),
+            Some(m) => collect(&mut errors, "dkim_mode", parse_mode(m)),
+        };
+        let algorithms = match self.dkim_algorithms.as_deref() {
+            None => Some(vec![Algorithm::RsaSha256]),
+            Some(a) => collect(&mut errors, "dkim_algorithms", parse_algorithms(a)),
         };
         let days = match self.dkim_rotation_days {
             None => Some(None),
@@ -123,19 +137,23 @@ impl CreateDomainRequest {
             )
             .map(Some),
         };
-        match (name, policy, rua, bits, days) {
+        match (name, policy, rua, bits, days, mode, algorithms) {
             (
                 Some(name),
                 Some(dmarc_policy),
                 Some(dmarc_rua),
-                Some(key_bits),
+                Some(rsa_bits),
                 Some(dkim_rotation_days),
+                Some(dkim_mode),
+                Some(dkim_algorithms),
             ) if errors.is_empty() => Ok(NewDomain {
                 name,
                 dmarc_policy,
                 dmarc_rua,
                 is_shared: self.is_shared.unwrap_or(false),
-                key_algorithm: key_bits,
+                dkim_algorithms,
+                rsa_bits,
+                dkim_mode,
                 dkim_rotation_days,
             }),
             _ => Err(errors),
@@ -160,6 +178,12 @@ pub struct UpdateDomainRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(schema_with = rotation_days_update)]
     pub dkim_rotation_days: Option<Option<u32>>,
+    /// Publish the keys another way (`txt` or `cname`): starts a rotation into that mode.
+    #[schema(value_type = Option<schema::DkimMode>)]
+    pub dkim_mode: Option<String>,
+    /// Sign with other algorithms: starts a rotation to keys of those algorithms.
+    #[schema(value_type = Option<Vec<schema::DkimAlgorithm>>, min_items = 1)]
+    pub dkim_algorithms: Option<Vec<String>>,
 }
 
 impl UpdateDomainRequest {
@@ -187,6 +211,14 @@ impl UpdateDomainRequest {
             )
             .map(Some),
         };
+        let dkim_mode = self
+            .dkim_mode
+            .as_deref()
+            .and_then(|m| collect(&mut errors, "dkim_mode", parse_mode(m)));
+        let dkim_algorithms = self
+            .dkim_algorithms
+            .as_deref()
+            .and_then(|a| collect(&mut errors, "dkim_algorithms", parse_algorithms(a)));
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -195,8 +227,42 @@ impl UpdateDomainRequest {
             dmarc_policy,
             dmarc_rua,
             dkim_rotation_days,
+            dkim_mode,
+            dkim_algorithms,
         })
     }
+}
+
+fn parse_mode(m: &str) -> Result<DkimMode, InputError> {
+    DkimMode::parse(m).ok_or_else(|| {
+        InputError::new(format!(
+            "`{m}` is not a DKIM mode; use one of {}",
+            quoted(DkimMode::ALL.map(DkimMode::as_str))
+        ))
+    })
+}
+
+/// The algorithms named, each once; the core decides which sets it accepts.
+fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, InputError> {
+    let mut algorithms = Vec::with_capacity(names.len());
+    for name in names {
+        let a = Algorithm::parse(name).ok_or_else(|| {
+            InputError::new(format!(
+                "`{name}` is not a DKIM algorithm; use {}",
+                quoted(Algorithm::ALL.map(Algorithm::as_str))
+            ))
+        })?;
+        if algorithms.contains(&a) {
+            return Err(InputError::new(format!("`{name}` is listed twice")));
+        }
+        algorithms.push(a);
+    }
+    domain_core::rotation::check_algorithms(&algorithms)?;
+    Ok(algorithms)
+}
+
+fn quoted<const N: usize>(names: [&str; N]) -> String {
+    names.map(|n| format!("`{n}`")).join(" or ")
 }
 
 fn collect<T>(errors: &mut Vec<FieldError>, field: &str, r: Result<T, InputError>) -> Option<T> {
@@ -215,13 +281,13 @@ where
 /// One record to publish (docs/api.md, "Domains": `dns_records`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DnsRecordResponse {
-    /// Always `TXT`.
+    /// `TXT`, or `CNAME` for the DKIM slots of a `cname`-mode domain.
     #[serde(rename = "type")]
-    #[schema(schema_with = record_type)]
+    #[schema(value_type = schema::RecordType)]
     pub record_type: &'static str,
     /// The name to publish at.
     pub host: String,
-    /// The TXT value.
+    /// The TXT value, or the CNAME's target.
     pub value: String,
     /// `dkim`, `spf` or `dmarc`.
     #[schema(value_type = schema::CheckKind)]
@@ -245,7 +311,7 @@ pub struct DnsRecordResponse {
 impl From<&DnsRecordSpec> for DnsRecordResponse {
     fn from(r: &DnsRecordSpec) -> Self {
         DnsRecordResponse {
-            record_type: "TXT",
+            record_type: r.record_type.as_str(),
             host: r.host.clone(),
             value: r.value.clone(),
             purpose: r.purpose.as_str(),
@@ -262,11 +328,21 @@ impl From<&DnsRecordSpec> for DnsRecordResponse {
 pub struct DkimKeyResponse {
     /// The selector.
     pub selector: String,
+    /// `rsa-sha256` or `ed25519-sha256`.
+    #[schema(value_type = schema::DkimAlgorithm)]
+    pub algorithm: &'static str,
+    /// How its record is published: `txt`, or `cname` (served by our zone behind the
+    /// domain's CNAME slot of the same selector).
+    #[schema(value_type = schema::DkimMode)]
+    pub mode: &'static str,
+    /// The rotation it came with: 1 for the domain's first keys, one more per rotation.
+    #[schema(minimum = 1)]
+    pub generation: u32,
     /// `pending`, `active`, `retiring` or `removed`.
     #[schema(value_type = schema::KeyState)]
     pub state: &'static str,
-    /// The modulus size.
-    #[schema(value_type = schema::DkimKeyBits)]
+    /// The key size: the RSA modulus size, 256 for Ed25519.
+    #[schema(minimum = 256)]
     pub bits: usize,
     /// When it was created.
     #[schema(value_type = String, format = DateTime)]
@@ -286,6 +362,9 @@ impl From<&SelectorKey> for DkimKeyResponse {
     fn from(k: &SelectorKey) -> Self {
         DkimKeyResponse {
             selector: k.selector.to_string(),
+            algorithm: k.algorithm().as_str(),
+            mode: k.mode.as_str(),
+            generation: k.index,
             state: k.state.as_str(),
             bits: k.public_key.bits(),
             created_at: rfc3339(k.created_at),
@@ -420,8 +499,15 @@ pub struct DomainResponse {
     pub domain: String,
     /// All three checks pass.
     pub verified: bool,
-    /// The selector that signs.
+    /// The selector that signs (the RSA one when the domain signs with several
+    /// algorithms).
     pub dkim_selector: String,
+    /// How the DKIM keys are published: `txt` or `cname`.
+    #[schema(value_type = schema::DkimMode)]
+    pub dkim_mode: &'static str,
+    /// The algorithms the domain signs with, RSA first.
+    #[schema(value_type = Vec<schema::DkimAlgorithm>)]
+    pub dkim_algorithms: Vec<&'static str>,
     /// `none`, `quarantine` or `reject`.
     #[schema(value_type = schema::DmarcPolicy)]
     pub dmarc_policy: &'static str,
@@ -471,6 +557,12 @@ impl From<&DomainView> for DomainResponse {
             domain: d.name.to_string(),
             verified: d.verified,
             dkim_selector: d.keys.active().selector.to_string(),
+            dkim_mode: d.dkim_mode().as_str(),
+            dkim_algorithms: d
+                .dkim_algorithms()
+                .into_iter()
+                .map(Algorithm::as_str)
+                .collect(),
             dmarc_policy: d.dmarc_policy.as_str(),
             dmarc_rua_email: d.dmarc_rua.as_ref().map(ToString::to_string),
             is_shared: d.is_shared(),
@@ -545,11 +637,15 @@ impl From<&VerificationReport> for VerifyResponse {
 /// `POST …/rotate-dkim` → `202`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RotateResponse {
-    /// The new, pending selector.
+    /// The new, pending selector (the RSA one when the domain signs with several
+    /// algorithms).
     #[schema(example = "scaisend2")]
     pub new_selector: String,
-    /// Its record, to publish now.
+    /// Its record: to publish now in `txt` mode; in `cname` mode the slot's CNAME, which
+    /// is already in place.
     pub dns_record: DnsRecordResponse,
+    /// Every new record, one per algorithm.
+    pub dns_records: Vec<DnsRecordResponse>,
     /// The selector that keeps signing until the new record is seen.
     pub active_selector: String,
 }
@@ -559,6 +655,7 @@ impl From<&RotationStarted> for RotateResponse {
         RotateResponse {
             new_selector: r.new_selector.to_string(),
             dns_record: (&r.dns_record).into(),
+            dns_records: r.dns_records.iter().map(Into::into).collect(),
             active_selector: r.active_selector.to_string(),
         }
     }
@@ -616,10 +713,6 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 // The schemas of fields whose values come from a closed set or a range of the core.
-
-fn record_type() -> Object {
-    schema::names(["TXT"]).build()
-}
 
 fn rotation_days_input() -> Object {
     let mut days = schema::rotation_days();

@@ -484,25 +484,50 @@ pub struct SenderAuthorizationResponse {
     /// The `d=` to sign with, for `deliver`.
     #[schema(required = true)]
     pub signing_domain: Option<String>,
-    /// The active selector, for `deliver`.
+    /// The active selector, for `deliver` (the RSA one when the domain signs with several
+    /// algorithms).
     #[schema(required = true)]
     pub selector: Option<String>,
+    /// Every selector that signs, with its algorithm, RSA first; empty unless `deliver`.
+    pub selectors: Vec<SelectorResponse>,
+}
+
+/// A selector that signs, and its algorithm.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelectorResponse {
+    /// The selector (`s=`).
+    pub selector: String,
+    /// The algorithm (`a=`).
+    #[schema(value_type = crate::schema::DkimAlgorithm)]
+    pub algorithm: &'static str,
 }
 
 impl From<&SendDecision> for SenderAuthorizationResponse {
     fn from(d: &SendDecision) -> Self {
-        let (signing_domain, selector) = match d {
+        let (signing_domain, selector, selectors) = match d {
             SendDecision::Deliver {
                 signing_domain,
                 selector,
-            } => (Some(signing_domain.to_string()), Some(selector.to_string())),
-            _ => (None, None),
+                selectors,
+            } => (
+                Some(signing_domain.to_string()),
+                Some(selector.to_string()),
+                selectors
+                    .iter()
+                    .map(|(algorithm, selector)| SelectorResponse {
+                        selector: selector.to_string(),
+                        algorithm: algorithm.as_str(),
+                    })
+                    .collect(),
+            ),
+            _ => (None, None, Vec::new()),
         };
         SenderAuthorizationResponse {
             decision: d.name(),
             reason: d.reason().map(str::to_owned),
             signing_domain,
             selector,
+            selectors,
         }
     }
 }
@@ -613,21 +638,35 @@ impl utoipa::PartialSchema for SignRequestBody {
 
 impl ToSchema for SignRequestBody {}
 
-/// The signature and the signed message.
+/// The signatures and the signed message.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignResponse {
-    /// The `DKIM-Signature: …` header field, folded, without a final CRLF.
+    /// The (first, RSA) `DKIM-Signature: …` header field, folded, without a final CRLF.
     pub dkim_signature: String,
-    /// The message with the field prepended (CRLF line endings), when sent as `message`.
+    /// Every signature, one per algorithm of the domain, RSA first.
+    pub signatures: Vec<SignatureResponse>,
+    /// The message with every field prepended (CRLF line endings), when sent as `message`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_message: Option<String>,
     /// The same as base64, when sent as `message_base64`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_message_base64: Option<String>,
-    /// The selector that signed.
+    /// The selector that signed (the RSA one when there are several signatures).
     pub selector: String,
     /// The `d=` domain.
     pub signing_domain: String,
+}
+
+/// One `DKIM-Signature` made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignatureResponse {
+    /// The header field, folded, without a final CRLF.
+    pub dkim_signature: String,
+    /// Its selector (`s=`).
+    pub selector: String,
+    /// Its algorithm (`a=`).
+    #[schema(value_type = crate::schema::DkimAlgorithm)]
+    pub algorithm: &'static str,
 }
 
 /// Signs a message with the active key of its `From:` domain (service tokens only).
@@ -684,6 +723,15 @@ pub async fn dkim_sign(
         )
         .await?;
     let dkim_signature = signature.header_field().to_owned();
+    let signatures = signature
+        .fields()
+        .iter()
+        .map(|f| SignatureResponse {
+            dkim_signature: f.field.clone(),
+            selector: f.selector.to_string(),
+            algorithm: f.algorithm.as_str(),
+        })
+        .collect();
     let selector = signature.selector().to_string();
     let signing_domain = signature.domain().to_string();
     let signed = signature.into_signed_message();
@@ -698,6 +746,7 @@ pub async fn dkim_sign(
     };
     Ok(Json(SignResponse {
         dkim_signature,
+        signatures,
         signed_message,
         signed_message_base64,
         selector,

@@ -54,6 +54,15 @@ name_sets! {
     /// The last known state of a record.
     RecordStatus: "The last known state of a record: a check's outcome, or `not_checked`." =
         domain_core::publish::RecordStatus::ALL.map(domain_core::publish::RecordStatus::as_str);
+    /// The DNS type of a record to publish.
+    RecordType: "The DNS type of the record: `TXT`, or `CNAME` for the DKIM slots of a `cname`-mode domain." =
+        domain_core::publish::RecordType::ALL.map(domain_core::publish::RecordType::as_str);
+    /// How DKIM keys are published.
+    DkimMode: "How the DKIM keys are published: `txt` (the tenant publishes each key's TXT record) or `cname` (the tenant points two CNAME slots per algorithm at our zone once; rotations need no DNS change)." =
+        domain_core::rotation::DkimMode::ALL.map(domain_core::rotation::DkimMode::as_str);
+    /// A DKIM signing algorithm.
+    DkimAlgorithm: "A DKIM signing algorithm (the `a=` of its signatures): `rsa-sha256`, or `ed25519-sha256` (RFC 8463), only beside `rsa-sha256`." =
+        domain_core::records::dkim::Algorithm::ALL.map(domain_core::records::dkim::Algorithm::as_str);
     /// What to do with a record.
     RecordAction: "What to do with the record at the DNS provider: `publish` (or keep) it, or `remove` it (its DKIM selector was removed)." =
         domain_core::publish::RecordAction::ALL.map(domain_core::publish::RecordAction::as_str);

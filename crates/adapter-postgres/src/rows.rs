@@ -35,6 +35,7 @@ pub(crate) fn domain(row: &PgRow) -> Result<StoredDomain, RepoError> {
         failing_since: get(row, "failing_since")?,
         next_check_at: get(row, "next_check_at")?,
         version: get(row, "version")?,
+        zone_label: get(row, "dkim_label")?,
     })
 }
 
@@ -45,6 +46,7 @@ pub(crate) fn key(row: &PgRow) -> Result<(String, StoredKey), RepoError> {
         idx: get(row, "idx")?,
         state: get(row, "state")?,
         algorithm: get(row, "algorithm")?,
+        mode: get(row, "mode")?,
         public_key: get(row, "public_key")?,
         sealed_private: get(row, "sealed_private")?,
         created_at: get(row, "created_at")?,

@@ -174,8 +174,8 @@ impl DomainRepo for PgStore {
         sqlx::query(
             "INSERT INTO domains (id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, \
              is_active, verified, dkim_rotation_days, created_at, updated_at, last_verified_at, \
-             failing_since, next_check_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             failing_since, next_check_at, version, dkim_label) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(domain.id.as_str())
         .bind(domain.name.as_str())
@@ -192,6 +192,7 @@ impl DomainRepo for PgStore {
         .bind(domain.failing_since)
         .bind(domain.next_check_at)
         .bind(domain.version)
+        .bind(domain.zone_label.as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| match violated_unique(&e).as_deref() {
@@ -403,7 +404,8 @@ impl DomainRepo for PgStore {
 impl KeyStore for PgStore {
     async fn sealed_key(&self, id: &DomainId, selector: &Selector) -> Result<SealedKey, RepoError> {
         let row = sqlx::query(
-            "SELECT sealed_private FROM dkim_keys WHERE domain_id = $1 AND selector = $2",
+            "SELECT sealed_private FROM dkim_keys \
+             WHERE domain_id = $1 AND selector = $2 AND sealed_private IS NOT NULL",
         )
         .bind(id.as_str())
         .bind(selector.as_str())
@@ -473,7 +475,7 @@ async fn write_children(
     let keys = domain.keys.all();
     if !keys.is_empty() {
         let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO dkim_keys (domain_id, selector, idx, state, algorithm, public_key, sealed_private, \
+            "INSERT INTO dkim_keys (domain_id, selector, idx, state, algorithm, mode, public_key, sealed_private, \
              created_at, activated_at, retired_at, removed_at) ",
         );
         q.push_values(keys, |mut row, key| {
@@ -482,6 +484,7 @@ async fn write_children(
                 .push_bind(i64::from(key.index))
                 .push_bind(key.state.as_str())
                 .push_bind(key.public_key.algorithm().as_str())
+                .push_bind(key.mode.as_str())
                 .push_bind(key.public_key.p_bytes())
                 .push_bind(key.sealed.as_ref().map(|s| s.as_bytes()))
                 .push_bind(key.created_at)
@@ -489,10 +492,11 @@ async fn write_children(
                 .push_bind(key.retired_at)
                 .push_bind(key.removed_at);
         });
-        // The public key and the number belong to the selector for good; only the state,
-        // its times and the private key (destroyed on removal) change.
+        // A key is named by its generation and algorithm; its selector, mode and public
+        // key are its for good. Only the state, its times and the private key (destroyed
+        // on removal) change.
         q.push(
-            " ON CONFLICT (domain_id, selector) DO UPDATE SET state = EXCLUDED.state, \
+            " ON CONFLICT (domain_id, idx, algorithm) DO UPDATE SET state = EXCLUDED.state, \
              sealed_private = EXCLUDED.sealed_private, activated_at = EXCLUDED.activated_at, \
              retired_at = EXCLUDED.retired_at, removed_at = EXCLUDED.removed_at",
         );

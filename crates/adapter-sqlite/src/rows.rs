@@ -41,6 +41,7 @@ pub(crate) fn domain(row: &SqliteRow) -> Result<StoredDomain, RepoError> {
         failing_since: opt_time(row, "failing_since")?,
         next_check_at: time(row, "next_check_at")?,
         version: get(row, "version")?,
+        zone_label: get(row, "dkim_label")?,
     })
 }
 
@@ -51,6 +52,7 @@ pub(crate) fn key(row: &SqliteRow) -> Result<(String, StoredKey), RepoError> {
         idx: get(row, "idx")?,
         state: get(row, "state")?,
         algorithm: get(row, "algorithm")?,
+        mode: get(row, "mode")?,
         public_key: get(row, "public_key")?,
         sealed_private: get(row, "sealed_private")?,
         created_at: time(row, "created_at")?,

@@ -181,8 +181,8 @@ impl DomainRepo for SqliteStore {
         sqlx::query(
             "INSERT INTO domains (id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, \
              is_active, verified, dkim_rotation_days, created_at, updated_at, last_verified_at, \
-             failing_since, next_check_at, version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             failing_since, next_check_at, version, dkim_label) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )
         .bind(domain.id.as_str())
         .bind(domain.name.as_str())
@@ -199,6 +199,7 @@ impl DomainRepo for SqliteStore {
         .bind(Micros::opt(domain.failing_since))
         .bind(Micros(domain.next_check_at))
         .bind(domain.version)
+        .bind(domain.zone_label.as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| match violated_unique(&e) {
@@ -416,7 +417,8 @@ impl DomainRepo for SqliteStore {
 impl KeyStore for SqliteStore {
     async fn sealed_key(&self, id: &DomainId, selector: &Selector) -> Result<SealedKey, RepoError> {
         let row = sqlx::query(
-            "SELECT sealed_private FROM dkim_keys WHERE domain_id = ?1 AND selector = ?2",
+            "SELECT sealed_private FROM dkim_keys \
+             WHERE domain_id = ?1 AND selector = ?2 AND sealed_private IS NOT NULL",
         )
         .bind(id.as_str())
         .bind(selector.as_str())
@@ -485,7 +487,7 @@ async fn write_children(
     let keys = domain.keys.all();
     if !keys.is_empty() {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO dkim_keys (domain_id, selector, idx, state, algorithm, public_key, sealed_private, \
+            "INSERT INTO dkim_keys (domain_id, selector, idx, state, algorithm, mode, public_key, sealed_private, \
              created_at, activated_at, retired_at, removed_at) ",
         );
         q.push_values(keys, |mut row, key| {
@@ -494,6 +496,7 @@ async fn write_children(
                 .push_bind(i64::from(key.index))
                 .push_bind(key.state.as_str())
                 .push_bind(key.public_key.algorithm().as_str())
+                .push_bind(key.mode.as_str())
                 .push_bind(key.public_key.p_bytes())
                 .push_bind(key.sealed.as_ref().map(|s| s.as_bytes()))
                 .push_bind(Micros(key.created_at))
@@ -501,10 +504,11 @@ async fn write_children(
                 .push_bind(Micros::opt(key.retired_at))
                 .push_bind(Micros::opt(key.removed_at));
         });
-        // The public key and the number belong to the selector for good; only the state,
-        // its times and the private key (destroyed on removal) change.
+        // A key is named by its generation and algorithm; its selector, mode and public
+        // key are its for good. Only the state, its times and the private key (destroyed
+        // on removal) change.
         q.push(
-            " ON CONFLICT (domain_id, selector) DO UPDATE SET state = excluded.state, \
+            " ON CONFLICT (domain_id, idx, algorithm) DO UPDATE SET state = excluded.state, \
              sealed_private = excluded.sealed_private, activated_at = excluded.activated_at, \
              retired_at = excluded.retired_at, removed_at = excluded.removed_at",
         );

@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
-use domain_core::verify::{CheckStatus, DomainExpectation, DomainReport, Verdict, check_domain};
+use domain_core::verify::{
+    CheckStatus, DkimKeys, DomainExpectation, DomainReport, Verdict, check_domain,
+};
 use domain_core::{DomainName, Selector};
 
 use crate::config::CheckArgs;
@@ -24,7 +26,7 @@ pub async fn run(args: &CheckArgs) -> Result<(DomainName, DomainReport)> {
         dns.as_ref(),
         &DomainExpectation {
             domain: &domain,
-            dkim: (&selector, None),
+            dkim: DkimKeys::Txt(vec![(&selector, None)]),
             dkim_pending: None,
             include_host: &include,
             sending_ips: &sending_ips,

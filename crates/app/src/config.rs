@@ -232,7 +232,68 @@ pub struct DomainArgs {
     /// the include host's own SPF record.
     #[arg(long, env = "SCAISEND_SENDING_IPS")]
     pub sending_ips: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub zone: ZoneArgs,
 }
+
+/// Our authoritative DKIM zone, which serves the keys of `cname`-mode domains.
+#[derive(Debug, Clone, Args)]
+pub struct ZoneArgs {
+    /// The zone apex: CNAME slots point at `<selector>.<label>.<zone>`.
+    #[arg(long, env = "SCAISEND_DKIM_ZONE", default_value = domain_core::zone::DEFAULT_ZONE)]
+    pub dkim_zone: String,
+    /// Comma-separated names of the zone's nameservers, for its NS and SOA records;
+    /// empty: `ns1.<zone>`.
+    #[arg(long, env = "SCAISEND_DKIM_ZONE_NS")]
+    pub dkim_zone_ns: Option<String>,
+    /// The TTL of every record the zone serves.
+    #[arg(long, env = "SCAISEND_DKIM_TTL", default_value = "300s", value_parser = parse_duration)]
+    pub dkim_ttl: Duration,
+    /// How long a new key is served before it signs; empty: twice the TTL.
+    #[arg(long, env = "SCAISEND_DKIM_PROPAGATION", value_parser = parse_duration)]
+    pub dkim_propagation: Option<Duration>,
+    /// How long a retired key is still served before its private key is destroyed.
+    #[arg(long, env = "SCAISEND_DKIM_RETIRE_AFTER", default_value = "7d", value_parser = parse_duration)]
+    pub dkim_retire_after: Duration,
+}
+
+impl ZoneArgs {
+    /// The zone's settings.
+    pub fn zone(&self) -> Result<domain_core::zone::ZoneConfig> {
+        let apex = domain_core::DomainName::parse(&self.dkim_zone)
+            .map_err(|e| anyhow::anyhow!("SCAISEND_DKIM_ZONE: {e}"))?;
+        let mut zone = domain_core::zone::ZoneConfig::for_apex(apex);
+        let nameservers = self
+            .dkim_zone_ns
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                domain_core::DomainName::parse(s)
+                    .map_err(|e| anyhow::anyhow!("SCAISEND_DKIM_ZONE_NS: `{s}`: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !nameservers.is_empty() {
+            zone.nameservers = nameservers;
+        }
+        if self.dkim_ttl.is_zero() || self.dkim_ttl > MAX_TTL {
+            bail!("SCAISEND_DKIM_TTL must be between 1s and 1d");
+        }
+        zone.ttl = self.dkim_ttl;
+        Ok(zone)
+    }
+
+    /// How long a new CNAME-mode key is served before it signs.
+    pub fn propagation(&self) -> Duration {
+        self.dkim_propagation.unwrap_or(self.dkim_ttl * 2)
+    }
+}
+
+/// The longest TTL the zone accepts: a day, so that a key change is never hidden longer.
+const MAX_TTL: Duration = Duration::from_secs(86_400);
 
 impl DomainArgs {
     /// The sending addresses.
@@ -475,13 +536,16 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     let n: u64 = digits
         .parse()
         .with_context(|| format!("`{s}` is not a duration such as 30s, 15m, 72h or 7d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let scale: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => bail!("`{s}` has an unknown unit; use s, m, h or d"),
     };
+    let secs = n
+        .checked_mul(scale)
+        .with_context(|| format!("`{s}` is too long"))?;
     Ok(Duration::from_secs(secs))
 }
 
@@ -522,12 +586,57 @@ mod tests {
             ..dns
         };
         assert!(bad.servers().is_err());
-        let d = DomainArgs {
-            spf_include: "x".into(),
-            dkim_selector: "s".into(),
-            sending_ips: Some("192.0.2.1, 2001:db8::1".into()),
-        };
+        let d = domains(&["--sending-ips", "192.0.2.1, 2001:db8::1"]).unwrap();
         assert_eq!(d.sending_ips().unwrap().len(), 2);
+    }
+
+    fn domains(args: &[&str]) -> Result<DomainArgs, clap::Error> {
+        let argv = ["scaisend-domains", "check", "example.com"]
+            .iter()
+            .chain(args)
+            .copied();
+        match Cli::try_parse_from(argv).map(|cli| cli.command) {
+            Ok(Command::Check(check)) => Ok(check.domains),
+            Ok(other) => panic!("parsed as {other:?}"),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[test]
+    fn the_dkim_zone_settings_parse_with_their_defaults() {
+        let defaults = domains(&[]).unwrap().zone;
+        let zone = defaults.zone().unwrap();
+        assert_eq!(zone.apex.as_str(), domain_core::zone::DEFAULT_ZONE);
+        assert_eq!(
+            zone.nameservers[0].as_str(),
+            format!("ns1.{}", domain_core::zone::DEFAULT_ZONE)
+        );
+        assert_eq!(zone.ttl, Duration::from_secs(300));
+        assert_eq!(defaults.propagation(), Duration::from_secs(600));
+        assert_eq!(defaults.dkim_retire_after, Duration::from_secs(7 * 86_400));
+
+        let set = domains(&[
+            "--dkim-zone",
+            "keys.example.net",
+            "--dkim-zone-ns",
+            "a.ns.example.net, b.ns.example.net",
+            "--dkim-ttl",
+            "60s",
+        ])
+        .unwrap()
+        .zone;
+        let zone = set.zone().unwrap();
+        assert_eq!(zone.apex.as_str(), "keys.example.net");
+        assert_eq!(zone.nameservers.len(), 2);
+        assert_eq!(set.propagation(), Duration::from_secs(120));
+
+        let refused = |args: &[&str]| domains(args).unwrap().zone.zone().is_err();
+        assert!(refused(&["--dkim-zone", "not a name"]));
+        assert!(refused(&["--dkim-zone-ns", "ok.example, bad name"]));
+        assert!(refused(&["--dkim-ttl", "0s"]));
+        assert!(refused(&["--dkim-ttl", "2d"]));
+        assert!(domains(&["--dkim-retire-after", "99999999999999999999d"]).is_err());
+        assert!(parse_duration("999999999999999999d").is_err());
     }
 
     #[test]

@@ -96,6 +96,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         sending_ips: args.domains.sending_ips()?,
         grace: time::Duration::try_from(args.grace).context("SCAISEND_GRACE")?,
         max_domains_per_owner: args.limits.max_domains_per_tenant,
+        zone: args.domains.zone.zone()?,
+        dkim_propagation: time::Duration::try_from(args.domains.zone.propagation())
+            .context("SCAISEND_DKIM_PROPAGATION")?,
+        dkim_retire_after: time::Duration::try_from(args.domains.zone.dkim_retire_after)
+            .context("SCAISEND_DKIM_RETIRE_AFTER")?,
     };
     let app = App::build(AppParts {
         store,

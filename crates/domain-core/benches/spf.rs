@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use domain_core::records::dkim::DkimKeyRecord;
 use domain_core::records::spf::check_host;
 use domain_core::testing::FakeDns;
-use domain_core::verify::{DomainExpectation, SpfExpectation, check_domain, check_spf};
+use domain_core::verify::{DkimKeys, DomainExpectation, SpfExpectation, check_domain, check_spf};
 use domain_core::{DmarcPolicy, DomainName, Selector};
 use futures::executor::block_on;
 
@@ -80,7 +80,7 @@ fn main() {
     let selector = Selector::parse("scaisend").expect("a valid selector");
     let full = DomainExpectation {
         domain: &domain,
-        dkim: (&selector, Some(&key)),
+        dkim: DkimKeys::Txt(vec![(&selector, Some(&key))]),
         dkim_pending: None,
         include_host: &include_host,
         sending_ips: &[],

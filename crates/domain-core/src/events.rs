@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use crate::crypto::KeyAlgorithm;
 use crate::ids::{DomainId, EventId, IdGenerator};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
-use crate::rotation::RotationPeriod;
+use crate::rotation::{DkimMode, RotationPeriod};
 use crate::verify::{CheckKind, CheckStatus, Verdict, VerdictCode};
 
 /// Who caused an event.
@@ -178,10 +178,12 @@ pub enum Change {
         is_shared: bool,
         /// The first settings.
         settings: Settings,
-        /// The first selector.
+        /// The first (RSA) selector.
         selector: Selector,
-        /// The kind of its first key.
-        key: KeyAlgorithm,
+        /// The kinds of its first keys, RSA first.
+        keys: Vec<KeyAlgorithm>,
+        /// How its keys are published.
+        mode: DkimMode,
     },
     /// A check's verdict changed (or was given for the first time).
     CheckChanged {
@@ -215,12 +217,16 @@ pub enum Change {
     RotationStarted {
         /// Started by the schedule rather than a user.
         automatic: bool,
-        /// The selector that keeps signing.
+        /// The (RSA) selector that keeps signing.
         active: Selector,
-        /// The new selector.
+        /// The new (RSA) selector.
         pending: Selector,
         /// Where its record goes.
         host: String,
+        /// How the new keys are published.
+        mode: DkimMode,
+        /// Every new selector, one per algorithm.
+        selectors: Vec<Selector>,
     },
     /// The pending key's record was seen; it signs now.
     SelectorPromoted {
@@ -236,12 +242,15 @@ pub enum Change {
         /// Where its record was to go.
         host: String,
     },
-    /// A retiring selector was removed; its private key is destroyed.
+    /// A retiring generation was removed; its private keys are destroyed.
     SelectorRemoved {
-        /// The removed selector.
+        /// The removed (RSA) selector.
         selector: Selector,
         /// Where its record is to be deleted.
         host: String,
+        /// How it was published: in CNAME mode our zone now serves a revoked record at
+        /// its slot and nothing is to be deleted; it was removed by the monitor.
+        mode: DkimMode,
     },
     /// The DMARC settings or the rotation schedule changed.
     SettingsChanged {
@@ -279,9 +288,17 @@ impl Change {
     /// The readable sentence the timeline shows.
     pub fn message(&self) -> String {
         match self {
-            Change::Created { name, selector, .. } => {
-                format!("{name} was added with DKIM selector `{selector}`")
-            }
+            Change::Created {
+                name,
+                selector,
+                mode,
+                ..
+            } => match mode {
+                DkimMode::Txt => format!("{name} was added with DKIM selector `{selector}`"),
+                DkimMode::Cname => format!(
+                    "{name} was added with DKIM selector `{selector}`, its keys served by our zone (CNAME mode)"
+                ),
+            },
             Change::CheckChanged { after, .. } => format!(
                 "{} check: {}",
                 after.record.as_str().to_uppercase(),
@@ -308,20 +325,37 @@ impl Change {
                 automatic,
                 active,
                 pending,
+                mode,
                 ..
-            } => format!(
-                "{}rotation to `{pending}` started; publish its record — `{active}` signs until it is seen",
-                if *automatic { "scheduled " } else { "" }
-            ),
+            } => {
+                let scheduled = if *automatic { "scheduled " } else { "" };
+                match mode {
+                    DkimMode::Txt => format!(
+                        "{scheduled}rotation to `{pending}` started; publish its record — `{active}` signs until it is seen"
+                    ),
+                    DkimMode::Cname => format!(
+                        "{scheduled}rotation to `{pending}` started; our zone serves its key now, and it signs once the CNAMEs are confirmed after the propagation time — `{active}` signs until then"
+                    ),
+                }
+            }
             Change::SelectorPromoted { old, new } => format!(
                 "the record of `{new}` was seen in DNS; it signs now and `{old}` is retiring"
             ),
             Change::RotationCancelled { selector, host } => format!(
                 "the pending rotation to `{selector}` was cancelled; delete the TXT record at {host} if you published it"
             ),
-            Change::SelectorRemoved { selector, host } => {
-                format!("selector `{selector}` was removed; delete the TXT record at {host}")
-            }
+            Change::SelectorRemoved {
+                selector,
+                host,
+                mode,
+            } => match mode {
+                DkimMode::Txt => {
+                    format!("selector `{selector}` was removed; delete the TXT record at {host}")
+                }
+                DkimMode::Cname => format!(
+                    "the retired keys of `{selector}` were destroyed; our zone serves a revoked record in their slot until the next rotation reuses it — keep the CNAME at {host}"
+                ),
+            },
             Change::SettingsChanged { .. } => "the DMARC settings or the rotation schedule changed; publish the updated DMARC record from dns_records".to_owned(),
             Change::Deactivated => "the domain was deactivated; sends from it are rejected".to_owned(),
             Change::Reactivated => "the domain was reactivated".to_owned(),
@@ -337,7 +371,8 @@ impl Change {
                 is_shared,
                 settings,
                 selector,
-                key,
+                keys,
+                mode,
             } => json!({
                 "after": {
                     "domain": name,
@@ -345,7 +380,9 @@ impl Change {
                     "dmarc_policy": settings.dmarc_policy,
                     "dmarc_rua_email": settings.dmarc_rua,
                     "dkim_selector": selector,
-                    "dkim_key_bits": key.bits(),
+                    "dkim_key_bits": keys.first().map(|k| k.bits()),
+                    "dkim_algorithms": keys.iter().map(|k| k.dkim_algorithm().as_str()).collect::<Vec<_>>(),
+                    "dkim_mode": mode,
                 }
             }),
             Change::CheckChanged { before, after } => json!({
@@ -365,18 +402,26 @@ impl Change {
                 active,
                 pending,
                 host,
+                mode,
+                selectors,
             } => json!({
                 "automatic": automatic,
                 "before": { "active": active, "pending": null },
                 "after": { "active": active, "pending": pending },
                 "host": host,
+                "mode": mode,
+                "selectors": selectors,
             }),
             Change::SelectorPromoted { old, new } => json!({
                 "before": { "active": old },
                 "after": { "active": new, "retiring": old },
             }),
             Change::RotationCancelled { selector, .. } => removed(selector, "pending"),
-            Change::SelectorRemoved { selector, .. } => removed(selector, "retiring"),
+            Change::SelectorRemoved { selector, mode, .. } => {
+                let mut detail = removed(selector, "retiring");
+                detail["mode"] = json!(mode);
+                detail
+            }
             Change::SettingsChanged { before, after } => json!({
                 "before": settings(before),
                 "after": settings(after),
@@ -454,6 +499,11 @@ impl<'a> EventWriter<'a> {
             message: change.message(),
             detail: change.detail(),
         });
+    }
+
+    /// Who the changes are recorded for.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
     /// Whether nothing was recorded.

@@ -41,4 +41,4 @@ pub use model::{
 };
 pub use name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 pub use service::{DomainService, Ports, ServiceConfig};
-pub use signer::{DkimSignature, DkimSigner, SignError, from_domain};
+pub use signer::{DkimSignature, DkimSigner, SignError, SignatureField, from_domain, sign_all};

@@ -6,7 +6,6 @@ use time::{Duration, OffsetDateTime};
 
 use crate::events::{Actor, Change, DomainEvent, EventWriter, Unverification};
 use crate::model::{Domain, IdGenerator};
-use crate::name::Selector;
 use crate::verify::{CheckStatus, DomainReport, Verdict};
 
 /// Who is verifying, which decides how failures count.
@@ -23,22 +22,23 @@ pub enum CheckMode {
     },
 }
 
-/// The selectors a verification was computed for: the active one, and the pending one if
-/// a rotation was under way. Selectors are never reused, so they name the keys.
+/// The generations a verification was computed for: the active one, and the pending one
+/// if a rotation was under way. Generation numbers are never reused, so they name the
+/// keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedKeys {
-    /// The selector that signed.
-    pub active: Selector,
-    /// The selector pending promotion.
-    pub pending: Option<Selector>,
+    /// The generation that signed.
+    pub active: u32,
+    /// The generation pending promotion.
+    pub pending: Option<u32>,
 }
 
 impl CheckedKeys {
     /// The keys of `domain` as they are now.
     pub fn of(domain: &Domain) -> Self {
         CheckedKeys {
-            active: domain.keys.active().selector.clone(),
-            pending: domain.keys.pending().map(|k| k.selector.clone()),
+            active: domain.keys.active().index,
+            pending: domain.keys.pending().map(|k| k.index),
         }
     }
 }
@@ -62,8 +62,8 @@ impl Domain {
         ids: &IdGenerator,
     ) -> Vec<DomainEvent> {
         let mut events = EventWriter::new(ids, &self.id, actor, now);
-        if let Some((selector, verdict)) = report.pending.take() {
-            self.promote_if_seen(&selector, verdict, &mut report, now, &mut events);
+        if let Some((generation, verdict)) = report.pending.take() {
+            self.promote_if_seen(generation, verdict, &mut report, now, &mut events);
         }
         for verdict in report.verdicts.iter() {
             self.record_verdict(verdict.clone(), &mut events);
@@ -72,11 +72,12 @@ impl Domain {
         events.finish()
     }
 
-    /// Promotes the pending key once its record was seen in DNS; its verdict is then the
-    /// DKIM one.
+    /// Promotes the pending generation once its records were seen in DNS (TXT mode) or
+    /// its slots confirmed (CNAME mode, checked only once the propagation time passed);
+    /// its verdict is then the DKIM one.
     fn promote_if_seen(
         &mut self,
-        selector: &Selector,
+        generation: u32,
         verdict: Verdict,
         report: &mut DomainReport,
         now: OffsetDateTime,
@@ -86,10 +87,10 @@ impl Domain {
             return;
         }
         let old = self.keys.active().selector.clone();
-        if self.keys.promote(selector, now).is_ok() {
+        if self.keys.promote(generation, now).is_ok() {
             events.push(Change::SelectorPromoted {
                 old,
-                new: selector.clone(),
+                new: self.keys.active().selector.clone(),
             });
             report.verdicts.insert(verdict);
         }

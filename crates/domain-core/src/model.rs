@@ -5,9 +5,10 @@ use time::OffsetDateTime;
 
 use crate::error::InputError;
 pub use crate::events::{Actor, DomainEvent, EventKind};
-pub use crate::ids::{DomainId, EventId, IdGenerator};
+pub use crate::ids::{DomainId, EventId, IdGenerator, ZoneLabel};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress};
-use crate::rotation::{KeyRing, RotationPeriod};
+use crate::records::dkim::Algorithm;
+use crate::rotation::{DkimMode, KeyRing, RotationPeriod};
 use crate::verify::Verdicts;
 
 /// Who owns a domain: a tenant under a partner, or the partner itself (a shared domain,
@@ -84,6 +85,8 @@ pub struct Domain {
     pub verified: bool,
     /// The DKIM keys and their rotation state.
     pub keys: KeyRing,
+    /// Its label in our DKIM zone (CNAME mode).
+    pub zone_label: ZoneLabel,
     /// The last verdict of each check.
     pub checks: Verdicts,
     /// Rotate DKIM automatically after this many days; `None`: never.
@@ -106,6 +109,16 @@ impl Domain {
     /// Whether the domain is shared by its partner.
     pub fn is_shared(&self) -> bool {
         self.owner.is_shared()
+    }
+
+    /// How the domain publishes its DKIM keys (its newest generation's mode).
+    pub fn dkim_mode(&self) -> DkimMode {
+        self.keys.mode()
+    }
+
+    /// The algorithms the domain signs with (its newest generation's), RSA first.
+    pub fn dkim_algorithms(&self) -> Vec<Algorithm> {
+        self.keys.algorithms()
     }
 }
 

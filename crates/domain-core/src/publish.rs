@@ -5,12 +5,15 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use crate::model::Domain;
+use crate::name::Selector;
+use crate::records::dkim::Algorithm;
 use crate::records::dkim::DkimKeyRecord;
 use crate::records::dmarc::DmarcRecord;
 use crate::records::spf::{DomainSpec, SpfRecord};
 use crate::records::value_chunks;
-use crate::rotation::KeyState;
-use crate::verify::{CheckKind, Verdict};
+use crate::rotation::{DkimMode, KeyState, SelectorKey, cname_slots};
+use crate::verify::{CheckKind, CheckStatus, CnameSlot, Verdict};
+use crate::zone::ZoneConfig;
 
 /// What to do with a record at the DNS provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,6 +56,29 @@ pub enum RecordStatus {
     TemporaryFailure,
 }
 
+/// The DNS type of a record to publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RecordType {
+    /// A TXT record.
+    Txt,
+    /// A CNAME record: the host is an alias of the value.
+    Cname,
+}
+
+impl RecordType {
+    /// Every type.
+    pub const ALL: [RecordType; 2] = [RecordType::Txt, RecordType::Cname];
+
+    /// The type as DNS names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::Txt => "TXT",
+            RecordType::Cname => "CNAME",
+        }
+    }
+}
+
 impl RecordStatus {
     /// Every status.
     pub const ALL: [RecordStatus; 6] = [
@@ -82,16 +108,71 @@ impl RecordStatus {
 pub struct DnsRecordSpec {
     /// `dkim`, `spf` or `dmarc`.
     pub purpose: CheckKind,
+    /// The record's type.
+    pub record_type: RecordType,
     /// The name to publish at.
     pub host: String,
-    /// The TXT value.
+    /// The value: the TXT text, or the CNAME's target.
     pub value: String,
     /// Publish or remove.
     pub action: RecordAction,
     /// The last known state.
     pub status: RecordStatus,
-    /// For DKIM rows: the selector and the key's state.
+    /// For DKIM rows: the key's state (in CNAME mode, the state of the key the slot
+    /// holds).
     pub key_state: Option<KeyState>,
+}
+
+/// What a domain's records depend on besides the domain itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Publishing<'a> {
+    /// Our SPF include.
+    pub include_host: &'a DomainSpec,
+    /// The DKIM selector base, which names the CNAME slots.
+    pub selector_base: &'a Selector,
+    /// Our DKIM zone.
+    pub zone: &'a ZoneConfig,
+}
+
+impl Publishing<'_> {
+    /// Where a slot of `domain` points in our zone: `<selector>.<label>.<zone>`.
+    pub fn slot_target(&self, domain: &Domain, selector: &Selector) -> String {
+        format!("{selector}.{}.{}", domain.zone_label, self.zone.apex)
+    }
+
+    /// The CNAME slots `domain` publishes, with their targets: two per algorithm of its
+    /// keys served by our zone (none when it uses TXT mode only).
+    pub fn cname_slots(&self, domain: &Domain) -> Vec<CnameSlot> {
+        zone_algorithms(domain)
+            .map(|algorithms| {
+                cname_slots(self.selector_base, &algorithms)
+                    .into_iter()
+                    .map(|selector| CnameSlot {
+                        target: self.slot_target(domain, &selector),
+                        selector,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The algorithms whose keys our zone serves for `domain`: those of its CNAME-mode
+/// generations that are not removed and, when the domain is in CNAME mode, its current
+/// ones. `None` when it uses TXT mode only.
+fn zone_algorithms(domain: &Domain) -> Option<Vec<Algorithm>> {
+    let mut algorithms: Vec<Algorithm> = domain
+        .keys
+        .live()
+        .filter(|k| k.mode == DkimMode::Cname)
+        .map(SelectorKey::algorithm)
+        .collect();
+    if domain.dkim_mode() == DkimMode::Cname {
+        algorithms.extend(domain.dkim_algorithms());
+    }
+    algorithms.sort();
+    algorithms.dedup();
+    (!algorithms.is_empty()).then_some(algorithms)
 }
 
 impl DnsRecordSpec {
@@ -104,46 +185,77 @@ impl DnsRecordSpec {
 /// How long a removed selector keeps showing with `action: remove`.
 pub const REMOVED_RECORD_VISIBLE_FOR: Duration = Duration::days(30);
 
-/// The records of a domain: its DKIM keys (active first, then pending and retiring), SPF,
-/// DMARC, and recently removed selectors to delete.
+/// The records of a domain: its DKIM records — in TXT mode one per key (active first,
+/// then pending and retiring), in CNAME mode one CNAME per slot — SPF, DMARC, and recently
+/// removed selectors to delete.
 ///
 /// The SPF value is the record the last check suggested: when the domain already has an
 /// SPF record without our include, that record with our include merged in — never a
 /// second SPF record.
 pub fn dns_records(
     domain: &Domain,
-    include_host: &DomainSpec,
+    publishing: &Publishing<'_>,
     now: OffsetDateTime,
 ) -> Vec<DnsRecordSpec> {
-    let keys = domain.keys.all();
-    let dkim_row = |k: &crate::rotation::SelectorKey, action| DnsRecordSpec {
+    let dkim = domain.checks.get(CheckKind::Dkim);
+    let slots = publishing.cname_slots(domain);
+    let in_zone = |s: &Selector| slots.iter().any(|slot| slot.selector == *s);
+    let mut rows = Vec::new();
+    rows.extend(slots.iter().map(|slot| {
+        DnsRecordSpec {
+            purpose: CheckKind::Dkim,
+            record_type: RecordType::Cname,
+            host: slot.selector.record_host(&domain.name),
+            value: slot.target.clone(),
+            action: RecordAction::Publish,
+            status: dkim
+                .filter(|v| v.details["mode"] == "cname")
+                .map_or(RecordStatus::NotChecked, |v| {
+                    status_of_part(v, "slots", slot.selector.as_str())
+                }),
+            key_state: domain
+                .keys
+                .get(&slot.selector)
+                .filter(|k| k.is_live())
+                .map(|k| k.state),
+        }
+    }));
+    let txt_row = |k: &SelectorKey, action| DnsRecordSpec {
         purpose: CheckKind::Dkim,
+        record_type: RecordType::Txt,
         host: k.selector.record_host(&domain.name),
         value: DkimKeyRecord::for_key(&k.public_key).to_string(),
         action,
-        status: match (domain.checks.get(CheckKind::Dkim), k.state) {
-            (Some(v), KeyState::Active) if verdict_selector(v) == Some(k.selector.as_str()) => {
-                status_of(Some(v))
+        status: match dkim {
+            Some(v) if k.state == KeyState::Active && v.details["mode"] != "cname" => {
+                if v.details.get("keys").is_some() {
+                    status_of_part(v, "keys", k.selector.as_str())
+                } else if verdict_selector(v) == Some(k.selector.as_str()) {
+                    status_of(Some(v))
+                } else {
+                    RecordStatus::NotChecked
+                }
             }
             _ => RecordStatus::NotChecked,
         },
         key_state: Some(k.state),
     };
-    let mut rows = Vec::new();
+    let keys = domain.keys.all();
     for state in [KeyState::Active, KeyState::Pending, KeyState::Retiring] {
         rows.extend(
             keys.iter()
-                .filter(|k| k.state == state)
-                .map(|k| dkim_row(k, RecordAction::Publish)),
+                .filter(|k| k.state == state && !in_zone(&k.selector))
+                .map(|k| txt_row(k, RecordAction::Publish)),
         );
     }
     let spf_value = domain
         .checks
         .get(CheckKind::Spf)
         .and_then(|v| v.expected.clone())
-        .unwrap_or_else(|| SpfRecord::ours(include_host).to_string());
+        .unwrap_or_else(|| SpfRecord::ours(publishing.include_host).to_string());
     rows.push(DnsRecordSpec {
         purpose: CheckKind::Spf,
+        record_type: RecordType::Txt,
         host: domain.name.to_string(),
         value: spf_value,
         action: RecordAction::Publish,
@@ -152,6 +264,7 @@ pub fn dns_records(
     });
     rows.push(DnsRecordSpec {
         purpose: CheckKind::Dmarc,
+        record_type: RecordType::Txt,
         host: DmarcRecord::host(&domain.name),
         value: DmarcRecord::ours(domain.dmarc_policy, domain.dmarc_rua.as_ref()).to_string(),
         action: RecordAction::Publish,
@@ -162,12 +275,29 @@ pub fn dns_records(
         keys.iter()
             .filter(|k| {
                 k.state == KeyState::Removed
+                    && k.mode == DkimMode::Txt
+                    && !in_zone(&k.selector)
+                    && domain
+                        .keys
+                        .get(&k.selector)
+                        .is_some_and(|newest| !newest.is_live())
                     && k.removed_at
                         .is_some_and(|t| now - t < REMOVED_RECORD_VISIBLE_FOR)
             })
-            .map(|k| dkim_row(k, RecordAction::Remove)),
+            .map(|k| txt_row(k, RecordAction::Remove)),
     );
     rows
+}
+
+/// The status of one part (a key or a slot) of a DKIM verdict over several.
+fn status_of_part(v: &Verdict, list: &str, selector: &str) -> RecordStatus {
+    let part = v.details[list]
+        .as_array()
+        .and_then(|parts| parts.iter().find(|p| p["selector"] == selector));
+    match part.and_then(|p| serde_json::from_value(p["status"].clone()).ok()) {
+        Some(status) => record_status(status),
+        None => RecordStatus::NotChecked,
+    }
 }
 
 fn verdict_selector(v: &Verdict) -> Option<&str> {
@@ -175,14 +305,16 @@ fn verdict_selector(v: &Verdict) -> Option<&str> {
 }
 
 fn status_of(v: Option<&Verdict>) -> RecordStatus {
-    use crate::verify::CheckStatus as S;
-    match v.map(|v| v.status) {
-        None => RecordStatus::NotChecked,
-        Some(S::Verified) => RecordStatus::Verified,
-        Some(S::Missing) => RecordStatus::Missing,
-        Some(S::Mismatch) => RecordStatus::Mismatch,
-        Some(S::Invalid) => RecordStatus::Invalid,
-        Some(S::TemporaryFailure) => RecordStatus::TemporaryFailure,
+    v.map_or(RecordStatus::NotChecked, |v| record_status(v.status))
+}
+
+fn record_status(status: CheckStatus) -> RecordStatus {
+    match status {
+        CheckStatus::Verified => RecordStatus::Verified,
+        CheckStatus::Missing => RecordStatus::Missing,
+        CheckStatus::Mismatch => RecordStatus::Mismatch,
+        CheckStatus::Invalid => RecordStatus::Invalid,
+        CheckStatus::TemporaryFailure => RecordStatus::TemporaryFailure,
     }
 }
 

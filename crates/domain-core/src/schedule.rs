@@ -9,6 +9,8 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::model::Domain;
+use crate::name::Selector;
+use crate::rotation::{DkimMode, KeyState};
 
 /// How often a domain waiting for DNS is checked, by how long it has been waiting:
 /// (waiting less than, check every).
@@ -78,6 +80,54 @@ pub fn rotation_due(domain: &Domain, now: OffsetDateTime) -> bool {
     let active = domain.keys.active();
     let since = active.activated_at.unwrap_or(active.created_at);
     now - since >= period.duration()
+}
+
+/// In CNAME mode, the retiring generation whose time to serve mail in flight is over:
+/// its keys are to be destroyed, and its slot serves a revoked record. `None` in TXT
+/// mode, where the tenant removes a retiring selector when they delete its record.
+pub fn retirement_due(
+    domain: &Domain,
+    now: OffsetDateTime,
+    retire_after: Duration,
+) -> Option<Selector> {
+    if domain.dkim_mode() != DkimMode::Cname {
+        return None;
+    }
+    domain
+        .keys
+        .all()
+        .iter()
+        .find(|k| {
+            k.state == KeyState::Retiring && k.retired_at.is_some_and(|at| now - at >= retire_after)
+        })
+        .map(|k| k.selector.clone())
+}
+
+/// When the next step of a CNAME-mode rotation falls due, if one is waiting: a pending
+/// generation may sign once the propagation time has passed, and a retiring one is
+/// destroyed after `retire_after`. The monitor checks the domain then at the latest.
+pub fn next_key_step(
+    domain: &Domain,
+    propagation: Duration,
+    retire_after: Duration,
+) -> Option<OffsetDateTime> {
+    let promotion = domain
+        .keys
+        .pending()
+        .filter(|k| k.mode == DkimMode::Cname)
+        .map(|k| k.created_at + propagation);
+    let retirement = (domain.dkim_mode() == DkimMode::Cname)
+        .then(|| {
+            domain
+                .keys
+                .all()
+                .iter()
+                .filter(|k| k.state == KeyState::Retiring)
+                .filter_map(|k| k.retired_at.map(|at| at + retire_after))
+                .min()
+        })
+        .flatten();
+    promotion.into_iter().chain(retirement).min()
 }
 
 /// A random number in `[0, 1)` from the operating system, for jitter.

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::model::Domain;
 use crate::name::{DomainName, Selector};
+use crate::records::dkim::Algorithm;
 
 /// Which kind of API key the send came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +38,15 @@ impl KeyMode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum SendDecision {
-    /// Deliver, signed by `selector` of `signing_domain`.
+    /// Deliver, signed by `selector` of `signing_domain` (and by the domain's other
+    /// active keys: one signature per algorithm).
     Deliver {
-        /// The `d=` of the signature.
+        /// The `d=` of the signatures.
         signing_domain: DomainName,
-        /// The `s=` of the signature: the active selector.
+        /// The `s=` of the RSA signature: the active selector.
         selector: Selector,
+        /// Every signature's selector and algorithm, RSA first.
+        selectors: Vec<(Algorithm, Selector)>,
     },
     /// Accept the request (`202`) but fail the message: the domain is not verified or not
     /// the tenant's.
@@ -79,6 +83,11 @@ pub fn decide(mode: KeyMode, candidates: &[Domain]) -> SendDecision {
         Ok(d) => SendDecision::Deliver {
             signing_domain: d.name.clone(),
             selector: d.keys.active().selector.clone(),
+            selectors: d
+                .keys
+                .active_keys()
+                .map(|k| (k.algorithm(), k.selector.clone()))
+                .collect(),
         },
         Err(refusal) => refusal,
     }
@@ -187,6 +196,7 @@ mod tests {
             SendDecision::Deliver {
                 signing_domain: DomainName::parse("mail.example.com").unwrap(),
                 selector: Selector::parse("scaisend").unwrap(),
+                selectors: vec![(Algorithm::RsaSha256, Selector::parse("scaisend").unwrap())],
             },
             SendDecision::AcceptThenFail {
                 reason: NOT_VERIFIED.to_owned(),

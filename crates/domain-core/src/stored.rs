@@ -12,10 +12,10 @@ use time::OffsetDateTime;
 
 use crate::crypto::SealedKey;
 use crate::error::RepoError;
-use crate::model::{Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner};
+use crate::model::{Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, ZoneLabel};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 use crate::records::dkim::{Algorithm, DkimPublicKey};
-use crate::rotation::{KeyRing, KeyState, RotationPeriod, SelectorKey};
+use crate::rotation::{DkimMode, KeyRing, KeyState, RotationPeriod, SelectorKey};
 use crate::verify::{CheckKind, Verdict, Verdicts};
 
 /// A row of the domains table.
@@ -51,6 +51,8 @@ pub struct StoredDomain {
     pub next_check_at: OffsetDateTime,
     /// Optimistic-concurrency version.
     pub version: i64,
+    /// The label in our DKIM zone.
+    pub zone_label: String,
 }
 
 /// A row of the DKIM keys table.
@@ -62,8 +64,10 @@ pub struct StoredKey {
     pub idx: i64,
     /// `pending`, `active`, `retiring` or `removed`.
     pub state: String,
-    /// The DKIM algorithm (`rsa-sha256`).
+    /// The DKIM algorithm (`rsa-sha256`, `ed25519-sha256`).
     pub algorithm: String,
+    /// How its generation is published: `txt` or `cname`.
+    pub mode: String,
     /// What the key's `p=` publishes (for RSA, SubjectPublicKeyInfo DER).
     pub public_key: Vec<u8>,
     /// The sealed private key; `None` once removed.
@@ -169,6 +173,7 @@ pub fn domain(
         verified: row.verified,
         keys: KeyRing::from_stored(keys)
             .map_err(|e| corrupt(&format!("DKIM keys of {}", row.id), e))?,
+        zone_label: ZoneLabel::parse(&row.zone_label).map_err(|e| corrupt("zone label", e))?,
         checks: stored_checks,
         dkim_rotation_days: row
             .dkim_rotation_days
@@ -193,6 +198,8 @@ fn key(row: StoredKey) -> Result<SelectorKey, RepoError> {
     Ok(SelectorKey {
         selector: Selector::parse(&row.selector).map_err(|e| corrupt("selector", e))?,
         index: u32::try_from(row.idx).map_err(|e| corrupt("selector number", e))?,
+        mode: DkimMode::parse(&row.mode)
+            .ok_or_else(|| corrupt("key mode", format!("`{}`", row.mode)))?,
         state: KeyState::from_stored(&row.state)
             .ok_or_else(|| corrupt("key state", format!("`{}`", row.state)))?,
         public_key: Algorithm::parse(&row.algorithm)
@@ -347,6 +354,7 @@ mod tests {
             failing_since: None,
             next_check_at: NOW,
             version: 3,
+            zone_label: "0123456789abcdef".to_owned(),
         }
     }
 
@@ -356,6 +364,7 @@ mod tests {
             idx: 1,
             state: "active".to_owned(),
             algorithm: "rsa-sha256".to_owned(),
+            mode: "txt".to_owned(),
             public_key: testing::key(key).public.p_bytes().to_vec(),
             sealed_private: Some(vec![7; 40]),
             created_at: NOW,

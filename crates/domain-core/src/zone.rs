@@ -12,7 +12,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use crate::model::Domain;
 use crate::name::DomainName;
+use crate::publish::Publishing;
+use crate::records::dkim::DkimKeyRecord;
 
 /// The zone's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +169,26 @@ impl ZoneSnapshot {
             None => ZoneAnswer::NxDomain,
         }
     }
+}
+
+/// The records our zone serves for `domain`: for each CNAME slot it publishes, the key
+/// that holds the slot now (pending, active or retiring), or — once that key was removed
+/// — a revoked record (`p=` empty, RFC 6376 §3.6.1) until a rotation takes the slot again.
+/// A slot never held by any key serves nothing.
+pub fn records_of(domain: &Domain, publishing: &Publishing<'_>) -> Vec<(String, String)> {
+    publishing
+        .cname_slots(domain)
+        .into_iter()
+        .filter_map(|slot| {
+            let key = domain.keys.get(&slot.selector)?;
+            let record = if key.is_live() {
+                DkimKeyRecord::for_key(&key.public_key)
+            } else {
+                DkimKeyRecord::revoked(key.algorithm())
+            };
+            Some((slot.target, record.to_string()))
+        })
+        .collect()
 }
 
 fn normalize(name: &str) -> String {

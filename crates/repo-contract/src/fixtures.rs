@@ -3,12 +3,15 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use domain_core::crypto::{GeneratedKey, MasterKey, SealedKey};
+use domain_core::crypto::{GeneratedKey, KeyRow, MasterKey, SealedKey};
 use domain_core::model::{
-    Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest,
+    Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest, ZoneLabel,
 };
 use domain_core::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
-use domain_core::rotation::{KeyRing, NewKey, RotationPeriod};
+use domain_core::records::dkim::Algorithm;
+use domain_core::rotation::{
+    DkimMode, KeyRing, NewGeneration, NewKey, NextGeneration, RotationPeriod, SelectorKey,
+};
 use domain_core::testing;
 use domain_core::verify::{CheckKind, CheckStatus, Verdict, VerdictCode, Verdicts, Warning};
 use serde_json::json;
@@ -80,10 +83,9 @@ pub fn new_domain(owner: Owner, name: &str) -> Domain {
 /// [`new_domain`] with the given key pair.
 pub(crate) fn new_domain_with(owner: Owner, name: &str, key: &GeneratedKey) -> Domain {
     let id = new_domain_id();
-    let selector = base();
-    let sealed = kek()
-        .seal(&key.private, &id, &selector)
-        .expect("sealing works");
+    let first = KeyRing::first_generation(&base(), DkimMode::Txt, &[Algorithm::RsaSha256])
+        .expect("a first generation");
+    let generation = sealed_generation(&id, &first, DkimMode::Txt, &[key]);
     Domain {
         name: DomainName::parse(name).expect("a valid domain name"),
         owner,
@@ -91,15 +93,8 @@ pub(crate) fn new_domain_with(owner: Owner, name: &str, key: &GeneratedKey) -> D
         dmarc_rua: Some(RuaAddress::parse("dmarc-reports@example.com").expect("a valid address")),
         is_active: true,
         verified: false,
-        keys: KeyRing::new(
-            NewKey {
-                selector,
-                index: 1,
-                public_key: key.public.clone(),
-                sealed,
-            },
-            T0,
-        ),
+        keys: KeyRing::new(generation, T0).expect("a valid first generation"),
+        zone_label: ZoneLabel::generate().expect("a label"),
         checks: Verdicts::default(),
         dkim_rotation_days: Some(RotationPeriod::from_days(90).unwrap()),
         created_at: T0,
@@ -109,6 +104,37 @@ pub(crate) fn new_domain_with(owner: Owner, name: &str, key: &GeneratedKey) -> D
         next_check_at: T0,
         version: 0,
         id,
+    }
+}
+
+/// The generation `next` planned, with `keys` (one per planned selector) sealed for their
+/// rows.
+pub(crate) fn sealed_generation(
+    domain: &DomainId,
+    next: &NextGeneration,
+    mode: DkimMode,
+    keys: &[&GeneratedKey],
+) -> NewGeneration {
+    NewGeneration {
+        index: next.index,
+        mode,
+        keys: next
+            .selectors
+            .iter()
+            .zip(keys)
+            .map(|((_, selector), key)| {
+                let row = KeyRow {
+                    domain,
+                    generation: next.index,
+                    selector,
+                };
+                NewKey {
+                    selector: selector.clone(),
+                    public_key: key.public.clone(),
+                    sealed: kek().seal(&key.private, &row).expect("sealing works"),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -124,23 +150,40 @@ pub(crate) fn start_rotation_with(
     key: &GeneratedKey,
     now: OffsetDateTime,
 ) -> SealedKey {
-    let (index, selector) = domain.keys.next_selector(&base());
-    let sealed = kek()
-        .seal(&key.private, &domain.id, &selector)
-        .expect("sealing works");
+    start_rotation_in(domain, DkimMode::Txt, &[key], now)
+        .pop()
+        .expect("one key")
+}
+
+/// Starts a rotation in `mode` to keys of the algorithms of `keys` (RSA first); returns
+/// their sealed private keys.
+pub(crate) fn start_rotation_in(
+    domain: &mut Domain,
+    mode: DkimMode,
+    keys: &[&GeneratedKey],
+    now: OffsetDateTime,
+) -> Vec<SealedKey> {
+    let algorithms: Vec<Algorithm> = keys.iter().map(|k| k.public.algorithm()).collect();
+    let next = domain
+        .keys
+        .next_generation(&base(), mode, &algorithms)
+        .expect("a next generation");
+    let generation = sealed_generation(&domain.id, &next, mode, keys);
+    let sealed = generation.keys.iter().map(|k| k.sealed.clone()).collect();
     domain
         .keys
-        .start_rotation(
-            NewKey {
-                selector,
-                index,
-                public_key: key.public.clone(),
-                sealed: sealed.clone(),
-            },
-            now,
-        )
+        .start_rotation(generation, now)
         .expect("no rotation is pending");
     sealed
+}
+
+/// The row a stored key belongs to, for opening it.
+pub(crate) fn row_of<'a>(domain: &'a Domain, key: &'a SelectorKey) -> KeyRow<'a> {
+    KeyRow {
+        domain: &domain.id,
+        generation: key.index,
+        selector: &key.selector,
+    }
 }
 
 /// A verdict with every field filled, so that a round trip that drops one shows.
@@ -228,13 +271,20 @@ pub(crate) fn assert_same_domain(got: &Domain, want: &Domain) {
     assert_eq!(got.failing_since, want.failing_since, "{d}: failing_since");
     assert_eq!(got.next_check_at, want.next_check_at, "{d}: next_check_at");
     assert_eq!(got.version, want.version, "{d}: version");
+    assert_eq!(got.zone_label, want.zone_label, "{d}: zone label");
     let keys = |d: &Domain| -> Vec<_> {
         d.keys
             .all()
             .iter()
             .map(|k| {
                 (
-                    (k.selector.clone(), k.index, k.state, k.public_key.clone()),
+                    (
+                        k.selector.clone(),
+                        k.index,
+                        k.state,
+                        k.mode,
+                        k.public_key.clone(),
+                    ),
                     k.sealed.as_ref().map(|s| s.as_bytes().to_vec()),
                     (k.created_at, k.activated_at, k.retired_at, k.removed_at),
                 )

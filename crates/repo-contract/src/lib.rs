@@ -21,10 +21,10 @@ pub use cases::concurrency::{
 pub use cases::crud::{
     a_row_that_does_not_decode_is_internal, any_text_is_stored_and_a_nul_comes_back_escaped,
     delete_removes_keys_checks_and_events, events_come_newest_first_in_pages,
-    events_of_a_failed_write_are_not_stored, insert_then_get_returns_the_same_domain,
-    list_filters_match_the_scope_rule, list_pages_are_stable_under_inserts,
-    names_are_unique_per_owner, page_limits_at_the_edges, sealed_keys_come_back_by_selector,
-    update_bumps_the_version_and_stores_the_aggregate,
+    events_of_a_failed_write_are_not_stored, generations_of_every_algorithm_and_mode_come_back,
+    insert_then_get_returns_the_same_domain, list_filters_match_the_scope_rule,
+    list_pages_are_stable_under_inserts, names_are_unique_per_owner, page_limits_at_the_edges,
+    sealed_keys_come_back_by_selector, update_bumps_the_version_and_stores_the_aggregate,
 };
 pub use cases::leases::{
     a_live_lease_is_kept_and_an_expired_one_is_reclaimed, release_gives_the_lease_back,
@@ -85,6 +85,7 @@ macro_rules! contract_tests {
         // Cases that need the repository and the key store.
         $crate::contract_tests!(@keys $backend;
             sealed_keys_come_back_by_selector,
+            generations_of_every_algorithm_and_mode_come_back,
         );
     };
     (@repo $backend:ty; $($case:ident),* $(,)?) => {$(

@@ -25,12 +25,12 @@ macro_rules! domain_columns {
     () => {
         "id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, is_active, verified, \
          dkim_rotation_days, created_at, updated_at, last_verified_at, failing_since, \
-         next_check_at, version"
+         next_check_at, version, dkim_label"
     };
 }
 
 /// The columns of `dkim_keys` that each adapter's key decoder reads.
-pub const KEY_COLUMNS: &str = "domain_id, selector, idx, state, algorithm, public_key, \
+pub const KEY_COLUMNS: &str = "domain_id, selector, idx, state, algorithm, mode, public_key, \
      sealed_private, created_at, activated_at, retired_at, removed_at";
 
 /// The columns of `domain_events` that each adapter's event decoder reads.

@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 use crate::records::dkim::{Algorithm, DkimPublicKey};
 
 pub use self::rsa::RsaBits;
-pub use seal::{MasterKey, SealedKey};
+pub use seal::{KeyRow, MasterKey, SealedKey};
 pub use signing::SigningKey;
 
 /// What kind of key to generate: an algorithm and, where it has one, a size.

@@ -18,7 +18,10 @@ pub struct MasterKey {
     fingerprint: [u8; FINGERPRINT_LEN],
 }
 
-const SEAL_VERSION: u8 = 1;
+/// Sealed keys of version 1 are bound to domain and selector; version 2, written since
+/// selectors are reused by CNAME slots, to domain, generation and selector. Both open.
+const SEAL_V1: u8 = 1;
+const SEAL_V2: u8 = 2;
 const FINGERPRINT_LEN: usize = 8;
 const HEADER_LEN: usize = 1 + FINGERPRINT_LEN + NONCE_LEN;
 
@@ -65,12 +68,16 @@ impl MasterKey {
         Ok((Self::from_bytes(bytes.as_ref())?, b64))
     }
 
-    /// Seals a private key for the row of `domain` and `selector`.
-    pub fn seal(
+    /// Seals a private key for the row `row` names.
+    pub fn seal(&self, key: &PrivateKey, row: &KeyRow<'_>) -> Result<SealedKey, KeyError> {
+        self.seal_as(SEAL_V2, key, row)
+    }
+
+    fn seal_as(
         &self,
+        version: u8,
         key: &PrivateKey,
-        domain: &DomainId,
-        selector: &Selector,
+        row: &KeyRow<'_>,
     ) -> Result<SealedKey, KeyError> {
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce)
@@ -79,12 +86,12 @@ impl MasterKey {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(binding(domain, selector)),
+                Aad::from(row.binding(version)),
                 &mut *buf,
             )
             .map_err(|_| KeyError::Generation("sealing failed".to_owned()))?;
         let mut sealed = Vec::with_capacity(HEADER_LEN + buf.len());
-        sealed.push(SEAL_VERSION);
+        sealed.push(version);
         sealed.extend_from_slice(&self.fingerprint);
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&buf);
@@ -92,15 +99,10 @@ impl MasterKey {
     }
 
     /// Opens a sealed key; fails unless it was sealed under this master key for exactly
-    /// this domain and selector.
-    pub fn open(
-        &self,
-        sealed: &SealedKey,
-        domain: &DomainId,
-        selector: &Selector,
-    ) -> Result<PrivateKey, KeyError> {
+    /// this row.
+    pub fn open(&self, sealed: &SealedKey, row: &KeyRow<'_>) -> Result<PrivateKey, KeyError> {
         let bytes = &sealed.0;
-        if bytes.len() <= HEADER_LEN || bytes[0] != SEAL_VERSION {
+        if bytes.len() <= HEADER_LEN || !matches!(bytes[0], SEAL_V1 | SEAL_V2) {
             return Err(KeyError::Malformed);
         }
         if bytes[1..1 + FINGERPRINT_LEN] != self.fingerprint {
@@ -113,7 +115,7 @@ impl MasterKey {
             .key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(binding(domain, selector)),
+                Aad::from(row.binding(bytes[0])),
                 buf.as_mut_slice(),
             )
             .map_err(|_| KeyError::DoesNotOpen)?
@@ -138,9 +140,32 @@ fn plaintext_buffer(plain: &[u8]) -> Zeroizing<Vec<u8>> {
     buf
 }
 
-/// The associated data binding a sealed key to its row.
-fn binding(domain: &DomainId, selector: &Selector) -> Vec<u8> {
-    format!("scaisend-dkim-v1\0{domain}\0{selector}").into_bytes()
+/// The row a private key belongs to, which its sealing is bound to: a sealed key copied
+/// to another row does not open.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRow<'a> {
+    /// The domain.
+    pub domain: &'a DomainId,
+    /// The key's generation.
+    pub generation: u32,
+    /// The key's selector.
+    pub selector: &'a Selector,
+}
+
+impl KeyRow<'_> {
+    /// The associated data of a sealed key of `version`.
+    fn binding(&self, version: u8) -> Vec<u8> {
+        let KeyRow {
+            domain,
+            generation,
+            selector,
+        } = self;
+        if version == SEAL_V1 {
+            format!("scaisend-dkim-v1\0{domain}\0{selector}").into_bytes()
+        } else {
+            format!("scaisend-dkim-v2\0{domain}\0{generation}\0{selector}").into_bytes()
+        }
+    }
 }
 
 /// A private key sealed for storage: version, master-key fingerprint, nonce, ciphertext.
@@ -170,6 +195,14 @@ mod tests {
     use super::*;
     use crate::testing;
 
+    fn row<'a>(domain: &'a DomainId, generation: u32, selector: &'a Selector) -> KeyRow<'a> {
+        KeyRow {
+            domain,
+            generation,
+            selector,
+        }
+    }
+
     #[test]
     fn sealed_keys_open_only_for_their_row() {
         let (kek, _) = MasterKey::generate().unwrap();
@@ -178,34 +211,60 @@ mod tests {
         let other = DomainId::parse("dom_01J0000000000000000000000B").unwrap();
         let s1 = Selector::parse("scaisend").unwrap();
         let s2 = Selector::parse("scaisend2").unwrap();
-        let sealed = kek.seal(&key.private, &id, &s1).unwrap();
-        let opened = kek.open(&sealed, &id, &s1).unwrap();
+        let sealed = kek.seal(&key.private, &row(&id, 1, &s1)).unwrap();
+        let opened = kek.open(&sealed, &row(&id, 1, &s1)).unwrap();
         assert_eq!(opened.pkcs8_der(), key.private.pkcs8_der());
-        assert_eq!(
-            kek.open(&sealed, &other, &s1).unwrap_err(),
-            KeyError::DoesNotOpen
-        );
-        assert_eq!(
-            kek.open(&sealed, &id, &s2).unwrap_err(),
-            KeyError::DoesNotOpen
-        );
+        for wrong in [row(&other, 1, &s1), row(&id, 1, &s2), row(&id, 3, &s1)] {
+            assert_eq!(
+                kek.open(&sealed, &wrong).unwrap_err(),
+                KeyError::DoesNotOpen,
+                "{wrong:?}"
+            );
+        }
         let (other_kek, _) = MasterKey::generate().unwrap();
         assert_eq!(
-            other_kek.open(&sealed, &id, &s1).unwrap_err(),
+            other_kek.open(&sealed, &row(&id, 1, &s1)).unwrap_err(),
             KeyError::WrongMasterKey
         );
         let mut tampered = sealed.as_bytes().to_vec();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert_eq!(
-            kek.open(&SealedKey::from_bytes(tampered), &id, &s1)
+            kek.open(&SealedKey::from_bytes(tampered), &row(&id, 1, &s1))
                 .unwrap_err(),
             KeyError::DoesNotOpen
         );
         assert_eq!(
-            kek.open(&SealedKey::from_bytes(vec![1, 2, 3]), &id, &s1)
+            kek.open(&SealedKey::from_bytes(vec![1, 2, 3]), &row(&id, 1, &s1))
                 .unwrap_err(),
             KeyError::Malformed
+        );
+    }
+
+    /// Keys sealed before CNAME slots reused selectors are bound to domain and selector
+    /// only (version 1); they still open, for any generation of that selector.
+    #[test]
+    fn keys_sealed_in_the_first_format_still_open() {
+        let (kek, _) = MasterKey::generate().unwrap();
+        let key = testing::key(0);
+        let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
+        let s1 = Selector::parse("scaisend").unwrap();
+        let v1 = kek
+            .seal_as(SEAL_V1, &key.private, &row(&id, 1, &s1))
+            .unwrap();
+        assert_eq!(v1.as_bytes()[0], 1);
+        let opened = kek.open(&v1, &row(&id, 1, &s1)).unwrap();
+        assert_eq!(opened.pkcs8_der(), key.private.pkcs8_der());
+        let s2 = Selector::parse("scaisend2").unwrap();
+        assert_eq!(
+            kek.open(&v1, &row(&id, 1, &s2)).unwrap_err(),
+            KeyError::DoesNotOpen
+        );
+        let v2 = kek.seal(&key.private, &row(&id, 1, &s1)).unwrap();
+        assert_eq!(
+            v2.as_bytes()[0],
+            2,
+            "new keys are sealed in the second format"
         );
     }
 
@@ -233,9 +292,8 @@ mod tests {
         let (kek, _) = MasterKey::generate().unwrap();
         let key = testing::key(0);
         let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
-        let sealed = kek
-            .seal(&key.private, &id, &Selector::parse("s").unwrap())
-            .unwrap();
+        let selector = Selector::parse("s").unwrap();
+        let sealed = kek.seal(&key.private, &row(&id, 1, &selector)).unwrap();
         let der = key.private.pkcs8_der();
         assert!(!sealed.as_bytes().windows(16).any(|w| w == &der[..16]));
         assert!(

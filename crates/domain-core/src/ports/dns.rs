@@ -114,7 +114,7 @@ impl<T> DnsAnswer<T> {
 /// DNS queries the rules need.
 ///
 /// Contract for every method:
-/// * MUST follow CNAMEs and return the records at the end of the chain.
+/// * MUST follow CNAMEs and return the records at the end of the chain (except `cname`).
 /// * MUST return [`DnsResult::NxDomain`] only for NXDOMAIN and [`DnsResult::NoData`] only
 ///   for an authoritative-or-recursive NOERROR with no records of the type asked;
 ///   everything else that is not an answer (SERVFAIL, REFUSED, timeout, network error)
@@ -136,4 +136,8 @@ pub trait DnsLookup: Send + Sync {
     /// PTR names for an address (the adapter builds the `in-addr.arpa`/`ip6.arpa` name),
     /// without trailing dots.
     async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String>;
+    /// The target of the CNAME record at exactly `name`, without the trailing dot: the one
+    /// query that does not follow aliases. A name that exists without a CNAME is
+    /// [`DnsResult::NoData`].
+    async fn cname(&self, name: &str) -> DnsAnswer<String>;
 }

@@ -38,7 +38,7 @@ pub enum Observation<'a> {
     },
     /// A DNS query was answered (or failed).
     DnsQuery {
-        /// `TXT`, `A`, `AAAA`, `MX` or `PTR`.
+        /// `TXT`, `A`, `AAAA`, `MX`, `PTR` or `CNAME`.
         query: &'static str,
         /// `records`, `nxdomain`, `nodata` or `temporary_failure`.
         outcome: &'static str,
@@ -129,6 +129,13 @@ impl DnsLookup for ObservedDns {
         let t = Instant::now();
         let a = self.inner.ptr(ip).await;
         self.report("PTR", t, &a);
+        a
+    }
+
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        let t = Instant::now();
+        let a = self.inner.cname(name).await;
+        self.report("CNAME", t, &a);
         a
     }
 }

@@ -21,8 +21,24 @@ fn selector(s: &str) -> Selector {
     Selector::parse(s).unwrap()
 }
 
-fn pending(d: &Domain) -> Selector {
-    d.keys.pending().unwrap().selector.clone()
+fn pending(d: &Domain) -> u32 {
+    d.keys.pending().unwrap().index
+}
+
+/// The records of `d` at `now` with the default selector base and zone.
+fn records(d: &Domain, now: OffsetDateTime) -> Vec<DnsRecordSpec> {
+    let include = include_host();
+    let base = Selector::parse("scaisend").unwrap();
+    let zone = ZoneConfig::for_apex(crate::name::DomainName::parse("dkim.example.net").unwrap());
+    dns_records(
+        d,
+        &Publishing {
+            include_host: &include,
+            selector_base: &base,
+            zone: &zone,
+        },
+        now,
+    )
 }
 
 /// A domain whose keys have been through every state: `scaisend` removed on day 2,
@@ -30,12 +46,12 @@ fn pending(d: &Domain) -> Selector {
 fn every_key_state() -> Domain {
     let mut d = testing::domain("example.com", t0());
     testing::start_rotation(&mut d, t0());
-    d.keys.promote(&pending(&d), t0() + DAY).unwrap();
+    d.keys.promote(pending(&d), t0() + DAY).unwrap();
     d.keys
         .remove(&selector("scaisend"), t0() + 2 * DAY)
         .unwrap();
     testing::start_rotation(&mut d, t0() + 3 * DAY);
-    d.keys.promote(&pending(&d), t0() + 4 * DAY).unwrap();
+    d.keys.promote(pending(&d), t0() + 4 * DAY).unwrap();
     testing::start_rotation(&mut d, t0() + 5 * DAY);
     d
 }
@@ -73,7 +89,7 @@ type Row<'a> = (
 /// Compares the rows of `d` at `now` with `expected`, in order.
 #[track_caller]
 fn check(d: &Domain, now: OffsetDateTime, expected: &[Row<'_>]) {
-    let rows = dns_records(d, &include_host(), now);
+    let rows = records(d, now);
     let got: Vec<Row<'_>> = rows
         .iter()
         .map(|r| (r.purpose, r.host.as_str(), r.key_state, r.action, r.status))
@@ -146,7 +162,7 @@ fn rows_go_active_pending_retiring_spf_dmarc_removed() {
     );
     // Every DKIM row, the removed one included, shows its own key's record, so that the
     // user can tell which record to delete.
-    let rows = dns_records(&d, &include_host(), t0() + 6 * DAY);
+    let rows = records(&d, t0() + 6 * DAY);
     for row in rows.iter().filter(|r| r.purpose == Dkim) {
         let key = d
             .keys
@@ -166,7 +182,7 @@ fn a_removed_selector_shows_for_30_days() {
     let d = every_key_state();
     let removed_at = t0() + 2 * DAY;
     let removals = |now| {
-        dns_records(&d, &include_host(), now)
+        records(&d, now)
             .iter()
             .filter(|r| r.action == Remove)
             .count()
@@ -182,7 +198,7 @@ fn a_cancelled_rotation_shows_as_a_removal_too() {
     let mut d = testing::domain("example.com", t0());
     testing::start_rotation(&mut d, t0());
     d.keys.remove(&selector("scaisend2"), t0() + DAY).unwrap();
-    let rows = dns_records(&d, &include_host(), t0() + DAY);
+    let rows = records(&d, t0() + DAY);
     let last = rows.last().unwrap();
     assert_eq!(
         (last.host.as_str(), last.action),
@@ -192,7 +208,7 @@ fn a_cancelled_rotation_shows_as_a_removal_too() {
 }
 
 fn spf_value(d: &Domain) -> String {
-    dns_records(d, &include_host(), t0())
+    records(d, t0())
         .into_iter()
         .find(|r| r.purpose == Spf)
         .unwrap()
@@ -219,7 +235,7 @@ fn the_spf_value_is_the_last_checks_suggestion() {
 fn the_dmarc_value_is_the_configured_policy() {
     let mut d = testing::domain("example.com", t0());
     let dmarc = |d: &Domain| {
-        dns_records(d, &include_host(), t0())
+        records(d, t0())
             .into_iter()
             .find(|r| r.purpose == Dmarc)
             .unwrap()
@@ -283,10 +299,10 @@ fn a_dkim_verdict_about_another_selector_does_not_count() {
     // active one.
     let mut d = testing::domain("example.com", t0());
     testing::start_rotation(&mut d, t0());
-    d.keys.promote(&selector("scaisend2"), t0() + DAY).unwrap();
+    d.keys.promote(2, t0() + DAY).unwrap();
     d.checks
         .insert(dkim_verdict("scaisend", CheckStatus::Verified));
-    let rows = dns_records(&d, &include_host(), t0() + DAY);
+    let rows = records(&d, t0() + DAY);
     assert_eq!(
         (rows[0].host.as_str(), rows[0].status),
         ("scaisend2._domainkey.example.com", NotChecked)
@@ -301,6 +317,7 @@ fn a_dkim_verdict_about_another_selector_does_not_count() {
 fn check_chunks(value: &str, expected: Option<usize>) {
     let spec = DnsRecordSpec {
         purpose: Dkim,
+        record_type: RecordType::Txt,
         host: "s._domainkey.example.com".to_owned(),
         value: value.to_owned(),
         action: Publish,

@@ -165,8 +165,8 @@ fn a_promoted_key_counts_from_when_it_started_signing() {
     let mut d = verified();
     d.dkim_rotation_days = Some(RotationPeriod::from_days(90).unwrap());
     testing::start_rotation(&mut d, t0() + 10 * DAY);
-    let pending = d.keys.pending().unwrap().selector.clone();
-    d.keys.promote(&pending, t0() + 20 * DAY).unwrap();
+    let pending = d.keys.pending().unwrap().index;
+    d.keys.promote(pending, t0() + 20 * DAY).unwrap();
     // Created 100 days ago but signing for only 90 days less one second.
     check_due(&d, 110 * DAY - Duration::SECOND, false);
     check_due(&d, 110 * DAY, true);

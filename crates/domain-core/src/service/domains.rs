@@ -2,16 +2,18 @@
 
 use time::Duration;
 
+use super::rotation::key_kinds;
 use super::{DomainService, Result};
 use crate::access::Caller;
-use crate::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
+use crate::crypto::{GeneratedKey, KeyAlgorithm, KeyError, RsaBits};
 use crate::error::{Error, RepoError};
 use crate::events::{Change, EventWriter, Settings};
-use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest};
+use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, ZoneLabel};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress};
 use crate::ports::LeaseOnWrite;
 use crate::publish::DnsRecordSpec;
-use crate::rotation::{KeyRing, NewKey, RotationPeriod};
+use crate::records::dkim::Algorithm;
+use crate::rotation::{DkimMode, KeyRing, RotationPeriod, check_algorithms};
 use crate::verify::Verdicts;
 
 /// A new domain, its fields already parsed into domain types at the edge.
@@ -25,10 +27,32 @@ pub struct NewDomain {
     pub dmarc_rua: Option<RuaAddress>,
     /// A partner-owned shared domain.
     pub is_shared: bool,
-    /// The kind of DKIM key to issue.
-    pub key_algorithm: KeyAlgorithm,
+    /// The algorithms to sign with, RSA among them (`["rsa-sha256"]` by default).
+    pub dkim_algorithms: Vec<Algorithm>,
+    /// The RSA key size.
+    pub rsa_bits: RsaBits,
+    /// How the keys are published.
+    pub dkim_mode: DkimMode,
     /// Automatic rotation after this many days.
     pub dkim_rotation_days: Option<RotationPeriod>,
+}
+
+impl NewDomain {
+    /// `name` with every other field at the API's default: policy `none`, no report
+    /// address, a tenant's own domain, one RSA key of the default size in TXT mode, no
+    /// automatic rotation.
+    pub fn named(name: DomainName) -> Self {
+        NewDomain {
+            name,
+            dmarc_policy: DmarcPolicy::None,
+            dmarc_rua: None,
+            is_shared: false,
+            dkim_algorithms: vec![Algorithm::RsaSha256],
+            rsa_bits: RsaBits::default(),
+            dkim_mode: DkimMode::default(),
+            dkim_rotation_days: None,
+        }
+    }
 }
 
 /// A change to a domain; `None` leaves a field alone.
@@ -42,6 +66,10 @@ pub struct DomainChanges {
     pub dmarc_rua: Option<Option<RuaAddress>>,
     /// Automatic rotation; `Some(None)` turns it off.
     pub dkim_rotation_days: Option<Option<RotationPeriod>>,
+    /// Another way to publish the keys: a rotation into that mode.
+    pub dkim_mode: Option<DkimMode>,
+    /// Other algorithms to sign with: a rotation to keys of those algorithms.
+    pub dkim_algorithms: Option<Vec<Algorithm>>,
 }
 
 /// A domain with the records it should publish.
@@ -81,14 +109,20 @@ impl DomainService {
                 self.config.max_domains_per_owner
             )));
         }
-        let generated = self.generate_key(new.key_algorithm).await?;
+        check_algorithms(&new.dkim_algorithms).map_err(|e| Error::invalid("dkim_algorithms", e))?;
+        let next = KeyRing::first_generation(
+            &self.config.selector_base,
+            new.dkim_mode,
+            &new.dkim_algorithms,
+        )
+        .map_err(|e| Error::Internal(e.to_string()))?;
         let now = self.now();
         let id = self.ids.domain_id(now);
-        let selector = self.config.selector_base.clone();
-        let sealed = self
-            .master
-            .seal(&generated.private, &id, &selector)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let kinds = key_kinds(&new.dkim_algorithms, new.rsa_bits);
+        let generation = self
+            .generate_generation(&id, &next, new.dkim_mode, &kinds)
+            .await?;
+        let zone_label = ZoneLabel::generate().map_err(|e| Error::Internal(e.to_string()))?;
         let domain = Domain {
             id,
             name: new.name,
@@ -97,15 +131,8 @@ impl DomainService {
             dmarc_rua: new.dmarc_rua,
             is_active: true,
             verified: false,
-            keys: KeyRing::new(
-                NewKey {
-                    selector: selector.clone(),
-                    index: 1,
-                    public_key: generated.public,
-                    sealed,
-                },
-                now,
-            ),
+            keys: KeyRing::new(generation, now).map_err(|e| Error::Internal(e.to_string()))?,
+            zone_label,
             checks: Verdicts::default(),
             dkim_rotation_days: new.dkim_rotation_days,
             created_at: now,
@@ -120,8 +147,9 @@ impl DomainService {
             name: domain.name.clone(),
             is_shared: domain.is_shared(),
             settings: domain.settings(),
-            selector,
-            key: new.key_algorithm,
+            selector: domain.keys.active().selector.clone(),
+            keys: kinds,
+            mode: new.dkim_mode,
         });
         self.ports
             .repo
@@ -205,6 +233,17 @@ impl DomainService {
         let after = domain.settings();
         if before != after {
             events.push(Change::SettingsChanged { before, after });
+        }
+        // Another mode or other algorithms: a rotation into them, with the same rule that
+        // new keys sign only once they are published.
+        let mode = changes.dkim_mode.unwrap_or(domain.dkim_mode());
+        let algorithms = changes
+            .dkim_algorithms
+            .unwrap_or_else(|| domain.dkim_algorithms());
+        check_algorithms(&algorithms).map_err(|e| Error::invalid("dkim_algorithms", e))?;
+        if mode != domain.dkim_mode() || algorithms != domain.dkim_algorithms() {
+            self.add_generation(&mut domain, mode, &algorithms, &mut events)
+                .await?;
         }
         if events.is_empty() {
             return Ok(self.view(domain));

@@ -30,8 +30,9 @@ use crate::ports::{
     Clock, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, LeaseOnWrite, ObservedDns,
     Observer,
 };
-use crate::publish::{DnsRecordSpec, dns_records};
+use crate::publish::{DnsRecordSpec, Publishing, dns_records};
 use crate::records::spf::DomainSpec;
+use crate::zone::{DEFAULT_TTL, DEFAULT_ZONE, ZoneConfig};
 
 pub use domains::{DomainChanges, DomainView, NewDomain};
 pub use monitor::MonitorReport;
@@ -56,6 +57,14 @@ pub struct ServiceConfig {
     /// The most domains one owner — a tenant, or a partner for its shared domains — may
     /// have (`SCAISEND_MAX_DOMAINS_PER_TENANT`, default 1000).
     pub max_domains_per_owner: u64,
+    /// Our authoritative DKIM zone, for CNAME mode (`SCAISEND_DKIM_ZONE`, …).
+    pub zone: ZoneConfig,
+    /// In CNAME mode, how long a new key is served before it signs, so that every
+    /// resolver can see it (`SCAISEND_DKIM_PROPAGATION`, default twice the zone's TTL).
+    pub dkim_propagation: Duration,
+    /// In CNAME mode, how long a retired key is still served for mail in flight before
+    /// its private key is destroyed (`SCAISEND_DKIM_RETIRE_AFTER`, default 7 days).
+    pub dkim_retire_after: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -66,6 +75,9 @@ impl Default for ServiceConfig {
             sending_ips: Vec::new(),
             grace: Duration::hours(72),
             max_domains_per_owner: DEFAULT_MAX_DOMAINS_PER_OWNER,
+            zone: ZoneConfig::for_apex(DomainName::from_trusted(DEFAULT_ZONE)),
+            dkim_propagation: Duration::seconds(2 * DEFAULT_TTL.as_secs() as i64),
+            dkim_retire_after: Duration::days(7),
         }
     }
 }
@@ -151,8 +163,17 @@ impl DomainService {
         self.ports.clock.now()
     }
 
+    /// What the records a domain publishes depend on besides the domain.
+    fn publishing(&self) -> Publishing<'_> {
+        Publishing {
+            include_host: &self.include_spec,
+            selector_base: &self.config.selector_base,
+            zone: &self.config.zone,
+        }
+    }
+
     fn view(&self, domain: Domain) -> DomainView {
-        let dns_records: Vec<DnsRecordSpec> = dns_records(&domain, &self.include_spec, self.now());
+        let dns_records: Vec<DnsRecordSpec> = dns_records(&domain, &self.publishing(), self.now());
         DomainView {
             domain,
             dns_records,

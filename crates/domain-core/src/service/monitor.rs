@@ -4,7 +4,7 @@ use time::Duration;
 
 use super::{DomainService, Result};
 use crate::error::Error;
-use crate::events::Actor;
+use crate::events::{Actor, EventWriter};
 use crate::lifecycle::CheckMode;
 use crate::model::{DomainId, Scope};
 use crate::ports::{LeaseOnWrite, Observation};
@@ -105,10 +105,26 @@ impl DomainService {
     /// Checks one claimed domain; returns whether an automatic rotation was started.
     async fn monitor_one(&self, id: &DomainId, owner: &str) -> Result<bool> {
         let mut domain = self.load(&Scope::System, id).await?;
+        let now = self.now();
+        if let Some(selector) =
+            schedule::retirement_due(&domain, now, self.config.dkim_retire_after)
+        {
+            let mut events = EventWriter::new(&self.ids, &domain.id, Actor::System, now);
+            self.remove_generation(&mut domain, &selector, now, &mut events)?;
+            self.store(&mut domain, &events.finish(), LeaseOnWrite::Keep)
+                .await?;
+        }
         let mut rotated = false;
-        if schedule::rotation_due(&domain, self.now()) {
-            domain = self.start_rotation(domain, Actor::System).await?;
-            rotated = true;
+        if schedule::rotation_due(&domain, now) {
+            match self.start_scheduled_rotation(domain.clone()).await {
+                Ok(rotating) => {
+                    domain = rotating;
+                    rotated = true;
+                }
+                // Both CNAME slots still in use: the rotation waits for the retiring key.
+                Err(Error::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let mode = CheckMode::Monitor {
             grace: self.config.grace,

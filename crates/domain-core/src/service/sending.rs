@@ -73,14 +73,17 @@ impl DomainService {
             ))
         })?;
         let now = self.now();
-        let signer = self.signers.active_signer(domain, now).await?;
+        let signers = self.signers.active_signers(domain, now).await?;
         let message = req.message;
-        offload(self.ports.cpu.as_ref(), move || signer.sign(&message, now))
-            .await
-            .map_err(|e| match e {
-                PoolError::Busy => Error::Unavailable(e.to_string()),
-                PoolError::Failed => Error::Internal(format!("signing for {name}: {e}")),
-            })?
-            .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))
+        offload(self.ports.cpu.as_ref(), move || {
+            let signers: Vec<&signer::DkimSigner> = signers.iter().map(AsRef::as_ref).collect();
+            signer::sign_all(&signers, &message, now)
+        })
+        .await
+        .map_err(|e| match e {
+            PoolError::Busy => Error::Unavailable(e.to_string()),
+            PoolError::Failed => Error::Internal(format!("signing for {name}: {e}")),
+        })?
+        .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))
     }
 }

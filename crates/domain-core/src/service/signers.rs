@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 
 use time::{Duration, OffsetDateTime};
 
-use crate::crypto::MasterKey;
+use crate::crypto::{KeyRow, MasterKey};
 use crate::error::{Error, Result};
 use crate::model::{Domain, DomainId};
-use crate::name::Selector;
 use crate::ports::KeyStore;
+use crate::records::dkim::Algorithm;
+use crate::rotation::SelectorKey;
 use crate::signer::DkimSigner;
 
 /// The key store, decorated: sealed keys in, opened signers out.
@@ -28,9 +29,12 @@ pub struct SignerCache {
     entries: Mutex<Entries>,
 }
 
+/// An opened key: the domain, the generation and the algorithm name it.
+type Slot = (DomainId, u32, Algorithm);
+
 #[derive(Default)]
 struct Entries {
-    map: HashMap<(DomainId, Selector), Entry>,
+    map: HashMap<Slot, Entry>,
     /// A counter that orders uses, for the least-recently-used choice.
     clock: u64,
 }
@@ -71,38 +75,56 @@ impl SignerCache {
         }
     }
 
-    /// The signer of `domain`'s active key, opened from the store unless cached.
-    pub async fn active_signer(
+    /// The signers of `domain`'s active keys, one per algorithm (RSA first), opened from
+    /// the store unless cached.
+    pub async fn active_signers(
         &self,
         domain: &Domain,
         now: OffsetDateTime,
+    ) -> Result<Vec<Arc<DkimSigner>>> {
+        let mut signers = Vec::new();
+        for key in domain.keys.active_keys() {
+            signers.push(self.signer(domain, key, now).await?);
+        }
+        Ok(signers)
+    }
+
+    async fn signer(
+        &self,
+        domain: &Domain,
+        key: &SelectorKey,
+        now: OffsetDateTime,
     ) -> Result<Arc<DkimSigner>> {
-        let selector = &domain.keys.active().selector;
-        let key = (domain.id.clone(), selector.clone());
-        if let Some(signer) = self.fresh(&key, now) {
+        let slot = (domain.id.clone(), key.index, key.algorithm());
+        if let Some(signer) = self.fresh(&slot, now) {
             return Ok(signer);
         }
+        let selector = &key.selector;
         let sealed = self.keys.sealed_key(&domain.id, selector).await?;
-        let private = self
-            .master
-            .open(&sealed, &domain.id, selector)
-            .map_err(|e| {
-                Error::Internal(format!("opening the key of {} {selector}: {e}", domain.id))
-            })?;
+        let row = KeyRow {
+            domain: &domain.id,
+            generation: key.index,
+            selector,
+        };
+        let private = self.master.open(&sealed, &row).map_err(|e| {
+            Error::Internal(format!("opening the key of {} {selector}: {e}", domain.id))
+        })?;
         let signer = DkimSigner::new(&private, &domain.name, selector).map_err(|e| {
             Error::Internal(format!("loading the key of {} {selector}: {e}", domain.id))
         })?;
-        Ok(self.insert(key, signer, now))
+        Ok(self.insert(slot, signer, now))
     }
 
-    /// Forgets the opened key of one selector (removed or no longer signing).
-    pub fn forget(&self, domain: &DomainId, selector: &Selector) {
-        self.lock().map.remove(&(domain.clone(), selector.clone()));
+    /// Forgets the opened keys of one generation (removed or no longer signing).
+    pub fn forget_generation(&self, domain: &DomainId, generation: u32) {
+        self.lock()
+            .map
+            .retain(|(id, g, _), _| !(id == domain && *g == generation));
     }
 
     /// Forgets every opened key of a domain (deleted).
     pub fn forget_domain(&self, domain: &DomainId) {
-        self.lock().map.retain(|(id, _), _| id != domain);
+        self.lock().map.retain(|(id, _, _), _| id != domain);
     }
 
     /// How many opened keys are held.
@@ -119,7 +141,7 @@ impl SignerCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn fresh(&self, key: &(DomainId, Selector), now: OffsetDateTime) -> Option<Arc<DkimSigner>> {
+    fn fresh(&self, key: &Slot, now: OffsetDateTime) -> Option<Arc<DkimSigner>> {
         let mut entries = self.lock();
         entries.clock += 1;
         let tick = entries.clock;
@@ -132,12 +154,7 @@ impl SignerCache {
         Some(Arc::clone(&entry.signer))
     }
 
-    fn insert(
-        &self,
-        key: (DomainId, Selector),
-        signer: DkimSigner,
-        now: OffsetDateTime,
-    ) -> Arc<DkimSigner> {
+    fn insert(&self, key: Slot, signer: DkimSigner, now: OffsetDateTime) -> Arc<DkimSigner> {
         let mut entries = self.lock();
         entries.clock += 1;
         let tick = entries.clock;
@@ -171,6 +188,7 @@ mod tests {
     use super::*;
     use crate::crypto::SealedKey;
     use crate::error::RepoError;
+    use crate::name::Selector;
     use crate::testing;
 
     /// A key store holding every domain's sealed key and counting the reads.
@@ -187,8 +205,13 @@ mod tests {
             selector: &Selector,
         ) -> std::result::Result<SealedKey, RepoError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
+            let row = KeyRow {
+                domain: id,
+                generation: 1,
+                selector,
+            };
             self.master
-                .seal(&testing::key(0).private, id, selector)
+                .seal(&testing::key(0).private, &row)
                 .map_err(|e| RepoError::Internal(e.to_string()))
         }
     }
@@ -216,16 +239,16 @@ mod tests {
         let [a, b, c] =
             ["a.example.com", "b.example.com", "c.example.com"].map(|n| testing::domain(n, t0()));
         block_on(async {
-            cache.active_signer(&a, t0()).await.unwrap();
-            cache.active_signer(&b, t0()).await.unwrap();
+            cache.active_signers(&a, t0()).await.unwrap();
+            cache.active_signers(&b, t0()).await.unwrap();
             // `a` is used again, so `b` is the least recently used when `c` needs room.
-            cache.active_signer(&a, t0()).await.unwrap();
-            cache.active_signer(&c, t0()).await.unwrap();
+            cache.active_signers(&a, t0()).await.unwrap();
+            cache.active_signers(&c, t0()).await.unwrap();
             assert_eq!(cache.len(), 2);
             assert_eq!(keys.reads.load(Ordering::SeqCst), 3);
-            cache.active_signer(&a, t0()).await.unwrap();
+            cache.active_signers(&a, t0()).await.unwrap();
             assert_eq!(keys.reads.load(Ordering::SeqCst), 3, "a stayed");
-            cache.active_signer(&b, t0()).await.unwrap();
+            cache.active_signers(&b, t0()).await.unwrap();
             assert_eq!(keys.reads.load(Ordering::SeqCst), 4, "b was evicted");
         });
     }
@@ -236,15 +259,15 @@ mod tests {
         let a = testing::domain("a.example.com", t0());
         let b = testing::domain("b.example.com", t0());
         block_on(async {
-            cache.active_signer(&a, t0()).await.unwrap();
-            cache.active_signer(&b, t0()).await.unwrap();
-            cache.forget(&a.id, &a.keys.active().selector);
+            cache.active_signers(&a, t0()).await.unwrap();
+            cache.active_signers(&b, t0()).await.unwrap();
+            cache.forget_generation(&a.id, a.keys.active().index);
             cache.forget_domain(&b.id);
             assert!(cache.is_empty());
-            cache.active_signer(&a, t0()).await.unwrap();
+            cache.active_signers(&a, t0()).await.unwrap();
             assert_eq!(keys.reads.load(Ordering::SeqCst), 3);
             let later = t0() + SignerCache::MAX_AGE;
-            cache.active_signer(&a, later).await.unwrap();
+            cache.active_signers(&a, later).await.unwrap();
             assert_eq!(
                 keys.reads.load(Ordering::SeqCst),
                 4,

@@ -80,12 +80,9 @@ fn admin() -> Caller {
 
 fn new_domain(name: &str) -> NewDomain {
     NewDomain {
-        name: DomainName::parse(name).unwrap(),
         dmarc_policy: DmarcPolicy::Quarantine,
         dmarc_rua: Some(RuaAddress::parse("dmarc-reports@example.com").unwrap()),
-        is_shared: false,
-        key_algorithm: KeyAlgorithm::default(),
-        dkim_rotation_days: None,
+        ..NewDomain::named(DomainName::parse(name).unwrap())
     }
 }
 
@@ -581,6 +578,10 @@ fn send_time_decisions_follow_the_product_page_table() {
         SendDecision::Deliver {
             signing_domain: DomainName::parse("mail.example.com").unwrap(),
             selector: Selector::parse("scaisend").unwrap(),
+            selectors: vec![(
+                crate::records::dkim::Algorithm::RsaSha256,
+                Selector::parse("scaisend").unwrap()
+            )],
         }
     );
     // Another tenant of the same partner may not use it.
@@ -1035,6 +1036,9 @@ impl crate::ports::DnsLookup for DnsWithHook {
     async fn ptr(&self, ip: std::net::IpAddr) -> crate::ports::DnsAnswer<String> {
         crate::ports::DnsLookup::ptr(self.inner.as_ref(), ip).await
     }
+    async fn cname(&self, name: &str) -> crate::ports::DnsAnswer<String> {
+        crate::ports::DnsLookup::cname(self.inner.as_ref(), name).await
+    }
 }
 
 #[test]
@@ -1054,8 +1058,8 @@ fn a_verification_is_stored_only_for_the_keys_it_was_computed_for() {
         name: "scaisend._domainkey.mail.example.com".to_owned(),
         hook: std::sync::Mutex::new(Some(Box::new(move || {
             repo.mutate(&id, |d| {
-                let pending = d.keys.pending().unwrap().selector.clone();
-                d.keys.promote(&pending, d.updated_at).unwrap();
+                let pending = d.keys.pending().unwrap().index;
+                d.keys.promote(pending, d.updated_at).unwrap();
             });
         }))),
     };

@@ -7,8 +7,9 @@ use crate::events::Actor;
 use crate::lifecycle::{CheckMode, CheckedKeys};
 use crate::model::{Domain, DomainId, Scope};
 use crate::ports::{LeaseOnWrite, Observation};
+use crate::rotation::{DkimMode, SelectorKey};
 use crate::schedule;
-use crate::verify::{CheckKind, DomainExpectation, DomainReport, Verdict, check_domain};
+use crate::verify::{CheckKind, DkimKeys, DomainExpectation, DomainReport, Verdict, check_domain};
 
 /// How many times a verification is applied to a freshly read domain when a concurrent
 /// writer wins the race.
@@ -64,7 +65,7 @@ impl DomainService {
         actor: Actor,
         lease: LeaseOnWrite,
     ) -> Result<(Domain, DomainReport)> {
-        let signing_before = domain.keys.active().selector.clone();
+        let signing_before = domain.keys.active().index;
         let mut domain = domain;
         let mut checked = CheckedKeys::of(&domain);
         let mut report = self.run_checks(&domain).await;
@@ -77,7 +78,13 @@ impl DomainService {
             let mut updated = domain.clone();
             let now = self.now();
             let events = updated.apply_checks(report.clone(), mode, now, actor.clone(), &self.ids);
-            updated.next_check_at = schedule::next_check(&updated, now, schedule::random_jitter());
+            let next = schedule::next_check(&updated, now, schedule::random_jitter());
+            let key_step = schedule::next_key_step(
+                &updated,
+                self.config.dkim_propagation,
+                self.config.dkim_retire_after,
+            );
+            updated.next_check_at = key_step.map_or(next, |step| next.min(step.max(now)));
             if !events.is_empty() {
                 updated.updated_at = now;
             }
@@ -95,9 +102,9 @@ impl DomainService {
                 Err(e) => return Err(e),
             }
         };
-        if domain.keys.active().selector != signing_before {
-            // Promoted: the old key no longer signs, so its opened copy is dropped.
-            self.signers.forget(&domain.id, &signing_before);
+        if domain.keys.active().index != signing_before {
+            // Promoted: the old keys no longer sign, so their opened copies are dropped.
+            self.signers.forget_generation(&domain.id, signing_before);
         }
         for verdict in report.verdicts.iter() {
             self.ports
@@ -107,17 +114,34 @@ impl DomainService {
         Ok((domain, report))
     }
 
-    /// Runs the checks of a domain: the active selector (and the pending one, if any),
-    /// and every other check, concurrently.
+    /// Runs the checks of a domain: its active DKIM keys (and the pending ones, once they
+    /// may be promoted), and every other check, concurrently.
     pub(super) async fn run_checks(&self, domain: &Domain) -> DomainReport {
-        let active = domain.keys.active();
-        let pending = domain.keys.pending();
+        let publishing = self.publishing();
+        let slots = publishing.cname_slots(domain);
+        let keys_of = |index: u32| -> DkimKeys<'_> {
+            let keys: Vec<&SelectorKey> = domain.keys.generation(index).collect();
+            match keys.first().map(|k| k.mode) {
+                Some(DkimMode::Cname) => DkimKeys::Cname(slots.clone()),
+                _ => DkimKeys::Txt(
+                    keys.iter()
+                        .map(|k| (&k.selector, Some(&k.public_key)))
+                        .collect(),
+                ),
+            }
+        };
+        // A pending generation in CNAME mode is served by our zone at once, but may sign
+        // only once every resolver can have seen it: its slots are checked from then on.
+        let now = self.now();
+        let pending = domain.keys.pending().filter(|p| {
+            p.mode == DkimMode::Txt || now - p.created_at >= self.config.dkim_propagation
+        });
         check_domain(
             self.ports.dns.as_ref(),
             &DomainExpectation {
                 domain: &domain.name,
-                dkim: (&active.selector, Some(&active.public_key)),
-                dkim_pending: pending.map(|p| (&p.selector, &p.public_key)),
+                dkim: keys_of(domain.keys.active().index),
+                dkim_pending: pending.map(|p| (p.index, keys_of(p.index))),
                 include_host: &self.config.spf_include,
                 sending_ips: &self.config.sending_ips,
                 dmarc_policy: Some(domain.dmarc_policy),
@@ -135,8 +159,8 @@ fn verification_report(domain: Domain, report: &DomainReport) -> VerificationRep
         .verdicts
         .iter()
         .map(|v| match &report.pending {
-            Some((selector, pending))
-                if v.record == CheckKind::Dkim && domain.keys.active().selector == *selector =>
+            Some((generation, pending))
+                if v.record == CheckKind::Dkim && domain.keys.active().index == *generation =>
             {
                 pending.clone()
             }

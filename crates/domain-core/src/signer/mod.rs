@@ -60,6 +60,7 @@ pub use address::{from_domain, mailbox_domain};
 use crate::crypto::{PrivateKey, SigningKey};
 use crate::error::InputError;
 use crate::name::{DomainName, Selector};
+use crate::records::dkim::Algorithm;
 use canon::Sink;
 use field::FieldWriter;
 use message::{Field, Parsed};
@@ -210,23 +211,124 @@ impl DkimSigner {
     /// Signs `message` (an RFC 5322 message, CRLF or LF line endings) at time `now`
     /// (`t=`).
     pub fn sign(&self, message: &[u8], now: OffsetDateTime) -> Result<DkimSignature, SignError> {
-        let timestamp = now.unix_timestamp();
-        if timestamp < 0 {
-            return Err(SignError::TimeBeforeEpoch);
-        }
-        let normalized = message::normalize_line_endings(message);
-        let parsed = message::parse(&normalized)?;
-        single_from(&parsed)?;
+        sign_all(&[self], message, now)
+    }
 
+    /// The `DKIM-Signature` field of this signer over a prepared message.
+    fn field(&self, prepared: &Prepared<'_>) -> Result<String, SignError> {
+        let mut field = FieldWriter::new(SIGNATURE_FIELD);
+        field.spaced("v=1;");
+        field.spaced(&format!("a={};", self.key.algorithm()));
+        field.spaced("c=relaxed/relaxed;");
+        field.spaced(&format!("d={};", self.domain));
+        field.spaced(&format!("s={};", self.selector));
+        field.spaced(&format!("t={};", prepared.timestamp));
+        for (i, name) in prepared.names.iter().enumerate() {
+            let end = if i + 1 == prepared.names.len() {
+                ';'
+            } else {
+                ':'
+            };
+            if i == 0 {
+                field.spaced(&format!("h={name}{end}"));
+            } else {
+                field.glued(&format!("{name}{end}"));
+            }
+        }
+        field.spaced(&format!("bh={};", prepared.body_hash));
+        field.spaced("b=");
+
+        // The signed fields, canonicalized once for every signer, then the signature field
+        // itself, with `b=` empty and without its final CRLF (RFC 6376 §3.7).
+        let mut header_hash = HashSink::new();
+        header_hash.put(&prepared.canonical_headers);
+        let value = &field.as_str().as_bytes()[SIGNATURE_FIELD.len() + 1..];
+        canon::relaxed_header(SIGNATURE_FIELD.as_bytes(), value, false, &mut header_hash);
+        let signature = self
+            .key
+            .sign_sha256(&header_hash.finish())
+            .ok_or(SignError::Crypto)?;
+        field.glued_split(&base64::engine::general_purpose::STANDARD.encode(&signature));
+        Ok(field.finish())
+    }
+}
+
+/// Signs `message` once with each of `signers` — a domain signing with RSA and Ed25519
+/// adds one `DKIM-Signature` field per algorithm (RFC 8463 §4) — at time `now`. The
+/// message is parsed, canonicalized and its body hashed once for all of them; the fields
+/// are prepended in the order of `signers`. All signers must be for one domain.
+pub fn sign_all(
+    signers: &[&DkimSigner],
+    message: &[u8],
+    now: OffsetDateTime,
+) -> Result<DkimSignature, SignError> {
+    let timestamp = now.unix_timestamp();
+    if timestamp < 0 {
+        return Err(SignError::TimeBeforeEpoch);
+    }
+    let Some(first) = signers.first() else {
+        return Err(SignError::InvalidKey);
+    };
+    let normalized = message::normalize_line_endings(message);
+    let parsed = message::parse(&normalized)?;
+    single_from(&parsed)?;
+    let prepared = Prepared::new(&parsed, timestamp);
+    let mut fields = Vec::with_capacity(signers.len());
+    for signer in signers {
+        fields.push(SignatureField {
+            field: signer.field(&prepared)?,
+            selector: signer.selector.clone(),
+            algorithm: signer.key.algorithm(),
+        });
+    }
+    let body = &prepared.body;
+    let mut signed = Vec::with_capacity(
+        fields.iter().map(|f| f.field.len() + 2).sum::<usize>() + normalized.len() + 2,
+    );
+    for f in &fields {
+        signed.extend_from_slice(f.field.as_bytes());
+        signed.extend_from_slice(b"\r\n");
+    }
+    // Rebuilt field by field: this drops WSP between a name and its colon (see the
+    // module documentation) and ends the last field with CRLF if it had none.
+    for f in &parsed.headers {
+        signed.extend_from_slice(f.name);
+        signed.push(b':');
+        signed.extend_from_slice(f.value);
+        signed.extend_from_slice(b"\r\n");
+    }
+    if parsed.separator {
+        signed.extend_from_slice(b"\r\n");
+    }
+    signed.extend_from_slice(body);
+    Ok(DkimSignature {
+        fields,
+        domain: first.domain.clone(),
+        signed,
+    })
+}
+
+/// What every signature of one message shares: the body hash, the signed header fields
+/// canonicalized, and the `h=` list.
+struct Prepared<'a> {
+    timestamp: i64,
+    body: std::borrow::Cow<'a, [u8]>,
+    body_hash: String,
+    canonical_headers: Vec<u8>,
+    names: Vec<&'static str>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(parsed: &Parsed<'a>, timestamp: i64) -> Self {
         let body = message::empty_trailing_blank_lines(parsed.body);
         let mut body_hash = HashSink::new();
         canon::relaxed_body(&body, &mut body_hash);
         let body_hash = base64::engine::general_purpose::STANDARD.encode(body_hash.finish());
 
-        // Hash the signed fields in `h=` order, each name's occurrences bottom-up
-        // (RFC 6376 §5.4.2), and collect the `h=` list as we go.
-        let mut header_hash = HashSink::new();
-        let mut names: Vec<&str> = Vec::with_capacity(2 * SIGNED_FIELDS.len());
+        // The signed fields in `h=` order, each name's occurrences bottom-up (RFC 6376
+        // §5.4.2), and the `h=` list collected as we go.
+        let mut canonical_headers: Vec<u8> = Vec::with_capacity(1024);
+        let mut names: Vec<&'static str> = Vec::with_capacity(2 * SIGNED_FIELDS.len());
         for &(name, oversign) in SIGNED_FIELDS {
             let mut occurrences = 0;
             for field in parsed
@@ -235,7 +337,7 @@ impl DkimSigner {
                 .rev()
                 .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
             {
-                canon::relaxed_header(field.name, field.value, true, &mut header_hash);
+                canon::relaxed_header(field.name, field.value, true, &mut canonical_headers);
                 occurrences += 1;
             }
             if occurrences > 0 || oversign == Oversign::Always {
@@ -243,57 +345,13 @@ impl DkimSigner {
                 names.extend(std::iter::repeat_n(name, occurrences + 1));
             }
         }
-
-        let mut field = FieldWriter::new(SIGNATURE_FIELD);
-        field.spaced("v=1;");
-        field.spaced(&format!("a={};", self.key.algorithm()));
-        field.spaced("c=relaxed/relaxed;");
-        field.spaced(&format!("d={};", self.domain));
-        field.spaced(&format!("s={};", self.selector));
-        field.spaced(&format!("t={timestamp};"));
-        for (i, name) in names.iter().enumerate() {
-            let end = if i + 1 == names.len() { ';' } else { ':' };
-            if i == 0 {
-                field.spaced(&format!("h={name}{end}"));
-            } else {
-                field.glued(&format!("{name}{end}"));
-            }
+        Prepared {
+            timestamp,
+            body,
+            body_hash,
+            canonical_headers,
+            names,
         }
-        field.spaced(&format!("bh={body_hash};"));
-        field.spaced("b=");
-
-        // The signature field itself is hashed last, with `b=` empty and without its
-        // final CRLF (RFC 6376 §3.7).
-        let value = &field.as_str().as_bytes()[SIGNATURE_FIELD.len() + 1..];
-        canon::relaxed_header(SIGNATURE_FIELD.as_bytes(), value, false, &mut header_hash);
-        let signature = self
-            .key
-            .sign_sha256(&header_hash.finish())
-            .ok_or(SignError::Crypto)?;
-        field.glued_split(&base64::engine::general_purpose::STANDARD.encode(&signature));
-        let field = field.finish();
-
-        let mut signed = Vec::with_capacity(field.len() + normalized.len() + 4);
-        signed.extend_from_slice(field.as_bytes());
-        signed.extend_from_slice(b"\r\n");
-        // Rebuilt field by field: this drops WSP between a name and its colon (see the
-        // module documentation) and ends the last field with CRLF if it had none.
-        for f in &parsed.headers {
-            signed.extend_from_slice(f.name);
-            signed.push(b':');
-            signed.extend_from_slice(f.value);
-            signed.extend_from_slice(b"\r\n");
-        }
-        if parsed.separator {
-            signed.extend_from_slice(b"\r\n");
-        }
-        signed.extend_from_slice(&body);
-        Ok(DkimSignature {
-            field,
-            selector: self.selector.clone(),
-            domain: self.domain.clone(),
-            signed,
-        })
     }
 }
 
@@ -307,26 +365,42 @@ impl fmt::Debug for DkimSigner {
     }
 }
 
-/// A signature made by [`DkimSigner::sign`], and the signed message.
+/// One `DKIM-Signature` field of a signed message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureField {
+    /// The whole header field, `DKIM-Signature: v=1; a=…; …; b=…`, folded with CRLF + SP
+    /// so that lines stay within 78 characters (only a `d=` tag of a very long domain can
+    /// exceed it), without a final CRLF.
+    pub field: String,
+    /// The selector that signed (`s=`).
+    pub selector: Selector,
+    /// The algorithm (`a=`).
+    pub algorithm: Algorithm,
+}
+
+/// The signatures made by [`sign_all`] (or [`DkimSigner::sign`]), and the signed message.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DkimSignature {
-    field: String,
-    selector: Selector,
+    fields: Vec<SignatureField>,
     domain: DomainName,
     signed: Vec<u8>,
 }
 
 impl DkimSignature {
-    /// The whole header field, `DKIM-Signature: v=1; a=rsa-sha256; …; b=…`, folded with
-    /// CRLF + SP so that lines stay within 78 characters (only a `d=` tag of a very long
-    /// domain can exceed it), without a final CRLF.
+    /// The first signature's header field (the RSA one when a domain signs with
+    /// several algorithms).
     pub fn header_field(&self) -> &str {
-        &self.field
+        &self.fields[0].field
     }
 
-    /// The selector that signed (`s=`), which names the key record.
+    /// Every signature, in the order they were prepended.
+    pub fn fields(&self) -> &[SignatureField] {
+        &self.fields
+    }
+
+    /// The first signature's selector (`s=`), which names the key record.
     pub fn selector(&self) -> &Selector {
-        &self.selector
+        &self.fields[0].selector
     }
 
     /// The signing domain (`d=`).
@@ -334,7 +408,7 @@ impl DkimSignature {
         &self.domain
     }
 
-    /// The message as signed: the header field and a CRLF prepended to the message,
+    /// The message as signed: the header fields, each with a CRLF, prepended to the message,
     /// whose line endings are all CRLF (a last header line without one gets one), with
     /// no WSP before a header field's colon and the whitespace-only lines at the end of
     /// the body emptied (see the module documentation).
@@ -351,7 +425,10 @@ impl DkimSignature {
 impl fmt::Debug for DkimSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DkimSignature")
-            .field("header_field", &self.field)
+            .field(
+                "header_fields",
+                &self.fields.iter().map(|f| &f.field).collect::<Vec<_>>(),
+            )
             .field(
                 "signed_message",
                 &format_args!("<{} bytes>", self.signed.len()),

@@ -37,6 +37,8 @@ pub enum QueryType {
     Mx,
     /// PTR
     Ptr,
+    /// CNAME
+    Cname,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -149,6 +151,7 @@ impl FakeDns {
             QueryType::Aaaa,
             QueryType::Mx,
             QueryType::Ptr,
+            QueryType::Cname,
         ] {
             self.fail(name, kind);
         }
@@ -259,6 +262,27 @@ impl DnsLookup for FakeDns {
     async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
         self.resolve(&reverse_name(ip), QueryType::Ptr, |e| &e.ptr)
     }
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let result = match map.get(&normalise(name)) {
+            None => DnsResult::NxDomain,
+            Some(entry) if entry.fail.contains(&QueryType::Cname) => {
+                DnsResult::TempFail("injected failure".to_owned())
+            }
+            Some(Entry {
+                cname: Some(target),
+                ..
+            }) => DnsResult::Records(vec![target.clone()]),
+            Some(_) => DnsResult::NoData,
+        };
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        DnsAnswer { result, server }
+    }
 }
 
 fn normalise(name: &str) -> String {
@@ -337,12 +361,21 @@ impl crate::ports::KeyGenerator for FixedKeys {
 
 /// A domain as `create` leaves it, built without the service: unverified, owned by
 /// tenant `t1` of partner `p1`, with `key(0)` active under `scaisend` and no checks yet.
-/// For this crate's unit tests of the rules that take a whole [`crate::model::Domain`].
+/// For this crate's unit tests of the rules that take a whole [`crate::model::Domain`]:
+/// one RSA key, `scaisend`, in TXT mode.
 #[cfg(test)]
 pub(crate) fn domain(name: &str, now: time::OffsetDateTime) -> crate::model::Domain {
-    use crate::crypto::SealedKey;
-    use crate::name::{DmarcPolicy, DomainName, Selector};
-    use crate::rotation::{KeyRing, NewKey};
+    use crate::name::{DmarcPolicy, DomainName};
+    use crate::rotation::KeyRing;
+    let first = generation(
+        &KeyRing::first_generation(
+            &crate::name::Selector::from_trusted("scaisend"),
+            crate::rotation::DkimMode::Txt,
+            &[crate::records::dkim::Algorithm::RsaSha256],
+        )
+        .expect("a first generation"),
+        crate::rotation::DkimMode::Txt,
+    );
     crate::model::Domain {
         id: crate::model::IdGenerator::new().domain_id(now),
         name: DomainName::parse(name).expect("a valid test domain"),
@@ -354,15 +387,8 @@ pub(crate) fn domain(name: &str, now: time::OffsetDateTime) -> crate::model::Dom
         dmarc_rua: None,
         is_active: true,
         verified: false,
-        keys: KeyRing::new(
-            NewKey {
-                selector: Selector::from_trusted("scaisend"),
-                index: 1,
-                public_key: key(0).public.clone(),
-                sealed: SealedKey::from_bytes(vec![1; 40]),
-            },
-            now,
-        ),
+        keys: KeyRing::new(first, now).expect("a valid first generation"),
+        zone_label: crate::model::ZoneLabel::parse("0123456789abcdef").expect("a label"),
         checks: crate::verify::Verdicts::default(),
         dkim_rotation_days: None,
         created_at: now,
@@ -374,23 +400,52 @@ pub(crate) fn domain(name: &str, now: time::OffsetDateTime) -> crate::model::Dom
     }
 }
 
-/// Starts a rotation of `domain` at `now` to its next selector (`scaisend2`, …), whose
-/// key is `key(n)` for selector number `n`.
+/// The keys of a planned generation, as tests hand them out: RSA keys are `key(n)` for
+/// generation `n`, Ed25519 keys are generated, sealed bytes are stand-ins.
+#[cfg(test)]
+pub(crate) fn generation(
+    next: &crate::rotation::NextGeneration,
+    mode: crate::rotation::DkimMode,
+) -> crate::rotation::NewGeneration {
+    use crate::crypto::{KeyAlgorithm, SealedKey};
+    use crate::records::dkim::Algorithm;
+    crate::rotation::NewGeneration {
+        index: next.index,
+        mode,
+        keys: next
+            .selectors
+            .iter()
+            .map(|(algorithm, selector)| crate::rotation::NewKey {
+                selector: selector.clone(),
+                public_key: match algorithm {
+                    Algorithm::RsaSha256 => key(next.index as usize).public.clone(),
+                    Algorithm::Ed25519Sha256 => {
+                        crate::crypto::generate(KeyAlgorithm::Ed25519)
+                            .expect("an Ed25519 key")
+                            .public
+                    }
+                },
+                sealed: SealedKey::from_bytes(vec![next.index as u8; 40]),
+            })
+            .collect(),
+    }
+}
+
+/// Starts a rotation of `domain` at `now` to its next generation (`scaisend2`, …) in the
+/// domain's mode and algorithms; its RSA key is `key(n)` for generation `n`.
 #[cfg(test)]
 pub(crate) fn start_rotation(domain: &mut crate::model::Domain, now: time::OffsetDateTime) {
-    use crate::crypto::SealedKey;
-    use crate::name::Selector;
-    let (index, selector) = domain
+    let mode = domain.dkim_mode();
+    let next = domain
         .keys
-        .next_selector(&Selector::from_trusted("scaisend"));
-    let key = crate::rotation::NewKey {
-        selector,
-        index,
-        public_key: key(index as usize).public.clone(),
-        sealed: SealedKey::from_bytes(vec![index as u8; 40]),
-    };
+        .next_generation(
+            &crate::name::Selector::from_trusted("scaisend"),
+            mode,
+            &domain.dkim_algorithms(),
+        )
+        .expect("a next generation");
     domain
         .keys
-        .start_rotation(key, now)
+        .start_rotation(generation(&next, mode), now)
         .expect("no rotation is pending");
 }

@@ -81,6 +81,13 @@ impl DnsLookup for QueryBudget<'_> {
         }
         self.inner.ptr(ip).await
     }
+
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        if !self.take() {
+            return Self::spent();
+        }
+        self.inner.cname(name).await
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,11 @@ use crate::ports::{DnsLookup, DnsResult, TxtRecordData};
 use crate::records::dkim::{Algorithm, DkimKeyRecord, DkimPublicKey, KeyType};
 
 use super::opening::{Opening, VerdictAt};
+
+mod cname;
+
 use super::{CheckKind, CheckStatus, Verdict, VerdictCode, Warning};
+pub use cname::{CnameSlot, check_cnames};
 
 /// What the DKIM check compares against.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +53,73 @@ pub async fn check_dkim(dns: &dyn DnsLookup, exp: DkimExpectation<'_>) -> Verdic
         }
     };
     judge_key(&at, &record, &published, exp.key)
+}
+
+/// Checks every key of a generation published in TXT mode: each selector's record holds
+/// its key (`None`: any valid record). With one key this is [`check_dkim`]'s verdict; with
+/// several, the first failing key's (naming it) or the first key's, and `details.keys`
+/// gives each key's outcome.
+pub async fn check_dkim_keys(
+    dns: &dyn DnsLookup,
+    domain: &DomainName,
+    keys: &[(&Selector, Option<&DkimPublicKey>)],
+) -> Verdict {
+    let verdicts = futures::future::join_all(keys.iter().map(|(selector, key)| {
+        check_dkim(
+            dns,
+            DkimExpectation {
+                domain,
+                selector,
+                key: *key,
+            },
+        )
+    }))
+    .await;
+    if verdicts.len() <= 1 {
+        return verdicts.into_iter().next().unwrap_or_else(|| {
+            VerdictAt::new(CheckKind::Dkim, domain.to_string()).verdict(
+                CheckStatus::Missing,
+                VerdictCode::DkimMissing,
+                "no DKIM key to check".to_owned(),
+            )
+        });
+    }
+    let summary: Vec<serde_json::Value> = verdicts
+        .iter()
+        .zip(keys)
+        .map(|(v, (selector, key))| {
+            serde_json::json!({
+                "selector": selector.as_str(),
+                "algorithm": key.map(|k| k.algorithm().as_str()),
+                "host": v.host,
+                "status": v.status,
+                "code": v.code,
+            })
+        })
+        .collect();
+    let pick = verdicts
+        .iter()
+        .find(|v| !v.passed() && v.status != CheckStatus::TemporaryFailure)
+        .or_else(|| verdicts.iter().find(|v| !v.passed()))
+        .unwrap_or(&verdicts[0]);
+    let mut verdict = pick.clone();
+    if verdict.passed() {
+        verdict.message = format!(
+            "the DKIM records at {} hold our keys",
+            verdicts
+                .iter()
+                .map(|v| v.host.as_str())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        verdict.found = verdicts.iter().flat_map(|v| v.found.clone()).collect();
+        verdict.warnings = verdicts.iter().flat_map(|v| v.warnings.clone()).collect();
+    }
+    verdict.details = serde_json::json!({
+        "selector": keys[0].0.as_str(),
+        "keys": summary,
+    });
+    verdict
 }
 
 const OPENING: Opening = Opening {

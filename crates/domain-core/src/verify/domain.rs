@@ -11,8 +11,8 @@ use crate::records::dkim::DkimPublicKey;
 use super::budget::{MAX_QUERIES_PER_VERIFICATION, QueryBudget};
 use super::memo::Memo;
 use super::{
-    CheckKind, DkimExpectation, DmarcExpectation, SpfExpectation, Verdict, Verdicts, check_dkim,
-    check_dmarc, check_spf,
+    CheckKind, CnameSlot, DmarcExpectation, SpfExpectation, Verdict, Verdicts, check_cnames,
+    check_dkim_keys, check_dmarc, check_spf,
 };
 
 /// What a domain should have published.
@@ -20,11 +20,11 @@ use super::{
 pub struct DomainExpectation<'a> {
     /// The sender domain.
     pub domain: &'a DomainName,
-    /// The active selector and the key we hold for it (`None` checks only that a valid
-    /// record is there).
-    pub dkim: (&'a Selector, Option<&'a DkimPublicKey>),
-    /// A pending selector and its key, during a rotation.
-    pub dkim_pending: Option<(&'a Selector, &'a DkimPublicKey)>,
+    /// The active generation's keys.
+    pub dkim: DkimKeys<'a>,
+    /// The pending generation (its number and keys), during a rotation that may be
+    /// promoted now.
+    pub dkim_pending: Option<(u32, DkimKeys<'a>)>,
     /// Our SPF include host.
     pub include_host: &'a DomainName,
     /// Our sending addresses; empty to read them from the include host's record.
@@ -35,13 +35,32 @@ pub struct DomainExpectation<'a> {
     pub dmarc_rua: Option<&'a RuaAddress>,
 }
 
+/// What the DKIM check of one generation looks for.
+#[derive(Debug, Clone)]
+pub enum DkimKeys<'a> {
+    /// TXT mode: each selector's record holds its key (`None`: any valid record, as the
+    /// `check` command asks, which has no store).
+    Txt(Vec<(&'a Selector, Option<&'a DkimPublicKey>)>),
+    /// CNAME mode: each slot is an alias of its name in our zone.
+    Cname(Vec<CnameSlot>),
+}
+
+impl DkimKeys<'_> {
+    async fn check(&self, dns: &dyn DnsLookup, domain: &DomainName) -> Verdict {
+        match self {
+            DkimKeys::Txt(keys) => check_dkim_keys(dns, domain, keys).await,
+            DkimKeys::Cname(slots) => check_cnames(dns, domain, slots).await,
+        }
+    }
+}
+
 /// The verdicts of one verification of a domain.
 #[derive(Debug, Clone)]
 pub struct DomainReport {
-    /// One verdict per check of [`CheckKind::ALL`] (DKIM about the active selector).
+    /// One verdict per check of [`CheckKind::ALL`] (DKIM about the active generation).
     pub verdicts: Verdicts,
-    /// The pending selector's DKIM verdict, during a rotation.
-    pub pending: Option<(Selector, Verdict)>,
+    /// The pending generation's number and DKIM verdict, during a rotation.
+    pub pending: Option<(u32, Verdict)>,
 }
 
 impl DomainReport {
@@ -61,19 +80,8 @@ pub async fn check_domain(dns: &dyn DnsLookup, exp: &DomainExpectation<'_>) -> D
     let dns: &dyn DnsLookup = &memo;
     let checks = futures::future::join_all(CheckKind::ALL.map(|kind| run(kind, dns, exp)));
     let pending = async {
-        match exp.dkim_pending {
-            Some((selector, key)) => {
-                let v = check_dkim(
-                    dns,
-                    DkimExpectation {
-                        domain: exp.domain,
-                        selector,
-                        key: Some(key),
-                    },
-                )
-                .await;
-                Some((selector.clone(), v))
-            }
+        match &exp.dkim_pending {
+            Some((generation, keys)) => Some((*generation, keys.check(dns, exp.domain).await)),
             None => None,
         }
     };
@@ -93,15 +101,7 @@ fn run<'a>(
 ) -> BoxFuture<'a, Verdict> {
     use futures::FutureExt as _;
     match kind {
-        CheckKind::Dkim => check_dkim(
-            dns,
-            DkimExpectation {
-                domain: exp.domain,
-                selector: exp.dkim.0,
-                key: exp.dkim.1,
-            },
-        )
-        .boxed(),
+        CheckKind::Dkim => exp.dkim.check(dns, exp.domain).boxed(),
         CheckKind::Spf => check_spf(
             dns,
             SpfExpectation {
@@ -170,7 +170,7 @@ mod tests {
             &dns,
             &DomainExpectation {
                 domain: &domain,
-                dkim: (&selector, Some(key)),
+                dkim: DkimKeys::Txt(vec![(&selector, Some(key))]),
                 dkim_pending: None,
                 include_host: &include,
                 sending_ips: &[],

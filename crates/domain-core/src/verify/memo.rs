@@ -30,6 +30,7 @@ pub(crate) struct Memo<'a> {
     aaaa: Table<'a, String, Ipv6Addr>,
     mx: Table<'a, String, MxRecord>,
     ptr: Table<'a, IpAddr, String>,
+    cname: Table<'a, String, String>,
 }
 
 impl<'a> Memo<'a> {
@@ -41,6 +42,7 @@ impl<'a> Memo<'a> {
             aaaa: Mutex::default(),
             mx: Mutex::default(),
             ptr: Mutex::default(),
+            cname: Mutex::default(),
         }
     }
 }
@@ -106,6 +108,15 @@ impl DnsLookup for Memo<'_> {
         let inner = self.inner;
         shared(&self.ptr, ip, move || {
             async move { inner.ptr(ip).await }.boxed()
+        })
+        .await
+    }
+
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        let name = name.to_owned();
+        let inner = self.inner;
+        shared(&self.cname, key(&name), move || {
+            async move { inner.cname(&name).await }.boxed()
         })
         .await
     }

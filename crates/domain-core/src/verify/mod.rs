@@ -16,8 +16,8 @@ mod spf;
 mod verdict;
 
 pub use budget::MAX_QUERIES_PER_VERIFICATION;
-pub use dkim::{DkimExpectation, check_dkim};
+pub use dkim::{CnameSlot, DkimExpectation, check_cnames, check_dkim, check_dkim_keys};
 pub use dmarc::{DmarcExpectation, MAX_CHECKED_REPORT_HOSTS, check_dmarc};
-pub use domain::{DomainExpectation, DomainReport, check_domain};
+pub use domain::{DkimKeys, DomainExpectation, DomainReport, check_domain};
 pub use spf::{SpfExpectation, check_spf};
 pub use verdict::{CheckKind, CheckStatus, Verdict, VerdictCode, Verdicts, Warning};

@@ -164,6 +164,12 @@ pub enum VerdictCode {
     DkimWeakKey,
     /// DNS could not answer for the DKIM record.
     DkimTemporaryFailure,
+    /// CNAME mode: no CNAME at a slot.
+    DkimCnameMissing,
+    /// CNAME mode: a slot's CNAME points somewhere else than our zone's name for it.
+    DkimCnameWrongTarget,
+    /// CNAME mode: a TXT record where the slot's CNAME belongs.
+    DkimTxtInsteadOfCname,
     /// SPF authorizes every sending address.
     SpfOk,
     /// No SPF record at the domain.

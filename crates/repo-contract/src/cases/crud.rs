@@ -6,6 +6,7 @@ use domain_core::RepoError;
 use domain_core::model::{EventKind, ListFilter, PageRequest, Scope};
 use domain_core::name::{DmarcPolicy, DomainName, Selector};
 use domain_core::ports::{DomainRepo, KeyStore, LeaseOnWrite};
+use domain_core::rotation::DkimMode;
 use domain_core::rotation::{KeyState, RotationPeriod};
 use domain_core::verify::{CheckKind, CheckStatus, VerdictCode};
 use serde_json::json;
@@ -27,8 +28,8 @@ pub async fn insert_then_get_returns_the_same_domain(repo: Arc<dyn DomainRepo>) 
     // Everything the aggregate can hold: three keys (retiring, active, removed), all
     // verdicts, every optional field set (and, on a second domain, none).
     start_rotation(&mut domain, 1, at(1));
-    let second = domain.keys.pending().unwrap().selector.clone();
-    domain.keys.promote(&second, at(2)).unwrap();
+    let second = domain.keys.pending().unwrap().index;
+    domain.keys.promote(second, at(2)).unwrap();
     start_rotation(&mut domain, 2, at(3));
     let third = domain.keys.pending().unwrap().selector.clone();
     domain.keys.remove(&third, at(4)).unwrap();
@@ -504,7 +505,7 @@ pub async fn sealed_keys_come_back_by_selector(repo: Arc<dyn DomainRepo>, keys: 
     let got = keys.sealed_key(&domain.id, &first.selector).await.unwrap();
     assert_eq!(Some(&got), first.sealed.as_ref());
     kek()
-        .open(&got, &domain.id, &first.selector)
+        .open(&got, &row_of(&domain, &first))
         .expect("the stored key opens for its row");
 
     let second_sealed = start_rotation(&mut domain, 1, at(1));
@@ -516,7 +517,8 @@ pub async fn sealed_keys_come_back_by_selector(repo: Arc<dyn DomainRepo>, keys: 
         second_sealed
     );
 
-    domain.keys.promote(&second, at(2)).unwrap();
+    let second_generation = domain.keys.pending().unwrap().index;
+    domain.keys.promote(second_generation, at(2)).unwrap();
     domain.keys.remove(&first.selector, at(3)).unwrap();
     repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
     assert_eq!(
@@ -701,4 +703,59 @@ pub async fn any_text_is_stored_and_a_nul_comes_back_escaped(repo: Arc<dyn Domai
     expected.message = kept.to_owned();
     expected.detail = json!({ "before": kept, kept: { "nested": [kept] } });
     assert_eq!(events.items, vec![expected]);
+}
+
+/// Keys come in generations of every algorithm and mode: Ed25519 beside RSA, and CNAME
+/// slots whose selectors a later generation takes again once the earlier keys are
+/// removed. The store keeps them all apart, and hands the signer the live key of a
+/// reused selector.
+pub async fn generations_of_every_algorithm_and_mode_come_back(
+    repo: Arc<dyn DomainRepo>,
+    keys: &dyn KeyStore,
+) {
+    let mut domain = new_domain(tenant("p1", "t1"), "mail.example.com");
+    repo.insert(&domain, &[]).await.unwrap();
+    let ed25519 = || {
+        domain_core::crypto::generate(domain_core::crypto::KeyAlgorithm::Ed25519)
+            .expect("an Ed25519 key")
+    };
+    let (ed2, ed3) = (ed25519(), ed25519());
+    // Into CNAME mode with both algorithms: generation 2 takes slot 2.
+    start_rotation_in(
+        &mut domain,
+        DkimMode::Cname,
+        &[domain_core::testing::key(1), &ed2],
+        at(1),
+    );
+    domain.keys.promote(2, at(2)).unwrap();
+    domain.keys.remove(&base(), at(3)).unwrap();
+    repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
+    domain.version += 1;
+    // Generation 3 takes slot 1 again: `scaisend`, the removed generation 1's selector.
+    let sealed = start_rotation_in(
+        &mut domain,
+        DkimMode::Cname,
+        &[domain_core::testing::key(2), &ed3],
+        at(4),
+    );
+    repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
+    domain.version += 1;
+    let got = repo.get(&Scope::System, &domain.id).await.unwrap();
+    assert_same_domain(&got, &domain);
+    assert_eq!(
+        got.keys.all().len(),
+        5,
+        "one RSA key, then two generations of two"
+    );
+    assert_eq!(got.dkim_mode(), DkimMode::Cname);
+    assert_eq!(
+        keys.sealed_key(&domain.id, &base()).await.unwrap(),
+        sealed[0],
+        "the live key of a reused selector"
+    );
+    let ed_selector = Selector::parse("scaisend-ed25519").unwrap();
+    assert_eq!(
+        keys.sealed_key(&domain.id, &ed_selector).await.unwrap(),
+        sealed[1]
+    );
 }

@@ -2,8 +2,10 @@
 //! its row.
 
 use domain_core::RepoError;
-use domain_core::crypto::{self, GeneratedKey, KeyAlgorithm, KeyError};
+use domain_core::crypto::{self, GeneratedKey, KeyAlgorithm, KeyError, KeyRow, SealedKey};
+use domain_core::model::DomainId;
 use domain_core::model::{EventKind, Scope};
+use domain_core::name::Selector;
 use domain_core::ports::LeaseOnWrite;
 use domain_core::records::dkim::DkimPublicKey;
 
@@ -66,8 +68,8 @@ pub async fn no_private_key_material_is_stored_in_clear<B: Backend>(backend: &B)
         generated.push(key);
     }
     let third = &mut domains[2];
-    let pending = third.keys.pending().unwrap().selector.clone();
-    third.keys.promote(&pending, at(2)).unwrap();
+    let pending = third.keys.pending().unwrap().index;
+    third.keys.promote(pending, at(2)).unwrap();
     third.keys.remove(&base(), at(3)).unwrap();
     repo.update(
         third,
@@ -110,7 +112,7 @@ pub async fn no_private_key_material_is_stored_in_clear<B: Backend>(backend: &B)
                     let stored = store.sealed_key(&domain.id, &key.selector).await.unwrap();
                     assert_eq!(&stored, sealed);
                     kek()
-                        .open(&stored, &domain.id, &key.selector)
+                        .open(&stored, &row_of(domain, key))
                         .expect("opens for its row");
                 }
                 None => assert_eq!(
@@ -143,6 +145,20 @@ pub async fn a_sealed_key_copied_to_another_row_does_not_open<B: Backend>(backen
     repo.insert(&thief, &[]).await.unwrap();
     let first = base();
     let second = victim.keys.pending().unwrap().selector.clone();
+    let row = |domain: &DomainId,
+               generation: u32,
+               selector: &Selector|
+     -> (DomainId, u32, Selector) { (domain.clone(), generation, selector.clone()) };
+    let open = |sealed: &SealedKey, (domain, generation, selector): (DomainId, u32, Selector)| {
+        kek().open(
+            sealed,
+            &KeyRow {
+                domain: &domain,
+                generation,
+                selector: &selector,
+            },
+        )
+    };
     let copy = |from: &str, from_selector: &str, to: &str, to_selector: &str| {
         format!(
             "UPDATE dkim_keys SET sealed_private = \
@@ -171,12 +187,10 @@ pub async fn a_sealed_key_copied_to_another_row_does_not_open<B: Backend>(backen
         "the copy took place"
     );
     assert_eq!(
-        kek().open(&copied, &thief.id, &first).unwrap_err(),
+        open(&copied, row(&thief.id, 1, &first)).unwrap_err(),
         KeyError::DoesNotOpen
     );
-    kek()
-        .open(&copied, &victim.id, &first)
-        .expect("the key itself is intact");
+    open(&copied, row(&victim.id, 1, &first)).expect("the key itself is intact");
 
     let changed = backend
         .execute(&copy(
@@ -189,7 +203,7 @@ pub async fn a_sealed_key_copied_to_another_row_does_not_open<B: Backend>(backen
     assert_eq!(changed, 1);
     let moved = store.sealed_key(&victim.id, &second).await.unwrap();
     assert_eq!(
-        kek().open(&moved, &victim.id, &second).unwrap_err(),
+        open(&moved, row(&victim.id, 2, &second)).unwrap_err(),
         KeyError::DoesNotOpen
     );
 

@@ -22,6 +22,22 @@ impl DkimKeyRecord {
     }
 }
 
+impl DkimKeyRecord {
+    /// A revoked key record of `algorithm`'s key type: `v=DKIM1; k=…; p=` (RFC 6376
+    /// §3.6.1: an empty `p=` means the key has been revoked).
+    pub fn revoked(algorithm: super::Algorithm) -> Self {
+        DkimKeyRecord {
+            v: true,
+            h: None,
+            k: Some(algorithm.key_type()),
+            n: None,
+            p: Vec::new(),
+            s: None,
+            t: None,
+        }
+    }
+}
+
 /// Writes the record with `v=` first and `p=` last, the order every provider uses.
 impl fmt::Display for DkimKeyRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -61,7 +61,10 @@ impl KeyType {
 /// A DKIM signing algorithm (RFC 6376 §3.3, RFC 8463 §3): the `a=` tag of a signature,
 /// and the key type (`k=`) of the record that verifies it. These are the algorithms we
 /// sign with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
     /// `rsa-sha256`: RSASSA-PKCS1-v1_5 over SHA-256 (RFC 8301 §3.1), keys of type `rsa`.
     RsaSha256,

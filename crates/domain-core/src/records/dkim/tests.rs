@@ -401,3 +401,18 @@ proptest! {
         prop_assert_eq!(err, KeyParseError::Ed25519Length(key.len()));
     }
 }
+
+#[test]
+fn algorithms_are_named_alike_everywhere() {
+    for algorithm in Algorithm::ALL {
+        assert_eq!(
+            serde_json::to_value(algorithm).unwrap(),
+            serde_json::json!(algorithm.as_str())
+        );
+        assert_eq!(Algorithm::parse(algorithm.as_str()), Some(algorithm));
+        assert_eq!(
+            Algorithm::for_key_type(&algorithm.key_type()),
+            Some(algorithm)
+        );
+    }
+}

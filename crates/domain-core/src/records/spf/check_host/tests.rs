@@ -375,6 +375,10 @@ impl DnsLookup for Concurrency<'_> {
         self.turn().await;
         DnsLookup::ptr(self.dns, ip).await
     }
+    async fn cname(&self, name: &str) -> DnsAnswer<String> {
+        self.turn().await;
+        DnsLookup::cname(self.dns, name).await
+    }
 }
 
 #[test]
