@@ -1,16 +1,22 @@
 //! The DNS records a domain should publish — and, after a DKIM selector is removed, the
-//! one it should delete (contract §2 `dns_records`, §4).
+//! one it should delete (contract §2 `dns_records`, §4) — each placed in the zone its
+//! owner most likely edits, and written out as a BIND zone-file fragment ([`zone_file`]).
 
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use crate::model::Domain;
+use crate::name::DomainName;
 use crate::records::dkim::DkimKeyRecord;
 use crate::records::dmarc::DmarcRecord;
 use crate::records::spf::{DomainSpec, SpfRecord};
 use crate::records::value_chunks;
 use crate::rotation::KeyState;
 use crate::verify::{CheckKind, Verdict};
+
+mod zone_file;
+
+pub use zone_file::{ZONE_FILE_TTL, zone_file};
 
 /// What to do with a record at the DNS provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -45,8 +51,14 @@ pub enum RecordStatus {
 pub struct DnsRecordSpec {
     /// `dkim`, `spf` or `dmarc`.
     pub purpose: CheckKind,
-    /// The name to publish at.
+    /// The name to publish at, in full.
     pub host: String,
+    /// The zone the owner most likely edits at their DNS provider: the organizational
+    /// domain of the host (RFC 7489 §3.2, by the public suffix list).
+    pub zone: DomainName,
+    /// `host` relative to `zone`, as a DNS provider's panel wants it (`@` for the zone's
+    /// apex); pasting the full host there is how `host.example.com.example.com` happens.
+    pub name: String,
     /// The TXT value.
     pub value: String,
     /// Publish or remove.
@@ -61,6 +73,28 @@ impl DnsRecordSpec {
     /// The value split into character-strings of at most 255 octets, when it needs it.
     pub fn value_chunks(&self) -> Option<Vec<String>> {
         (self.value.len() > crate::records::MAX_CHARACTER_STRING).then(|| value_chunks(&self.value))
+    }
+}
+
+/// `host` relative to `zone`: the labels before the zone, or `@` for the zone itself (the
+/// zone-file spelling every DNS provider's panel accepts). A host outside the zone — which
+/// the records of a domain never are, since the zone is their organizational domain — is
+/// given absolute, with a trailing dot, so it can never be read as relative by mistake.
+pub fn relative_name(host: &str, zone: &DomainName) -> String {
+    let zone = zone.as_str();
+    if host.eq_ignore_ascii_case(zone) {
+        return "@".to_owned();
+    }
+    match host.len().checked_sub(zone.len() + 1) {
+        Some(cut)
+            if host.is_char_boundary(cut)
+                && host[cut..].starts_with('.')
+                && host[cut + 1..].eq_ignore_ascii_case(zone)
+                && cut > 0 =>
+        {
+            host[..cut].to_owned()
+        }
+        _ => format!("{host}."),
     }
 }
 
@@ -79,18 +113,28 @@ pub fn dns_records(
     now: OffsetDateTime,
 ) -> Vec<DnsRecordSpec> {
     let keys = domain.keys.all();
-    let dkim_row = |k: &crate::rotation::SelectorKey, action| DnsRecordSpec {
-        purpose: CheckKind::Dkim,
-        host: k.selector.record_host(&domain.name),
-        value: DkimKeyRecord::for_key(&k.public_key).to_string(),
-        action,
-        status: match (domain.checks.get(CheckKind::Dkim), k.state) {
-            (Some(v), KeyState::Active) if verdict_selector(v) == Some(k.selector.as_str()) => {
-                status_of(Some(v))
-            }
-            _ => RecordStatus::NotChecked,
-        },
-        key_state: Some(k.state),
+    let zone = domain.name.organizational_domain();
+    let placed = |host: String| {
+        let name = relative_name(&host, &zone);
+        (host, zone.clone(), name)
+    };
+    let dkim_row = |k: &crate::rotation::SelectorKey, action| {
+        let (host, zone, name) = placed(k.selector.record_host(&domain.name));
+        DnsRecordSpec {
+            purpose: CheckKind::Dkim,
+            host,
+            zone,
+            name,
+            value: DkimKeyRecord::for_key(&k.public_key).to_string(),
+            action,
+            status: match (domain.checks.get(CheckKind::Dkim), k.state) {
+                (Some(v), KeyState::Active) if verdict_selector(v) == Some(k.selector.as_str()) => {
+                    status_of(Some(v))
+                }
+                _ => RecordStatus::NotChecked,
+            },
+            key_state: Some(k.state),
+        }
     };
     let mut rows = Vec::new();
     for state in [KeyState::Active, KeyState::Pending, KeyState::Retiring] {
@@ -105,17 +149,23 @@ pub fn dns_records(
         .get(CheckKind::Spf)
         .and_then(|v| v.expected.clone())
         .unwrap_or_else(|| SpfRecord::ours(include_host).to_string());
+    let (host, zone, name) = placed(domain.name.to_string());
     rows.push(DnsRecordSpec {
         purpose: CheckKind::Spf,
-        host: domain.name.to_string(),
+        host,
+        zone,
+        name,
         value: spf_value,
         action: RecordAction::Publish,
         status: status_of(domain.checks.get(CheckKind::Spf)),
         key_state: None,
     });
+    let (host, zone, name) = placed(DmarcRecord::host(&domain.name));
     rows.push(DnsRecordSpec {
         purpose: CheckKind::Dmarc,
-        host: DmarcRecord::host(&domain.name),
+        host,
+        zone,
+        name,
         value: DmarcRecord::ours(domain.dmarc_policy, domain.dmarc_rua.as_ref()).to_string(),
         action: RecordAction::Publish,
         status: status_of(domain.checks.get(CheckKind::Dmarc)),
