@@ -11,3 +11,4 @@ mod monitor;
 mod ops;
 mod outage;
 mod support;
+mod zone_file;

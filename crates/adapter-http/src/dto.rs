@@ -214,8 +214,16 @@ pub struct DnsRecordResponse {
     /// Always `TXT`.
     #[serde(rename = "type")]
     pub record_type: &'static str,
-    /// The name to publish at.
+    /// The name to publish at, in full.
+    #[schema(example = "scaisend._domainkey.mail.example.com")]
     pub host: String,
+    /// `host` relative to `zone`, as DNS providers' panels want it; `@` for the zone's apex.
+    #[schema(example = "scaisend._domainkey.mail")]
+    pub name: String,
+    /// The zone the record belongs in: the organizational domain of the host, by the
+    /// public suffix list.
+    #[schema(example = "example.com")]
+    pub zone: String,
     /// The TXT value.
     pub value: String,
     /// `dkim`, `spf` or `dmarc`.
@@ -237,6 +245,8 @@ impl From<&DnsRecordSpec> for DnsRecordResponse {
         DnsRecordResponse {
             record_type: "TXT",
             host: r.host.clone(),
+            name: r.name.clone(),
+            zone: r.zone.to_string(),
             value: r.value.clone(),
             purpose: r.purpose.as_str(),
             status: match r.status {
@@ -424,6 +434,13 @@ pub struct DomainResponse {
     pub dkim_rotation_days: Option<u32>,
     /// Since when a verified domain has been failing (the monitor's grace period).
     pub failing_since: Option<String>,
+    /// Where the domain stands, as one word for a status light: `inactive` (sends are
+    /// rejected), `verified`, `failing` (verified, but failing; sends go on until
+    /// `grace_until`) or `not_verified`.
+    #[schema(example = "verified")]
+    pub status: &'static str,
+    /// When a failing domain's grace period ends; `null` unless `status` is `failing`.
+    pub grace_until: Option<String>,
     /// When the monitor checks next.
     pub next_check_at: String,
 }
@@ -450,6 +467,8 @@ impl From<&DomainView> for DomainResponse {
             checks: (&d.checks).into(),
             dkim_rotation_days: d.dkim_rotation_days.map(RotationPeriod::days),
             failing_since: d.failing_since.map(rfc3339),
+            status: v.standing.as_str(),
+            grace_until: v.standing.grace_until().map(rfc3339),
             next_check_at: rfc3339(d.next_check_at),
         }
     }

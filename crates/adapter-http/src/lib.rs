@@ -92,6 +92,7 @@ fn admin_routes() -> OpenApiRouter<AppState> {
             routes::delete_domain
         ))
         .routes(routes!(routes::dns_records))
+        .routes(routes!(routes::zone_file))
         .routes(routes!(routes::rotate_dkim))
         .routes(routes!(routes::remove_selector))
         .routes(routes!(routes::domain_events))
