@@ -3,6 +3,7 @@
 //! resolver.
 
 mod api;
+mod console;
 mod dns_data;
 mod errors;
 mod internal;

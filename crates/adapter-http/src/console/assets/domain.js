@@ -231,9 +231,7 @@ function recordsSection(page) {
       h("thead", {}, h("tr", {},
         h("th", { scope: "col" }, "Type"),
         h("th", { scope: "col" }, "Host"),
-        h("th", { scope: "col" }, "Name in zone"),
         h("th", { scope: "col" }, "Value"),
-        h("th", { scope: "col" }, "For"),
         h("th", { scope: "col" }, "Status"))),
       h("tbody", {}, domain.dns_records.map((r) => recordRow(page, r, writer)))));
 }
@@ -245,12 +243,14 @@ function recordRow(page, r, writer) {
   const purpose = PURPOSES[r.purpose] || String(r.purpose).toUpperCase();
   const remove = r.action === "remove";
   return h("tr", { class: remove ? "to-remove" : null, "data-purpose": r.purpose, "data-host": r.host },
-    h("td", { "data-label": "Type" }, h("code", {}, type)),
-    h("td", { "data-label": "Host" }, copyable(r.host, `host ${r.host}`)),
-    h("td", { "data-label": "Name in zone" }, copyable(r.name, `name ${r.name} in zone ${r.zone}`),
-      h("span", { class: "muted zone" }, `in zone ${r.zone}`)),
-    h("td", { "data-label": "Value" }, copyable(r.value, `value of ${r.host}`, "value"), chunks(r)),
-    h("td", { "data-label": "For" }, purpose, r.key_state ? h("span", { class: "muted" }, ` · ${r.key_state} key`) : null),
+    h("td", { "data-label": "Type" }, h("code", { class: "type" }, type),
+      h("span", { class: "purpose" }, purpose, r.key_state ? ` · ${r.key_state} key` : null)),
+    h("td", { "data-label": "Host", class: "host" },
+      h("span", { class: "caption" }, "In full"),
+      copyable(r.host, `host ${r.host}`, "host"),
+      h("span", { class: "caption" }, `Name in zone ${r.zone}`),
+      copyable(r.name, `name ${r.name} in zone ${r.zone}`, "name")),
+    h("td", { "data-label": "Value", class: "value" }, copyable(r.value, `value of ${r.host}`, "value"), chunks(r)),
     h("td", { "data-label": "Status" },
       remove ? h("strong", { class: "remove-note" }, "Delete this record") : statusLight(r.status),
       writer ? selectorAction(page, r) : null));
