@@ -3,7 +3,8 @@
 //! and the loopback DNS server — sign in, add a domain, see its three records, publish
 //! them, verify, rotate, deactivate, sign out — and every page is checked with a viewer
 //! token (no write controls), for console errors, for its Content-Security-Policy, and
-//! photographed into `target/console-screenshots/`.
+//! photographed into `target/console-screenshots/`. Removing a retiring selector and
+//! deleting with confirmation are walked too.
 //!
 //! `cargo xtask test` installs `chromium` and `chromium-driver` when they are missing;
 //! without them this test fails, saying so.
@@ -207,6 +208,25 @@ async fn walk(app: &TestApp, b: &Browser) {
     assert!(b.text("ol.timeline").await.contains("rotation started"));
     b.page_checks(app, "domain-rotating").await;
 
+    // Once the new record is published and seen, the new key signs and the old one
+    // retires; "Remove" on it leaves its record to delete.
+    let (_, rotating) = app
+        .get(&format!("/api/admin/domains/{id}/dns-records"), &admin)
+        .await;
+    app.publish(&rotating["dns_records"]);
+    b.click_button("Verify").await;
+    b.wait_for_text(".notice", "every check passes").await;
+    b.click_button("Remove").await;
+    b.wait_for_text(".notice", "Removed selector scaisend")
+        .await;
+    let removed = b.find_css("tr.to-remove").await;
+    assert_eq!(
+        removed.attr("data-host").await.unwrap().as_deref(),
+        Some("scaisend._domainkey.mail.example.com")
+    );
+    assert!(removed.text().await.unwrap().contains("Delete this record"));
+    b.page_checks(app, "domain-selector-removed").await;
+
     // 7. Deactivate.
     b.click_button("Deactivate").await;
     b.wait_for_text(".notice", "Deactivated").await;
@@ -254,6 +274,28 @@ async fn walk(app: &TestApp, b: &Browser) {
     assert!(b.find_all_css("form.create").await.is_empty());
     assert_eq!(b.find_all_css("table.domains tbody tr").await.len(), 1);
     b.page_checks(app, "viewer-domains").await;
+    b.click_button("Sign out").await;
+    b.wait_for_heading("Sign in").await;
+
+    // Deleting asks for the domain's name first.
+    b.sign_in(&admin).await;
+    b.wait_for_heading("Domains").await;
+    b.click_link("mail.example.com").await;
+    b.wait_for_heading("mail.example.com").await;
+    b.click_button("Delete domain").await;
+    b.fill("confirm", "mail.example.org").await;
+    b.click_button("Delete permanently").await;
+    b.wait_for_text("form.confirm .field-error", "exactly")
+        .await;
+    let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    assert_eq!(status, 200, "a wrong name deletes nothing");
+    b.page_checks(app, "domain-delete-confirm").await;
+    b.fill("confirm", "mail.example.com").await;
+    b.click_button("Delete permanently").await;
+    b.wait_for_heading("Domains").await;
+    b.wait_for_text(".empty", "No domains yet").await;
+    let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    assert_eq!(status, 404);
     b.click_button("Sign out").await;
     b.wait_for_heading("Sign in").await;
 }

@@ -132,8 +132,11 @@ function actions(page) {
     };
   }));
 
-  return h("div", { class: "actions", role: "group", "aria-label": "Actions" },
-    verify, rotate, zoneFileLink(page), toggle, deleteControl(page));
+  const [open, confirm] = deleteControl(page);
+  return h("div", {},
+    h("div", { class: "actions", role: "group", "aria-label": "Actions" },
+      verify, rotate, zoneFileLink(page), toggle, open),
+    confirm);
 }
 
 // "Download zone file": a real link (it can be copied, and works with a token-less
@@ -163,6 +166,7 @@ function zoneFileLink(page) {
 }
 
 // Delete asks first: the name must be typed, since deleting destroys the DKIM keys.
+// Returns the button and the confirmation it opens.
 function deleteControl(page) {
   const { ctx, domain } = page;
   const panel = h("form", { class: "confirm", hidden: true, "aria-labelledby": "confirm-delete-heading" });
@@ -212,7 +216,7 @@ function deleteControl(page) {
       }
     }
   });
-  return h("div", { class: "delete" }, open, panel);
+  return [open, panel];
 }
 
 // The records to publish. Each host is shown in full and relative to the zone the

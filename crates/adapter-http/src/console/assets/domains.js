@@ -19,7 +19,7 @@ const CREATE_FIELDS = [
     label: "DMARC policy",
     type: "select",
     options: [
-      ["none", "none — monitor only (start here)"],
+      ["none", "none — monitor only"],
       ["quarantine", "quarantine — failing mail goes to spam"],
       ["reject", "reject — failing mail bounces"],
     ],
@@ -29,7 +29,8 @@ const CREATE_FIELDS = [
     label: "DMARC report address",
     type: "email",
     placeholder: "dmarc-reports@example.com",
-    help: "Optional. Where receivers send daily DMARC reports.",
+    optional: true,
+    help: "Where receivers send daily DMARC reports.",
   },
   {
     name: "dkim_key_bits",
@@ -170,7 +171,7 @@ function field(spec) {
       "data-help-id": helpId,
     });
   return h("div", { class: "field", "data-field": spec.name },
-    h("label", { for: id }, spec.label, spec.required ? null : h("span", { class: "muted" }, " (optional)")),
+    h("label", { for: id }, spec.label, spec.optional ? h("span", { class: "muted" }, " (optional)") : null),
     control,
     spec.help ? h("p", { class: "help", id: helpId }, spec.help) : null,
     h("p", { class: "field-error", id: `${id}-error`, hidden: true }));
