@@ -354,12 +354,11 @@ impl Browser {
             }),
         );
         caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
-        let client =
-            ClientBuilder::new(hyper_util_client::client::legacy::connect::HttpConnector::new())
-                .capabilities(caps)
-                .connect(&format!("http://{addr}"))
-                .await
-                .expect("a WebDriver session starts");
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://{addr}"))
+            .await
+            .expect("a WebDriver session starts");
         let shots = screenshot_dir().join(test);
         std::fs::create_dir_all(&shots).expect("screenshot dir");
         Browser {
