@@ -51,12 +51,21 @@ async fn the_product_page_walk(kind: StoreKind) {
     assert_eq!(created["dmarc_rua_email"], "dmarc-reports@example.com");
     assert_eq!(created["is_shared"], false);
     assert_eq!(created["is_active"], true);
+    assert_eq!(
+        (&created["status"], &created["grace_until"]),
+        (&json!("not_verified"), &Value::Null)
+    );
     assert!(created["last_verified_at"].is_null());
     assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
     let records = created["dns_records"].as_array().unwrap();
     assert_eq!(records.len(), 3);
     assert!(records.iter().all(|r| r["type"] == "TXT"));
     assert_eq!(records[0]["host"], "scaisend._domainkey.mail.example.com");
+    // The host as a DNS provider's panel for the zone example.com wants it.
+    assert_eq!(
+        (&records[0]["name"], &records[0]["zone"]),
+        (&json!("scaisend._domainkey.mail"), &json!("example.com"))
+    );
     assert!(
         records[0]["value"]
             .as_str()
@@ -66,7 +75,7 @@ async fn the_product_page_walk(kind: StoreKind) {
     assert_eq!(records[0]["value_chunks"].as_array().unwrap().len(), 2);
     assert_eq!(
         records[1],
-        json!({"type": "TXT", "host": "mail.example.com", "value": "v=spf1 include:scaisend.scailabs.ai ~all", "purpose": "spf", "status": "not_checked", "action": "publish"})
+        json!({"type": "TXT", "host": "mail.example.com", "name": "mail", "zone": "example.com", "value": "v=spf1 include:scaisend.scailabs.ai ~all", "purpose": "spf", "status": "not_checked", "action": "publish"})
     );
     assert_eq!(records[2]["host"], "_dmarc.mail.example.com");
     assert_eq!(
@@ -126,6 +135,7 @@ async fn the_product_page_walk(kind: StoreKind) {
     assert_eq!(checks[1]["details"]["include_reached"], true);
     let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
     assert_eq!(domain["verified"], true);
+    assert_eq!(domain["status"], "verified");
     assert!(domain["last_verified_at"].is_string());
     assert!(
         domain["dns_records"]
@@ -207,6 +217,10 @@ async fn the_product_page_walk(kind: StoreKind) {
         .await;
     assert_eq!(status, 200);
     assert_eq!(domain["is_active"], false);
+    assert_eq!(
+        domain["status"], "inactive",
+        "deactivation wins over verified"
+    );
 
     // The timeline, newest first.
     let (status, events) = app

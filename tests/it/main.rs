@@ -3,6 +3,7 @@
 //! resolver.
 
 mod api;
+mod console;
 mod dns_data;
 mod errors;
 mod internal;
@@ -11,3 +12,4 @@ mod monitor;
 mod ops;
 mod outage;
 mod support;
+mod zone_file;

@@ -96,6 +96,21 @@ async fn the_monitor_verifies_flags_and_unverifies_after_the_grace() {
     assert_eq!(d["checks"]["dkim"]["status"], "missing");
     assert!(d["failing_since"].is_string());
     assert_eq!(timeline().await[0], "failing");
+    // The status light: failing, with the end of the grace period 72 hours on.
+    let since = time::OffsetDateTime::parse(
+        d["failing_since"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let until = time::OffsetDateTime::parse(
+        d["grace_until"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        (d["status"].as_str(), until - since),
+        (Some("failing"), Duration::hours(72))
+    );
     clock.advance(Duration::hours(71));
     round().await;
     assert_eq!(
@@ -107,6 +122,10 @@ async fn the_monitor_verifies_flags_and_unverifies_after_the_grace() {
     round().await;
     let d = domain().await;
     assert_eq!(d["verified"], false);
+    assert_eq!(
+        (d["status"].as_str(), &d["grace_until"]),
+        (Some("not_verified"), &serde_json::Value::Null)
+    );
     assert_eq!(timeline().await[0], "unverified");
 
     // Publishing it again brings the domain back.

@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! A key design decision: `test` is the one command that runs every test, and it makes
-//! sure the real PostgreSQL the tests need is up (starting it if it is down), failing
-//! with a clear message rather than skipping anything.
+//! sure what the tests need is there — the real PostgreSQL up (starting it if it is
+//! down), Python's httpx, Chromium and chromedriver installed — failing with a clear
+//! message rather than skipping anything.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,8 @@ usage: cargo xtask <command>
 
 commands:
   ci       formatting check, clippy with warnings denied, then every test
-  test     every test of the workspace (starts PostgreSQL if it is down)
+  test     every test of the workspace (starts PostgreSQL if it is down, installs
+           httpx, chromium and chromium-driver if missing)
   bench    run the benchmarks in release mode and write docs/benchmarks.md
   openapi  write the OpenAPI document to docs/openapi.json
 ";
@@ -55,6 +57,7 @@ fn ci() -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgres()?;
     ensure_python_packages()?;
+    ensure_chromium()?;
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
     cargo(&args)
@@ -163,6 +166,53 @@ fn ensure_python_packages() -> Result<()> {
     }
     bail!(
         "the tests need these Python packages: `python3 -m pip install --user {}`",
+        still.join(" ")
+    )
+}
+
+/// The console's browser tests drive Debian's Chromium through its chromedriver. Both
+/// work offline; install them the way Debian does when they are missing.
+fn ensure_chromium() -> Result<()> {
+    const NEEDED: [(&str, &str); 2] = [
+        ("/usr/bin/chromium", "chromium"),
+        ("/usr/bin/chromedriver", "chromium-driver"),
+    ];
+    let missing = || {
+        NEEDED
+            .iter()
+            .filter(|(path, _)| !Path::new(path).exists())
+            .map(|(_, package)| *package)
+            .collect::<Vec<_>>()
+    };
+    let packages = missing();
+    if packages.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing {} for the console's browser tests",
+        packages.join(" ")
+    );
+    let install = |packages: &[&str]| {
+        Command::new("apt-get")
+            .args(["install", "-y", "-q"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // A fresh machine's package lists may be empty or stale: update them once if the
+    // first attempt fails.
+    if !install(&packages) {
+        let _ = Command::new("apt-get").args(["update", "-q"]).status();
+        install(&packages);
+    }
+    let still = missing();
+    if still.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the console's browser tests need Debian's {}: `apt-get install {}`",
+        still.join(" and "),
         still.join(" ")
     )
 }

@@ -285,8 +285,16 @@ pub struct DnsRecordResponse {
     #[serde(rename = "type")]
     #[schema(value_type = schema::RecordType)]
     pub record_type: &'static str,
-    /// The name to publish at.
+    /// The name to publish at, in full.
+    #[schema(example = "scaisend._domainkey.mail.example.com")]
     pub host: String,
+    /// `host` relative to `zone`, as DNS providers' panels want it; `@` for the zone's apex.
+    #[schema(example = "scaisend._domainkey.mail")]
+    pub name: String,
+    /// The zone the record belongs in: the organizational domain of the host, by the
+    /// public suffix list.
+    #[schema(example = "example.com")]
+    pub zone: String,
     /// The TXT value, or the CNAME's target.
     pub value: String,
     /// `dkim`, `spf` or `dmarc`.
@@ -313,6 +321,8 @@ impl From<&DnsRecordSpec> for DnsRecordResponse {
         DnsRecordResponse {
             record_type: r.record_type.as_str(),
             host: r.host.clone(),
+            name: r.name.clone(),
+            zone: r.zone.to_string(),
             value: r.value.clone(),
             purpose: r.purpose.as_str(),
             status: r.status.as_str(),
@@ -544,6 +554,14 @@ pub struct DomainResponse {
     /// Since when a verified domain has been failing (the monitor's grace period).
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub failing_since: Option<String>,
+    /// Where the domain stands, as one word for a status light: `inactive` (sends are
+    /// rejected), `verified`, `failing` (verified, but failing; sends go on until
+    /// `grace_until`) or `not_verified`.
+    #[schema(value_type = schema::Standing)]
+    pub status: &'static str,
+    /// When a failing domain's grace period ends; `null` unless `status` is `failing`.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub grace_until: Option<String>,
     /// When the monitor checks next.
     #[schema(value_type = String, format = DateTime)]
     pub next_check_at: String,
@@ -577,6 +595,8 @@ impl From<&DomainView> for DomainResponse {
             checks: (&d.checks).into(),
             dkim_rotation_days: d.dkim_rotation_days.map(RotationPeriod::days),
             failing_since: d.failing_since.map(rfc3339),
+            status: v.standing.as_str(),
+            grace_until: v.standing.grace_until().map(rfc3339),
             next_check_at: rfc3339(d.next_check_at),
         }
     }

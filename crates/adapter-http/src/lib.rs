@@ -1,5 +1,6 @@
 //! `adapter-http`: the ScaiSend Domains HTTP API on axum — authentication, handlers,
-//! RFC 9457 problem responses, the OpenAPI document, health and metrics.
+//! RFC 9457 problem responses, the OpenAPI document, health and metrics — and the admin
+//! console's embedded files (`console`).
 //!
 //! A key design decision made in this crate is that it holds no rule: handlers extract
 //! the caller (from a verified JWT) and the input (HTTP types converted to domain types
@@ -7,6 +8,7 @@
 //! included — to HTTP. Who may do what is decided by the core.
 
 mod auth;
+mod console;
 mod dto;
 mod error;
 mod extract;
@@ -39,6 +41,7 @@ use utoipa_axum::routes;
 pub use auth::{
     Audience, Authenticated, Authenticator, Claims, JwtKey, JwtSettings, JwtVerifier, issue_token,
 };
+pub use console::{CONSOLE_PATH, CONTENT_SECURITY_POLICY};
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use limits::{Limits, MAX_BUCKETS, RateLimit, Timeouts, default_internal_concurrency};
 pub use state::AppState;
@@ -104,6 +107,7 @@ fn admin_routes() -> OpenApiRouter<AppState> {
             routes::delete_domain
         ))
         .routes(routes!(routes::dns_records))
+        .routes(routes!(routes::zone_file))
         .routes(routes!(routes::rotate_dkim))
         .routes(routes!(routes::remove_selector))
         .routes(routes!(routes::domain_events))
@@ -228,15 +232,17 @@ pub fn routers(state: AppState, edge: Edge, separate_internal: bool) -> Routers 
             }),
         )
         .route_layer(timeout(timeouts.request));
+    // The console's files, on the public listener only; the pages call the admin API.
+    let console = console::routes().route_layer(timeout(timeouts.request));
 
     if separate_internal {
         Routers {
-            public: finish(admin.merge(ops), &state),
+            public: finish(admin.merge(ops).merge(console), &state),
             internal: Some(finish(internal, &state)),
         }
     } else {
         Routers {
-            public: finish(admin.merge(internal).merge(ops), &state),
+            public: finish(admin.merge(internal).merge(ops).merge(console), &state),
             internal: None,
         }
     }

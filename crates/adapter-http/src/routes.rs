@@ -353,6 +353,47 @@ pub async fn dns_records(
     }))
 }
 
+/// The media type of a zone file (RFC 4027). It defines no `charset` parameter, and none
+/// is needed: the fragment is ASCII by construction (other octets are written `\DDD`).
+pub const TEXT_DNS: &str = "text/dns";
+
+/// The records to publish as a BIND zone-file fragment: absolute owner names, long TXT
+/// values as quoted strings of at most 255 octets. Records to remove are only named in a
+/// comment.
+#[utoipa::path(
+    get, path = "/api/admin/domains/{id}/zone-file", tag = "domains",
+    params(("id" = String, Path, description = "`dom_<ULID>`")),
+    responses(
+        (status = 200, description = "A zone-file fragment (RFC 1035 §5), ASCII; `Content-Disposition` names it `<domain>.zone`", content_type = "text/dns", body = String,
+            example = json!("; ScaiSend sender domain mail.example.com\nmail.example.com. 3600 IN TXT \"v=spf1 include:scaisend.scailabs.ai ~all\"\n")),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn zone_file(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let view = s.service.dns_records(&caller, &domain_id(&id)?).await?;
+    let name = &view.domain.name;
+    let body = domain_core::publish::zone_file(name, &view.dns_records);
+    Ok((
+        [
+            (header::CONTENT_TYPE, TEXT_DNS.to_owned()),
+            // A domain name is letters, digits, hyphens and dots: nothing to quote.
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.zone\""),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 /// Checks the domain's records in DNS now.
 #[utoipa::path(
     post, path = "/api/admin/domains/{id}/verify", tag = "verification",

@@ -75,6 +75,9 @@ name_sets! {
     /// A DMARC policy.
     DmarcPolicy: "What receivers should do with mail failing DMARC: `none`, `quarantine` or `reject`." =
         domain_core::DmarcPolicy::ALL.map(domain_core::DmarcPolicy::as_str);
+    /// Where a domain stands.
+    Standing: "Where the domain stands, for a status light: `inactive` (sends are rejected), `verified`, `failing` (verified but failing its checks; sends go on until `grace_until`) or `not_verified`." =
+        domain_core::lifecycle::Standing::NAMES;
     /// The send-time decision.
     SendDecision: "What the sending pipeline must do with the message." =
         domain_core::sending::SendDecision::NAMES;

@@ -43,6 +43,62 @@ impl CheckedKeys {
     }
 }
 
+/// Where a domain stands, as one word: what a status light shows (docs/api.md
+/// `status`). Deactivation wins over everything, since an inactive domain is rejected at
+/// queue time whatever its records say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Deactivated: its sends are rejected.
+    Inactive,
+    /// Verified, and its checks pass.
+    Verified,
+    /// Verified, but the monitor has seen its checks fail: it keeps sending until
+    /// `grace_until`, then is unverified unless the records are fixed.
+    Failing {
+        /// When the grace period ends.
+        grace_until: OffsetDateTime,
+    },
+    /// Not verified (yet, or any more).
+    NotVerified,
+}
+
+impl Standing {
+    /// Every standing's name, in the order of the variants.
+    pub const NAMES: [&'static str; 4] = ["inactive", "verified", "failing", "not_verified"];
+
+    /// The API's spelling: `inactive`, `verified`, `failing`, `not_verified`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Inactive => Self::NAMES[0],
+            Standing::Verified => Self::NAMES[1],
+            Standing::Failing { .. } => Self::NAMES[2],
+            Standing::NotVerified => Self::NAMES[3],
+        }
+    }
+
+    /// When the grace period of a failing domain ends.
+    pub fn grace_until(self) -> Option<OffsetDateTime> {
+        match self {
+            Standing::Failing { grace_until } => Some(grace_until),
+            _ => None,
+        }
+    }
+}
+
+impl Domain {
+    /// Where the domain stands under a monitor whose grace period is `grace`.
+    pub fn standing(&self, grace: Duration) -> Standing {
+        match (self.is_active, self.verified, self.failing_since) {
+            (false, _, _) => Standing::Inactive,
+            (true, true, Some(since)) => Standing::Failing {
+                grace_until: since + grace,
+            },
+            (true, true, None) => Standing::Verified,
+            (true, false, _) => Standing::NotVerified,
+        }
+    }
+}
+
 impl Domain {
     /// Applies the verdicts of a verification: promotes a pending key whose record was
     /// seen, stores the verdicts, updates `verified`, and returns the timeline events.

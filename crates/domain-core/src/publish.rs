@@ -1,11 +1,13 @@
 //! The DNS records a domain should publish — and, after a DKIM selector is removed, the
-//! one it should delete (docs/api.md, "Domains" and "Rotation").
+//! one it should delete (docs/api.md, "Domains" and "Rotation") — each placed in the zone
+//! its owner most likely edits, and written out as a BIND zone-file fragment
+//! ([`zone_file`]).
 
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use crate::model::Domain;
-use crate::name::Selector;
+use crate::name::{DomainName, Selector};
 use crate::records::dkim::Algorithm;
 use crate::records::dkim::DkimKeyRecord;
 use crate::records::dmarc::DmarcRecord;
@@ -14,6 +16,10 @@ use crate::records::value_chunks;
 use crate::rotation::{DkimMode, KeyState, SelectorKey, cname_slots};
 use crate::verify::{CheckKind, CheckStatus, CnameSlot, Verdict};
 use crate::zone::ZoneConfig;
+
+mod zone_file;
+
+pub use zone_file::{ZONE_FILE_TTL, zone_file};
 
 /// What to do with a record at the DNS provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -110,8 +116,14 @@ pub struct DnsRecordSpec {
     pub purpose: CheckKind,
     /// The record's type.
     pub record_type: RecordType,
-    /// The name to publish at.
+    /// The name to publish at, in full.
     pub host: String,
+    /// The zone the owner most likely edits at their DNS provider: the organizational
+    /// domain of the host (RFC 7489 §3.2, by the public suffix list).
+    pub zone: DomainName,
+    /// `host` relative to `zone`, as a DNS provider's panel wants it (`@` for the zone's
+    /// apex); pasting the full host there is how `host.example.com.example.com` happens.
+    pub name: String,
     /// The value: the TXT text, or the CNAME's target.
     pub value: String,
     /// Publish or remove.
@@ -182,6 +194,28 @@ impl DnsRecordSpec {
     }
 }
 
+/// `host` relative to `zone`: the labels before the zone, or `@` for the zone itself (the
+/// zone-file spelling every DNS provider's panel accepts). A host outside the zone — which
+/// the records of a domain never are, since the zone is their organizational domain — is
+/// given absolute, with a trailing dot, so it can never be read as relative by mistake.
+pub fn relative_name(host: &str, zone: &DomainName) -> String {
+    let zone = zone.as_str();
+    if host.eq_ignore_ascii_case(zone) {
+        return "@".to_owned();
+    }
+    match host.len().checked_sub(zone.len() + 1) {
+        Some(cut)
+            if host.is_char_boundary(cut)
+                && host[cut..].starts_with('.')
+                && host[cut + 1..].eq_ignore_ascii_case(zone)
+                && cut > 0 =>
+        {
+            host[..cut].to_owned()
+        }
+        _ => format!("{host}."),
+    }
+}
+
 /// How long a removed selector keeps showing with `action: remove`.
 pub const REMOVED_RECORD_VISIBLE_FOR: Duration = Duration::days(30);
 
@@ -198,16 +232,23 @@ pub fn dns_records(
     now: OffsetDateTime,
 ) -> Vec<DnsRecordSpec> {
     let dkim = domain.checks.get(CheckKind::Dkim);
+    let zone = domain.name.organizational_domain();
+    let row = |purpose, record_type, host: String, value: String| DnsRecordSpec {
+        purpose,
+        record_type,
+        name: relative_name(&host, &zone),
+        zone: zone.clone(),
+        host,
+        value,
+        action: RecordAction::Publish,
+        status: RecordStatus::NotChecked,
+        key_state: None,
+    };
     let slots = publishing.cname_slots(domain);
     let in_zone = |s: &Selector| slots.iter().any(|slot| slot.selector == *s);
     let mut rows = Vec::new();
     rows.extend(slots.iter().map(|slot| {
         DnsRecordSpec {
-            purpose: CheckKind::Dkim,
-            record_type: RecordType::Cname,
-            host: slot.selector.record_host(&domain.name),
-            value: slot.target.clone(),
-            action: RecordAction::Publish,
             status: dkim
                 .filter(|v| v.details["mode"] == "cname")
                 .map_or(RecordStatus::NotChecked, |v| {
@@ -218,13 +259,15 @@ pub fn dns_records(
                 .get(&slot.selector)
                 .filter(|k| k.is_live())
                 .map(|k| k.state),
+            ..row(
+                CheckKind::Dkim,
+                RecordType::Cname,
+                slot.selector.record_host(&domain.name),
+                slot.target.clone(),
+            )
         }
     }));
     let txt_row = |k: &SelectorKey, action| DnsRecordSpec {
-        purpose: CheckKind::Dkim,
-        record_type: RecordType::Txt,
-        host: k.selector.record_host(&domain.name),
-        value: DkimKeyRecord::for_key(&k.public_key).to_string(),
         action,
         status: match dkim {
             Some(v) if k.state == KeyState::Active && v.details["mode"] != "cname" => {
@@ -239,6 +282,12 @@ pub fn dns_records(
             _ => RecordStatus::NotChecked,
         },
         key_state: Some(k.state),
+        ..row(
+            CheckKind::Dkim,
+            RecordType::Txt,
+            k.selector.record_host(&domain.name),
+            DkimKeyRecord::for_key(&k.public_key).to_string(),
+        )
     };
     let keys = domain.keys.all();
     for state in [KeyState::Active, KeyState::Pending, KeyState::Retiring] {
@@ -254,22 +303,22 @@ pub fn dns_records(
         .and_then(|v| v.expected.clone())
         .unwrap_or_else(|| SpfRecord::ours(publishing.include_host).to_string());
     rows.push(DnsRecordSpec {
-        purpose: CheckKind::Spf,
-        record_type: RecordType::Txt,
-        host: domain.name.to_string(),
-        value: spf_value,
-        action: RecordAction::Publish,
         status: status_of(domain.checks.get(CheckKind::Spf)),
-        key_state: None,
+        ..row(
+            CheckKind::Spf,
+            RecordType::Txt,
+            domain.name.to_string(),
+            spf_value,
+        )
     });
     rows.push(DnsRecordSpec {
-        purpose: CheckKind::Dmarc,
-        record_type: RecordType::Txt,
-        host: DmarcRecord::host(&domain.name),
-        value: DmarcRecord::ours(domain.dmarc_policy, domain.dmarc_rua.as_ref()).to_string(),
-        action: RecordAction::Publish,
         status: status_of(domain.checks.get(CheckKind::Dmarc)),
-        key_state: None,
+        ..row(
+            CheckKind::Dmarc,
+            RecordType::Txt,
+            DmarcRecord::host(&domain.name),
+            DmarcRecord::ours(domain.dmarc_policy, domain.dmarc_rua.as_ref()).to_string(),
+        )
     });
     rows.extend(
         keys.iter()

@@ -22,9 +22,11 @@
 mod record;
 mod server;
 mod store;
+mod zone_file;
 
 pub use record::{Failure, ReceivedQuery, Record, RecordKind, Soa, Transport};
 pub use server::{Options, TestDns};
+pub use zone_file::parse_zone_file;
 
 /// Why a record could not be published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,4 +40,7 @@ pub enum Error {
     /// `replace` was given a record of another type than the one it replaces.
     #[error("the records given are not all of the type being replaced")]
     KindMismatch,
+    /// A zone file could not be read.
+    #[error("zone file: {0}")]
+    ZoneFile(String),
 }

@@ -11,8 +11,8 @@ use crate::Error;
 /// Longest character-string in a TXT record (RFC 1035 §3.3).
 const MAX_CHARACTER_STRING: usize = 255;
 
-/// One record to publish at a name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One record to publish at a name. Ordered, so that tests can compare sets of records.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Record {
     /// A TXT record: its character-strings, in order, each at most 255 octets.
     Txt(Vec<Vec<u8>>),
@@ -39,7 +39,7 @@ pub enum Record {
 }
 
 /// The data of an SOA record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Soa {
     /// The primary nameserver.
     pub mname: String,

@@ -106,6 +106,18 @@ impl TestDns {
         self.shared.state().store.publish(name, record)
     }
 
+    /// Publishes every record of a zone file (relative names taken relative to
+    /// `origin`), next to those already there, as a server that loaded the file would
+    /// serve them; returns how many it published. See [`parse_zone_file`](crate::parse_zone_file).
+    pub fn load_zone_file(&self, text: &str, origin: &str) -> Result<usize, Error> {
+        let records = crate::parse_zone_file(text, origin)?;
+        let count = records.len();
+        for (name, record) in records {
+            self.publish(&name, record)?;
+        }
+        Ok(count)
+    }
+
     /// Replaces every record of `kind` at `name` with `records` (none deletes them).
     pub fn replace(&self, name: &str, kind: RecordKind, records: Vec<Record>) -> Result<(), Error> {
         self.shared.state().store.replace(name, kind, records)

@@ -510,3 +510,50 @@ fn a_pending_key_that_does_not_pass_stays_pending() {
         );
     }
 }
+
+#[test]
+fn the_standing_follows_activation_verification_and_the_grace_period() {
+    let ids = IdGenerator::new();
+    let mut d = domain();
+    assert_eq!(d.standing(GRACE), Standing::NotVerified);
+    d.apply_checks(outcome(Dns::Pass), EXPLICIT, t0(), Actor::System, &ids);
+    assert_eq!(d.standing(GRACE), Standing::Verified);
+    d.apply_checks(
+        outcome(Dns::DkimMissing),
+        MONITOR,
+        t0() + H,
+        Actor::System,
+        &ids,
+    );
+    let failing = d.standing(GRACE);
+    assert_eq!(
+        failing,
+        Standing::Failing {
+            grace_until: t0() + H + GRACE
+        }
+    );
+    assert_eq!(failing.grace_until(), Some(t0() + H + GRACE));
+    assert_eq!(failing.as_str(), "failing");
+    // Deactivation wins: an inactive domain is rejected whatever its records say.
+    d.is_active = false;
+    assert_eq!(d.standing(GRACE), Standing::Inactive);
+    assert_eq!(Standing::Inactive.grace_until(), None);
+    d.is_active = true;
+    d.apply_checks(
+        outcome(Dns::DkimMissing),
+        MONITOR,
+        t0() + H + GRACE,
+        Actor::System,
+        &ids,
+    );
+    assert_eq!(d.standing(GRACE), Standing::NotVerified);
+    assert_eq!(
+        [
+            Standing::Inactive,
+            Standing::Verified,
+            Standing::NotVerified
+        ]
+        .map(Standing::as_str),
+        ["inactive", "verified", "not_verified"]
+    );
+}

@@ -2,7 +2,7 @@
 //! statuses.
 
 use super::*;
-use crate::name::{DmarcPolicy, RuaAddress, Selector};
+use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
 use crate::records::join_character_strings;
 use crate::testing;
 use crate::verify::{CheckStatus, VerdictCode};
@@ -319,6 +319,8 @@ fn check_chunks(value: &str, expected: Option<usize>) {
         purpose: Dkim,
         record_type: RecordType::Txt,
         host: "s._domainkey.example.com".to_owned(),
+        zone: DomainName::parse("example.com").unwrap(),
+        name: "s._domainkey".to_owned(),
         value: value.to_owned(),
         action: Publish,
         status: NotChecked,
@@ -355,5 +357,84 @@ fn the_api_names_of_statuses_and_actions_are_their_serde_names() {
     }
     for action in RecordAction::ALL {
         assert_eq!(serde_json::json!(action), action.as_str());
+    }
+}
+
+#[test]
+fn each_row_names_its_zone_and_its_host_relative_to_it() {
+    for (domain, expected) in [
+        (
+            "mail.example.com",
+            [
+                ("scaisend._domainkey.mail", "example.com"),
+                ("mail", "example.com"),
+                ("_dmarc.mail", "example.com"),
+            ],
+        ),
+        (
+            "example.com",
+            [
+                ("scaisend._domainkey", "example.com"),
+                ("@", "example.com"),
+                ("_dmarc", "example.com"),
+            ],
+        ),
+        (
+            "news.shop.example.co.uk",
+            [
+                ("scaisend._domainkey.news.shop", "example.co.uk"),
+                ("news.shop", "example.co.uk"),
+                ("_dmarc.news.shop", "example.co.uk"),
+            ],
+        ),
+    ] {
+        let d = testing::domain(domain, t0());
+        let rows = records(&d, t0());
+        let got: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.zone.as_str()))
+            .collect();
+        assert_eq!(got, expected, "{domain}");
+        for r in &rows {
+            let full = if r.name == "@" {
+                r.zone.to_string()
+            } else {
+                format!("{}.{}", r.name, r.zone)
+            };
+            assert_eq!(full, r.host, "{domain}: name + zone is the host");
+        }
+    }
+}
+
+#[test]
+fn relative_names() {
+    let zone = DomainName::parse("example.com").unwrap();
+    for (host, name) in [
+        ("example.com", "@"),
+        ("EXAMPLE.com", "@"),
+        ("mail.example.com", "mail"),
+        ("a.b.example.com", "a.b"),
+        // Not inside the zone: absolute, never mistaken for a relative name.
+        ("notexample.com", "notexample.com."),
+        ("example.org", "example.org."),
+        ("com", "com."),
+        (".example.com", ".example.com."),
+    ] {
+        assert_eq!(relative_name(host, &zone), name, "{host}");
+    }
+}
+
+proptest::proptest! {
+    /// A name under the zone reads back as the labels before it.
+    #[test]
+    fn a_host_is_its_name_then_its_zone(labels in proptest::collection::vec("[a-z0-9_][a-z0-9-]{0,10}", 0..4)) {
+        let zone = DomainName::parse("example.co.uk").unwrap();
+        let host = labels.iter().map(String::as_str).chain([zone.as_str()]).collect::<Vec<_>>().join(".");
+        let name = relative_name(&host, &zone);
+        if labels.is_empty() {
+            proptest::prop_assert_eq!(name, "@");
+        } else {
+            proptest::prop_assert_eq!(format!("{name}.{zone}"), host);
+        }
     }
 }

@@ -8,6 +8,7 @@ use crate::access::Caller;
 use crate::crypto::{GeneratedKey, KeyAlgorithm, KeyError, RsaBits};
 use crate::error::{Error, RepoError};
 use crate::events::{Change, EventWriter, Settings};
+use crate::lifecycle::Standing;
 use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, ZoneLabel};
 use crate::name::{DmarcPolicy, DomainName, RuaAddress};
 use crate::ports::LeaseOnWrite;
@@ -79,6 +80,8 @@ pub struct DomainView {
     pub domain: Domain,
     /// Its `dns_records`.
     pub dns_records: Vec<DnsRecordSpec>,
+    /// Where it stands under the configured grace period.
+    pub standing: Standing,
 }
 
 impl Domain {

@@ -174,9 +174,11 @@ impl DomainService {
 
     fn view(&self, domain: Domain) -> DomainView {
         let dns_records: Vec<DnsRecordSpec> = dns_records(&domain, &self.publishing(), self.now());
+        let standing = domain.standing(self.config.grace);
         DomainView {
             domain,
             dns_records,
+            standing,
         }
     }
 
