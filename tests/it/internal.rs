@@ -29,7 +29,7 @@ async fn every_row_of_the_product_page_table() {
     let d = decide(&app, &service, "t1", "alerts@mail.example.com", "live").await;
     assert_eq!(
         d,
-        json!({"decision": "accept_then_fail", "reason": "domain not verified", "signing_domain": null, "selector": null, "selectors": []})
+        json!({"decision": "accept_then_fail", "reason": "domain not verified", "signing_domain": null, "selector": null, "selectors": [], "mail_from_domain": null, "alignment": null})
     );
     // sg_test_*, unverified → sandbox.
     let d = decide(&app, &service, "t1", "alerts@mail.example.com", "test").await;
@@ -56,6 +56,8 @@ async fn every_row_of_the_product_page_table() {
             "decision": "deliver", "reason": null, "signing_domain": "mail.example.com",
             "selector": "scaisend",
             "selectors": [{"selector": "scaisend", "algorithm": "rsa-sha256"}],
+            // No return path of its own: the platform's, with which SPF does not align.
+            "mail_from_domain": "bounces.scaisend.scailabs.ai", "alignment": {"dkim": true, "spf": false}
         })
     );
     // …but not for another tenant of the same partner.
@@ -81,7 +83,7 @@ async fn every_row_of_the_product_page_table() {
     let d = decide(&app, &service, "t1", "alerts@mail.example.com", "live").await;
     assert_eq!(
         d,
-        json!({"decision": "reject", "reason": "domain inactive", "signing_domain": null, "selector": null, "selectors": []})
+        json!({"decision": "reject", "reason": "domain inactive", "signing_domain": null, "selector": null, "selectors": [], "mail_from_domain": null, "alignment": null})
     );
 
     // Bad input is a 422 naming the field; tenants and operators get 403.

@@ -11,5 +11,6 @@ mod limits;
 mod monitor;
 mod ops;
 mod outage;
+mod return_path;
 mod support;
 mod zone_file;

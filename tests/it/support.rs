@@ -279,6 +279,18 @@ impl TestApp {
         send(self.request(reqwest::Method::DELETE, path, token)).await
     }
 
+    /// The types of a domain's timeline events, newest first (the first page).
+    pub async fn event_types(&self, path: &str, token: &str) -> Vec<String> {
+        let (status, events) = self.get(&format!("{path}/events"), token).await;
+        assert_eq!(status, 200, "{events}");
+        events["data"]
+            .as_array()
+            .expect("a page of events")
+            .iter()
+            .map(|e| e["type"].as_str().expect("a type").to_owned())
+            .collect()
+    }
+
     /// Creates the product page's domain as tenant t1's admin; returns the representation.
     pub async fn create_product_page_domain(&self) -> Value {
         let (status, body) = self
@@ -297,25 +309,33 @@ impl TestApp {
     }
 
     /// Publishes every `action: publish` row of `dns_records` in the test DNS, as an admin
-    /// would at their provider (long values as their character-strings), replacing what
-    /// was there.
+    /// would at their provider (long TXT values as their character-strings, MX rows with
+    /// their priority), replacing what was there of the row's type.
     pub fn publish(&self, dns_records: &Value) {
         for r in dns_records.as_array().expect("dns_records is an array") {
             if r["action"] != "publish" {
                 continue;
             }
             let host = r["host"].as_str().expect("host");
-            let record = match r.get("value_chunks").and_then(Value::as_array) {
-                Some(chunks) => Record::txt_strings(
-                    chunks
-                        .iter()
-                        .map(|c| c.as_str().expect("chunk").as_bytes().to_vec()),
+            let value = r["value"].as_str().expect("value");
+            let (kind, record) = match (r["type"].as_str(), r.get("value_chunks")) {
+                (Some("MX"), _) => {
+                    let priority = r["priority"].as_u64().expect("an MX row has a priority");
+                    let priority = u16::try_from(priority).expect("a 16-bit preference");
+                    (test_dns::RecordKind::Mx, Record::mx(priority, value))
+                }
+                (Some("TXT"), Some(Value::Array(chunks))) => (
+                    test_dns::RecordKind::Txt,
+                    Record::txt_strings(
+                        chunks
+                            .iter()
+                            .map(|c| c.as_str().expect("chunk").as_bytes().to_vec()),
+                    ),
                 ),
-                None => Record::txt(r["value"].as_str().expect("value")),
+                (Some("TXT"), _) => (test_dns::RecordKind::Txt, Record::txt(value)),
+                (other, _) => panic!("a record of type {other:?}"),
             };
-            self.dns
-                .replace(host, test_dns::RecordKind::Txt, vec![record])
-                .expect("publish");
+            self.dns.replace(host, kind, vec![record]).expect("publish");
         }
     }
 }

@@ -167,6 +167,7 @@ proptest! {
         let spec = DnsRecordSpec {
             purpose: CheckKind::Spf,
             record_type: RecordType::Txt,
+            priority: None,
             host: domain.to_string(),
             name: relative_name(domain.as_str(), &zone),
             zone: zone.clone(),

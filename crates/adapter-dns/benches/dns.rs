@@ -319,6 +319,7 @@ impl Verification {
                 sending_ips: &[],
                 dmarc_policy: Some(DmarcPolicy::Quarantine),
                 dmarc_rua: None,
+                return_path: None,
             },
         )
         .await;

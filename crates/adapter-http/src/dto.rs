@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
+use domain_core::alignment::Aligned;
 use domain_core::crypto::RsaBits;
 use domain_core::publish::DnsRecordSpec;
 use domain_core::records::dkim::Algorithm;
@@ -14,7 +15,9 @@ use domain_core::service::{
     DomainChanges, DomainView, NewDomain, RotationStarted, VerificationReport,
 };
 use domain_core::verify::{CheckKind, Verdict, Verdicts};
-use domain_core::{DmarcPolicy, DomainEvent, DomainName, FieldError, InputError, RuaAddress};
+use domain_core::{
+    DmarcPolicy, DomainEvent, DomainName, FieldError, InputError, ReturnPathLabel, RuaAddress,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
@@ -92,6 +95,13 @@ pub struct CreateDomainRequest {
     /// `["rsa-sha256", "ed25519-sha256"]`.
     #[schema(value_type = Option<Vec<schema::DkimAlgorithm>>, min_items = 1)]
     pub dkim_algorithms: Option<Vec<String>>,
+    /// A return-path (MAIL FROM) host of the domain's own: one DNS label, giving
+    /// `<label>.<domain>`; `null` (the default) uses the platform's.
+    #[schema(
+        example = "bounces",
+        pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
+    pub return_path: Option<String>,
 }
 
 impl CreateDomainRequest {
@@ -137,7 +147,13 @@ impl CreateDomainRequest {
             )
             .map(Some),
         };
-        match (name, policy, rua, bits, days, mode, algorithms) {
+        let return_path = match self.return_path.as_deref() {
+            None => Some(None),
+            Some(label) => {
+                collect(&mut errors, "return_path", ReturnPathLabel::parse(label)).map(Some)
+            }
+        };
+        match (name, policy, rua, bits, days, mode, algorithms, return_path) {
             (
                 Some(name),
                 Some(dmarc_policy),
@@ -146,6 +162,7 @@ impl CreateDomainRequest {
                 Some(dkim_rotation_days),
                 Some(dkim_mode),
                 Some(dkim_algorithms),
+                Some(return_path),
             ) if errors.is_empty() => Ok(NewDomain {
                 name,
                 dmarc_policy,
@@ -155,6 +172,7 @@ impl CreateDomainRequest {
                 rsa_bits,
                 dkim_mode,
                 dkim_rotation_days,
+                return_path,
             }),
             _ => Err(errors),
         }
@@ -184,6 +202,14 @@ pub struct UpdateDomainRequest {
     /// Sign with other algorithms: starts a rotation to keys of those algorithms.
     #[schema(value_type = Option<Vec<schema::DkimAlgorithm>>, min_items = 1)]
     pub dkim_algorithms: Option<Vec<String>>,
+    /// A new return-path label; `null` removes the return path.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(
+        value_type = Option<String>,
+        example = "bounces",
+        pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
+    pub return_path: Option<Option<String>>,
 }
 
 impl UpdateDomainRequest {
@@ -219,6 +245,13 @@ impl UpdateDomainRequest {
             .dkim_algorithms
             .as_deref()
             .and_then(|a| collect(&mut errors, "dkim_algorithms", parse_algorithms(a)));
+        let return_path = match self.return_path {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(label)) => {
+                collect(&mut errors, "return_path", ReturnPathLabel::parse(&label)).map(Some)
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -229,6 +262,7 @@ impl UpdateDomainRequest {
             dkim_rotation_days,
             dkim_mode,
             dkim_algorithms,
+            return_path,
         })
     }
 }
@@ -281,7 +315,8 @@ where
 /// One record to publish (docs/api.md, "Domains": `dns_records`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DnsRecordResponse {
-    /// `TXT`, or `CNAME` for the DKIM slots of a `cname`-mode domain.
+    /// `TXT`; `CNAME` for the DKIM slots of a `cname`-mode domain; `MX` for a return
+    /// path's mail exchanger.
     #[serde(rename = "type")]
     #[schema(value_type = schema::RecordType)]
     pub record_type: &'static str,
@@ -295,9 +330,13 @@ pub struct DnsRecordResponse {
     /// public suffix list.
     #[schema(example = "example.com")]
     pub zone: String,
-    /// The TXT value, or the CNAME's target.
+    /// The TXT value, the CNAME's target, or the MX record's mail exchanger.
     pub value: String,
-    /// `dkim`, `spf` or `dmarc`.
+    /// The MX preference, for `MX` rows only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 10)]
+    pub priority: Option<u16>,
+    /// `dkim`, `spf`, `dmarc` or `return_path`.
     #[schema(value_type = schema::CheckKind)]
     pub purpose: &'static str,
     /// `not_checked`, `verified`, `missing`, `mismatch`, `invalid`, `temporary_failure`.
@@ -324,6 +363,7 @@ impl From<&DnsRecordSpec> for DnsRecordResponse {
             name: r.name.clone(),
             zone: r.zone.to_string(),
             value: r.value.clone(),
+            priority: r.priority,
             purpose: r.purpose.as_str(),
             status: r.status.as_str(),
             action: r.action.as_str(),
@@ -388,7 +428,7 @@ impl From<&SelectorKey> for DkimKeyResponse {
 /// A check's verdict (docs/api.md, "Verification": `checks[]`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerdictResponse {
-    /// `dkim`, `spf` or `dmarc`.
+    /// `dkim`, `spf`, `dmarc` or `return_path`.
     #[schema(value_type = schema::CheckKind)]
     pub record: &'static str,
     /// The name checked.
@@ -411,7 +451,8 @@ pub struct VerdictResponse {
     /// The DNS server that answered.
     #[schema(required = true)]
     pub answered_by: Option<String>,
-    /// Check-specific details (SPF include reached and lookup counts, DMARC inheritance).
+    /// Check-specific details (SPF include reached and lookup counts, DMARC inheritance
+    /// and alignment modes, the return path's `mx` and `spf` halves).
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
@@ -454,7 +495,9 @@ pub struct WarningResponse {
 }
 
 /// The last verdict of each check (extra field), keyed by check (`dkim`, `spf`,
-/// `dmarc`); `null` for a check not run yet. Its keys follow the core's list of checks.
+/// `dmarc`, `return_path`); `null` for a check not run yet. Its keys follow the core's
+/// list of checks: every check that runs for every domain is always there, and one that
+/// runs only when asked for (the return path) is there once it has a verdict.
 #[derive(Debug, Serialize)]
 pub struct ChecksResponse(BTreeMap<&'static str, Option<VerdictResponse>>);
 
@@ -472,9 +515,12 @@ impl utoipa::PartialSchema for ChecksResponse {
                     "The last verdict of each check, `null` before its first run.",
                 )),
                 |object, kind| {
-                    object
-                        .property(kind.as_str(), verdict_or_null())
-                        .required(kind.as_str())
+                    let object = object.property(kind.as_str(), verdict_or_null());
+                    if kind.runs_for_every_domain() {
+                        object.required(kind.as_str())
+                    } else {
+                        object
+                    }
                 },
             )
             .into()
@@ -493,6 +539,7 @@ impl From<&Verdicts> for ChecksResponse {
         ChecksResponse(
             CheckKind::ALL
                 .into_iter()
+                .filter(|kind| kind.runs_for_every_domain() || checks.get(*kind).is_some())
                 .map(|kind| (kind.as_str(), checks.get(kind).map(Into::into)))
                 .collect(),
         )
@@ -565,6 +612,40 @@ pub struct DomainResponse {
     /// When the monitor checks next.
     #[schema(value_type = String, format = DateTime)]
     pub next_check_at: String,
+    /// The return-path label, or `null` for the platform's return path.
+    pub return_path: Option<String>,
+    /// `<return_path>.<domain>`, or `null`.
+    pub return_path_host: Option<String>,
+    /// The return path passes its check (`false` without one); mail uses it as MAIL
+    /// FROM only then.
+    pub return_path_verified: bool,
+    /// Since when a verified return path has been failing (its own grace period).
+    pub return_path_failing_since: Option<String>,
+    /// The MAIL FROM domain of mail from this domain now: the verified return path, or
+    /// the platform's.
+    pub mail_from_domain: String,
+    /// Whether mail from this domain now aligns for DMARC through DKIM and through SPF.
+    pub alignment: AlignmentResponse,
+}
+
+/// DMARC identifier alignment (RFC 7489 §3.1) of the DKIM `d=` and the MAIL FROM domain
+/// with the `From:` domain, under the domain's published `adkim`/`aspf` (relaxed unless
+/// strict).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlignmentResponse {
+    /// The DKIM signature's `d=` aligns.
+    pub dkim: bool,
+    /// The MAIL FROM domain, which SPF authenticates, aligns.
+    pub spf: bool,
+}
+
+impl From<Aligned> for AlignmentResponse {
+    fn from(a: Aligned) -> Self {
+        AlignmentResponse {
+            dkim: a.dkim,
+            spf: a.spf,
+        }
+    }
 }
 
 impl From<&DomainView> for DomainResponse {
@@ -598,6 +679,16 @@ impl From<&DomainView> for DomainResponse {
             status: v.standing.as_str(),
             grace_until: v.standing.grace_until().map(rfc3339),
             next_check_at: rfc3339(d.next_check_at),
+            return_path: d.return_path.as_ref().map(|r| r.label.to_string()),
+            return_path_host: d.return_path.as_ref().map(|r| r.host.to_string()),
+            return_path_verified: d.return_path.as_ref().is_some_and(|r| r.verified),
+            return_path_failing_since: d
+                .return_path
+                .as_ref()
+                .and_then(|r| r.failing_since)
+                .map(rfc3339),
+            mail_from_domain: v.envelope.mail_from_domain.to_string(),
+            alignment: v.envelope.alignment.into(),
         }
     }
 }
@@ -634,6 +725,8 @@ pub struct VerifyResponse {
     pub spf_verified: bool,
     /// The DMARC check passes.
     pub txt_verified: bool,
+    /// The return path passes its check; `null` for a domain without one.
+    pub return_path_verified: Option<bool>,
     /// One sentence per failing check, naming the record and what is wrong.
     pub errors: Vec<String>,
     /// One verdict per check.
@@ -648,6 +741,7 @@ impl From<&VerificationReport> for VerifyResponse {
             dkim_verified: r.passed(CheckKind::Dkim),
             spf_verified: r.passed(CheckKind::Spf),
             txt_verified: r.passed(CheckKind::Dmarc),
+            return_path_verified: r.domain.return_path.as_ref().map(|rp| rp.verified),
             errors: r.errors.clone(),
             checks: r.checks.iter().map(Into::into).collect(),
         }
@@ -688,7 +782,9 @@ pub struct EventResponse {
     pub id: String,
     /// `created`, `check_changed`, `verified`, `unverified`, `failing`, `recovered`,
     /// `rotation_started`, `selector_promoted`, `rotation_cancelled`, `selector_removed`,
-    /// `policy_changed`, `deactivated`, `reactivated`.
+    /// `policy_changed`, `deactivated`, `reactivated`, `return_path_changed`,
+    /// `return_path_verified`, `return_path_unverified`, `return_path_failing`,
+    /// `return_path_recovered`.
     #[serde(rename = "type")]
     #[schema(value_type = schema::EventType)]
     pub kind: &'static str,

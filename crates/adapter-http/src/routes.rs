@@ -18,8 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authenticated;
 use crate::dto::{
-    CreateDomainRequest, DnsRecordsResponse, DomainList, DomainResponse, EventList, RotateResponse,
-    UpdateDomainRequest, VerifyResponse, json_body,
+    AlignmentResponse, CreateDomainRequest, DnsRecordsResponse, DomainList, DomainResponse,
+    EventList, RotateResponse, UpdateDomainRequest, VerifyResponse, json_body,
 };
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{ApiPath, ApiQuery};
@@ -531,6 +531,14 @@ pub struct SenderAuthorizationResponse {
     pub selector: Option<String>,
     /// Every selector that signs, with its algorithm, RSA first; empty unless `deliver`.
     pub selectors: Vec<SelectorResponse>,
+    /// The domain of the MAIL FROM address, for `deliver`: the domain's verified return
+    /// path, or the platform's (`SCAISEND_DEFAULT_RETURN_PATH`).
+    #[schema(required = true)]
+    pub mail_from_domain: Option<String>,
+    /// For `deliver`: whether the signature's `d=` and the MAIL FROM domain align with
+    /// the `From:` domain for DMARC.
+    #[schema(required = true)]
+    pub alignment: Option<AlignmentResponse>,
 }
 
 /// A selector that signs, and its algorithm.
@@ -545,30 +553,31 @@ pub struct SelectorResponse {
 
 impl From<&SendDecision> for SenderAuthorizationResponse {
     fn from(d: &SendDecision) -> Self {
-        let (signing_domain, selector, selectors) = match d {
+        let deliver = match d {
             SendDecision::Deliver {
                 signing_domain,
                 selector,
                 selectors,
-            } => (
-                Some(signing_domain.to_string()),
-                Some(selector.to_string()),
+                envelope,
+            } => Some((signing_domain, selector, selectors, envelope)),
+            _ => None,
+        };
+        SenderAuthorizationResponse {
+            decision: d.name(),
+            reason: d.reason().map(str::to_owned),
+            signing_domain: deliver.map(|(d, ..)| d.to_string()),
+            selector: deliver.map(|(_, s, ..)| s.to_string()),
+            selectors: deliver.map_or_else(Vec::new, |(_, _, selectors, _)| {
                 selectors
                     .iter()
                     .map(|(algorithm, selector)| SelectorResponse {
                         selector: selector.to_string(),
                         algorithm: algorithm.as_str(),
                     })
-                    .collect(),
-            ),
-            _ => (None, None, Vec::new()),
-        };
-        SenderAuthorizationResponse {
-            decision: d.name(),
-            reason: d.reason().map(str::to_owned),
-            signing_domain,
-            selector,
-            selectors,
+                    .collect()
+            }),
+            mail_from_domain: deliver.map(|(.., e)| e.mail_from_domain.to_string()),
+            alignment: deliver.map(|(.., e)| e.alignment.into()),
         }
     }
 }

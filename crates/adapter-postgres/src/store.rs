@@ -170,12 +170,15 @@ impl PgStore {
 impl DomainRepo for PgStore {
     async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
+        let return_path = stored::return_path_columns(domain);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(
             "INSERT INTO domains (id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, \
              is_active, verified, dkim_rotation_days, created_at, updated_at, last_verified_at, \
-             failing_since, next_check_at, version, dkim_label) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             failing_since, next_check_at, version, dkim_label, return_path, \
+             return_path_set_at, return_path_verified, return_path_failing_since) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20)",
         )
         .bind(domain.id.as_str())
         .bind(domain.name.as_str())
@@ -193,6 +196,10 @@ impl DomainRepo for PgStore {
         .bind(domain.next_check_at)
         .bind(domain.version)
         .bind(domain.zone_label.as_str())
+        .bind(return_path.label)
+        .bind(return_path.set_at)
+        .bind(return_path.verified)
+        .bind(return_path.failing_since)
         .execute(&mut *tx)
         .await
         .map_err(|e| match violated_unique(&e).as_deref() {
@@ -231,6 +238,7 @@ impl DomainRepo for PgStore {
         lease: LeaseOnWrite,
     ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
+        let return_path = stored::return_path_columns(domain);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // Name and owner are not written: they never change, and leaving them out means a
         // confused caller cannot move a domain to another tenant.
@@ -239,7 +247,9 @@ impl DomainRepo for PgStore {
              dkim_rotation_days = $7, updated_at = $8, last_verified_at = $9, failing_since = $10, \
              next_check_at = $11, version = version + 1, \
              lease_expires_at = CASE WHEN lease_owner = $12 THEN NULL ELSE lease_expires_at END, \
-             lease_owner = CASE WHEN lease_owner = $12 THEN NULL ELSE lease_owner END \
+             lease_owner = CASE WHEN lease_owner = $12 THEN NULL ELSE lease_owner END, \
+             return_path = $13, return_path_set_at = $14, return_path_verified = $15, \
+             return_path_failing_since = $16 \
              WHERE id = $1 AND version = $2",
         )
         .bind(domain.id.as_str())
@@ -254,6 +264,10 @@ impl DomainRepo for PgStore {
         .bind(domain.failing_since)
         .bind(domain.next_check_at)
         .bind(lease.owner())
+        .bind(return_path.label)
+        .bind(return_path.set_at)
+        .bind(return_path.verified)
+        .bind(return_path.failing_since)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

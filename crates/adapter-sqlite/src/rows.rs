@@ -42,6 +42,10 @@ pub(crate) fn domain(row: &SqliteRow) -> Result<StoredDomain, RepoError> {
         next_check_at: time(row, "next_check_at")?,
         version: get(row, "version")?,
         zone_label: get(row, "dkim_label")?,
+        return_path: get(row, "return_path")?,
+        return_path_set_at: opt_time(row, "return_path_set_at")?,
+        return_path_verified: get(row, "return_path_verified")?,
+        return_path_failing_since: opt_time(row, "return_path_failing_since")?,
     })
 }
 

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use domain_core::verify::{
-    CheckStatus, DkimKeys, DomainExpectation, DomainReport, Verdict, check_domain,
+    CheckKind, CheckStatus, DkimKeys, DomainExpectation, DomainReport, Gate, Verdict, check_domain,
 };
-use domain_core::{DomainName, Selector};
+use domain_core::{DomainName, ReturnPathLabel, Selector};
 
 use crate::config::CheckArgs;
 
@@ -18,8 +18,14 @@ pub async fn run(args: &CheckArgs) -> Result<(DomainName, DomainReport)> {
         DomainName::parse(&args.domain).map_err(|e| anyhow::anyhow!("{}: {}", args.domain, e))?;
     let selector =
         Selector::parse(&args.selector).map_err(|e| anyhow::anyhow!("--selector: {e}"))?;
-    let include = DomainName::parse(&args.domains.spf_include)
-        .map_err(|e| anyhow::anyhow!("SCAISEND_SPF_INCLUDE: {e}"))?;
+    let include = args.domains.spf_include()?;
+    let bounce_mx = args.domains.bounce_mx()?;
+    let return_path = args
+        .return_path
+        .as_deref()
+        .map(|label| ReturnPathLabel::parse(label).and_then(|l| l.host(&domain)))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--return-path: {e}"))?;
     let sending_ips = args.domains.sending_ips()?;
     let dns = crate::dns_lookup(&args.dns).context("configuring DNS")?;
     let report = check_domain(
@@ -32,19 +38,29 @@ pub async fn run(args: &CheckArgs) -> Result<(DomainName, DomainReport)> {
             sending_ips: &sending_ips,
             dmarc_policy: None,
             dmarc_rua: None,
+            return_path: return_path.as_ref().map(|host| (host, &bounce_mx)),
         },
     )
     .await;
     Ok((domain, report))
 }
 
+/// Whether every check run passes: the domain's, and the return path's when asked for.
+pub fn every_check_passes(report: &DomainReport) -> bool {
+    report.all_pass() && report.verdicts.failing().next().is_none()
+}
+
 /// The report as JSON.
 pub fn to_json(domain: &DomainName, report: &DomainReport) -> serde_json::Value {
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "domain": domain,
         "verified": report.all_pass(),
         "checks": report.verdicts.iter().collect::<Vec<_>>(),
-    })
+    });
+    if report.verdicts.get(CheckKind::ReturnPath).is_some() {
+        json["return_path_verified"] = report.verdicts.passes(Gate::ReturnPath).into();
+    }
+    json
 }
 
 /// The report for a terminal.
@@ -53,8 +69,10 @@ pub fn to_text(domain: &DomainName, report: &DomainReport) -> String {
     let _ = writeln!(
         out,
         "{domain}: {}",
-        if report.all_pass() {
+        if every_check_passes(report) {
             "all checks pass"
+        } else if report.all_pass() {
+            "verified, but the return path fails"
         } else {
             "not verified"
         }

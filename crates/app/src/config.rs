@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use domain_core::DomainName;
 
 /// ScaiSend Domains: prove, publish, verify and rotate sender domains.
 #[derive(Debug, Parser)]
@@ -235,6 +236,12 @@ pub struct DomainArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub zone: ZoneArgs,
+    /// Our bounce mail exchanger: the MX every return-path host must name.
+    #[arg(long, env = "SCAISEND_BOUNCE_MX", default_value = domain_core::service::DEFAULT_BOUNCE_MX)]
+    pub bounce_mx: String,
+    /// The MAIL FROM domain of mail from a domain without a verified return path.
+    #[arg(long, env = "SCAISEND_DEFAULT_RETURN_PATH", default_value = domain_core::service::DEFAULT_RETURN_PATH)]
+    pub default_return_path: String,
 }
 
 /// Our authoritative DKIM zone, which serves the keys of `cname`-mode domains.
@@ -296,6 +303,21 @@ impl ZoneArgs {
 const MAX_TTL: Duration = Duration::from_secs(86_400);
 
 impl DomainArgs {
+    /// The SPF include host.
+    pub fn spf_include(&self) -> Result<DomainName> {
+        host(&self.spf_include, "SCAISEND_SPF_INCLUDE")
+    }
+
+    /// The bounce mail exchanger.
+    pub fn bounce_mx(&self) -> Result<DomainName> {
+        host(&self.bounce_mx, "SCAISEND_BOUNCE_MX")
+    }
+
+    /// The platform's return path.
+    pub fn default_return_path(&self) -> Result<DomainName> {
+        host(&self.default_return_path, "SCAISEND_DEFAULT_RETURN_PATH")
+    }
+
     /// The sending addresses.
     pub fn sending_ips(&self) -> Result<Vec<IpAddr>> {
         self.sending_ips
@@ -310,6 +332,11 @@ impl DomainArgs {
             })
             .collect()
     }
+}
+
+/// A host name setting, its variable named in the error.
+fn host(value: &str, variable: &str) -> Result<DomainName> {
+    DomainName::parse(value).map_err(|e| anyhow::anyhow!("{variable}: {e}"))
 }
 
 /// Log output.
@@ -494,6 +521,9 @@ pub struct CheckArgs {
     /// The DKIM selector to check.
     #[arg(long, default_value = domain_core::service::DEFAULT_SELECTOR)]
     pub selector: String,
+    /// Also check the return-path host `<label>.<domain>` (its MX and SPF records).
+    #[arg(long)]
+    pub return_path: Option<String>,
     /// Print the verdicts as JSON.
     #[arg(long)]
     pub json: bool,
@@ -586,8 +616,27 @@ mod tests {
             ..dns
         };
         assert!(bad.servers().is_err());
-        let d = domains(&["--sending-ips", "192.0.2.1, 2001:db8::1"]).unwrap();
+        let d = domains(&[
+            "--sending-ips",
+            "192.0.2.1, 2001:db8::1",
+            "--bounce-mx",
+            "feedback.example.net",
+            "--default-return-path",
+            "not a name",
+            "--spf-include",
+            "x",
+        ])
+        .unwrap();
         assert_eq!(d.sending_ips().unwrap().len(), 2);
+        assert_eq!(d.bounce_mx().unwrap().as_str(), "feedback.example.net");
+        let e = d.default_return_path().unwrap_err().to_string();
+        assert!(e.starts_with("SCAISEND_DEFAULT_RETURN_PATH: "), "{e}");
+        assert!(
+            d.spf_include()
+                .unwrap_err()
+                .to_string()
+                .contains("SCAISEND_SPF_INCLUDE")
+        );
     }
 
     fn domains(args: &[&str]) -> Result<DomainArgs, clap::Error> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser as _;
 use domain_core::ports::SystemClock;
-use domain_core::{DomainName, Role, Selector, ServiceConfig};
+use domain_core::{Role, Selector, ServiceConfig};
 use hyper_util::server::graceful::GracefulShutdown;
 use scaisend_domains::config::{Cli, Command, LogFormat, ServeArgs, TokenArgs, redact_url};
 use scaisend_domains::{App, AppParts, BlockingKeyGenerator, check, monitor, secrets, server};
@@ -66,7 +66,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", check::to_text(&domain, &report));
             }
-            Ok(if report.all_pass() {
+            Ok(if check::every_check_passes(&report) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -89,8 +89,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let store = scaisend_domains::open_store(&args.store.database_url).await?;
     let dns = scaisend_domains::dns_lookup(&args.dns)?;
     let config = ServiceConfig {
-        spf_include: DomainName::parse(&args.domains.spf_include)
-            .map_err(|e| anyhow::anyhow!("SCAISEND_SPF_INCLUDE: {e}"))?,
+        spf_include: args.domains.spf_include()?,
         selector_base: Selector::parse(&args.domains.dkim_selector)
             .map_err(|e| anyhow::anyhow!("SCAISEND_DKIM_SELECTOR: {e}"))?,
         sending_ips: args.domains.sending_ips()?,
@@ -101,6 +100,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .context("SCAISEND_DKIM_PROPAGATION")?,
         dkim_retire_after: time::Duration::try_from(args.domains.zone.dkim_retire_after)
             .context("SCAISEND_DKIM_RETIRE_AFTER")?,
+        bounce_mx: args.domains.bounce_mx()?,
+        default_return_path: args.domains.default_return_path()?,
     };
     let app = App::build(AppParts {
         store,

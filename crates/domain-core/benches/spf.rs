@@ -86,6 +86,7 @@ fn main() {
         sending_ips: &[],
         dmarc_policy: Some(DmarcPolicy::Quarantine),
         dmarc_rua: None,
+        return_path: None,
     };
     let report = block_on(check_domain(&dns, &full));
     assert!(report.all_pass(), "the typical domain verifies: {report:?}");

@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::crypto::KeyAlgorithm;
 use crate::ids::{DomainId, EventId, IdGenerator};
-use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
+use crate::name::{DmarcPolicy, DomainName, ReturnPathLabel, RuaAddress, Selector};
 use crate::rotation::{DkimMode, RotationPeriod};
 use crate::verify::{CheckKind, CheckStatus, Verdict, VerdictCode};
 
@@ -79,11 +79,21 @@ pub enum EventKind {
     Deactivated,
     /// The domain was reactivated.
     Reactivated,
+    /// The return path was set, changed or removed.
+    ReturnPathChanged,
+    /// The return path passes its check: mail uses it as MAIL FROM.
+    ReturnPathVerified,
+    /// The return path stopped being verified: mail falls back to the platform's.
+    ReturnPathUnverified,
+    /// A verified return path started failing; it stays in use for the grace period.
+    ReturnPathFailing,
+    /// A failing verified return path passes again.
+    ReturnPathRecovered,
 }
 
 impl EventKind {
     /// Every kind of event.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::Created,
         EventKind::CheckChanged,
         EventKind::Verified,
@@ -97,6 +107,11 @@ impl EventKind {
         EventKind::PolicyChanged,
         EventKind::Deactivated,
         EventKind::Reactivated,
+        EventKind::ReturnPathChanged,
+        EventKind::ReturnPathVerified,
+        EventKind::ReturnPathUnverified,
+        EventKind::ReturnPathFailing,
+        EventKind::ReturnPathRecovered,
     ];
 
     /// The snake_case name used in the API and the store.
@@ -115,6 +130,11 @@ impl EventKind {
             EventKind::PolicyChanged => "policy_changed",
             EventKind::Deactivated => "deactivated",
             EventKind::Reactivated => "reactivated",
+            EventKind::ReturnPathChanged => "return_path_changed",
+            EventKind::ReturnPathVerified => "return_path_verified",
+            EventKind::ReturnPathUnverified => "return_path_unverified",
+            EventKind::ReturnPathFailing => "return_path_failing",
+            EventKind::ReturnPathRecovered => "return_path_recovered",
         }
     }
 
@@ -184,6 +204,8 @@ pub enum Change {
         keys: Vec<KeyAlgorithm>,
         /// How its keys are published.
         mode: DkimMode,
+        /// Its return path, if one was set.
+        return_path: Option<ReturnPathLabel>,
     },
     /// A check's verdict changed (or was given for the first time).
     CheckChanged {
@@ -263,6 +285,43 @@ pub enum Change {
     Deactivated,
     /// The domain was reactivated.
     Reactivated,
+    /// The return path was set, changed or removed (hosts; `None`: no return path).
+    ReturnPathChanged {
+        /// The host before.
+        before: Option<DomainName>,
+        /// The host after.
+        after: Option<DomainName>,
+    },
+    /// The return path passes its check; mail uses it as MAIL FROM.
+    ReturnPathVerified {
+        /// The return-path host.
+        host: DomainName,
+    },
+    /// The return path stopped being verified; mail falls back to the platform's.
+    ReturnPathUnverified {
+        /// The return-path host.
+        host: DomainName,
+        /// Why.
+        why: Unverification,
+        /// The failing check, as `check code`.
+        failing: String,
+    },
+    /// A verified return path started failing; it stays in use for `grace`.
+    ReturnPathFailing {
+        /// The return-path host.
+        host: DomainName,
+        /// The grace period.
+        grace: Duration,
+        /// The failing check, as `check code`.
+        failing: String,
+    },
+    /// A failing verified return path passes again.
+    ReturnPathRecovered {
+        /// The return-path host.
+        host: DomainName,
+        /// When it started failing.
+        failing_since: OffsetDateTime,
+    },
 }
 
 impl Change {
@@ -282,6 +341,11 @@ impl Change {
             Change::SettingsChanged { .. } => EventKind::PolicyChanged,
             Change::Deactivated => EventKind::Deactivated,
             Change::Reactivated => EventKind::Reactivated,
+            Change::ReturnPathChanged { .. } => EventKind::ReturnPathChanged,
+            Change::ReturnPathVerified { .. } => EventKind::ReturnPathVerified,
+            Change::ReturnPathUnverified { .. } => EventKind::ReturnPathUnverified,
+            Change::ReturnPathFailing { .. } => EventKind::ReturnPathFailing,
+            Change::ReturnPathRecovered { .. } => EventKind::ReturnPathRecovered,
         }
     }
 
@@ -359,6 +423,47 @@ impl Change {
             Change::SettingsChanged { .. } => "the DMARC settings or the rotation schedule changed; publish the updated DMARC record from dns_records".to_owned(),
             Change::Deactivated => "the domain was deactivated; sends from it are rejected".to_owned(),
             Change::Reactivated => "the domain was reactivated".to_owned(),
+            Change::ReturnPathChanged { before, after } => match (before, after) {
+                (None, Some(host)) => format!(
+                    "the return path is now {host}; publish its MX and SPF records from dns_records — mail uses the platform's return path until it verifies"
+                ),
+                (Some(old), Some(host)) => format!(
+                    "the return path moved from {old} to {host}; publish the new records from dns_records — mail uses the platform's return path until it verifies"
+                ),
+                (Some(old), None) => format!(
+                    "the return path {old} was removed; mail uses the platform's return path, and the records at {old} may be deleted"
+                ),
+                (None, None) => "the return path is unchanged".to_owned(),
+            },
+            Change::ReturnPathVerified { host } => format!(
+                "the return path {host} is verified; bounces come back through it and SPF aligns with the domain"
+            ),
+            Change::ReturnPathUnverified {
+                host,
+                why: Unverification::Failed,
+                failing,
+            } => format!(
+                "the return path {host} failed verification ({failing}); mail uses the platform's return path"
+            ),
+            Change::ReturnPathUnverified {
+                host,
+                why: Unverification::GraceOver { grace },
+                failing,
+            } => format!(
+                "the return path {host} kept failing for {} hours ({failing}); mail uses the platform's return path",
+                grace.whole_hours()
+            ),
+            Change::ReturnPathFailing {
+                host,
+                grace,
+                failing,
+            } => format!(
+                "the return path {host} is failing ({failing}); it stays in use for {} hours unless fixed",
+                grace.whole_hours()
+            ),
+            Change::ReturnPathRecovered { host, .. } => {
+                format!("the return path {host} passes again")
+            }
         }
     }
 
@@ -373,6 +478,7 @@ impl Change {
                 selector,
                 keys,
                 mode,
+                return_path,
             } => json!({
                 "after": {
                     "domain": name,
@@ -383,6 +489,7 @@ impl Change {
                     "dkim_key_bits": keys.first().map(|k| k.bits()),
                     "dkim_algorithms": keys.iter().map(|k| k.dkim_algorithm().as_str()).collect::<Vec<_>>(),
                     "dkim_mode": mode,
+                    "return_path": return_path,
                 }
             }),
             Change::CheckChanged { before, after } => json!({
@@ -428,6 +535,22 @@ impl Change {
             }),
             Change::Deactivated => active(true, false),
             Change::Reactivated => active(false, true),
+            Change::ReturnPathChanged { before, after } => json!({
+                "before": { "return_path_host": before },
+                "after": { "return_path_host": after },
+            }),
+            Change::ReturnPathVerified { host } => return_path_verified(host, false, true),
+            Change::ReturnPathUnverified { host, .. } => return_path_verified(host, true, false),
+            Change::ReturnPathFailing { host, grace, .. } => {
+                json!({ "return_path_host": host, "grace_hours": grace.whole_hours() })
+            }
+            Change::ReturnPathRecovered {
+                host,
+                failing_since,
+            } => json!({
+                "return_path_host": host,
+                "failing_since": failing_since.unix_timestamp(),
+            }),
         }
     }
 }
@@ -448,6 +571,14 @@ fn required_checks() -> String {
 
 fn verified(before: bool, after: bool) -> Value {
     json!({ "before": { "verified": before }, "after": { "verified": after } })
+}
+
+fn return_path_verified(host: &DomainName, before: bool, after: bool) -> Value {
+    json!({
+        "return_path_host": host,
+        "before": { "return_path_verified": before },
+        "after": { "return_path_verified": after },
+    })
 }
 
 fn active(before: bool, after: bool) -> Value {

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod alignment;
 pub mod crypto;
 pub mod error;
 pub mod events;
@@ -39,6 +40,6 @@ pub use model::{
     Actor, Domain, DomainEvent, DomainId, EventId, EventKind, ListFilter, Owner, Page, PageRequest,
     Scope,
 };
-pub use name::{DmarcPolicy, DomainName, RuaAddress, Selector};
+pub use name::{DmarcPolicy, DomainName, ReturnPathLabel, RuaAddress, Selector};
 pub use service::{DomainService, Ports, ServiceConfig};
 pub use signer::{DkimSignature, DkimSigner, SignError, SignatureField, from_domain, sign_all};

@@ -1,12 +1,18 @@
 //! How a domain's state follows its checks over time: promotion of a pending DKIM key,
-//! verified/unverified transitions, the grace period of the monitor, and the timeline
-//! events each change writes.
+//! the transitions of its flags — `verified`, and `return_path_verified` — with the
+//! grace period of the monitor, and the timeline events each change writes.
+//!
+//! A key design decision: both flags follow their checks by one rule (`GatedFlag`),
+//! parameterized by which checks decide which flag ([`Gate`]); only the events they
+//! write differ.
 
 use time::{Duration, OffsetDateTime};
 
+use crate::error::InputError;
 use crate::events::{Actor, Change, DomainEvent, EventWriter, Unverification};
-use crate::model::{Domain, IdGenerator};
-use crate::verify::{CheckStatus, DomainReport, Verdict};
+use crate::model::{Domain, IdGenerator, ReturnPath};
+use crate::name::{DomainName, ReturnPathLabel};
+use crate::verify::{CheckKind, CheckStatus, DomainReport, Gate, Verdict};
 
 /// Who is verifying, which decides how failures count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,23 +28,26 @@ pub enum CheckMode {
     },
 }
 
-/// The generations a verification was computed for: the active one, and the pending one
-/// if a rotation was under way. Generation numbers are never reused, so they name the
-/// keys.
+/// What a verification was computed for: the active generation, the pending one if a
+/// rotation was under way (generation numbers are never reused, so they name the keys),
+/// and the return-path host if one was set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedKeys {
     /// The generation that signed.
     pub active: u32,
     /// The generation pending promotion.
     pub pending: Option<u32>,
+    /// The return-path host checked.
+    pub return_path: Option<DomainName>,
 }
 
 impl CheckedKeys {
-    /// The keys of `domain` as they are now.
+    /// The keys and the return path of `domain` as they are now.
     pub fn of(domain: &Domain) -> Self {
         CheckedKeys {
             active: domain.keys.active().index,
             pending: domain.keys.pending().map(|k| k.index),
+            return_path: domain.return_path.as_ref().map(|r| r.host.clone()),
         }
     }
 }
@@ -122,6 +131,12 @@ impl Domain {
             self.promote_if_seen(generation, verdict, &mut report, now, &mut events);
         }
         for verdict in report.verdicts.iter() {
+            if verdict.record == CheckKind::ReturnPath
+                && self.return_path.as_ref().map(|r| r.host.as_str()) != Some(&verdict.host)
+            {
+                // About a return path the domain no longer has: never stored as its own.
+                continue;
+            }
             self.record_verdict(verdict.clone(), &mut events);
         }
         self.follow_verdicts(mode, now, &mut events);
@@ -168,65 +183,168 @@ impl Domain {
         self.checks.insert(new);
     }
 
-    /// Moves `verified` (and the grace period) to follow the stored verdicts.
+    /// Moves each flag (and its grace period) to follow the stored verdicts.
     fn follow_verdicts(
         &mut self,
         mode: CheckMode,
         now: OffsetDateTime,
         events: &mut EventWriter<'_>,
     ) {
-        let passing = self.checks.verified();
-        if passing {
+        if self.checks.verified() {
             self.last_verified_at = Some(now);
         }
-        match (mode, self.verified, passing) {
-            (_, false, true) => {
-                self.verified = true;
-                self.failing_since = None;
-                events.push(Change::Verified);
+        for gate in Gate::ALL {
+            let passing = self.checks.passes(gate);
+            let failing = self.failing_checks(gate);
+            let Some(mut flag) = self.gated_flag(gate) else {
+                continue;
+            };
+            if let Some(transition) = flag.follow(passing, mode, now) {
+                events.push(flag.change(transition, failing));
             }
-            (_, true, true) => {
-                if let Some(failing_since) = self.failing_since.take() {
-                    events.push(Change::Recovered { failing_since });
-                }
-            }
-            (CheckMode::Explicit, true, false) => {
-                self.unverify(Unverification::Failed, events);
-            }
-            (CheckMode::Monitor { grace }, true, false) => match self.failing_since {
-                None => {
-                    self.failing_since = Some(now);
-                    events.push(Change::Failing {
-                        grace,
-                        failing: self.failing_checks(),
-                    });
-                }
-                Some(since) if now - since >= grace => {
-                    self.unverify(Unverification::GraceOver { grace }, events);
-                }
-                Some(_) => {}
-            },
-            (_, false, false) => {}
         }
     }
 
-    fn unverify(&mut self, why: Unverification, events: &mut EventWriter<'_>) {
-        self.verified = false;
-        self.failing_since = None;
-        events.push(Change::Unverified {
-            why,
-            failing: self.failing_checks(),
-        });
+    /// The flag `gate` decides, if the domain has it (a return path may not be set).
+    fn gated_flag(&mut self, gate: Gate) -> Option<GatedFlag<'_>> {
+        match gate {
+            Gate::Verified => Some(GatedFlag {
+                flag: Flag::Verified,
+                verified: &mut self.verified,
+                failing_since: &mut self.failing_since,
+            }),
+            Gate::ReturnPath => self.return_path.as_mut().map(|r| GatedFlag {
+                flag: Flag::ReturnPath(&r.host),
+                verified: &mut r.verified,
+                failing_since: &mut r.failing_since,
+            }),
+        }
     }
 
-    /// The failing checks that the verified rule requires, as `check code` pairs.
-    fn failing_checks(&self) -> String {
+    /// The failing checks that decide `gate`, as `check code` pairs.
+    fn failing_checks(&self, gate: Gate) -> String {
         self.checks
             .failing()
-            .filter(|v| v.record.required_for_verified())
+            .filter(|v| v.record.gate() == gate)
             .map(|v| format!("{} {}", v.record.as_str(), v.code.as_str()))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// Sets, changes (`Some`) or removes (`None`) the return path, returning the change
+    /// when there is one. A new host starts unverified and without a verdict: the last
+    /// one was about another name. `Err` when the host would be too long a name.
+    pub fn set_return_path(
+        &mut self,
+        label: Option<ReturnPathLabel>,
+        now: OffsetDateTime,
+    ) -> Result<Option<Change>, InputError> {
+        let next = label
+            .map(|label| ReturnPath::new(label, &self.name, now))
+            .transpose()?;
+        let before = self.return_path.as_ref().map(|r| r.host.clone());
+        let after = next.as_ref().map(|r| r.host.clone());
+        if before == after {
+            return Ok(None);
+        }
+        self.return_path = next;
+        self.checks.remove(CheckKind::ReturnPath);
+        Ok(Some(Change::ReturnPathChanged { before, after }))
+    }
+}
+
+/// A flag and the start of its grace period, borrowed from the domain.
+struct GatedFlag<'a> {
+    flag: Flag<'a>,
+    verified: &'a mut bool,
+    failing_since: &'a mut Option<OffsetDateTime>,
+}
+
+/// Which flag, with what its events name.
+enum Flag<'a> {
+    Verified,
+    ReturnPath(&'a DomainName),
+}
+
+/// How a flag moved.
+enum Transition {
+    Verified,
+    Recovered { failing_since: OffsetDateTime },
+    Failing { grace: Duration },
+    Unverified(Unverification),
+}
+
+impl GatedFlag<'_> {
+    /// The one rule for every flag: it rises as soon as its checks pass; an explicit
+    /// verification lowers it at once; under the monitor it stays raised for `grace`
+    /// after its checks start failing.
+    fn follow(
+        &mut self,
+        passing: bool,
+        mode: CheckMode,
+        now: OffsetDateTime,
+    ) -> Option<Transition> {
+        match (mode, *self.verified, passing) {
+            (_, false, true) => {
+                *self.verified = true;
+                *self.failing_since = None;
+                Some(Transition::Verified)
+            }
+            (_, true, true) => self
+                .failing_since
+                .take()
+                .map(|failing_since| Transition::Recovered { failing_since }),
+            (CheckMode::Explicit, true, false) => Some(self.lower(Unverification::Failed)),
+            (CheckMode::Monitor { grace }, true, false) => match *self.failing_since {
+                None => {
+                    *self.failing_since = Some(now);
+                    Some(Transition::Failing { grace })
+                }
+                Some(since) if now - since >= grace => {
+                    Some(self.lower(Unverification::GraceOver { grace }))
+                }
+                Some(_) => None,
+            },
+            (_, false, false) => None,
+        }
+    }
+
+    fn lower(&mut self, why: Unverification) -> Transition {
+        *self.verified = false;
+        *self.failing_since = None;
+        Transition::Unverified(why)
+    }
+
+    /// The timeline change of a transition of this flag; `failing` names the failing
+    /// checks.
+    fn change(&self, transition: Transition, failing: String) -> Change {
+        match (&self.flag, transition) {
+            (Flag::Verified, Transition::Verified) => Change::Verified,
+            (Flag::Verified, Transition::Recovered { failing_since }) => {
+                Change::Recovered { failing_since }
+            }
+            (Flag::Verified, Transition::Failing { grace }) => Change::Failing { grace, failing },
+            (Flag::Verified, Transition::Unverified(why)) => Change::Unverified { why, failing },
+            (Flag::ReturnPath(host), Transition::Verified) => Change::ReturnPathVerified {
+                host: (*host).clone(),
+            },
+            (Flag::ReturnPath(host), Transition::Recovered { failing_since }) => {
+                Change::ReturnPathRecovered {
+                    host: (*host).clone(),
+                    failing_since,
+                }
+            }
+            (Flag::ReturnPath(host), Transition::Failing { grace }) => Change::ReturnPathFailing {
+                host: (*host).clone(),
+                grace,
+                failing,
+            },
+            (Flag::ReturnPath(host), Transition::Unverified(why)) => Change::ReturnPathUnverified {
+                host: (*host).clone(),
+                why,
+                failing,
+            },
+        }
     }
 }
 

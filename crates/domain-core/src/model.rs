@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::error::InputError;
 pub use crate::events::{Actor, DomainEvent, EventKind};
 pub use crate::ids::{DomainId, EventId, IdGenerator, ZoneLabel};
-use crate::name::{DmarcPolicy, DomainName, RuaAddress};
+use crate::name::{DmarcPolicy, DomainName, ReturnPathLabel, RuaAddress};
 use crate::records::dkim::Algorithm;
 use crate::rotation::{DkimMode, KeyRing, RotationPeriod};
 use crate::verify::Verdicts;
@@ -103,6 +103,8 @@ pub struct Domain {
     pub next_check_at: OffsetDateTime,
     /// Optimistic-concurrency version; the store bumps it on every update.
     pub version: i64,
+    /// The return-path (MAIL FROM) host, if the tenant set one.
+    pub return_path: Option<ReturnPath>,
 }
 
 impl Domain {
@@ -119,6 +121,42 @@ impl Domain {
     /// The algorithms the domain signs with (its newest generation's), RSA first.
     pub fn dkim_algorithms(&self) -> Vec<Algorithm> {
         self.keys.algorithms()
+    }
+}
+
+/// A domain's own return-path (MAIL FROM) host and whether it is verified: bounces come
+/// back through our bounce MX there, and SPF evaluated on it aligns with the domain
+/// (docs/sending.md, "The return path").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnPath {
+    /// The label the tenant chose.
+    pub label: ReturnPathLabel,
+    /// `<label>.<domain>`.
+    pub host: DomainName,
+    /// When it was set: a new return path is checked often at first.
+    pub set_at: OffsetDateTime,
+    /// The return-path check passed (and, under the monitor, has not failed for longer
+    /// than the grace period since). Mail uses the host as MAIL FROM only while it is.
+    pub verified: bool,
+    /// When the monitor first saw a verified return path failing; cleared when it
+    /// recovers.
+    pub failing_since: Option<OffsetDateTime>,
+}
+
+impl ReturnPath {
+    /// A return path just set on `domain`: not verified yet.
+    pub fn new(
+        label: ReturnPathLabel,
+        domain: &DomainName,
+        now: OffsetDateTime,
+    ) -> Result<Self, InputError> {
+        Ok(ReturnPath {
+            host: label.host(domain)?,
+            label,
+            set_at: now,
+            verified: false,
+            failing_since: None,
+        })
     }
 }
 

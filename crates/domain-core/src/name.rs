@@ -176,6 +176,68 @@ impl<'de> Deserialize<'de> for Selector {
     }
 }
 
+/// The label of a domain's return-path (MAIL FROM) host: one DNS label of letters, digits
+/// and inner hyphens, lower-cased, so that the host is `<label>.<domain>`
+/// (`bounces` gives `bounces.mail.example.com`).
+///
+/// One label, not `_`-prefixed, keeps the host clear of every record the domain publishes
+/// for us: the DMARC record sits at `_dmarc.<domain>`, DKIM keys at least two labels below
+/// `_domainkey.<domain>`, and SPF at the domain itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ReturnPathLabel(String);
+
+impl ReturnPathLabel {
+    /// Parses a label a user typed: trimmed and lower-cased.
+    pub fn parse(input: &str) -> Result<Self, InputError> {
+        let label = input.trim().to_ascii_lowercase();
+        if label.is_empty() {
+            return Err(InputError::new(
+                "the return path must not be empty; use a label such as `bounces`, or `null` for none",
+            ));
+        }
+        if label.contains('.') {
+            return Err(InputError::new(format!(
+                "the return path is one label, such as `bounces`, which gives `bounces.<domain>`; `{label}` has several"
+            )));
+        }
+        if label.starts_with('_') {
+            return Err(InputError::new(format!(
+                "`{label}` starts with `_`, which is reserved for records such as `_domainkey` and `_dmarc`; use a label such as `bounces`"
+            )));
+        }
+        check_ldh_label(&label)
+            .map_err(|e| InputError::new(format!("the return path: {}", e.message())))?;
+        Ok(ReturnPathLabel(label))
+    }
+
+    /// The label.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The return-path host under `domain`: `<label>.<domain>`, or an error when it would
+    /// be longer than a domain name may be.
+    pub fn host(&self, domain: &DomainName) -> Result<DomainName, InputError> {
+        let host = format!("{}.{domain}", self.0);
+        if host.len() > MAX_NAME_LEN {
+            return Err(InputError::new(format!(
+                "`{host}` is {} characters long; the limit is {MAX_NAME_LEN}: use a shorter return path",
+                host.len()
+            )));
+        }
+        // The label and the domain are each valid, so the name is: only its length was
+        // left to check.
+        Ok(DomainName(host))
+    }
+}
+
+impl fmt::Display for ReturnPathLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// What receivers should do with mail failing DMARC (RFC 7489 §6.3 `p=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -454,9 +516,17 @@ mod tests {
         }
     }
 
-    fn check_domain(input: &str, expected: Result<&str, &str>) {
-        match (DomainName::parse(input), expected) {
-            (Ok(name), Ok(want)) => assert_eq!(name.as_str(), want, "input {input:?}"),
+    /// Parses `input` and compares: `Ok(shown)` with what `show` makes of the value,
+    /// `Err(fragment)` with a part of the message.
+    #[track_caller]
+    fn check_parse<T: fmt::Debug>(
+        parsed: Result<T, InputError>,
+        show: impl Fn(&T) -> String,
+        input: &str,
+        expected: Result<&str, &str>,
+    ) {
+        match (parsed, expected) {
+            (Ok(value), Ok(want)) => assert_eq!(show(&value), want, "input {input:?}"),
             (Err(e), Err(fragment)) => assert!(
                 e.message().contains(fragment),
                 "input {input:?}: message {:?} lacks {fragment:?}",
@@ -464,6 +534,11 @@ mod tests {
             ),
             (got, want) => panic!("input {input:?}: got {got:?}, want {want:?}"),
         }
+    }
+
+    #[track_caller]
+    fn check_domain(input: &str, expected: Result<&str, &str>) {
+        check_parse(DomainName::parse(input), |n| n.to_string(), input, expected);
     }
 
     #[test]
@@ -562,16 +637,14 @@ mod tests {
         assert!(e.message().contains("`none`, `quarantine` or `reject`"));
     }
 
+    #[track_caller]
     fn check_rua(input: &str, expected: Result<&str, &str>) {
-        match (RuaAddress::parse(input), expected) {
-            (Ok(a), Ok(uri)) => assert_eq!(a.to_mailto_uri(), uri, "input {input:?}"),
-            (Err(e), Err(fragment)) => assert!(
-                e.message().contains(fragment),
-                "input {input:?}: message {:?} lacks {fragment:?}",
-                e.message()
-            ),
-            (got, want) => panic!("input {input:?}: got {got:?}, want {want:?}"),
-        }
+        check_parse(
+            RuaAddress::parse(input),
+            RuaAddress::to_mailto_uri,
+            input,
+            expected,
+        );
     }
 
     #[test]
@@ -606,7 +679,82 @@ mod tests {
         check_rua("", Err("must not be empty"));
     }
 
+    #[track_caller]
+    fn check_return_path(input: &str, expected: Result<&str, &str>) {
+        check_parse(
+            ReturnPathLabel::parse(input),
+            |l| l.to_string(),
+            input,
+            expected,
+        );
+    }
+
+    #[test]
+    fn return_path_labels_are_one_ldh_label() {
+        check_return_path("bounces", Ok("bounces"));
+        check_return_path(" Bounces ", Ok("bounces"));
+        check_return_path("rp-1", Ok("rp-1"));
+        check_return_path("xn--bcher-kva", Ok("xn--bcher-kva"));
+        check_return_path("", Err("must not be empty"));
+        check_return_path("bounces.mail", Err("one label"));
+        check_return_path("_dmarc", Err("reserved"));
+        check_return_path("_domainkey", Err("reserved"));
+        check_return_path("-bounces", Err("hyphen"));
+        check_return_path("bounces-", Err("hyphen"));
+        check_return_path("bou nces", Err("a space"));
+        check_return_path("bounces;", Err("`;`"));
+        check_return_path("bücher", Err("only letters, digits and hyphens"));
+        check_return_path(&"a".repeat(64), Err("limit is 63"));
+        check_return_path(&"a".repeat(63), Ok(&"a".repeat(63)));
+    }
+
+    #[test]
+    fn the_return_path_host_keeps_within_the_name_length() {
+        let label = ReturnPathLabel::parse("bounces").unwrap();
+        let domain = DomainName::parse("mail.example.com").unwrap();
+        assert_eq!(
+            label.host(&domain).unwrap().as_str(),
+            "bounces.mail.example.com"
+        );
+        // 245 characters leave room for `bounces.` (8) but not for a ninth.
+        let long = DomainName::parse(&format!(
+            "{}.example.com",
+            [&"a".repeat(57); 4].map(String::as_str).join(".")
+        ))
+        .unwrap();
+        assert_eq!(long.as_str().len(), 243);
+        assert_eq!(label.host(&long).unwrap().as_str().len(), 251);
+        let longer = ReturnPathLabel::parse("bounces-xyz").unwrap();
+        assert!(
+            longer
+                .host(&long)
+                .unwrap_err()
+                .message()
+                .contains("limit is 253")
+        );
+    }
+
     proptest! {
+        /// Any accepted return-path label gives a host that parses as a domain name, lies
+        /// directly below the domain, and is none of the hosts of the domain's own records.
+        #[test]
+        fn return_path_hosts_never_collide_with_the_domains_records(
+            input in "[a-zA-Z0-9_.\\-]{0,12}",
+            selector in "[a-z][a-z0-9]{0,8}(\\.[a-z][a-z0-9]{0,4})?",
+        ) {
+            let domain = DomainName::parse("mail.example.com").unwrap();
+            if let Ok(label) = ReturnPathLabel::parse(&input) {
+                let host = label.host(&domain).unwrap();
+                prop_assert_eq!(DomainName::parse(host.as_str()).unwrap(), host.clone());
+                prop_assert_eq!(host.as_str().split_once('.').map(|(_, d)| d), Some(domain.as_str()));
+                prop_assert_ne!(host.as_str(), domain.as_str());
+                prop_assert_ne!(host.to_string(), crate::records::dmarc::DmarcRecord::host(&domain));
+                let selector = Selector::parse(&selector).unwrap();
+                prop_assert_ne!(host.to_string(), selector.record_host(&domain));
+                prop_assert_eq!(ReturnPathLabel::parse(label.as_str()).unwrap(), label);
+            }
+        }
+
         /// Whatever a user types, parsing either fails with a message or yields a name
         /// that parses back to itself: normalisation is idempotent.
         #[test]

@@ -1,12 +1,13 @@
 //! The DNS records a domain should publish — and, after a DKIM selector is removed, the
 //! one it should delete (docs/api.md, "Domains" and "Rotation") — each placed in the zone
 //! its owner most likely edits, and written out as a BIND zone-file fragment
-//! ([`zone_file`]).
+//! ([`zone_file`]). Most are TXT records; a domain in CNAME mode has CNAME slots, and a
+//! return path adds an MX record.
 
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::model::Domain;
+use crate::model::{Domain, ReturnPath};
 use crate::name::{DomainName, Selector};
 use crate::records::dkim::Algorithm;
 use crate::records::dkim::DkimKeyRecord;
@@ -14,7 +15,7 @@ use crate::records::dmarc::DmarcRecord;
 use crate::records::spf::{DomainSpec, SpfRecord};
 use crate::records::value_chunks;
 use crate::rotation::{DkimMode, KeyState, SelectorKey, cname_slots};
-use crate::verify::{CheckKind, CheckStatus, CnameSlot, Verdict};
+use crate::verify::{BOUNCE_MX_PREFERENCE, CheckKind, CheckStatus, CnameSlot, Verdict};
 use crate::zone::ZoneConfig;
 
 mod zone_file;
@@ -70,17 +71,20 @@ pub enum RecordType {
     Txt,
     /// A CNAME record: the host is an alias of the value.
     Cname,
+    /// An MX record: where the return-path host's mail (bounces) goes.
+    Mx,
 }
 
 impl RecordType {
     /// Every type.
-    pub const ALL: [RecordType; 2] = [RecordType::Txt, RecordType::Cname];
+    pub const ALL: [RecordType; 3] = [RecordType::Txt, RecordType::Cname, RecordType::Mx];
 
     /// The type as DNS names it.
     pub fn as_str(self) -> &'static str {
         match self {
             RecordType::Txt => "TXT",
             RecordType::Cname => "CNAME",
+            RecordType::Mx => "MX",
         }
     }
 }
@@ -112,7 +116,7 @@ impl RecordStatus {
 /// One row of `dns_records`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsRecordSpec {
-    /// `dkim`, `spf` or `dmarc`.
+    /// The check the record is for: `dkim`, `spf`, `dmarc` or `return_path`.
     pub purpose: CheckKind,
     /// The record's type.
     pub record_type: RecordType,
@@ -124,8 +128,10 @@ pub struct DnsRecordSpec {
     /// `host` relative to `zone`, as a DNS provider's panel wants it (`@` for the zone's
     /// apex); pasting the full host there is how `host.example.com.example.com` happens.
     pub name: String,
-    /// The value: the TXT text, or the CNAME's target.
+    /// The value: the TXT text, the CNAME's target or the MX exchange.
     pub value: String,
+    /// The MX preference; `None` for other records.
+    pub priority: Option<u16>,
     /// Publish or remove.
     pub action: RecordAction,
     /// The last known state.
@@ -144,6 +150,8 @@ pub struct Publishing<'a> {
     pub selector_base: &'a Selector,
     /// Our DKIM zone.
     pub zone: &'a ZoneConfig,
+    /// Our bounce mail exchanger (`SCAISEND_BOUNCE_MX`), for return paths.
+    pub bounce_mx: &'a DomainName,
 }
 
 impl Publishing<'_> {
@@ -188,9 +196,34 @@ fn zone_algorithms(domain: &Domain) -> Option<Vec<Algorithm>> {
 }
 
 impl DnsRecordSpec {
-    /// The value split into character-strings of at most 255 octets, when it needs it.
+    /// A record to publish at `host`, placed in `zone`, not checked yet.
+    fn publish(
+        zone: &DomainName,
+        purpose: CheckKind,
+        record_type: RecordType,
+        host: String,
+        value: String,
+    ) -> Self {
+        DnsRecordSpec {
+            purpose,
+            record_type,
+            name: relative_name(&host, zone),
+            zone: zone.clone(),
+            host,
+            value,
+            priority: None,
+            action: RecordAction::Publish,
+            status: RecordStatus::NotChecked,
+            key_state: None,
+        }
+    }
+
+    /// The value split into character-strings of at most 255 octets, when a TXT value
+    /// needs it.
     pub fn value_chunks(&self) -> Option<Vec<String>> {
-        (self.value.len() > crate::records::MAX_CHARACTER_STRING).then(|| value_chunks(&self.value))
+        (self.record_type == RecordType::Txt
+            && self.value.len() > crate::records::MAX_CHARACTER_STRING)
+            .then(|| value_chunks(&self.value))
     }
 }
 
@@ -220,8 +253,8 @@ pub fn relative_name(host: &str, zone: &DomainName) -> String {
 pub const REMOVED_RECORD_VISIBLE_FOR: Duration = Duration::days(30);
 
 /// The records of a domain: its DKIM records — in TXT mode one per key (active first,
-/// then pending and retiring), in CNAME mode one CNAME per slot — SPF, DMARC, and recently
-/// removed selectors to delete.
+/// then pending and retiring), in CNAME mode one CNAME per slot — SPF, DMARC, the return
+/// path's MX and SPF records when it has one, and recently removed selectors to delete.
 ///
 /// The SPF value is the record the last check suggested: when the domain already has an
 /// SPF record without our include, that record with our include merged in — never a
@@ -233,16 +266,8 @@ pub fn dns_records(
 ) -> Vec<DnsRecordSpec> {
     let dkim = domain.checks.get(CheckKind::Dkim);
     let zone = domain.name.organizational_domain();
-    let row = |purpose, record_type, host: String, value: String| DnsRecordSpec {
-        purpose,
-        record_type,
-        name: relative_name(&host, &zone),
-        zone: zone.clone(),
-        host,
-        value,
-        action: RecordAction::Publish,
-        status: RecordStatus::NotChecked,
-        key_state: None,
+    let row = |purpose, record_type, host: String, value: String| {
+        DnsRecordSpec::publish(&zone, purpose, record_type, host, value)
     };
     let slots = publishing.cname_slots(domain);
     let in_zone = |s: &Selector| slots.iter().any(|slot| slot.selector == *s);
@@ -320,6 +345,14 @@ pub fn dns_records(
             DmarcRecord::ours(domain.dmarc_policy, domain.dmarc_rua.as_ref()).to_string(),
         )
     });
+    if let Some(return_path) = &domain.return_path {
+        rows.extend(return_path_rows(
+            &zone,
+            return_path,
+            domain.checks.get(CheckKind::ReturnPath),
+            publishing,
+        ));
+    }
     rows.extend(
         keys.iter()
             .filter(|k| {
@@ -336,6 +369,56 @@ pub fn dns_records(
             .map(|k| txt_row(k, RecordAction::Remove)),
     );
     rows
+}
+
+/// The return path's two records: our bounce MX, and an SPF record at the same host — the
+/// one the last check suggested (its record with our include merged in), or ours with
+/// `-all` — each with the status of its half of the check.
+fn return_path_rows(
+    zone: &DomainName,
+    return_path: &ReturnPath,
+    verdict: Option<&Verdict>,
+    publishing: &Publishing<'_>,
+) -> [DnsRecordSpec; 2] {
+    let host = return_path.host.to_string();
+    let half = |name: &str| verdict.map(|v| (v, &v.details[name]));
+    let spf_value = half("spf")
+        .and_then(|(_, d)| d["expected"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| SpfRecord::ours_only(publishing.include_host).to_string());
+    let mx = DnsRecordSpec {
+        priority: Some(BOUNCE_MX_PREFERENCE),
+        status: half_status(half("mx")),
+        ..DnsRecordSpec::publish(
+            zone,
+            CheckKind::ReturnPath,
+            RecordType::Mx,
+            host.clone(),
+            publishing.bounce_mx.to_string(),
+        )
+    };
+    let spf = DnsRecordSpec {
+        status: half_status(half("spf")),
+        ..DnsRecordSpec::publish(
+            zone,
+            CheckKind::ReturnPath,
+            RecordType::Txt,
+            host,
+            spf_value,
+        )
+    };
+    [mx, spf]
+}
+
+/// The status of one half of the return-path verdict (its `details.mx` or
+/// `details.spf`); the verdict's own status when the half is not recorded (a temporary
+/// failure before any conclusive verdict).
+fn half_status(half: Option<(&Verdict, &serde_json::Value)>) -> RecordStatus {
+    let Some((verdict, details)) = half else {
+        return RecordStatus::NotChecked;
+    };
+    let status =
+        serde_json::from_value::<CheckStatus>(details["status"].clone()).unwrap_or(verdict.status);
+    record_status(status)
 }
 
 /// The status of one part (a key or a slot) of a DKIM verdict over several.

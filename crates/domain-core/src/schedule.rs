@@ -36,12 +36,24 @@ const FAILING: Duration = Duration::minutes(15);
 /// When to check `domain` next. `jitter` in `[0, 1)` spreads verified domains' checks.
 pub fn next_check(domain: &Domain, now: OffsetDateTime, jitter: f64) -> OffsetDateTime {
     // A domain waiting for DNS backs off from when it was added, or from when it last
-    // passed if it was verified before; a pending rotation backs off from its start.
+    // passed if it was verified before; a pending rotation backs off from its start, and
+    // a return path not verified yet from when it was set (the later of the two).
     let waiting_since = if !domain.verified {
         Some(domain.last_verified_at.unwrap_or(domain.created_at))
     } else {
-        domain.keys.pending().map(|k| k.created_at)
+        let rotation = domain.keys.pending().map(|k| k.created_at);
+        let return_path = domain
+            .return_path
+            .as_ref()
+            .filter(|r| !r.verified)
+            .map(|r| r.set_at);
+        rotation.max(return_path)
     };
+    let failing = domain.failing_since.is_some()
+        || domain
+            .return_path
+            .as_ref()
+            .is_some_and(|r| r.failing_since.is_some());
     if let Some(since) = waiting_since {
         let waited = now - since;
         let every = WAITING_BACKOFF
@@ -50,13 +62,10 @@ pub fn next_check(domain: &Domain, now: OffsetDateTime, jitter: f64) -> OffsetDa
             .map_or(WAITING_LONG, |(_, every)| *every);
         // A failing domain with a rotation pending is still watched closely, or the end
         // of its grace period would be noticed up to a day late.
-        let every = match domain.failing_since {
-            Some(_) => every.min(FAILING),
-            None => every,
-        };
+        let every = if failing { every.min(FAILING) } else { every };
         return now + every;
     }
-    if domain.failing_since.is_some() {
+    if failing {
         return now + FAILING;
     }
     // `clamp` lets NaN through, and `Duration * NaN` panics.

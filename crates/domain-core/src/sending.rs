@@ -1,11 +1,14 @@
 //! The send-time decision (docs/sending.md; the product page's "What happens if the domain isn't
-//! verified"): may this tenant send from this `From:` domain, and with which key?
+//! verified"): may this tenant send from this `From:` domain, with which key, and with
+//! which MAIL FROM domain?
 
 use serde::Serialize;
 
+use crate::alignment::{Aligned, AlignmentModes, alignment};
 use crate::model::Domain;
 use crate::name::{DomainName, Selector};
 use crate::records::dkim::Algorithm;
+use crate::verify::CheckKind;
 
 /// Which kind of API key the send came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +42,8 @@ impl KeyMode {
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum SendDecision {
     /// Deliver, signed by `selector` of `signing_domain` (and by the domain's other
-    /// active keys: one signature per algorithm).
+    /// active keys: one signature per algorithm), with MAIL FROM in
+    /// `envelope.mail_from_domain`.
     Deliver {
         /// The `d=` of the signatures.
         signing_domain: DomainName,
@@ -47,6 +51,8 @@ pub enum SendDecision {
         selector: Selector,
         /// Every signature's selector and algorithm, RSA first.
         selectors: Vec<(Algorithm, Selector)>,
+        /// The MAIL FROM domain and the alignment the message gets.
+        envelope: Envelope,
     },
     /// Accept the request (`202`) but fail the message: the domain is not verified or not
     /// the tenant's.
@@ -68,14 +74,48 @@ pub const NOT_VERIFIED: &str = "domain not verified";
 /// The reason for a deactivated domain.
 pub const INACTIVE: &str = "domain inactive";
 
+/// How a message from a domain goes out: its MAIL FROM (return-path) domain, and the
+/// DMARC alignment its identifiers get (docs/sending.md, "The return path").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Envelope {
+    /// The domain of the MAIL FROM address: the domain's return-path host while it is
+    /// verified, else the platform's return path.
+    pub mail_from_domain: DomainName,
+    /// Whether the DKIM `d=` (the domain itself) and the MAIL FROM domain align with the
+    /// `From:` domain under the domain's DMARC modes.
+    pub alignment: Aligned,
+}
+
+/// The envelope of mail from `domain`, signed by the domain itself, when the platform's
+/// return path is `platform_return_path`. A return path in its grace period is still
+/// verified, and still used; after it, mail falls back to the platform's.
+pub fn envelope(domain: &Domain, platform_return_path: &DomainName) -> Envelope {
+    let mail_from_domain = domain
+        .return_path
+        .as_ref()
+        .filter(|r| r.verified)
+        .map_or(platform_return_path, |r| &r.host)
+        .clone();
+    let modes = AlignmentModes::from_verdict(domain.checks.get(CheckKind::Dmarc));
+    Envelope {
+        alignment: alignment(&domain.name, Some(&domain.name), &mail_from_domain, modes),
+        mail_from_domain,
+    }
+}
+
 /// Decides for a send from a domain, given the domains of that name the tenant may use
-/// (its own and its partner's shared ones, from `DomainRepo::find_sendable`).
+/// (its own and its partner's shared ones, from `DomainRepo::find_sendable`), and the
+/// platform's return path for domains without a verified one of their own.
 ///
 /// The tenant's own domain, when it has one of that name, decides alone: a deactivated or
 /// unverified own domain is not bypassed by a partner's shared domain of the same name.
 /// Otherwise the shared one decides. Deliverable means active and verified; a deactivated
 /// domain rejects; anything else (unknown, unverified) is accepted and then failed.
-pub fn decide(mode: KeyMode, candidates: &[Domain]) -> SendDecision {
+pub fn decide(
+    mode: KeyMode,
+    candidates: &[Domain],
+    platform_return_path: &DomainName,
+) -> SendDecision {
     if mode == KeyMode::Test {
         return SendDecision::Sandbox;
     }
@@ -88,6 +128,7 @@ pub fn decide(mode: KeyMode, candidates: &[Domain]) -> SendDecision {
                 .active_keys()
                 .map(|k| (k.algorithm(), k.selector.clone()))
                 .collect(),
+            envelope: envelope(d, platform_return_path),
         },
         Err(refusal) => refusal,
     }
@@ -156,8 +197,12 @@ mod tests {
         d
     }
 
+    fn platform() -> DomainName {
+        DomainName::parse("bounces.scaisend.scailabs.ai").unwrap()
+    }
+
     fn decision(candidates: &[Domain]) -> &'static str {
-        match decide(KeyMode::Live, candidates) {
+        match decide(KeyMode::Live, candidates, &platform()) {
             SendDecision::Deliver { .. } => "deliver",
             SendDecision::AcceptThenFail { .. } => "accept_then_fail",
             SendDecision::Reject { .. } => "reject",
@@ -187,7 +232,57 @@ mod tests {
         assert_eq!(decision(std::slice::from_ref(&shared_ok)), "deliver");
         assert_eq!(decision(&[domain(true, false, true)]), "reject");
         assert_eq!(decision(&[]), "accept_then_fail");
-        assert_eq!(decide(KeyMode::Test, &[]), SendDecision::Sandbox);
+        assert_eq!(
+            decide(KeyMode::Test, &[], &platform()),
+            SendDecision::Sandbox
+        );
+    }
+
+    fn return_path(d: &mut Domain, verified: bool) {
+        let label = crate::name::ReturnPathLabel::parse("bounces").unwrap();
+        d.set_return_path(Some(label), OffsetDateTime::UNIX_EPOCH)
+            .unwrap();
+        d.return_path.as_mut().unwrap().verified = verified;
+    }
+
+    #[test]
+    fn mail_from_is_the_verified_return_path_else_the_platforms() {
+        let mut d = domain(false, true, true);
+        let deliver = |d: &Domain| match decide(KeyMode::Live, std::slice::from_ref(d), &platform())
+        {
+            SendDecision::Deliver { envelope, .. } => envelope,
+            other => panic!("{other:?}"),
+        };
+        let platform_envelope = deliver(&d);
+        assert_eq!(platform_envelope.mail_from_domain, platform());
+        assert_eq!(
+            platform_envelope.alignment,
+            Aligned {
+                dkim: true,
+                spf: false
+            }
+        );
+        // Set but not verified yet (or failing past its grace): the platform's.
+        return_path(&mut d, false);
+        assert_eq!(deliver(&d), platform_envelope);
+        return_path(&mut d, true);
+        let own = deliver(&d);
+        assert_eq!(own.mail_from_domain.as_str(), "bounces.mail.example.com");
+        assert_eq!(
+            own.alignment,
+            Aligned {
+                dkim: true,
+                spf: true
+            }
+        );
+        // A published `aspf=s` makes the return path, a subdomain, unaligned.
+        d.checks.insert(testing::dmarc_verdict(
+            "mail.example.com",
+            "v=DMARC1; p=reject; aspf=s",
+        ));
+        let strict = deliver(&d);
+        assert_eq!(strict.mail_from_domain.as_str(), "bounces.mail.example.com");
+        assert!(!strict.alignment.spf && strict.alignment.dkim);
     }
 
     #[test]
@@ -197,6 +292,13 @@ mod tests {
                 signing_domain: DomainName::parse("mail.example.com").unwrap(),
                 selector: Selector::parse("scaisend").unwrap(),
                 selectors: vec![(Algorithm::RsaSha256, Selector::parse("scaisend").unwrap())],
+                envelope: Envelope {
+                    mail_from_domain: DomainName::parse("bounces.example.net").unwrap(),
+                    alignment: Aligned {
+                        dkim: true,
+                        spf: false,
+                    },
+                },
             },
             SendDecision::AcceptThenFail {
                 reason: NOT_VERIFIED.to_owned(),

@@ -12,8 +12,10 @@ use time::OffsetDateTime;
 
 use crate::crypto::SealedKey;
 use crate::error::RepoError;
-use crate::model::{Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, ZoneLabel};
-use crate::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
+use crate::model::{
+    Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, ReturnPath, ZoneLabel,
+};
+use crate::name::{DmarcPolicy, DomainName, ReturnPathLabel, RuaAddress, Selector};
 use crate::records::dkim::{Algorithm, DkimPublicKey};
 use crate::rotation::{DkimMode, KeyRing, KeyState, RotationPeriod, SelectorKey};
 use crate::verify::{CheckKind, Verdict, Verdicts};
@@ -53,6 +55,45 @@ pub struct StoredDomain {
     pub version: i64,
     /// The label in our DKIM zone.
     pub zone_label: String,
+    /// The return-path label; `None` without a return path.
+    pub return_path: Option<String>,
+    /// When the return path was set; present exactly when it is.
+    pub return_path_set_at: Option<OffsetDateTime>,
+    /// The return path is verified; never without one.
+    pub return_path_verified: bool,
+    /// Start of the return path's grace period; never without one.
+    pub return_path_failing_since: Option<OffsetDateTime>,
+}
+
+/// The return-path columns of a domain as stores write them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReturnPathColumns<'a> {
+    /// `return_path`: the label.
+    pub label: Option<&'a str>,
+    /// `return_path_set_at`.
+    pub set_at: Option<OffsetDateTime>,
+    /// `return_path_verified`.
+    pub verified: bool,
+    /// `return_path_failing_since`.
+    pub failing_since: Option<OffsetDateTime>,
+}
+
+/// The values of the return-path columns for `domain` (all empty without one).
+pub fn return_path_columns(domain: &Domain) -> ReturnPathColumns<'_> {
+    match &domain.return_path {
+        Some(r) => ReturnPathColumns {
+            label: Some(r.label.as_str()),
+            set_at: Some(r.set_at),
+            verified: r.verified,
+            failing_since: r.failing_since,
+        },
+        None => ReturnPathColumns {
+            label: None,
+            set_at: None,
+            verified: false,
+            failing_since: None,
+        },
+    }
 }
 
 /// A row of the DKIM keys table.
@@ -140,6 +181,8 @@ pub fn domain(
     checks: Vec<(String, serde_json::Value)>,
 ) -> Result<Domain, RepoError> {
     let keys = keys.into_iter().map(key).collect::<Result<Vec<_>, _>>()?;
+    let name = DomainName::from_stored(&row.name).map_err(|e| corrupt("domain name", e))?;
+    let return_path = return_path(&row, &name)?;
     let mut stored_checks = Verdicts::default();
     for (kind, json) in checks {
         let Some(check) = CheckKind::parse(&kind) else {
@@ -157,7 +200,7 @@ pub fn domain(
     }
     Ok(Domain {
         id: DomainId::parse(&row.id).map_err(|e| corrupt("domain id", e))?,
-        name: DomainName::from_stored(&row.name).map_err(|e| corrupt("domain name", e))?,
+        name,
         owner: Owner {
             partner_id: row.partner_id,
             tenant_id: row.tenant_id,
@@ -191,7 +234,31 @@ pub fn domain(
         failing_since: row.failing_since,
         next_check_at: row.next_check_at,
         version: row.version,
+        return_path,
     })
+}
+
+/// The return path of a domain's row: all of its columns, or none but a `false` flag.
+fn return_path(row: &StoredDomain, name: &DomainName) -> Result<Option<ReturnPath>, RepoError> {
+    match (&row.return_path, row.return_path_set_at) {
+        (None, None) if !row.return_path_verified && row.return_path_failing_since.is_none() => {
+            Ok(None)
+        }
+        (Some(label), Some(set_at)) => {
+            let label = ReturnPathLabel::parse(label).map_err(|e| corrupt("return path", e))?;
+            Ok(Some(ReturnPath {
+                host: label.host(name).map_err(|e| corrupt("return path", e))?,
+                label,
+                set_at,
+                verified: row.return_path_verified,
+                failing_since: row.return_path_failing_since,
+            }))
+        }
+        _ => Err(corrupt(
+            "return path",
+            format!("the return-path columns of {} disagree", row.id),
+        )),
+    }
 }
 
 fn key(row: StoredKey) -> Result<SelectorKey, RepoError> {
@@ -355,6 +422,10 @@ mod tests {
             next_check_at: NOW,
             version: 3,
             zone_label: "0123456789abcdef".to_owned(),
+            return_path: None,
+            return_path_set_at: None,
+            return_path_verified: false,
+            return_path_failing_since: None,
         }
     }
 
@@ -444,6 +515,50 @@ mod tests {
             got[0].dkim_rotation_days.map(RotationPeriod::days),
             Some(90)
         );
+    }
+
+    #[test]
+    fn a_return_path_reads_back_and_columns_that_disagree_are_corrupt() {
+        let [a, _] = ids();
+        let mut row = domain_row(&a, "a.example.com");
+        row.return_path = Some("bounces".to_owned());
+        row.return_path_set_at = Some(NOW);
+        row.return_path_verified = true;
+        let got = domains(vec![row.clone()], vec![key_row(&a, 0)], vec![]).unwrap();
+        let rp = got[0].return_path.clone().unwrap();
+        assert_eq!(rp.host.as_str(), "bounces.a.example.com");
+        assert!(rp.verified);
+        assert_eq!(
+            return_path_columns(&got[0]),
+            ReturnPathColumns {
+                label: Some("bounces"),
+                set_at: Some(NOW),
+                verified: true,
+                failing_since: None
+            }
+        );
+        let corrupt_rows = [
+            StoredDomain {
+                return_path_set_at: None,
+                ..row.clone()
+            },
+            StoredDomain {
+                return_path: None,
+                return_path_set_at: None,
+                ..row.clone()
+            },
+            StoredDomain {
+                return_path: Some("_dmarc".to_owned()),
+                ..row.clone()
+            },
+        ];
+        for bad in corrupt_rows {
+            let err = domains(vec![bad.clone()], vec![key_row(&a, 0)], vec![]).unwrap_err();
+            assert!(
+                matches!(&err, RepoError::Internal(m) if m.contains("return path")),
+                "{bad:?}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -5,9 +5,10 @@ use std::sync::{Mutex, OnceLock};
 
 use domain_core::crypto::{GeneratedKey, KeyRow, MasterKey, SealedKey};
 use domain_core::model::{
-    Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest, ZoneLabel,
+    Actor, Domain, DomainEvent, DomainId, EventId, EventKind, Owner, PageRequest, ReturnPath,
+    ZoneLabel,
 };
-use domain_core::name::{DmarcPolicy, DomainName, RuaAddress, Selector};
+use domain_core::name::{DmarcPolicy, DomainName, ReturnPathLabel, RuaAddress, Selector};
 use domain_core::records::dkim::Algorithm;
 use domain_core::rotation::{
     DkimMode, KeyRing, NewGeneration, NewKey, NextGeneration, RotationPeriod, SelectorKey,
@@ -103,6 +104,7 @@ pub(crate) fn new_domain_with(owner: Owner, name: &str, key: &GeneratedKey) -> D
         failing_since: None,
         next_check_at: T0,
         version: 0,
+        return_path: None,
         id,
     }
 }
@@ -135,6 +137,21 @@ pub(crate) fn sealed_generation(
                 }
             })
             .collect(),
+    }
+}
+
+/// A return path `bounces.<domain>` set at `set_at`, verified and failing since
+/// `failing_since` (every field filled, so that a round trip that drops one shows).
+pub(crate) fn return_path(
+    domain: &Domain,
+    set_at: OffsetDateTime,
+    failing_since: OffsetDateTime,
+) -> ReturnPath {
+    let label = ReturnPathLabel::parse("bounces").expect("a valid label");
+    ReturnPath {
+        verified: true,
+        failing_since: Some(failing_since),
+        ..ReturnPath::new(label, &domain.name, set_at).expect("a short enough name")
     }
 }
 
@@ -217,6 +234,7 @@ pub(crate) fn passing_checks() -> Verdicts {
                 CheckKind::Dkim => VerdictCode::DkimOk,
                 CheckKind::Spf => VerdictCode::SpfOk,
                 CheckKind::Dmarc => VerdictCode::DmarcOk,
+                CheckKind::ReturnPath => VerdictCode::ReturnPathOk,
             };
             verdict(kind, CheckStatus::Verified, code)
         })
@@ -272,6 +290,7 @@ pub(crate) fn assert_same_domain(got: &Domain, want: &Domain) {
     assert_eq!(got.next_check_at, want.next_check_at, "{d}: next_check_at");
     assert_eq!(got.version, want.version, "{d}: version");
     assert_eq!(got.zone_label, want.zone_label, "{d}: zone label");
+    assert_eq!(got.return_path, want.return_path, "{d}: return path");
     let keys = |d: &Domain| -> Vec<_> {
         d.keys
             .all()

@@ -25,7 +25,8 @@ macro_rules! domain_columns {
     () => {
         "id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, is_active, verified, \
          dkim_rotation_days, created_at, updated_at, last_verified_at, failing_since, \
-         next_check_at, version, dkim_label"
+         next_check_at, version, dkim_label, return_path, return_path_set_at, \
+         return_path_verified, return_path_failing_since"
     };
 }
 

@@ -305,6 +305,53 @@ async fn addresses_mail_exchangers_and_reverse_names() -> TestResult {
     Ok(())
 }
 
+/// `alias` asks about the name itself: the CNAME there, not what it leads to. A null MX
+/// (RFC 7505) names the root, which the port writes `.`.
+#[tokio::test]
+async fn an_alias_is_seen_as_itself_and_a_null_mx_names_the_root() -> TestResult {
+    let dns = TestDns::start().await?;
+    dns.publish("a.test", Record::soa("ns.a.test", "hostmaster.a.test"))?;
+    dns.publish(
+        "bounces.a.test",
+        Record::Cname("mx.elsewhere.b.test".into()),
+    )?;
+    dns.publish("mx.elsewhere.b.test", Record::mx(10, "feedback.b.test"))?;
+    dns.publish("direct.a.test", Record::mx(10, "feedback.b.test"))?;
+    dns.publish("nomail.a.test", Record::mx(0, "."))?;
+    let lookup = adapter(&dns);
+
+    assert_eq!(
+        lookup.cname("Bounces.a.test").await.result,
+        DnsResult::Records(vec!["mx.elsewhere.b.test".to_owned()])
+    );
+    // The MX query follows the alias, so only `alias` tells the two names apart.
+    assert_eq!(
+        lookup.mx("bounces.a.test").await.result,
+        lookup.mx("direct.a.test").await.result
+    );
+    assert_eq!(
+        lookup.cname("direct.a.test").await.result,
+        DnsResult::NoData
+    );
+    assert_eq!(
+        lookup.cname("absent.a.test").await.result,
+        DnsResult::NxDomain
+    );
+    dns.fail("direct.a.test", test_dns::Failure::ServFail)?;
+    assert!(lookup.cname("direct.a.test").await.result.is_temp_fail());
+
+    let null = lookup.mx("nomail.a.test").await.result;
+    assert_eq!(
+        null,
+        DnsResult::Records(vec![MxRecord {
+            preference: 0,
+            exchange: ".".into()
+        }])
+    );
+    assert!(null.records()[0].is_null());
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_answer_names_the_server_and_the_next_server_is_asked_after_a_failure() -> TestResult {
     let failing = TestDns::start().await?;

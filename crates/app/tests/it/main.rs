@@ -458,6 +458,22 @@ async fn check_prints_every_verdict_with_the_fix() {
     let out = check(&["not a domain"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("a space"));
+
+    // `--return-path` checks the return-path host too: a CNAME there fails it.
+    dns.publish(
+        "bounces.example.test",
+        Record::Cname("rp.example.net".into()),
+    )
+    .unwrap();
+    let out = check(&["example.test", "--return-path", "bounces", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["return_path_verified"], false);
+    assert_eq!(json["checks"][3]["record"], "return_path");
+    assert_eq!(json["checks"][3]["code"], "return_path_cname");
+    let out = check(&["example.test", "--return-path", "_dmarc"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--return-path"));
 }
 
 /// `POST /api/internal/sender-authorization` with curl: the status and the body.

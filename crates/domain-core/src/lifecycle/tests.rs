@@ -557,3 +557,270 @@ fn the_standing_follows_activation_verification_and_the_grace_period() {
         ["inactive", "verified", "not_verified"]
     );
 }
+
+/// The domain with the return path `bounces.example.com` set at `t0`.
+fn with_return_path() -> Domain {
+    let mut d = domain();
+    let label = crate::name::ReturnPathLabel::parse("bounces").unwrap();
+    let change = d.set_return_path(Some(label), t0()).unwrap();
+    assert!(matches!(
+        change,
+        Some(Change::ReturnPathChanged { before: None, .. })
+    ));
+    d
+}
+
+/// A verification where the product page's checks pass and the return-path check gives
+/// `status` and `code`.
+fn return_path_outcome(status: CheckStatus, code: VerdictCode) -> DomainReport {
+    let mut report = outcome(Dns::Pass);
+    let mut rp = verdict(CheckKind::ReturnPath, status, code);
+    rp.host = "bounces.example.com".to_owned();
+    report.verdicts.insert(rp);
+    report
+}
+
+/// One verification of the return path and what it must leave: the events, the return
+/// path's flag and grace, and `verified` untouched throughout.
+struct ReturnPathStep {
+    at: Duration,
+    mode: CheckMode,
+    result: (CheckStatus, VerdictCode),
+    events: &'static [EventKind],
+    verified: bool,
+    failing_since: Option<Duration>,
+}
+
+#[track_caller]
+fn check_return_path(d: &mut Domain, steps: &[ReturnPathStep]) {
+    let ids = IdGenerator::new();
+    for (i, step) in steps.iter().enumerate() {
+        let now = t0() + step.at;
+        let report = return_path_outcome(step.result.0, step.result.1);
+        let events = d.apply_checks(report, step.mode, now, Actor::System, &ids);
+        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, step.events, "step {i}: events");
+        let rp = d.return_path.as_ref().unwrap();
+        assert_eq!(rp.verified, step.verified, "step {i}: return_path_verified");
+        assert_eq!(
+            rp.failing_since,
+            step.failing_since.map(|at| t0() + at),
+            "step {i}: its failing_since"
+        );
+        assert!(
+            d.verified,
+            "step {i}: `verified` follows DKIM, SPF and DMARC only"
+        );
+        assert_eq!(
+            d.failing_since, None,
+            "step {i}: the domain itself never fails"
+        );
+    }
+}
+
+use EventKind::{ReturnPathFailing, ReturnPathRecovered, ReturnPathUnverified, ReturnPathVerified};
+
+const RP_OK: (CheckStatus, VerdictCode) = (CheckStatus::Verified, VerdictCode::ReturnPathOk);
+const RP_WRONG_MX: (CheckStatus, VerdictCode) =
+    (CheckStatus::Mismatch, VerdictCode::ReturnPathMxMismatch);
+const RP_TEMP: (CheckStatus, VerdictCode) = (
+    CheckStatus::TemporaryFailure,
+    VerdictCode::ReturnPathTemporaryFailure,
+);
+
+fn rp_step(
+    at: Duration,
+    mode: CheckMode,
+    result: (CheckStatus, VerdictCode),
+    events: &'static [EventKind],
+    verified: bool,
+    failing_since: Option<Duration>,
+) -> ReturnPathStep {
+    ReturnPathStep {
+        at,
+        mode,
+        result,
+        events,
+        verified,
+        failing_since,
+    }
+}
+
+#[test]
+fn the_return_path_has_its_own_flag_and_grace_under_the_monitor() {
+    let mut d = with_return_path();
+    let first: &[EventKind] = &[
+        CheckChanged,
+        CheckChanged,
+        CheckChanged,
+        CheckChanged,
+        BecameVerified,
+        ReturnPathVerified,
+    ];
+    check_return_path(
+        &mut d,
+        &[
+            rp_step(Duration::ZERO, EXPLICIT, RP_OK, first, true, None),
+            // The MX breaks: flagged at once, still in use through the grace.
+            rp_step(
+                H,
+                MONITOR,
+                RP_WRONG_MX,
+                &[CheckChanged, ReturnPathFailing],
+                true,
+                Some(H),
+            ),
+            rp_step(72 * H, MONITOR, RP_WRONG_MX, &[], true, Some(H)),
+            rp_step(72 * H, MONITOR, RP_TEMP, &[], true, Some(H)),
+            rp_step(
+                73 * H,
+                MONITOR,
+                RP_WRONG_MX,
+                &[ReturnPathUnverified],
+                false,
+                None,
+            ),
+            // An outage of the return path changes nothing.
+            rp_step(74 * H, MONITOR, RP_TEMP, &[], false, None),
+            rp_step(
+                75 * H,
+                MONITOR,
+                RP_OK,
+                &[CheckChanged, ReturnPathVerified],
+                true,
+                None,
+            ),
+            // A failure and a recovery inside the grace.
+            rp_step(
+                76 * H,
+                MONITOR,
+                RP_WRONG_MX,
+                &[CheckChanged, ReturnPathFailing],
+                true,
+                Some(76 * H),
+            ),
+            rp_step(
+                77 * H,
+                MONITOR,
+                RP_OK,
+                &[CheckChanged, ReturnPathRecovered],
+                true,
+                None,
+            ),
+            // An explicit verify records the truth at once.
+            rp_step(
+                78 * H,
+                EXPLICIT,
+                RP_WRONG_MX,
+                &[CheckChanged, ReturnPathUnverified],
+                false,
+                None,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn return_path_events_name_the_host_and_the_failing_check() {
+    let mut d = with_return_path();
+    let ids = IdGenerator::new();
+    d.apply_checks(
+        return_path_outcome(RP_OK.0, RP_OK.1),
+        EXPLICIT,
+        t0(),
+        Actor::System,
+        &ids,
+    );
+    let events = d.apply_checks(
+        return_path_outcome(RP_WRONG_MX.0, RP_WRONG_MX.1),
+        MONITOR,
+        t0() + H,
+        Actor::System,
+        &ids,
+    );
+    let failing = events.iter().find(|e| e.kind == ReturnPathFailing).unwrap();
+    assert_eq!(failing.detail["return_path_host"], "bounces.example.com");
+    assert_eq!(failing.detail["grace_hours"], 72);
+    assert!(
+        failing
+            .message
+            .contains("return_path return_path_mx_mismatch"),
+        "{}",
+        failing.message
+    );
+    // DKIM failing too does not show up in the return path's event, nor the other way.
+    let mut report = return_path_outcome(RP_WRONG_MX.0, RP_WRONG_MX.1);
+    report.verdicts.insert(dkim(
+        "scaisend",
+        CheckStatus::Missing,
+        VerdictCode::DkimMissing,
+    ));
+    let events = d.apply_checks(report, EXPLICIT, t0() + 2 * H, Actor::System, &ids);
+    let unverified = events.iter().find(|e| e.kind == Unverified).unwrap();
+    assert!(
+        !unverified.message.contains("return_path"),
+        "{}",
+        unverified.message
+    );
+    let rp = events
+        .iter()
+        .find(|e| e.kind == ReturnPathUnverified)
+        .unwrap();
+    assert!(!rp.message.contains("dkim"), "{}", rp.message);
+}
+
+#[test]
+fn a_new_return_path_starts_over_and_a_verdict_about_another_host_is_never_stored() {
+    let mut d = with_return_path();
+    let ids = IdGenerator::new();
+    d.apply_checks(
+        return_path_outcome(RP_OK.0, RP_OK.1),
+        EXPLICIT,
+        t0(),
+        Actor::System,
+        &ids,
+    );
+    assert!(d.return_path.as_ref().unwrap().verified);
+    let label = crate::name::ReturnPathLabel::parse("rp").unwrap();
+    let change = d.set_return_path(Some(label.clone()), t0() + H).unwrap();
+    assert_eq!(
+        change.map(|c| c.detail()),
+        Some(json!({
+            "before": { "return_path_host": "bounces.example.com" },
+            "after": { "return_path_host": "rp.example.com" },
+        }))
+    );
+    let rp = d.return_path.clone().unwrap();
+    assert_eq!(
+        (rp.host.as_str(), rp.verified, rp.set_at),
+        ("rp.example.com", false, t0() + H)
+    );
+    assert!(
+        d.checks.get(CheckKind::ReturnPath).is_none(),
+        "about the old host"
+    );
+    assert_eq!(
+        d.set_return_path(Some(label), t0() + 2 * H).unwrap(),
+        None,
+        "unchanged"
+    );
+    // A report computed for the old host is not taken as the new one's.
+    let events = d.apply_checks(
+        return_path_outcome(RP_OK.0, RP_OK.1),
+        EXPLICIT,
+        t0() + 2 * H,
+        Actor::System,
+        &ids,
+    );
+    assert!(events.iter().all(|e| e.kind != ReturnPathVerified));
+    assert!(d.checks.get(CheckKind::ReturnPath).is_none());
+    assert!(!d.return_path.as_ref().unwrap().verified);
+    // Removed: no flag, no verdict left.
+    let change = d.set_return_path(None, t0() + 3 * H).unwrap();
+    assert!(matches!(
+        change,
+        Some(Change::ReturnPathChanged { after: None, .. })
+    ));
+    assert!(d.return_path.is_none());
+    assert_eq!(d.set_return_path(None, t0() + 3 * H).unwrap(), None);
+}

@@ -49,8 +49,17 @@ impl TxtRecordData {
 pub struct MxRecord {
     /// Lower is preferred.
     pub preference: u16,
-    /// The mail exchanger's name, without the trailing dot.
+    /// The mail exchanger's name, without the trailing dot; the root, which a null MX
+    /// (RFC 7505) names, is `.`.
     pub exchange: String,
+}
+
+impl MxRecord {
+    /// Whether this is a null MX (RFC 7505: `0 .`), the record of a domain that accepts
+    /// no mail. A record naming the root is taken as one whatever its preference.
+    pub fn is_null(&self) -> bool {
+        matches!(self.exchange.as_str(), "." | "")
+    }
 }
 
 /// The outcome of one DNS query, classified the way the verification rules need it.

@@ -17,6 +17,10 @@ fn include_host() -> DomainSpec {
     DomainSpec::parse("scaisend.scailabs.ai").unwrap()
 }
 
+fn bounce_mx() -> crate::name::DomainName {
+    crate::name::DomainName::parse("feedback.scaisend.scailabs.ai").unwrap()
+}
+
 fn selector(s: &str) -> Selector {
     Selector::parse(s).unwrap()
 }
@@ -25,17 +29,19 @@ fn pending(d: &Domain) -> u32 {
     d.keys.pending().unwrap().index
 }
 
-/// The records of `d` at `now` with the default selector base and zone.
+/// The records of `d` at `now` with the default selector base, zone and bounce host.
 fn records(d: &Domain, now: OffsetDateTime) -> Vec<DnsRecordSpec> {
     let include = include_host();
     let base = Selector::parse("scaisend").unwrap();
     let zone = ZoneConfig::for_apex(crate::name::DomainName::parse("dkim.example.net").unwrap());
+    let bounce_mx = bounce_mx();
     dns_records(
         d,
         &Publishing {
             include_host: &include,
             selector_base: &base,
             zone: &zone,
+            bounce_mx: &bounce_mx,
         },
         now,
     )
@@ -322,6 +328,7 @@ fn check_chunks(value: &str, expected: Option<usize>) {
         zone: DomainName::parse("example.com").unwrap(),
         name: "s._domainkey".to_owned(),
         value: value.to_owned(),
+        priority: None,
         action: Publish,
         status: NotChecked,
         key_state: None,
@@ -437,4 +444,72 @@ proptest::proptest! {
             proptest::prop_assert_eq!(format!("{name}.{zone}"), host);
         }
     }
+}
+
+#[test]
+fn a_return_path_adds_our_mx_and_an_spf_record_at_its_host() {
+    let mut d = testing::domain("example.com", t0());
+    let rows = |d: &Domain| records(d, t0());
+    let without = rows(&d);
+    assert!(without.iter().all(|r| r.record_type == RecordType::Txt));
+    assert!(without.iter().all(|r| r.purpose != CheckKind::ReturnPath));
+
+    let label = crate::name::ReturnPathLabel::parse("bounces").unwrap();
+    d.set_return_path(Some(label), t0()).unwrap();
+    // The return path's two rows come last.
+    let return_path_rows = |rows: Vec<DnsRecordSpec>| -> [DnsRecordSpec; 2] {
+        rows[rows.len() - 2..].to_vec().try_into().unwrap()
+    };
+    let with = rows(&d);
+    assert_eq!(with.len(), without.len() + 2);
+    let [mx, spf] = &return_path_rows(with);
+    let shape = |r: &DnsRecordSpec| (r.record_type, r.host.clone(), r.value.clone(), r.priority);
+    let host = "bounces.example.com".to_owned();
+    assert_eq!(
+        [shape(mx), shape(spf)],
+        [
+            (
+                RecordType::Mx,
+                host.clone(),
+                "feedback.scaisend.scailabs.ai".to_owned(),
+                Some(10)
+            ),
+            (
+                RecordType::Txt,
+                host,
+                "v=spf1 include:scaisend.scailabs.ai -all".to_owned(),
+                None
+            ),
+        ]
+    );
+    for row in [mx, spf] {
+        assert_eq!(row.purpose, CheckKind::ReturnPath);
+        assert_eq!((row.action, row.status), (Publish, NotChecked));
+        assert_eq!(row.value_chunks(), None);
+    }
+
+    // After a check: each row shows its half's status, and the SPF row the record the
+    // check suggested — the host's own record with our include merged in.
+    let mut v = verdict(CheckKind::ReturnPath, CheckStatus::Mismatch);
+    v.details = serde_json::json!({
+        "mx": { "status": "mismatch" },
+        "spf": {
+            "status": "verified",
+            "expected": "v=spf1 ip4:192.0.2.1 include:scaisend.scailabs.ai -all",
+        },
+    });
+    d.checks.insert(v);
+    let [mx, spf] = &return_path_rows(rows(&d));
+    assert_eq!(mx.status, RecordStatus::Mismatch);
+    assert_eq!(spf.status, RecordStatus::Verified);
+    assert_eq!(
+        spf.value,
+        "v=spf1 ip4:192.0.2.1 include:scaisend.scailabs.ai -all"
+    );
+    // A verdict without halves (a first temporary failure) gives both its status.
+    let mut temp = verdict(CheckKind::ReturnPath, CheckStatus::TemporaryFailure);
+    temp.details = serde_json::Value::Null;
+    d.checks.insert(temp);
+    let statuses = return_path_rows(rows(&d)).map(|r| r.status);
+    assert_eq!(statuses, [RecordStatus::TemporaryFailure; 2]);
 }

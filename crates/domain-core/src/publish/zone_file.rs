@@ -95,6 +95,12 @@ fn rdata(r: &DnsRecordSpec) -> String {
         // A target is one of our names (`<selector>.<label>.<zone>`), written absolute and
         // escaped like an owner name.
         RecordType::Cname => format!("CNAME {}", owner(&r.value)),
+        // Our bounce host, absolute; a row without a preference gets the one we ask for.
+        RecordType::Mx => format!(
+            "MX {} {}",
+            r.priority.unwrap_or(crate::verify::BOUNCE_MX_PREFERENCE),
+            owner(&r.value)
+        ),
     }
 }
 
@@ -142,6 +148,7 @@ mod tests {
         DnsRecordSpec {
             purpose: CheckKind::Spf,
             record_type: RecordType::Txt,
+            priority: None,
             name: super::super::relative_name(host, &zone),
             host: host.to_owned(),
             zone,
@@ -306,6 +313,27 @@ mod tests {
             record_lines(&file),
             [format!(
                 "scaisend._domainkey.mail.example.com. {ZONE_FILE_TTL} IN CNAME scaisend.0123456789abcdef.dkim.example.net."
+            )]
+        );
+    }
+
+    #[test]
+    fn a_return_path_mx_is_an_mx_line_with_its_preference() {
+        let mx = DnsRecordSpec {
+            purpose: CheckKind::ReturnPath,
+            record_type: RecordType::Mx,
+            priority: Some(10),
+            ..record(
+                "bounces.mail.example.com",
+                "feedback.scaisend.scailabs.ai",
+                RecordAction::Publish,
+            )
+        };
+        let file = zone_file(&domain(), &[mx]);
+        assert_eq!(
+            record_lines(&file),
+            [format!(
+                "bounces.mail.example.com. {ZONE_FILE_TTL} IN MX 10 feedback.scaisend.scailabs.ai."
             )]
         );
     }

@@ -181,3 +181,22 @@ fn random_jitter_is_spread_over_zero_to_one() {
     assert!((0.45..0.55).contains(&mean), "mean {mean}");
     assert!(samples.iter().any(|j| *j < 0.1) && samples.iter().any(|j| *j > 0.9));
 }
+
+#[test]
+fn a_return_path_waiting_for_dns_backs_off_from_when_it_was_set_and_a_failing_one_is_watched() {
+    let mut d = verified();
+    let label = crate::name::ReturnPathLabel::parse("bounces").unwrap();
+    d.set_return_path(Some(label), t0() + 10 * DAY).unwrap();
+    // Set ten days after the domain was verified: checked every minute at first, as a
+    // new domain would be, however long ago the domain itself was verified.
+    check(&d, 10 * DAY, 0.5, MIN);
+    check(&d, 10 * DAY + 30 * MIN, 0.5, 15 * MIN);
+    check(&d, 13 * DAY, 0.5, DAY);
+    // Verified: back to the daily rhythm of a verified domain.
+    let rp = d.return_path.as_mut().unwrap();
+    rp.verified = true;
+    check(&d, 11 * DAY, 0.0, 20 * H);
+    // Failing inside its grace period: every quarter of an hour, like a failing domain.
+    d.return_path.as_mut().unwrap().failing_since = Some(t0() + 11 * DAY);
+    check(&d, 11 * DAY, 0.5, 15 * MIN);
+}

@@ -9,12 +9,15 @@ use crate::crypto::{GeneratedKey, KeyAlgorithm, KeyError, RsaBits};
 use crate::error::{Error, RepoError};
 use crate::events::{Change, EventWriter, Settings};
 use crate::lifecycle::Standing;
-use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, ZoneLabel};
-use crate::name::{DmarcPolicy, DomainName, RuaAddress};
+use crate::model::{
+    Domain, DomainEvent, DomainId, ListFilter, Page, PageRequest, ReturnPath, ZoneLabel,
+};
+use crate::name::{DmarcPolicy, DomainName, ReturnPathLabel, RuaAddress};
 use crate::ports::LeaseOnWrite;
 use crate::publish::DnsRecordSpec;
 use crate::records::dkim::Algorithm;
 use crate::rotation::{DkimMode, KeyRing, RotationPeriod, check_algorithms};
+use crate::sending::Envelope;
 use crate::verify::Verdicts;
 
 /// A new domain, its fields already parsed into domain types at the edge.
@@ -36,6 +39,8 @@ pub struct NewDomain {
     pub dkim_mode: DkimMode,
     /// Automatic rotation after this many days.
     pub dkim_rotation_days: Option<RotationPeriod>,
+    /// The return-path label, if the domain should have its own.
+    pub return_path: Option<ReturnPathLabel>,
 }
 
 impl NewDomain {
@@ -52,6 +57,7 @@ impl NewDomain {
             rsa_bits: RsaBits::default(),
             dkim_mode: DkimMode::default(),
             dkim_rotation_days: None,
+            return_path: None,
         }
     }
 }
@@ -71,6 +77,8 @@ pub struct DomainChanges {
     pub dkim_mode: Option<DkimMode>,
     /// Other algorithms to sign with: a rotation to keys of those algorithms.
     pub dkim_algorithms: Option<Vec<Algorithm>>,
+    /// A new return path; `Some(None)` removes it.
+    pub return_path: Option<Option<ReturnPathLabel>>,
 }
 
 /// A domain with the records it should publish.
@@ -82,6 +90,8 @@ pub struct DomainView {
     pub dns_records: Vec<DnsRecordSpec>,
     /// Where it stands under the configured grace period.
     pub standing: Standing,
+    /// How its mail goes out now: the MAIL FROM domain and the alignment.
+    pub envelope: Envelope,
 }
 
 impl Domain {
@@ -97,11 +107,16 @@ impl Domain {
 
 impl DomainService {
     /// Adds a domain: generates its first DKIM key, seals it, stores it with a `created`
-    /// event. Everything that can refuse the request — permission, the name already taken,
-    /// the owner's quota — is decided before a key is generated, because generating one
-    /// costs tens of milliseconds to seconds of CPU.
+    /// event. Everything that can refuse the request — permission, a return-path host too
+    /// long for DNS, the name already taken, the owner's quota — is decided before a key
+    /// is generated, because generating one costs tens of milliseconds to seconds of CPU.
     pub async fn create(&self, caller: &Caller, new: NewDomain) -> Result<DomainView> {
         let owner = caller.owner_for_new(new.is_shared)?;
+        if let Some(label) = &new.return_path {
+            label
+                .host(&new.name)
+                .map_err(|e| Error::invalid("return_path", e))?;
+        }
         let usage = self.ports.repo.owner_usage(&owner, &new.name).await?;
         if usage.name_taken {
             return Err(already_yours(&new.name));
@@ -126,6 +141,12 @@ impl DomainService {
             .generate_generation(&id, &next, new.dkim_mode, &kinds)
             .await?;
         let zone_label = ZoneLabel::generate().map_err(|e| Error::Internal(e.to_string()))?;
+        let return_path = new
+            .return_path
+            .clone()
+            .map(|label| ReturnPath::new(label, &new.name, now))
+            .transpose()
+            .map_err(|e| Error::invalid("return_path", e))?;
         let domain = Domain {
             id,
             name: new.name,
@@ -144,6 +165,7 @@ impl DomainService {
             failing_since: None,
             next_check_at: now + Duration::minutes(1),
             version: 0,
+            return_path,
         };
         let mut events = EventWriter::new(&self.ids, &domain.id, caller.actor(), now);
         events.push(Change::Created {
@@ -153,6 +175,7 @@ impl DomainService {
             selector: domain.keys.active().selector.clone(),
             keys: kinds,
             mode: new.dkim_mode,
+            return_path: new.return_path,
         });
         self.ports
             .repo
@@ -203,7 +226,7 @@ impl DomainService {
         })
     }
 
-    /// Changes `is_active`, the DMARC fields or automatic rotation.
+    /// Changes `is_active`, the DMARC fields, automatic rotation or the return path.
     pub async fn update(
         &self,
         caller: &Caller,
@@ -237,8 +260,20 @@ impl DomainService {
         if before != after {
             events.push(Change::SettingsChanged { before, after });
         }
+        if let Some(label) = changes.return_path
+            && let Some(change) = domain
+                .set_return_path(label, now)
+                .map_err(|e| Error::invalid("return_path", e))?
+        {
+            events.push(change);
+            if domain.return_path.is_some() {
+                // A new return path is checked as soon as a new domain would be.
+                domain.next_check_at = domain.next_check_at.min(now + Duration::minutes(1));
+            }
+        }
         // Another mode or other algorithms: a rotation into them, with the same rule that
-        // new keys sign only once they are published.
+        // new keys sign only once they are published. Last, because generating keys is
+        // the expensive part: everything that can refuse the change has been decided.
         let mode = changes.dkim_mode.unwrap_or(domain.dkim_mode());
         let algorithms = changes
             .dkim_algorithms

@@ -32,6 +32,7 @@ use crate::ports::{
 };
 use crate::publish::{DnsRecordSpec, Publishing, dns_records};
 use crate::records::spf::DomainSpec;
+use crate::sending::envelope;
 use crate::zone::{DEFAULT_TTL, DEFAULT_ZONE, ZoneConfig};
 
 pub use domains::{DomainChanges, DomainView, NewDomain};
@@ -65,6 +66,12 @@ pub struct ServiceConfig {
     /// In CNAME mode, how long a retired key is still served for mail in flight before
     /// its private key is destroyed (`SCAISEND_DKIM_RETIRE_AFTER`, default 7 days).
     pub dkim_retire_after: Duration,
+    /// Our bounce mail exchanger, the MX of every return-path host
+    /// (`SCAISEND_BOUNCE_MX`, default `feedback.scaisend.scailabs.ai`).
+    pub bounce_mx: DomainName,
+    /// The MAIL FROM domain of mail from a domain without a verified return path of its
+    /// own (`SCAISEND_DEFAULT_RETURN_PATH`, default `bounces.scaisend.scailabs.ai`).
+    pub default_return_path: DomainName,
 }
 
 impl Default for ServiceConfig {
@@ -78,6 +85,8 @@ impl Default for ServiceConfig {
             zone: ZoneConfig::for_apex(DomainName::from_trusted(DEFAULT_ZONE)),
             dkim_propagation: Duration::seconds(2 * DEFAULT_TTL.as_secs() as i64),
             dkim_retire_after: Duration::days(7),
+            bounce_mx: DomainName::from_trusted(DEFAULT_BOUNCE_MX),
+            default_return_path: DomainName::from_trusted(DEFAULT_RETURN_PATH),
         }
     }
 }
@@ -88,6 +97,10 @@ pub const DEFAULT_SPF_INCLUDE: &str = "scaisend.scailabs.ai";
 pub const DEFAULT_SELECTOR: &str = "scaisend";
 /// The default quota of domains per owner.
 pub const DEFAULT_MAX_DOMAINS_PER_OWNER: u64 = 1000;
+/// The default bounce mail exchanger (docs/operations.md).
+pub const DEFAULT_BOUNCE_MX: &str = "feedback.scaisend.scailabs.ai";
+/// The default platform return path (docs/operations.md).
+pub const DEFAULT_RETURN_PATH: &str = "bounces.scaisend.scailabs.ai";
 
 /// The ports the use cases run on.
 #[derive(Clone)]
@@ -169,16 +182,19 @@ impl DomainService {
             include_host: &self.include_spec,
             selector_base: &self.config.selector_base,
             zone: &self.config.zone,
+            bounce_mx: &self.config.bounce_mx,
         }
     }
 
     fn view(&self, domain: Domain) -> DomainView {
         let dns_records: Vec<DnsRecordSpec> = dns_records(&domain, &self.publishing(), self.now());
         let standing = domain.standing(self.config.grace);
+        let envelope = envelope(&domain, &self.config.default_return_path);
         DomainView {
             domain,
             dns_records,
             standing,
+            envelope,
         }
     }
 

@@ -50,7 +50,11 @@ impl DomainService {
             .repo
             .find_sendable(&query.partner_id, &query.tenant_id, &name)
             .await?;
-        Ok(sending::decide(query.key_mode, &candidates))
+        Ok(sending::decide(
+            query.key_mode,
+            &candidates,
+            &self.config.default_return_path,
+        ))
     }
 
     /// Signs a message with the active key of its `From:` domain (docs/sending.md). Only

@@ -15,7 +15,7 @@ use crate::error::RepoError;
 use crate::events::Actor;
 use crate::model::Owner;
 use crate::model::{DomainEvent, EventKind, ListFilter, Page, PageRequest, Scope};
-use crate::name::{DmarcPolicy, RuaAddress};
+use crate::name::{DmarcPolicy, ReturnPathLabel, RuaAddress};
 use crate::ports::{DomainRepo, KeyStore};
 use crate::ports::{InlinePool, LeaseOnWrite, NoObserver, OwnerUsage};
 use crate::publish::RecordAction;
@@ -88,9 +88,19 @@ fn new_domain(name: &str) -> NewDomain {
 
 /// Publishes every `action: publish` row of a domain's records, as an admin would.
 fn publish(dns: &FakeDns, view: &DomainView) {
-    for r in &view.dns_records {
-        if r.action == RecordAction::Publish {
-            dns.remove(&r.host);
+    let rows: Vec<_> = view
+        .dns_records
+        .iter()
+        .filter(|r| r.action == RecordAction::Publish)
+        .collect();
+    // A host may hold several of the rows (a return path's MX and SPF records).
+    for r in &rows {
+        dns.remove(&r.host);
+    }
+    for r in rows {
+        if r.record_type == crate::publish::RecordType::Mx {
+            dns.mx(&r.host, r.priority.unwrap_or_default(), &r.value);
+        } else {
             let chunks = r.value_chunks().unwrap_or_else(|| vec![r.value.clone()]);
             let chunks: Vec<&str> = chunks.iter().map(String::as_str).collect();
             dns.txt_strings(&r.host, &chunks);
@@ -582,6 +592,13 @@ fn send_time_decisions_follow_the_product_page_table() {
                 crate::records::dkim::Algorithm::RsaSha256,
                 Selector::parse("scaisend").unwrap()
             )],
+            envelope: crate::sending::Envelope {
+                mail_from_domain: DomainName::parse("bounces.scaisend.scailabs.ai").unwrap(),
+                alignment: crate::alignment::Aligned {
+                    dkim: true,
+                    spf: false
+                },
+            },
         }
     );
     // Another tenant of the same partner may not use it.
@@ -831,6 +848,11 @@ fn built_in_defaults_are_valid_names() {
         c.spf_include
     );
     assert_eq!(Selector::parse(DEFAULT_SELECTOR).unwrap(), c.selector_base);
+    assert_eq!(DomainName::parse(DEFAULT_BOUNCE_MX).unwrap(), c.bounce_mx);
+    assert_eq!(
+        DomainName::parse(DEFAULT_RETURN_PATH).unwrap(),
+        c.default_return_path
+    );
 }
 
 #[test]
@@ -969,6 +991,225 @@ fn a_create_that_will_be_refused_never_generates_a_key() {
     // The quota is per owner: another tenant still has room.
     let other = caller(Role::TenantAdmin, Some("t2"), "p1");
     assert!(block_on(w.svc.create(&other, new_domain("c.example.com"))).is_ok());
+    // A return-path host longer than a name may be: refused, without a key.
+    // 245 characters: `bounces.` would still fit, a longer label does not.
+    let labels = [
+        "a".repeat(60),
+        "b".repeat(60),
+        "c".repeat(60),
+        "d".repeat(50),
+    ];
+    let mut long = new_domain(&format!("{}.example.com", labels.join(".")));
+    assert_eq!(long.name.as_str().len(), 245);
+    long.return_path = Some(ReturnPathLabel::parse("bounces-and-more").unwrap());
+    let e = block_on(w.svc.create(&other, long)).unwrap_err();
+    assert!(
+        matches!(&e, Error::Invalid(fields) if fields[0].field == "return_path"),
+        "{e:?}"
+    );
+    assert_eq!(w.keygen.generated(), 3);
+}
+
+/// A domain `mail.example.com` with the return path `bounces`, its records published and
+/// verified; and its id.
+fn verified_with_return_path(w: &World) -> DomainId {
+    let mut new = new_domain("mail.example.com");
+    new.return_path = Some(ReturnPathLabel::parse("bounces").unwrap());
+    let view = block_on(w.svc.create(&admin(), new)).unwrap();
+    let rows: Vec<(&str, &str)> = view
+        .dns_records
+        .iter()
+        .filter(|r| r.purpose == CheckKind::ReturnPath)
+        .map(|r| (r.record_type.as_str(), r.value.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("MX", "feedback.scaisend.scailabs.ai"),
+            ("TXT", "v=spf1 include:scaisend.scailabs.ai -all")
+        ]
+    );
+    publish(&w.dns, &view);
+    let report = block_on(w.svc.verify(&admin(), &view.domain.id)).unwrap();
+    assert!(report.domain.verified);
+    assert!(
+        report.domain.return_path.as_ref().unwrap().verified,
+        "{:?}",
+        report.checks
+    );
+    assert_eq!(
+        report.checks.len(),
+        4,
+        "the return path is checked with the others"
+    );
+    view.domain.id
+}
+
+/// The envelope of a live send from `alerts@mail.example.com` by tenant t1.
+fn envelope_of_a_send(w: &World) -> crate::sending::Envelope {
+    let service = Caller::new("pipeline", Role::Service, None, None).unwrap();
+    let decision = block_on(w.svc.authorize_sender(
+        &service,
+        &SenderQuery {
+            tenant_id: "t1".into(),
+            partner_id: "p1".into(),
+            from: "alerts@mail.example.com".into(),
+            key_mode: KeyMode::Live,
+        },
+    ))
+    .unwrap();
+    match decision {
+        SendDecision::Deliver { envelope, .. } => envelope,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_verified_return_path_is_the_mail_from_and_a_broken_one_leaves_verified_alone() {
+    let w = world();
+    let id = verified_with_return_path(&w);
+    let envelope = envelope_of_a_send(&w);
+    assert_eq!(
+        envelope.mail_from_domain.as_str(),
+        "bounces.mail.example.com"
+    );
+    assert!(envelope.alignment.spf && envelope.alignment.dkim);
+    assert_eq!(
+        block_on(w.svc.get(&admin(), &id)).unwrap().envelope,
+        envelope
+    );
+    assert_eq!(
+        timeline(&w, &id)[..2],
+        [EventKind::ReturnPathVerified, EventKind::Verified]
+    );
+
+    // The MX now points elsewhere: the domain stays verified and keeps sending, with the
+    // platform's return path.
+    w.dns.remove("bounces.mail.example.com");
+    w.dns
+        .mx("bounces.mail.example.com", 10, "mx.example.net")
+        .txt(
+            "bounces.mail.example.com",
+            "v=spf1 include:scaisend.scailabs.ai -all",
+        );
+    let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
+    assert!(report.domain.verified);
+    assert!(!report.domain.return_path.as_ref().unwrap().verified);
+    let verdict = report.domain.checks.get(CheckKind::ReturnPath).unwrap();
+    assert_eq!(
+        verdict.code,
+        crate::verify::VerdictCode::ReturnPathMxMismatch
+    );
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(
+        report.errors[0].starts_with("RETURN_PATH: "),
+        "{:?}",
+        report.errors
+    );
+    let fallback = envelope_of_a_send(&w);
+    assert_eq!(
+        fallback.mail_from_domain.as_str(),
+        "bounces.scaisend.scailabs.ai"
+    );
+    assert!(!fallback.alignment.spf && fallback.alignment.dkim);
+    assert_eq!(
+        timeline(&w, &id)[..2],
+        [EventKind::ReturnPathUnverified, EventKind::CheckChanged]
+    );
+}
+
+#[test]
+fn the_monitor_keeps_a_failing_return_path_in_use_for_the_grace_period() {
+    let w = world();
+    let id = verified_with_return_path(&w);
+    let round = || block_on(w.svc.monitor_round("instance-a", 50, Duration::minutes(5))).unwrap();
+    w.dns.remove("bounces.mail.example.com");
+    w.dns.mx("bounces.mail.example.com", 0, ".");
+    w.clock.advance(Duration::hours(25));
+    assert_eq!(round().checked, 1);
+    let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
+    let rp = d.return_path.clone().unwrap();
+    assert!(d.verified && rp.verified && rp.failing_since.is_some());
+    assert_eq!(timeline(&w, &id)[0], EventKind::ReturnPathFailing);
+    assert!(
+        d.next_check_at - w.svc.now() <= Duration::minutes(15),
+        "a failing return path is watched closely"
+    );
+    assert_eq!(
+        envelope_of_a_send(&w).mail_from_domain.as_str(),
+        "bounces.mail.example.com"
+    );
+    w.clock.advance(Duration::hours(71));
+    round();
+    assert!(
+        block_on(w.svc.get(&admin(), &id))
+            .unwrap()
+            .domain
+            .return_path
+            .unwrap()
+            .verified
+    );
+    w.clock.advance(Duration::hours(2));
+    round();
+    let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
+    assert!(d.verified, "the domain itself never failed");
+    assert!(!d.return_path.unwrap().verified);
+    assert_eq!(timeline(&w, &id)[0], EventKind::ReturnPathUnverified);
+    assert_eq!(
+        envelope_of_a_send(&w).mail_from_domain.as_str(),
+        "bounces.scaisend.scailabs.ai"
+    );
+}
+
+#[test]
+fn patch_sets_changes_and_removes_the_return_path() {
+    let w = world();
+    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    let id = view.domain.id.clone();
+    assert!(view.domain.return_path.is_none());
+    let set = |label: Option<&str>| DomainChanges {
+        return_path: Some(label.map(|l| ReturnPathLabel::parse(l).unwrap())),
+        ..Default::default()
+    };
+    w.clock.advance(Duration::hours(30));
+    let updated = block_on(w.svc.update(&admin(), &id, set(Some("bounces")))).unwrap();
+    let rp = updated.domain.return_path.clone().unwrap();
+    assert_eq!(rp.host.as_str(), "bounces.mail.example.com");
+    assert_eq!(rp.set_at, w.svc.now());
+    assert!(updated.domain.next_check_at <= w.svc.now() + Duration::minutes(1));
+    assert_eq!(timeline(&w, &id)[0], EventKind::ReturnPathChanged);
+    let events = block_on(
+        w.svc
+            .events(&admin(), &id, &PageRequest::new(None, None).unwrap()),
+    )
+    .unwrap()
+    .items;
+    assert_eq!(
+        events[0].detail["after"]["return_path_host"],
+        "bounces.mail.example.com"
+    );
+    // The same again changes nothing.
+    block_on(w.svc.update(&admin(), &id, set(Some("Bounces")))).unwrap();
+    assert_eq!(timeline(&w, &id).len(), 2);
+    block_on(w.svc.update(&admin(), &id, set(Some("rp")))).unwrap();
+    let removed = block_on(w.svc.update(&admin(), &id, set(None))).unwrap();
+    assert!(removed.domain.return_path.is_none());
+    assert!(
+        removed
+            .dns_records
+            .iter()
+            .all(|r| r.purpose != CheckKind::ReturnPath)
+    );
+    assert_eq!(
+        timeline(&w, &id)[..2],
+        [EventKind::ReturnPathChanged, EventKind::ReturnPathChanged]
+    );
+    // A viewer may not set one.
+    let viewer = caller(Role::TenantViewer, Some("t1"), "p1");
+    assert!(matches!(
+        block_on(w.svc.update(&viewer, &id, set(Some("bounces")))),
+        Err(Error::Forbidden(_))
+    ));
 }
 
 /// A key generator whose pool is saturated.

@@ -22,7 +22,8 @@ pub struct VerificationReport {
     pub domain: Domain,
     /// One readable sentence per failing check of this run.
     pub errors: Vec<String>,
-    /// This run's verdicts, one per check of [`CheckKind::ALL`].
+    /// This run's verdicts, one per check of [`CheckKind::ALL`] that applies to the
+    /// domain (the return path's only when it has one).
     pub checks: Vec<Verdict>,
 }
 
@@ -115,7 +116,8 @@ impl DomainService {
     }
 
     /// Runs the checks of a domain: its active DKIM keys (and the pending ones, once they
-    /// may be promoted), and every other check, concurrently.
+    /// may be promoted), every other check, and the return path if it has one,
+    /// concurrently.
     pub(super) async fn run_checks(&self, domain: &Domain) -> DomainReport {
         let publishing = self.publishing();
         let slots = publishing.cname_slots(domain);
@@ -146,6 +148,10 @@ impl DomainService {
                 sending_ips: &self.config.sending_ips,
                 dmarc_policy: Some(domain.dmarc_policy),
                 dmarc_rua: domain.dmarc_rua.as_ref(),
+                return_path: domain
+                    .return_path
+                    .as_ref()
+                    .map(|r| (&r.host, &self.config.bounce_mx)),
             },
         )
         .await

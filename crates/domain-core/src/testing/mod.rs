@@ -37,7 +37,7 @@ pub enum QueryType {
     Mx,
     /// PTR
     Ptr,
-    /// CNAME
+    /// CNAME, as [`DnsLookup::cname`] asks.
     Cname,
 }
 
@@ -104,11 +104,15 @@ impl FakeDns {
         self.with_entry(name, |e| e.aaaa.push(ip))
     }
 
-    /// Adds an MX record.
+    /// Adds an MX record; an exchange of `.` makes it a null MX (RFC 7505).
     pub fn mx(&self, name: &str, preference: u16, exchange: &str) -> &Self {
+        let exchange = match normalise(exchange) {
+            root if root.is_empty() => ".".to_owned(),
+            name => name,
+        };
         let mx = MxRecord {
             preference,
-            exchange: normalise(exchange),
+            exchange,
         };
         self.with_entry(name, |e| e.mx.push(mx))
     }
@@ -195,13 +199,48 @@ impl FakeDns {
         kind: QueryType,
         pick: impl Fn(&Entry) -> &Vec<T>,
     ) -> DnsAnswer<T> {
-        let result = self.lookup(name, kind, pick);
+        self.answer(self.lookup(name, kind, pick))
+    }
+
+    /// `result` as answered by the server set with [`answered_by`](Self::answered_by).
+    fn answer<T>(&self, result: DnsResult<T>) -> DnsAnswer<T> {
         let server = self
             .server
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         DnsAnswer { result, server }
+    }
+
+    /// The CNAME at exactly `name`, not followed.
+    fn alias_of(&self, name: &str) -> DnsResult<String> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let name = normalise(name);
+        let Some(entry) = map.get(&name) else {
+            return self.absent(&name);
+        };
+        if entry.fail.contains(&QueryType::Cname) {
+            return DnsResult::TempFail("injected failure".to_owned());
+        }
+        match &entry.cname {
+            Some(target) => DnsResult::Records(vec![target.clone()]),
+            None => DnsResult::NoData,
+        }
+    }
+
+    /// The answer for a name without entry: NXDOMAIN, or a timeout for the labels
+    /// [`fail_absent`](Self::fail_absent) names.
+    fn absent<T>(&self, name: &str) -> DnsResult<T> {
+        let first_label = name.split('.').next().unwrap_or_default();
+        let labels = self
+            .failing_labels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if labels.contains(first_label) {
+            return DnsResult::TempFail("injected timeout".to_owned());
+        }
+        DnsResult::NxDomain
     }
 
     fn lookup<T: Clone>(
@@ -216,15 +255,7 @@ impl FakeDns {
         // Follow a bounded chain of CNAMEs, as a resolver would.
         for _ in 0..8 {
             let Some(entry) = map.get(&name) else {
-                let first_label = name.split('.').next().unwrap_or_default();
-                let labels = self
-                    .failing_labels
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                if labels.contains(first_label) {
-                    return DnsResult::TempFail("injected timeout".to_owned());
-                }
-                return DnsResult::NxDomain;
+                return self.absent(&name);
             };
             if entry.fail.contains(&kind) {
                 return DnsResult::TempFail("injected failure".to_owned());
@@ -263,25 +294,7 @@ impl DnsLookup for FakeDns {
         self.resolve(&reverse_name(ip), QueryType::Ptr, |e| &e.ptr)
     }
     async fn cname(&self, name: &str) -> DnsAnswer<String> {
-        self.queries.fetch_add(1, Ordering::Relaxed);
-        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let result = match map.get(&normalise(name)) {
-            None => DnsResult::NxDomain,
-            Some(entry) if entry.fail.contains(&QueryType::Cname) => {
-                DnsResult::TempFail("injected failure".to_owned())
-            }
-            Some(Entry {
-                cname: Some(target),
-                ..
-            }) => DnsResult::Records(vec![target.clone()]),
-            Some(_) => DnsResult::NoData,
-        };
-        let server = self
-            .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        DnsAnswer { result, server }
+        self.answer(self.alias_of(name))
     }
 }
 
@@ -397,6 +410,7 @@ pub(crate) fn domain(name: &str, now: time::OffsetDateTime) -> crate::model::Dom
         failing_since: None,
         next_check_at: now,
         version: 0,
+        return_path: None,
     }
 }
 
@@ -448,4 +462,24 @@ pub(crate) fn start_rotation(domain: &mut crate::model::Domain, now: time::Offse
         .keys
         .start_rotation(generation(&next, mode), now)
         .expect("no rotation is pending");
+}
+
+/// A passing DMARC verdict about `_dmarc.<domain>` for a record with these alignment
+/// tags (`adkim=`, `aspf=`), as the check writes it: what the send-time alignment reads.
+#[cfg(test)]
+pub(crate) fn dmarc_verdict(domain: &str, record: &str) -> crate::verify::Verdict {
+    use crate::records::TxtRecord as _;
+    let record = crate::records::dmarc::DmarcRecord::parse(record).expect("a valid record");
+    crate::verify::Verdict {
+        record: crate::verify::CheckKind::Dmarc,
+        host: format!("_dmarc.{domain}"),
+        status: crate::verify::CheckStatus::Verified,
+        code: crate::verify::VerdictCode::DmarcOk,
+        expected: None,
+        found: vec![record.to_string()],
+        message: String::new(),
+        warnings: Vec::new(),
+        answered_by: None,
+        details: crate::alignment::AlignmentModes::of(&record).to_details(),
+    }
 }

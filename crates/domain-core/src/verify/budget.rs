@@ -108,6 +108,7 @@ mod tests {
             let third = budget.mx("example.com").await;
             assert!(third.result.is_temp_fail(), "{third:?}");
             assert!(budget.txt("example.com").await.result.is_temp_fail());
+            assert!(budget.cname("example.com").await.result.is_temp_fail());
         });
         assert_eq!(fake.query_count(), 2, "only the budgeted queries were sent");
     }

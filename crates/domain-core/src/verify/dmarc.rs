@@ -45,8 +45,11 @@ pub async fn check_dmarc(dns: &dyn DnsLookup, exp: DmarcExpectation<'_>) -> Verd
     } else {
         record.p
     };
+    // The alignment modes of the record in force, spelled as their tags (default `r`):
+    // what the send-time decision reads to tell whether our identifiers align.
+    at.details = crate::alignment::AlignmentModes::of(&record).to_details();
     let mut v = if inherited {
-        at.details = serde_json::json!({ "inherited_from": record_domain.as_str() });
+        at.details["inherited_from"] = serde_json::json!(record_domain.as_str());
         at.verdict(
             CheckStatus::Verified,
             VerdictCode::DmarcInherited,

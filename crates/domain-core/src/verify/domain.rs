@@ -11,8 +11,8 @@ use crate::records::dkim::DkimPublicKey;
 use super::budget::{MAX_QUERIES_PER_VERIFICATION, QueryBudget};
 use super::memo::Memo;
 use super::{
-    CheckKind, CnameSlot, DmarcExpectation, SpfExpectation, Verdict, Verdicts, check_cnames,
-    check_dkim_keys, check_dmarc, check_spf,
+    CheckKind, CnameSlot, DmarcExpectation, ReturnPathExpectation, SpfExpectation, Verdict,
+    Verdicts, check_cnames, check_dkim_keys, check_dmarc, check_return_path, check_spf,
 };
 
 /// What a domain should have published.
@@ -33,6 +33,9 @@ pub struct DomainExpectation<'a> {
     pub dmarc_policy: Option<DmarcPolicy>,
     /// The configured report address, if any.
     pub dmarc_rua: Option<&'a RuaAddress>,
+    /// The return-path host, if the domain has one, and our bounce mail exchanger; the
+    /// return-path check runs only then.
+    pub return_path: Option<(&'a DomainName, &'a DomainName)>,
 }
 
 /// What the DKIM check of one generation looks for.
@@ -57,7 +60,8 @@ impl DkimKeys<'_> {
 /// The verdicts of one verification of a domain.
 #[derive(Debug, Clone)]
 pub struct DomainReport {
-    /// One verdict per check of [`CheckKind::ALL`] (DKIM about the active generation).
+    /// One verdict per check of [`CheckKind::ALL`] that applies to the domain (DKIM
+    /// about the active generation).
     pub verdicts: Verdicts,
     /// The pending generation's number and DKIM verdict, during a rotation.
     pub pending: Option<(u32, Verdict)>,
@@ -78,7 +82,11 @@ pub async fn check_domain(dns: &dyn DnsLookup, exp: &DomainExpectation<'_>) -> D
     let budget = QueryBudget::new(dns, MAX_QUERIES_PER_VERIFICATION);
     let memo = Memo::new(&budget);
     let dns: &dyn DnsLookup = &memo;
-    let checks = futures::future::join_all(CheckKind::ALL.map(|kind| run(kind, dns, exp)));
+    let checks = futures::future::join_all(
+        CheckKind::ALL
+            .into_iter()
+            .filter_map(|kind| run(kind, dns, exp)),
+    );
     let pending = async {
         match &exp.dkim_pending {
             Some((generation, keys)) => Some((*generation, keys.check(dns, exp.domain).await)),
@@ -92,15 +100,15 @@ pub async fn check_domain(dns: &dyn DnsLookup, exp: &DomainExpectation<'_>) -> D
     }
 }
 
-/// One check of the domain. Adding a check is a module in `verify/`, a variant of
-/// [`CheckKind`], and an arm here.
+/// One check of the domain, or `None` when it does not apply (no return path set).
+/// Adding a check is a module in `verify/`, a variant of [`CheckKind`], and an arm here.
 fn run<'a>(
     kind: CheckKind,
     dns: &'a dyn DnsLookup,
     exp: &'a DomainExpectation<'a>,
-) -> BoxFuture<'a, Verdict> {
+) -> Option<BoxFuture<'a, Verdict>> {
     use futures::FutureExt as _;
-    match kind {
+    Some(match kind {
         CheckKind::Dkim => exp.dkim.check(dns, exp.domain).boxed(),
         CheckKind::Spf => check_spf(
             dns,
@@ -120,7 +128,20 @@ fn run<'a>(
             },
         )
         .boxed(),
-    }
+        CheckKind::ReturnPath => {
+            let (host, bounce_mx) = exp.return_path?;
+            check_return_path(
+                dns,
+                ReturnPathExpectation {
+                    host,
+                    bounce_mx,
+                    include_host: exp.include_host,
+                    sending_ips: exp.sending_ips,
+                },
+            )
+            .boxed()
+        }
+    })
 }
 
 #[cfg(test)]
@@ -131,15 +152,43 @@ mod tests {
     use crate::testing::{self, FakeDns};
     use crate::verify::{CheckStatus, MAX_CHECKED_REPORT_HOSTS, VerdictCode};
 
+    /// The names of one test: the domain, its selector and our include host.
+    struct Names {
+        domain: DomainName,
+        selector: Selector,
+        include: DomainName,
+    }
+
+    fn names() -> Names {
+        Names {
+            domain: DomainName::parse("mail.example.com").unwrap(),
+            selector: Selector::parse("scaisend").unwrap(),
+            include: DomainName::parse("scaisend.scailabs.ai").unwrap(),
+        }
+    }
+
+    /// What `mail.example.com` should publish, with `key` as its DKIM key and no DMARC
+    /// settings or return path.
+    fn expectation<'a>(n: &'a Names, key: Option<&'a DkimPublicKey>) -> DomainExpectation<'a> {
+        DomainExpectation {
+            domain: &n.domain,
+            dkim: DkimKeys::Txt(vec![(&n.selector, key)]),
+            dkim_pending: None,
+            include_host: &n.include,
+            sending_ips: &[],
+            dmarc_policy: None,
+            dmarc_rua: None,
+            return_path: None,
+        }
+    }
+
     /// A domain whose DMARC record names 300 report hosts in other organizations and
     /// whose SPF record includes a chain of 10 more domains: one verification may still
     /// send only its budget of queries.
     #[test]
     fn one_verification_costs_at_most_its_budget_of_queries() {
         let dns = FakeDns::new();
-        let domain = DomainName::parse("mail.example.com").unwrap();
-        let selector = Selector::parse("scaisend").unwrap();
-        let include = DomainName::parse("scaisend.scailabs.ai").unwrap();
+        let n = names();
         let key = &testing::key(0).public;
         dns.txt(
             "scaisend._domainkey.mail.example.com",
@@ -166,18 +215,7 @@ mod tests {
             "_dmarc.mail.example.com",
             &format!("v=DMARC1; p=none; rua={}", rua.join(",")),
         );
-        let report = block_on(check_domain(
-            &dns,
-            &DomainExpectation {
-                domain: &domain,
-                dkim: DkimKeys::Txt(vec![(&selector, Some(key))]),
-                dkim_pending: None,
-                include_host: &include,
-                sending_ips: &[],
-                dmarc_policy: None,
-                dmarc_rua: None,
-            },
-        ));
+        let report = block_on(check_domain(&dns, &expectation(&n, Some(key))));
         assert!(
             dns.query_count() <= MAX_QUERIES_PER_VERIFICATION,
             "{} queries",
@@ -205,5 +243,33 @@ mod tests {
         );
         // The DKIM check was not starved by the others.
         assert!(report.verdicts.passed(CheckKind::Dkim));
+    }
+
+    /// The return-path check runs with the others when the domain has a return path,
+    /// and is absent from the report otherwise.
+    #[test]
+    fn the_return_path_check_runs_only_for_a_domain_that_has_one() {
+        let dns = FakeDns::new();
+        let n = names();
+        let host = DomainName::parse("bounces.mail.example.com").unwrap();
+        let bounce = DomainName::parse("feedback.scaisend.scailabs.ai").unwrap();
+        dns.txt("scaisend.scailabs.ai", "v=spf1 ip4:192.0.2.0/24 -all");
+        dns.mx(host.as_str(), 10, bounce.as_str())
+            .txt(host.as_str(), "v=spf1 include:scaisend.scailabs.ai -all");
+        let mut exp = expectation(&n, None);
+        let without = block_on(check_domain(&dns, &exp));
+        assert!(without.verdicts.get(CheckKind::ReturnPath).is_none());
+        assert_eq!(without.verdicts.iter().count(), 3);
+        exp.return_path = Some((&host, &bounce));
+        let with = block_on(check_domain(&dns, &exp));
+        let rp = with.verdicts.get(CheckKind::ReturnPath).unwrap();
+        assert_eq!(
+            (rp.status, rp.code),
+            (CheckStatus::Verified, VerdictCode::ReturnPathOk)
+        );
+        assert!(
+            !with.all_pass(),
+            "the return path does not make the domain verified"
+        );
     }
 }

@@ -139,7 +139,13 @@ mod tests {
             memo.txt("example.com").await;
             memo.a("example.com").await;
             memo.txt("other.example").await;
+            memo.cname("example.com").await;
+            memo.cname("Example.com").await;
         });
-        assert_eq!(fake.query_count(), 3, "two TXT names and one A query");
+        assert_eq!(
+            fake.query_count(),
+            4,
+            "two TXT names, one A and one CNAME query"
+        );
     }
 }

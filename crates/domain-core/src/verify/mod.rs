@@ -3,8 +3,8 @@
 //! A key design decision: temporary DNS failure is its own status everywhere and never
 //! folds into "missing", so an outage can never unverify a domain.
 //!
-//! Each check is one module (`dkim`, `spf`, `dmarc`); [`CheckKind`] lists them, and
-//! [`check_domain`] runs them all for a domain within one DNS budget.
+//! Each check is one module (`dkim`, `spf`, `dmarc`, `return_path`); [`CheckKind`] lists
+//! them, and [`check_domain`] runs those that apply to a domain within one DNS budget.
 
 mod budget;
 mod dkim;
@@ -12,6 +12,7 @@ mod dmarc;
 mod domain;
 mod memo;
 mod opening;
+mod return_path;
 mod spf;
 mod verdict;
 
@@ -19,5 +20,8 @@ pub use budget::MAX_QUERIES_PER_VERIFICATION;
 pub use dkim::{CnameSlot, DkimExpectation, check_cnames, check_dkim, check_dkim_keys};
 pub use dmarc::{DmarcExpectation, MAX_CHECKED_REPORT_HOSTS, check_dmarc};
 pub use domain::{DkimKeys, DomainExpectation, DomainReport, check_domain};
+pub use return_path::{
+    BOUNCE_MX_PREFERENCE, MxFinding, ReturnPathExpectation, check_return_path, mx_rule,
+};
 pub use spf::{SpfExpectation, check_spf};
-pub use verdict::{CheckKind, CheckStatus, Verdict, VerdictCode, Verdicts, Warning};
+pub use verdict::{CheckKind, CheckStatus, Gate, Verdict, VerdictCode, Verdicts, Warning};

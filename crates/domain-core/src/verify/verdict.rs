@@ -1,5 +1,5 @@
-//! Verdicts: what a check concludes, and the one rule that turns verdicts into
-//! "verified".
+//! Verdicts: what a check concludes, and the one rule that turns verdicts into a domain's
+//! flags: `verified`, and `return_path_verified`.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// shown per check (the store's rows, the API's `checks`, the timeline) follows
 /// [`CheckKind::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     /// The DKIM key record.
     Dkim,
@@ -17,11 +17,40 @@ pub enum CheckKind {
     Spf,
     /// The DMARC record.
     Dmarc,
+    /// The return-path (MAIL FROM) host: our bounce MX and an SPF record that
+    /// authorizes us. Run only for a domain that has a return path.
+    ReturnPath,
+}
+
+/// A flag of a domain that a group of checks decides, each under the monitor's grace
+/// of its own (see `lifecycle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Gate {
+    /// `verified`: the product page's rule, which decides whether the domain may send.
+    Verified,
+    /// `return_path_verified`: whether mail goes out with the domain's own return-path
+    /// host as its MAIL FROM domain (docs/sending.md).
+    ReturnPath,
+}
+
+impl Gate {
+    /// Every flag.
+    pub const ALL: [Gate; 2] = [Gate::Verified, Gate::ReturnPath];
+
+    /// The checks that decide this flag, in the order of [`CheckKind::ALL`].
+    pub fn checks(self) -> impl Iterator<Item = CheckKind> {
+        CheckKind::ALL.into_iter().filter(move |k| k.gate() == self)
+    }
 }
 
 impl CheckKind {
     /// Every check, in the order they are shown.
-    pub const ALL: [CheckKind; 3] = [CheckKind::Dkim, CheckKind::Spf, CheckKind::Dmarc];
+    pub const ALL: [CheckKind; 4] = [
+        CheckKind::Dkim,
+        CheckKind::Spf,
+        CheckKind::Dmarc,
+        CheckKind::ReturnPath,
+    ];
 
     /// The lower-case name, used in the API and the store.
     pub fn as_str(self) -> &'static str {
@@ -29,6 +58,7 @@ impl CheckKind {
             CheckKind::Dkim => "dkim",
             CheckKind::Spf => "spf",
             CheckKind::Dmarc => "dmarc",
+            CheckKind::ReturnPath => "return_path",
         }
     }
 
@@ -37,11 +67,26 @@ impl CheckKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// Whether a domain must pass this check to be verified. The product page's rule:
-    /// DKIM, SPF and DMARC all pass (docs/verification.md).
+    /// The flag this check decides. `verified` is the product page's rule: DKIM, SPF and
+    /// DMARC all pass (docs/verification.md); the return path has a flag of its own.
+    pub fn gate(self) -> Gate {
+        match self {
+            CheckKind::Dkim | CheckKind::Spf | CheckKind::Dmarc => Gate::Verified,
+            CheckKind::ReturnPath => Gate::ReturnPath,
+        }
+    }
+
+    /// Whether a domain must pass this check to be verified.
     pub fn required_for_verified(self) -> bool {
+        self.gate() == Gate::Verified
+    }
+
+    /// Whether the check runs for every domain; one that does not runs only when the
+    /// domain asks for it (the return path, when one is set), and is absent otherwise.
+    pub fn runs_for_every_domain(self) -> bool {
         match self {
             CheckKind::Dkim | CheckKind::Spf | CheckKind::Dmarc => true,
+            CheckKind::ReturnPath => false,
         }
     }
 }
@@ -81,13 +126,15 @@ impl Verdicts {
         self.iter().filter(|v| !v.passed())
     }
 
-    /// Whether these verdicts make a domain verified: every check the rule requires
-    /// ([`CheckKind::required_for_verified`]) passes. The one place the rule is written.
+    /// Whether these verdicts raise `gate`: every check that decides it
+    /// ([`CheckKind::gate`]) passes. The one place the rule is written.
+    pub fn passes(&self, gate: Gate) -> bool {
+        gate.checks().all(|k| self.passed(k))
+    }
+
+    /// Whether these verdicts make a domain verified ([`Gate::Verified`]).
     pub fn verified(&self) -> bool {
-        CheckKind::ALL
-            .into_iter()
-            .filter(|k| k.required_for_verified())
-            .all(|k| self.passed(k))
+        self.passes(Gate::Verified)
     }
 }
 
@@ -206,6 +253,28 @@ pub enum VerdictCode {
     DmarcExternalRuaUnauthorized,
     /// DNS could not answer for the DMARC record.
     DmarcTemporaryFailure,
+    /// The return-path host has our bounce MX and authorizes our sending addresses.
+    ReturnPathOk,
+    /// The return-path host is an alias (CNAME), which shadows the MX and SPF records it
+    /// needs.
+    ReturnPathCname,
+    /// No MX record at the return-path host.
+    ReturnPathMxMissing,
+    /// The return-path host has a null MX (RFC 7505): it accepts no mail, so bounces
+    /// could not come home.
+    ReturnPathNullMx,
+    /// The return-path host's one mail exchanger is not our bounce host.
+    ReturnPathMxMismatch,
+    /// The return-path host has several mail exchangers, not only our bounce host.
+    ReturnPathMultipleMx,
+    /// No SPF record at the return-path host.
+    ReturnPathSpfMissing,
+    /// The SPF record at the return-path host is broken (several records, syntax, limits).
+    ReturnPathSpfInvalid,
+    /// The SPF record at the return-path host does not authorize our sending addresses.
+    ReturnPathSpfNotAuthorized,
+    /// DNS could not answer for the return-path host.
+    ReturnPathTemporaryFailure,
 }
 
 impl VerdictCode {
@@ -304,6 +373,9 @@ mod tests {
             // `as_str` is exhaustive, and every name must come back as its kind.
             assert_eq!(CheckKind::parse(kind.as_str()), Some(kind));
             assert!(!CheckKind::ALL[..i].contains(&kind), "{kind:?} twice");
+            // Verdicts carry their kind in JSON (stored, and shown by `check --json`):
+            // the same name as the store's rows and the API's keys.
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
         assert_eq!(CheckKind::parse("bimi"), None);
     }
@@ -349,5 +421,39 @@ mod tests {
             assert!(!one_missing.verified(), "{kind:?} temporarily failing");
         }
         assert!(!Verdicts::default().verified());
+    }
+
+    #[test]
+    fn each_flag_follows_its_own_checks_only() {
+        assert_eq!(
+            Gate::Verified.checks().collect::<Vec<_>>(),
+            [CheckKind::Dkim, CheckKind::Spf, CheckKind::Dmarc]
+        );
+        assert_eq!(
+            Gate::ReturnPath.checks().collect::<Vec<_>>(),
+            [CheckKind::ReturnPath]
+        );
+        let mut v: Verdicts = Gate::Verified
+            .checks()
+            .map(|k| verdict(k, CheckStatus::Verified))
+            .collect();
+        assert!(
+            v.verified(),
+            "a failing or absent return path leaves `verified` alone"
+        );
+        assert!(!v.passes(Gate::ReturnPath), "never checked");
+        v.insert(verdict(CheckKind::ReturnPath, CheckStatus::Mismatch));
+        assert!(v.verified());
+        assert!(!v.passes(Gate::ReturnPath));
+        v.insert(verdict(CheckKind::ReturnPath, CheckStatus::Verified));
+        v.insert(verdict(CheckKind::Dkim, CheckStatus::Missing));
+        assert!(
+            v.passes(Gate::ReturnPath),
+            "DKIM does not decide the return path"
+        );
+        assert!(!v.verified());
+        for kind in CheckKind::ALL {
+            assert_eq!(kind.runs_for_every_domain(), kind.required_for_verified());
+        }
     }
 }

@@ -41,6 +41,7 @@ pub async fn insert_then_get_returns_the_same_domain(repo: Arc<dyn DomainRepo>) 
     domain.updated_at = at(6);
     domain.dkim_rotation_days = Some(RotationPeriod::from_days(RotationPeriod::MAX_DAYS).unwrap());
     domain.dmarc_policy = DmarcPolicy::Reject;
+    domain.return_path = Some(return_path(&domain, at(3), at(7)));
     repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
     domain.version += 1;
     let got = repo.get(&Scope::System, &domain.id).await.unwrap();
@@ -272,6 +273,7 @@ pub async fn update_bumps_the_version_and_stores_the_aggregate(repo: Arc<dyn Dom
     domain.updated_at = at(10);
     domain.last_verified_at = Some(at(10));
     domain.next_check_at = at(60);
+    domain.return_path = Some(return_path(&domain, at(8), at(9)));
     start_rotation(&mut domain, 1, at(10));
     repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
     let read = repo.get(&Scope::System, &domain.id).await.unwrap();
@@ -279,8 +281,11 @@ pub async fn update_bumps_the_version_and_stores_the_aggregate(repo: Arc<dyn Dom
     domain.version = 1;
     assert_same_domain(&read, &domain);
 
-    // Checks are replaced, not merged: a check that is gone stays gone.
+    // Checks are replaced, not merged: a check that is gone stays gone. A return path
+    // removed is gone with its flag.
     domain.checks.remove(CheckKind::Spf);
+    domain.checks.remove(CheckKind::ReturnPath);
+    domain.return_path = None;
     repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
     domain.version = 2;
     assert_same_domain(
@@ -626,7 +631,7 @@ pub async fn a_row_that_does_not_decode_is_internal<B: Backend>(backend: &B) {
             "UPDATE domain_checks SET verdict = '{{\"not\": \"a verdict\"}}' WHERE domain_id = {id}"
         ))
         .await;
-    assert_eq!(changed, 3);
+    assert_eq!(changed, CheckKind::ALL.len() as u64, "one row per check");
     assert!(matches!(
         repo.get(&Scope::System, &domain.id).await,
         Err(RepoError::Internal(_))
@@ -644,6 +649,30 @@ pub async fn a_row_that_does_not_decode_is_internal<B: Backend>(backend: &B) {
     repo.get(&Scope::System, &domain.id)
         .await
         .expect("readable again");
+    // A return-path label no tenant could have set.
+    backend
+        .execute(&format!(
+            "UPDATE domains SET return_path = '_dmarc', return_path_set_at = created_at WHERE id = {id}"
+        ))
+        .await;
+    assert!(matches!(
+        repo.get(&Scope::System, &domain.id).await,
+        Err(RepoError::Internal(m)) if m.contains("return path")
+    ));
+    backend
+        .execute(&format!(
+            "UPDATE domains SET return_path = 'bounces' WHERE id = {id}"
+        ))
+        .await;
+    assert_eq!(
+        repo.get(&Scope::System, &domain.id)
+            .await
+            .expect("readable again")
+            .return_path
+            .map(|r| r.host.to_string())
+            .as_deref(),
+        Some("bounces.mail.example.com")
+    );
     backend
         .execute(&format!(
             "UPDATE domains SET dmarc_rua = 'no at sign; p=none' WHERE id = {id}"

@@ -8,6 +8,17 @@ impl SpfRecord {
     /// The record we suggest to a domain without one:
     /// `v=spf1 include:<include_host> ~all`.
     pub fn ours(include_host: &DomainSpec) -> Self {
+        Self::include_then_all(include_host, Qualifier::SoftFail)
+    }
+
+    /// The record we suggest for a host that sends nothing but our mail, a return-path
+    /// host: `v=spf1 include:<include_host> -all`, so that receivers fail anyone else
+    /// who uses it as MAIL FROM.
+    pub fn ours_only(include_host: &DomainSpec) -> Self {
+        Self::include_then_all(include_host, Qualifier::Fail)
+    }
+
+    fn include_then_all(include_host: &DomainSpec, all: Qualifier) -> Self {
         SpfRecord {
             terms: vec![
                 Term::Directive(Directive {
@@ -15,7 +26,7 @@ impl SpfRecord {
                     mechanism: Mechanism::Include(include_host.clone()),
                 }),
                 Term::Directive(Directive {
-                    qualifier: Qualifier::SoftFail,
+                    qualifier: all,
                     mechanism: Mechanism::All,
                 }),
             ],

@@ -192,6 +192,25 @@ fn first_all(r: &SpfRecord) -> Option<usize> {
         .position(|t| matches!(t, Term::Directive(d) if d.mechanism == Mechanism::All))
 }
 
+#[test]
+fn our_suggestions_end_softly_for_a_domain_and_hard_for_a_return_path() {
+    let include = DomainSpec::parse("scaisend.scailabs.ai").unwrap();
+    let domain = SpfRecord::ours(&include);
+    let return_path = SpfRecord::ours_only(&include);
+    assert_eq!(
+        domain.to_string(),
+        "v=spf1 include:scaisend.scailabs.ai ~all"
+    );
+    assert_eq!(
+        return_path.to_string(),
+        "v=spf1 include:scaisend.scailabs.ai -all"
+    );
+    for record in [domain, return_path] {
+        assert_eq!(SpfRecord::parse(&record.to_string()).unwrap(), record);
+        assert_eq!(record.with_include(&include), record, "already ours");
+    }
+}
+
 proptest! {
     #[test]
     fn built_records_parse_back(r in record()) {

@@ -58,7 +58,23 @@ fn a_valid_own_record_verifies() {
         vec!["v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com"]
     );
     assert_eq!(v.expected.as_deref(), Some("v=DMARC1; p=quarantine"));
-    assert!(v.details.is_null(), "{}", v.details);
+    assert_eq!(
+        v.details,
+        serde_json::json!({ "adkim": "r", "aspf": "r" }),
+        "the alignment modes in force"
+    );
+}
+
+#[test]
+fn strict_alignment_tags_are_kept_in_the_details() {
+    let v = check(
+        "mail.example.com",
+        &[(OWN, "v=DMARC1; p=quarantine; adkim=s; aspf=s")],
+        (CheckStatus::Verified, VerdictCode::DmarcInherited, &[]),
+    );
+    assert_eq!(v.details["adkim"], "s");
+    assert_eq!(v.details["aspf"], "s");
+    assert_eq!(v.details["inherited_from"], "example.com");
 }
 
 #[test]
