@@ -3,6 +3,7 @@
 //! resolver.
 
 mod api;
+mod cname;
 mod console;
 mod dns_data;
 mod errors;

@@ -12,6 +12,7 @@ use domain_core::{DomainService, ServiceConfig};
 use repo_contract::pg::TestDatabase;
 use scaisend_domains::config::DnsArgs;
 use scaisend_domains::secrets::Secrets;
+use scaisend_domains::zone::ServedZone;
 use scaisend_domains::{App, AppParts, BlockingKeyGenerator, Store};
 use serde_json::{Value, json};
 use test_dns::{Record, TestDns};
@@ -193,6 +194,22 @@ impl TestApp {
         }
     }
 
+    /// The URL of the app's PostgreSQL database, for a second instance on the same one.
+    pub fn database_url(&self) -> Option<String> {
+        self._db.as_ref().map(TestDatabase::url)
+    }
+
+    /// Serves the app's DKIM zone on a loopback port, read again from its store every
+    /// 100 ms, and delegates the zone to it in the test DNS server: a resolver asking the
+    /// test DNS follows a tenant's CNAME into the running zone server, as on the internet.
+    pub async fn serve_zone(&self) -> ServedZone {
+        let zone = serve_zone(self.service.zone_source()).await;
+        self.dns
+            .delegate(domain_core::zone::DEFAULT_ZONE, zone.local_addr())
+            .expect("the zone server is on loopback");
+        zone
+    }
+
     /// The SQLite database file of an app on [`StoreKind::Sqlite`].
     pub fn sqlite_file(&self) -> std::path::PathBuf {
         sqlite_file(&self._dir)
@@ -333,11 +350,28 @@ impl TestApp {
                     ),
                 ),
                 (Some("TXT"), _) => (test_dns::RecordKind::Txt, Record::txt(value)),
+                (Some("CNAME"), _) => (test_dns::RecordKind::Cname, Record::Cname(value.into())),
                 (other, _) => panic!("a record of type {other:?}"),
             };
             self.dns.replace(host, kind, vec![record]).expect("publish");
         }
     }
+}
+
+/// Serves the zone `source` reads on a loopback port, read again every 100 ms, until the
+/// returned server is dropped.
+pub async fn serve_zone(source: domain_core::ZoneSource) -> ServedZone {
+    // Never signalled: the zone server stops when the test drops it.
+    let (_, stopped) = tokio::sync::watch::channel(false);
+    ServedZone::start(
+        source,
+        "127.0.0.1:0".parse().expect("an address"),
+        Duration::from_millis(100),
+        Arc::new(domain_core::ports::NoObserver),
+        stopped,
+    )
+    .await
+    .expect("the zone server starts")
 }
 
 /// Sends a request and reads status and JSON body (`null` for an empty body).

@@ -341,6 +341,10 @@ impl DomainRepo for PgStore {
             .await
     }
 
+    async fn zone_domains(&self) -> Result<Vec<Domain>, RepoError> {
+        self.fetch_domains(store_sql::zone_domains()).await
+    }
+
     async fn claim_due(
         &self,
         now: OffsetDateTime,

@@ -353,6 +353,10 @@ impl DomainRepo for SqliteStore {
             .await
     }
 
+    async fn zone_domains(&self) -> Result<Vec<Domain>, RepoError> {
+        self.fetch_domains(store_sql::zone_domains()).await
+    }
+
     async fn claim_due(
         &self,
         now: OffsetDateTime,

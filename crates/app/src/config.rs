@@ -28,6 +28,9 @@ pub enum Command {
     /// Print a JWT signed with the configured HS256 secret — the service secret for
     /// `--role service` (development and tests).
     Token(TokenArgs),
+    /// Serve only our DKIM zone over DNS (UDP and TCP), for hosts that do nothing else.
+    /// It reads the store and needs no secret.
+    Dns(Box<DnsServeArgs>),
     /// Check a domain's SPF, DMARC and DKIM records in live DNS, without the store.
     Check(CheckArgs),
     /// Print the OpenAPI document.
@@ -385,6 +388,60 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub zone_server: ZoneServerArgs,
+}
+
+/// Our DKIM zone's DNS server (docs/operations.md, "Our DKIM zone").
+#[derive(Debug, Clone, Args)]
+pub struct ZoneServerArgs {
+    /// Serve our DKIM zone over UDP and TCP on this address (port 53 in production).
+    #[arg(long, env = "SCAISEND_DNS_LISTEN")]
+    pub dns_listen: Option<SocketAddr>,
+    /// How often the zone is read again from the store: every instance serves a change
+    /// within this time. Between 100ms and 5s.
+    #[arg(long, env = "SCAISEND_DKIM_ZONE_REFRESH", default_value = "2s", value_parser = parse_zone_refresh)]
+    pub dkim_zone_refresh: Duration,
+}
+
+/// `dns`: our DKIM zone alone.
+#[derive(Debug, Clone, Args)]
+pub struct DnsServeArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub zone_server: ZoneServerArgs,
+    /// Also serve `/metrics` and `/healthz` over HTTP on this address.
+    #[arg(long, env = "SCAISEND_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArgs,
+    /// The DKIM selector base, which names the CNAME slots; the same as the API's.
+    #[arg(long, env = "SCAISEND_DKIM_SELECTOR", default_value = domain_core::service::DEFAULT_SELECTOR)]
+    pub dkim_selector: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub zone: ZoneArgs,
+    /// After SIGTERM, how long the answers under way get before the process exits.
+    #[arg(long, env = "SCAISEND_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// `text` or `json`.
+    #[arg(long, env = "SCAISEND_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// The shortest and longest `SCAISEND_DKIM_ZONE_REFRESH`: each read loads every
+/// CNAME-mode domain, and the issue of several instances answering alike allows 5 s.
+const ZONE_REFRESH: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(5);
+
+fn parse_zone_refresh(s: &str) -> Result<Duration> {
+    let refresh = parse_duration(s)?;
+    if !ZONE_REFRESH.contains(&refresh) {
+        bail!("`{s}` is outside 100ms..=5s");
+    }
+    Ok(refresh)
 }
 
 impl ServeArgs {
@@ -565,18 +622,19 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = digits
         .parse()
-        .with_context(|| format!("`{s}` is not a duration such as 30s, 15m, 72h or 7d"))?;
-    let scale: u64 = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => bail!("`{s}` has an unknown unit; use s, m, h or d"),
+        .with_context(|| format!("`{s}` is not a duration such as 500ms, 30s, 15m, 72h or 7d"))?;
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => bail!("`{s}` has an unknown unit; use ms, s, m, h or d"),
     };
-    let secs = n
-        .checked_mul(scale)
+    let millis = n
+        .checked_mul(millis_per_unit)
         .with_context(|| format!("`{s}` is too long"))?;
-    Ok(Duration::from_secs(secs))
+    Ok(Duration::from_millis(millis))
 }
 
 #[cfg(test)]
@@ -590,6 +648,13 @@ mod tests {
         assert_eq!(parse_duration("72h").unwrap(), Duration::from_secs(259_200));
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
         assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_zone_refresh("2s").is_ok());
+        assert!(parse_zone_refresh("50ms").is_err(), "too often");
+        assert!(
+            parse_zone_refresh("6s").is_err(),
+            "slower than the 5 s promise"
+        );
         assert!(parse_duration("1y").is_err());
         assert!(parse_duration("h").is_err());
     }

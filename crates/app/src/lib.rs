@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod secrets;
 pub mod server;
 mod wiring;
+pub mod zone;
 
 pub use wiring::{
     App, AppParts, BlockingKeyGenerator, BlockingPool, Store, dns_lookup, open_store,

@@ -7,9 +7,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser as _;
 use domain_core::ports::SystemClock;
-use domain_core::{Role, Selector, ServiceConfig};
+use domain_core::{Role, Selector, ServiceConfig, ZoneSource};
 use hyper_util::server::graceful::GracefulShutdown;
-use scaisend_domains::config::{Cli, Command, LogFormat, ServeArgs, TokenArgs, redact_url};
+use scaisend_domains::config::{
+    Cli, Command, DnsServeArgs, LogFormat, ServeArgs, TokenArgs, redact_url,
+};
+use scaisend_domains::zone::ServedZone;
 use scaisend_domains::{App, AppParts, BlockingKeyGenerator, check, monitor, secrets, server};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -56,6 +59,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(args) => token(&args).map(|()| ExitCode::SUCCESS),
+        Command::Dns(args) => serve_dns(*args).await.map(|()| ExitCode::SUCCESS),
         Command::Check(args) => {
             let (domain, report) = check::run(&args).await?;
             if args.json {
@@ -125,6 +129,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None => None,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let zone = match args.zone_server.dns_listen {
+        Some(addr) => Some(
+            ServedZone::start(
+                app.service.zone_source(),
+                addr,
+                args.zone_server.dkim_zone_refresh,
+                app.metrics.clone(),
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let mut monitor = args.monitor.then(|| {
         tokio::spawn(monitor::run(
             app.service.clone(),
@@ -135,6 +152,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(
         listen = %listener.local_addr()?,
         internal_listen = ?args.internal_listen,
+        dns_listen = ?zone.as_ref().map(ServedZone::local_addr),
         store = %redact_url(&args.store.database_url),
         monitor = args.monitor,
         "scaisend-domains serving"
@@ -182,10 +200,81 @@ async fn serve(args: ServeArgs) -> Result<()> {
             tracing::warn!("shutdown grace over: abandoning the monitor's checks under way");
         }
     };
-    tokio::join!(drain, stop_monitor);
+    let stop_zone = async {
+        if let Some(zone) = zone {
+            zone.shutdown(deadline.saturating_duration_since(Instant::now()))
+                .await;
+        }
+    };
+    tokio::join!(drain, stop_monitor, stop_zone);
     if let Some(task) = monitor {
         task.abort();
     }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `dns`: our DKIM zone alone, read from the store, with `/metrics` and `/healthz` over
+/// HTTP when asked for. It loads no secret.
+async fn serve_dns(args: DnsServeArgs) -> Result<()> {
+    init_logging(args.log_format);
+    let addr = args
+        .zone_server
+        .dns_listen
+        .context("SCAISEND_DNS_LISTEN must be set: the address to serve the DKIM zone on")?;
+    let store = scaisend_domains::open_store(&args.store.database_url).await?;
+    let selector_base = Selector::parse(&args.dkim_selector)
+        .map_err(|e| anyhow::anyhow!("SCAISEND_DKIM_SELECTOR: {e}"))?;
+    let source = ZoneSource::new(store.repo.clone(), args.zone.zone()?, selector_base);
+    let metrics = Arc::new(telemetry::Metrics::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let zone = ServedZone::start(
+        source,
+        addr,
+        args.zone_server.dkim_zone_refresh,
+        metrics.clone(),
+        stop_rx.clone(),
+    )
+    .await?;
+    let http = match args.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (SCAISEND_METRICS_LISTEN)"))?,
+        ),
+        None => None,
+    };
+    tracing::info!(
+        dns_listen = %zone.local_addr(),
+        metrics_listen = ?args.metrics_listen,
+        store = %redact_url(&args.store.database_url),
+        "scaisend-domains serving the DKIM zone"
+    );
+    let connections = GracefulShutdown::new();
+    let metrics_server = async {
+        if let Some(listener) = http {
+            let router = scaisend_domains::zone::metrics_router(metrics.clone(), store.repo);
+            server::accept(
+                listener,
+                router,
+                Duration::from_secs(10),
+                &connections,
+                stop_rx,
+            )
+            .await;
+        }
+    };
+    let signal = async move {
+        shutdown_signal().await;
+        tracing::info!(grace = ?args.shutdown_grace, "shutting down");
+        let _ = stop_tx.send(true);
+    };
+    tokio::join!(metrics_server, signal);
+    let deadline = Instant::now() + args.shutdown_grace;
+    let drain = async {
+        let _ = tokio::time::timeout_at(deadline, connections.shutdown()).await;
+    };
+    tokio::join!(drain, zone.shutdown(args.shutdown_grace));
     tracing::info!("stopped");
     Ok(())
 }

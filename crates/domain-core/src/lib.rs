@@ -41,5 +41,5 @@ pub use model::{
     Scope,
 };
 pub use name::{DmarcPolicy, DomainName, ReturnPathLabel, RuaAddress, Selector};
-pub use service::{DomainService, Ports, ServiceConfig};
+pub use service::{DomainService, Ports, ServiceConfig, ZoneSource};
 pub use signer::{DkimSignature, DkimSigner, SignError, SignatureField, from_domain, sign_all};

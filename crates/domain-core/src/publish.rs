@@ -154,7 +154,38 @@ pub struct Publishing<'a> {
     pub bounce_mx: &'a DomainName,
 }
 
-impl Publishing<'_> {
+impl<'a> Publishing<'a> {
+    /// The part of these settings that places CNAME slots in our zone.
+    pub fn delegation(&self) -> Delegation<'a> {
+        Delegation {
+            selector_base: self.selector_base,
+            zone: self.zone,
+        }
+    }
+
+    /// Where a slot of `domain` points in our zone: `<selector>.<label>.<zone>`.
+    pub fn slot_target(&self, domain: &Domain, selector: &Selector) -> String {
+        self.delegation().slot_target(domain, selector)
+    }
+
+    /// The CNAME slots `domain` publishes, with their targets: two per algorithm of its
+    /// keys served by our zone (none when it uses TXT mode only).
+    pub fn cname_slots(&self, domain: &Domain) -> Vec<CnameSlot> {
+        self.delegation().cname_slots(domain)
+    }
+}
+
+/// What places a CNAME-mode domain's slots in our zone: the selector base, which names
+/// the slots, and the zone, which holds their targets. The zone server needs only this.
+#[derive(Debug, Clone, Copy)]
+pub struct Delegation<'a> {
+    /// The DKIM selector base, which names the CNAME slots.
+    pub selector_base: &'a Selector,
+    /// Our DKIM zone.
+    pub zone: &'a ZoneConfig,
+}
+
+impl Delegation<'_> {
     /// Where a slot of `domain` points in our zone: `<selector>.<label>.<zone>`.
     pub fn slot_target(&self, domain: &Domain, selector: &Selector) -> String {
         format!("{selector}.{}.{}", domain.zone_label, self.zone.apex)

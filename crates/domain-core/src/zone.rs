@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::model::Domain;
 use crate::name::DomainName;
-use crate::publish::Publishing;
+use crate::publish::Delegation;
 use crate::records::dkim::DkimKeyRecord;
 
 /// The zone's settings.
@@ -144,6 +144,17 @@ impl ZoneSnapshot {
         self.serial
     }
 
+    /// The same zone under another serial.
+    pub fn with_serial(self, serial: u32) -> Self {
+        ZoneSnapshot { serial, ..self }
+    }
+
+    /// Whether `other` serves exactly what this one does, serial aside: a new snapshot
+    /// that does is no change, and keeps the old serial.
+    pub fn same_answers(&self, other: &ZoneSnapshot) -> bool {
+        self.config == other.config && self.records == other.records
+    }
+
     /// How many names hold records.
     pub fn len(&self) -> usize {
         self.records.len()
@@ -175,8 +186,8 @@ impl ZoneSnapshot {
 /// that holds the slot now (pending, active or retiring), or — once that key was removed
 /// — a revoked record (`p=` empty, RFC 6376 §3.6.1) until a rotation takes the slot again.
 /// A slot never held by any key serves nothing.
-pub fn records_of(domain: &Domain, publishing: &Publishing<'_>) -> Vec<(String, String)> {
-    publishing
+pub fn records_of(domain: &Domain, delegation: &Delegation<'_>) -> Vec<(String, String)> {
+    delegation
         .cname_slots(domain)
         .into_iter()
         .filter_map(|slot| {
@@ -245,5 +256,22 @@ mod tests {
         assert_eq!(zone.lookup("example.net"), ZoneAnswer::OutOfZone);
         assert_eq!(config().hostmaster(), "hostmaster.dkim.example.net");
         assert_eq!(config().nameservers[0].as_str(), "ns1.dkim.example.net");
+    }
+
+    #[test]
+    fn a_snapshot_with_the_same_records_is_the_same_zone_whatever_its_serial() {
+        let record = |value: &str| ("s.abc.dkim.example.net".to_owned(), value.to_owned());
+        let before = ZoneSnapshot::new(config(), 1, [record("v=DKIM1; p=AAAA")]);
+        let same = ZoneSnapshot::new(config(), 2, [record("v=DKIM1; p=AAAA")]);
+        let changed = ZoneSnapshot::new(config(), 1, [record("v=DKIM1; p=")]);
+        assert!(before.same_answers(&same));
+        assert!(!before.same_answers(&changed));
+        assert!(!before.same_answers(&ZoneSnapshot::empty(config())));
+        let renumbered = changed.with_serial(9);
+        assert_eq!(renumbered.serial(), 9);
+        assert_eq!(
+            renumbered.lookup("s.abc.dkim.example.net"),
+            ZoneAnswer::Txt(&["v=DKIM1; p=".to_owned()])
+        );
     }
 }

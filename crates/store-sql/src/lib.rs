@@ -160,6 +160,17 @@ where
     q
 }
 
+/// `SELECT` of the domains with a CNAME-mode key that is not removed: those our DKIM zone
+/// serves keys for.
+pub fn zone_domains<DB: Database>() -> QueryBuilder<DB> {
+    QueryBuilder::new(concat!(
+        "SELECT ",
+        domain_columns!(),
+        " FROM domains WHERE id IN (SELECT domain_id FROM dkim_keys \
+         WHERE mode = 'cname' AND state <> 'removed') ORDER BY id"
+    ))
+}
+
 /// `SELECT` of how many domains `owner` has (`domains`) and how many of them are named
 /// `name` (`taken`, 0 or 1), through the `(partner_id, owner_key, name)` index.
 pub fn owner_usage<DB: Database>(owner: &Owner, name: &DomainName) -> QueryBuilder<DB>

@@ -40,6 +40,10 @@ pub enum Error {
     /// `replace` was given a record of another type than the one it replaces.
     #[error("the records given are not all of the type being replaced")]
     KindMismatch,
+    /// A delegation names a server that is not on loopback: the test DNS server only
+    /// ever sends traffic to this machine.
+    #[error("a delegated zone's server must be on loopback, not {0}")]
+    NotLoopback(std::net::SocketAddr),
     /// A zone file could not be read.
     #[error("zone file: {0}")]
     ZoneFile(String),

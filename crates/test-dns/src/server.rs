@@ -10,11 +10,12 @@ use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::op::{
-    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
+    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
 };
 use hickory_server::proto::rr::Name;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::Error;
@@ -144,6 +145,20 @@ impl TestDns {
         self.shared.state().store.set_failure(name, None)
     }
 
+    /// Answers every question at or below `apex` by asking `server` — over UDP, and
+    /// again over TCP when the answer is truncated — as a recursive resolver does once it
+    /// has followed the zone's delegation. A CNAME published here that points into the
+    /// zone then resolves for a client of this server as it would on the internet.
+    /// `server` must be a loopback address.
+    pub fn delegate(&self, apex: &str, server: SocketAddr) -> Result<(), Error> {
+        if !server.ip().is_loopback() {
+            return Err(Error::NotLoopback(server));
+        }
+        let apex = key_of(&Name::from_ascii(apex).map_err(|_| Error::InvalidName(apex.into()))?);
+        self.shared.state().delegations.push((apex, server));
+        Ok(())
+    }
+
     /// The queries received so far, oldest first.
     pub fn queries(&self) -> Vec<ReceivedQuery> {
         self.shared.state().log.clone()
@@ -220,6 +235,31 @@ impl Shared {
 struct State {
     store: Store,
     log: Vec<ReceivedQuery>,
+    /// Zones answered by another server: apex, and that server.
+    delegations: Vec<(String, SocketAddr)>,
+}
+
+impl State {
+    /// The server of the delegated zone `name` is in, if any.
+    fn delegated(&self, name: &str) -> Option<SocketAddr> {
+        self.delegations
+            .iter()
+            .find(|(apex, _)| {
+                name == apex
+                    || name
+                        .strip_suffix(apex.as_str())
+                        .is_some_and(|rest| rest.ends_with('.'))
+            })
+            .map(|(_, server)| *server)
+    }
+}
+
+/// Where a question is answered.
+enum Route {
+    /// From the records published here.
+    Local(Reply),
+    /// By the server of a delegated zone.
+    Delegated(SocketAddr, Query),
 }
 
 #[derive(Debug)]
@@ -239,7 +279,10 @@ impl RequestHandler for Handler {
         if !options.answer_delay.is_zero() {
             tokio::time::sleep(options.answer_delay).await;
         }
-        let reply = self.reply(request, options.ttl);
+        let reply = match self.route(request, options.ttl) {
+            Route::Local(reply) => reply,
+            Route::Delegated(server, query) => ask_delegated(server, query).await,
+        };
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let edns = request.edns.as_ref().map(|req| {
             let mut edns = Edns::new();
@@ -288,14 +331,14 @@ impl RequestHandler for Handler {
 }
 
 impl Handler {
-    fn reply(&self, request: &Request, ttl: u32) -> Reply {
+    fn route(&self, request: &Request, ttl: u32) -> Route {
         if request.metadata.op_code != OpCode::Query
             || request.metadata.message_type != MessageType::Query
         {
-            return Reply::Error(ResponseCode::NotImp);
+            return Route::Local(Reply::Error(ResponseCode::NotImp));
         }
         let [query] = request.queries.queries() else {
-            return Reply::Error(ResponseCode::FormErr);
+            return Route::Local(Reply::Error(ResponseCode::FormErr));
         };
         let name = key_of(&Name::from(query.name().clone()));
         let transport = match request.protocol() {
@@ -308,8 +351,55 @@ impl Handler {
             record_type: query.query_type().to_string(),
             transport,
         });
-        state.store.reply(&name, query.query_type(), ttl)
+        if let Some(server) = state.delegated(&name) {
+            let question = Query::query(Name::from(query.name().clone()), query.query_type());
+            return Route::Delegated(server, question);
+        }
+        Route::Local(state.store.reply(&name, query.query_type(), ttl))
     }
+}
+
+/// How long a delegated zone's server gets to answer.
+const DELEGATED_PATIENCE: Duration = Duration::from_secs(3);
+
+/// The delegated server's answer to `query`, relayed; SERVFAIL when it gives none.
+async fn ask_delegated(server: SocketAddr, query: Query) -> Reply {
+    match tokio::time::timeout(DELEGATED_PATIENCE, exchange(server, query)).await {
+        Ok(Ok(answer)) => Reply::Answer {
+            code: answer.metadata.response_code,
+            answers: answer.answers,
+            authorities: answer.authorities,
+            additionals: Vec::new(),
+        },
+        _ => Reply::Error(ResponseCode::ServFail),
+    }
+}
+
+/// Asks `server` over UDP with EDNS, and over TCP when the answer is truncated.
+async fn exchange(server: SocketAddr, query: Query) -> io::Result<Message> {
+    let mut message = Message::new(0x7e57, MessageType::Query, OpCode::Query);
+    message.add_query(query);
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    message.set_edns(edns);
+    let bytes = message.to_vec().map_err(io::Error::other)?;
+    let read = |bytes: &[u8]| Message::from_vec(bytes).map_err(io::Error::other);
+
+    let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    udp.send_to(&bytes, server).await?;
+    let mut buffer = vec![0u8; 65_535];
+    let len = udp.recv(&mut buffer).await?;
+    let answer = read(&buffer[..len])?;
+    if !answer.metadata.truncation {
+        return Ok(answer);
+    }
+    let mut tcp = tokio::net::TcpStream::connect(server).await?;
+    let length = u16::try_from(bytes.len()).map_err(io::Error::other)?;
+    tcp.write_all(&[&length.to_be_bytes()[..], &bytes].concat())
+        .await?;
+    let mut answer = vec![0u8; usize::from(tcp.read_u16().await?)];
+    tcp.read_exact(&mut answer).await?;
+    read(&answer)
 }
 
 fn header(metadata: Metadata) -> Header {
@@ -341,6 +431,8 @@ async fn bind_pair(port: u16) -> io::Result<(UdpSocket, TcpListener)> {
 
 #[cfg(test)]
 mod tests {
+    use hickory_server::proto::rr::RecordType;
+
     use super::*;
 
     #[tokio::test]
@@ -354,6 +446,53 @@ mod tests {
         dns.stop().await?;
         let refused = tokio::net::TcpStream::connect(addr).await;
         assert!(refused.is_err(), "still listening after stop");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn questions_in_a_delegated_zone_are_answered_by_its_server() -> io::Result<()> {
+        let ours = TestDns::start().await?;
+        let theirs = TestDns::start().await?;
+        let target = "s.label.dkim.example.net";
+        theirs
+            .publish(target, Record::txt("v=DKIM1; p=AAAA"))
+            .expect("published");
+        ours.publish(
+            "s._domainkey.example.test",
+            Record::Cname(target.to_owned()),
+        )
+        .expect("published");
+        ours.delegate("dkim.example.net", theirs.addr())
+            .expect("loopback");
+
+        // The alias answers with the CNAME alone (its target is in another zone) ...
+        let name = |n: &str| Name::from_ascii(format!("{n}.")).expect("a name");
+        let alias = exchange(
+            ours.addr(),
+            Query::query(name("s._domainkey.example.test"), RecordType::TXT),
+        )
+        .await?;
+        assert_eq!(alias.answers.len(), 1);
+        assert_eq!(alias.answers[0].record_type(), RecordType::CNAME);
+        // ... and the resolver's next question, about the target, reaches the zone's server.
+        let answer = exchange(ours.addr(), Query::query(name(target), RecordType::TXT)).await?;
+        assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(answer.answers.len(), 1, "{answer:?}");
+        assert_eq!(theirs.queries().len(), 1, "asked the delegated server once");
+        let missing = exchange(
+            ours.addr(),
+            Query::query(name("other.dkim.example.net"), RecordType::TXT),
+        )
+        .await?;
+        assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+
+        assert!(matches!(
+            ours.delegate(
+                "elsewhere.test",
+                "192.0.2.1:53".parse().expect("an address")
+            ),
+            Err(Error::NotLoopback(_))
+        ));
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use test_dns::{Failure, Record, TestDns};
 
 mod openapi;
+mod zone;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scaisend-domains");
 const SEED_BASE: &str = "https://scaisend.scailabs.ai";

@@ -107,6 +107,13 @@ pub trait DomainRepo: Send + Sync {
         retry_at: OffsetDateTime,
     ) -> Result<(), RepoError>;
 
+    /// Every domain whose DKIM keys our zone serves: those with a CNAME-mode key that is
+    /// not removed (pending, active or retiring), whatever their owner. The zone server
+    /// rebuilds its snapshot from this (docs/operations.md, "Our DKIM zone").
+    ///
+    /// MUST return `Unavailable` if the store cannot be reached, never an empty list.
+    async fn zone_domains(&self) -> Result<Vec<Domain>, RepoError>;
+
     /// Whether the store is reachable (readiness probe).
     async fn ping(&self) -> Result<(), RepoError>;
 }

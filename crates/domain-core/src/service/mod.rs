@@ -14,6 +14,7 @@ mod rotation;
 mod sending;
 mod signers;
 mod verification;
+mod zone;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use rotation::RotationStarted;
 pub use sending::{SenderQuery, SignRequest};
 pub use signers::SignerCache;
 pub use verification::VerificationReport;
+pub use zone::ZoneSource;
 
 /// Settings of the use cases (defaults in [`ServiceConfig::default`]; docs/operations.md
 /// lists the variables that set them).

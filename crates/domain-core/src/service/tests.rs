@@ -772,6 +772,7 @@ mockall::mock! {
         async fn find_sendable(&self, partner_id: &str, tenant_id: &str, name: &DomainName) -> Result<Vec<Domain>, RepoError>;
         async fn claim_due(&self, now: OffsetDateTime, owner: &str, lease_until: OffsetDateTime, limit: u32) -> Result<Vec<DomainId>, RepoError>;
         async fn release(&self, id: &DomainId, owner: &str, retry_at: OffsetDateTime) -> Result<(), RepoError>;
+        async fn zone_domains(&self) -> Result<Vec<Domain>, RepoError>;
         async fn ping(&self) -> Result<(), RepoError>;
     }
 }
@@ -1319,4 +1320,46 @@ fn a_verification_is_stored_only_for_the_keys_it_was_computed_for() {
     assert_eq!(dkim.status, CheckStatus::Missing);
     assert!(!report.passed(CheckKind::Dkim));
     assert!(!stored.verified);
+}
+
+#[test]
+fn the_zone_serves_every_slot_of_cname_domains_and_nothing_of_txt_ones() {
+    use crate::rotation::DkimMode;
+    use crate::zone::ZoneAnswer;
+    let w = world();
+    let cname = block_on(w.svc.create(
+        &admin(),
+        NewDomain {
+            dkim_mode: DkimMode::Cname,
+            ..new_domain("mail.example.com")
+        },
+    ))
+    .unwrap();
+    block_on(w.svc.create(&admin(), new_domain("txt.example.com"))).unwrap();
+
+    let zone = block_on(w.svc.zone_source().snapshot(7)).unwrap();
+    assert_eq!(zone.serial(), 7);
+    let slots: Vec<_> = cname
+        .dns_records
+        .iter()
+        .filter(|r| r.record_type == crate::publish::RecordType::Cname)
+        .collect();
+    assert_eq!(slots.len(), 2, "{:?}", cname.dns_records);
+    // The first slot holds the new key; the standby slot has held none yet.
+    let key = &cname.domain.keys.live().next().unwrap().public_key;
+    let expected = crate::records::dkim::DkimKeyRecord::for_key(key).to_string();
+    assert_eq!(
+        zone.lookup(&slots[0].value),
+        ZoneAnswer::Txt(&[expected]),
+        "{}",
+        slots[0].value
+    );
+    assert_eq!(zone.lookup(&slots[1].value), ZoneAnswer::NxDomain);
+    assert_eq!(zone.len(), 1, "the TXT-mode domain is not in the zone");
+
+    // A store that cannot be reached is an error, never an empty zone.
+    let mut repo = MockRepo::new();
+    repo.expect_zone_domains()
+        .returning(|| Err(RepoError::Unavailable("down".into())));
+    assert!(block_on(service_over(repo).zone_source().snapshot(8)).is_err());
 }

@@ -15,6 +15,7 @@ use crate::error::RepoError;
 use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Owner, Page, PageRequest, Scope};
 use crate::name::{DomainName, Selector};
 use crate::ports::{DomainRepo, KeyStore, LeaseOnWrite, OwnerUsage};
+use crate::rotation::DkimMode;
 use crate::stored::{self, conflict};
 use crate::verify::{Verdict, Verdicts};
 
@@ -262,6 +263,18 @@ impl DomainRepo for MemoryRepo {
             .collect();
         // Its own first, then the partner's shared one.
         found.sort_by_key(Domain::is_shared);
+        Ok(found)
+    }
+
+    async fn zone_domains(&self) -> Result<Vec<Domain>, RepoError> {
+        let mut found: Vec<Domain> = self
+            .state()
+            .domains
+            .values()
+            .filter(|d| d.keys.live().any(|k| k.mode == DkimMode::Cname))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
         Ok(found)
     }
 
