@@ -25,6 +25,7 @@ pub use cases::crud::{
     insert_then_get_returns_the_same_domain, list_filters_match_the_scope_rule,
     list_pages_are_stable_under_inserts, names_are_unique_per_owner, page_limits_at_the_edges,
     sealed_keys_come_back_by_selector, update_bumps_the_version_and_stores_the_aggregate,
+    zone_domains_are_those_with_a_live_cname_key,
 };
 pub use cases::leases::{
     a_live_lease_is_kept_and_an_expired_one_is_reclaimed, release_gives_the_lease_back,
@@ -81,6 +82,7 @@ macro_rules! contract_tests {
             a_live_lease_is_kept_and_an_expired_one_is_reclaimed,
             release_gives_the_lease_back,
             update_releases_only_the_holders_lease,
+            zone_domains_are_those_with_a_live_cname_key,
         );
         // Cases that need the repository and the key store.
         $crate::contract_tests!(@keys $backend;

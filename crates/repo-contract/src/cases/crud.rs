@@ -788,3 +788,36 @@ pub async fn generations_of_every_algorithm_and_mode_come_back(
         sealed[1]
     );
 }
+
+/// The zone server's read: every domain with a live CNAME-mode key, whatever its owner,
+/// and none that publishes only TXT records.
+pub async fn zone_domains_are_those_with_a_live_cname_key(repo: Arc<dyn DomainRepo>) {
+    let txt = new_domain(tenant("p1", "t1"), "txt.example.com");
+    repo.insert(&txt, &[]).await.unwrap();
+    let mut cnames = Vec::new();
+    for (owner, name) in [
+        (tenant("p1", "t2"), "cname.example.com"),
+        (shared("p2"), "shared.example.com"),
+    ] {
+        let mut domain = new_domain(owner, name);
+        repo.insert(&domain, &[]).await.unwrap();
+        start_rotation_in(
+            &mut domain,
+            DkimMode::Cname,
+            &[domain_core::testing::key(1)],
+            at(1),
+        );
+        repo.update(&domain, &[], LeaseOnWrite::Keep).await.unwrap();
+        cnames.push(domain.id);
+    }
+    let mut found: Vec<_> = repo
+        .zone_domains()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    found.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    cnames.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(found, cnames);
+}
