@@ -6,7 +6,14 @@
 //! ```text
 //! scaisend-dev-dns [--listen-port 5300] [--records dev-dns.json]
 //!                  [--include-host scaisend.scailabs.ai] [--sending-ip 192.0.2.10]
+//!                  [--delegate dkim.scaisend.scailabs.ai=127.0.0.1:5353]
 //! ```
+//!
+//! TXT, CNAME and MX rows are served as their types. `--delegate ZONE=ADDR` answers every
+//! name in ZONE by asking the DNS server at ADDR (a loopback address), as a resolver
+//! following the zone's delegation would: point it at `scaisend-domains serve`'s
+//! `SCAISEND_DNS_LISTEN` and a CNAME-mode domain's CNAMEs lead to the keys the service
+//! serves.
 //!
 //! It also serves the include host's own SPF record (`v=spf1 ip4:<sending ip> -all`), so
 //! that SPF can be evaluated the way a receiver would.
@@ -22,6 +29,7 @@ struct Args {
     records: PathBuf,
     include_host: String,
     sending_ip: String,
+    delegations: Vec<(String, std::net::SocketAddr)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -30,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
         records: PathBuf::from("dev-dns.json"),
         include_host: "scaisend.scailabs.ai".to_owned(),
         sending_ip: "192.0.2.10".to_owned(),
+        delegations: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,8 +52,18 @@ fn parse_args() -> Result<Args, String> {
             "--records" => args.records = PathBuf::from(value()?),
             "--include-host" => args.include_host = value()?,
             "--sending-ip" => args.sending_ip = value()?,
+            "--delegate" => {
+                let spec = value()?;
+                let (zone, addr) = spec
+                    .split_once('=')
+                    .ok_or("--delegate takes ZONE=IP:PORT")?;
+                let addr = addr
+                    .parse()
+                    .map_err(|_| format!("--delegate: `{addr}` is not IP:PORT"))?;
+                args.delegations.push((zone.to_owned(), addr));
+            }
             "-h" | "--help" => {
-                return Err("usage: scaisend-dev-dns [--listen-port 5300] [--records dev-dns.json] [--include-host scaisend.scailabs.ai] [--sending-ip 192.0.2.10]".to_owned());
+                return Err("usage: scaisend-dev-dns [--listen-port 5300] [--records dev-dns.json] [--include-host scaisend.scailabs.ai] [--sending-ip 192.0.2.10] [--delegate ZONE=IP:PORT]".to_owned());
             }
             other => return Err(format!("unknown argument `{other}`; see --help")),
         }
@@ -52,8 +71,8 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The TXT records of every `dns_records` row to publish in `json` (name, value).
-fn records_in(json: &serde_json::Value) -> Vec<(String, String)> {
+/// The records of every `dns_records` row to publish in `json` (name, record).
+fn records_in(json: &serde_json::Value) -> Vec<(String, Record)> {
     let docs: Vec<&serde_json::Value> = match json {
         serde_json::Value::Array(items) => items.iter().collect(),
         other => vec![other],
@@ -63,10 +82,17 @@ fn records_in(json: &serde_json::Value) -> Vec<(String, String)> {
         .flatten()
         .filter(|r| r.get("action").and_then(|a| a.as_str()) != Some("remove"))
         .filter_map(|r| {
-            Some((
-                r.get("host")?.as_str()?.to_owned(),
-                r.get("value")?.as_str()?.to_owned(),
-            ))
+            let host = r.get("host")?.as_str()?.to_owned();
+            let value = r.get("value")?.as_str()?;
+            let record = match r.get("type").and_then(|t| t.as_str()) {
+                Some("CNAME") => Record::Cname(value.to_owned()),
+                Some("MX") => {
+                    let priority = r.get("priority").and_then(|p| p.as_u64()).unwrap_or(10);
+                    Record::mx(u16::try_from(priority).ok()?, value)
+                }
+                _ => Record::txt(value),
+            };
+            Some((host, record))
         })
         .collect()
 }
@@ -92,6 +118,12 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    for (zone, addr) in &args.delegations {
+        if let Err(e) = dns.delegate(zone, *addr) {
+            eprintln!("--delegate {zone}: {e}");
+            std::process::exit(2);
+        }
+    }
     let include = format!("v=spf1 ip4:{} -all", args.sending_ip);
     if let Err(e) = dns.publish(&args.include_host, Record::txt(&include)) {
         eprintln!("--include-host: {e}");
@@ -115,18 +147,20 @@ async fn main() {
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
             for name in std::mem::take(&mut published) {
-                let _ = dns.delete(&name, RecordKind::Txt);
+                for kind in [RecordKind::Txt, RecordKind::Cname, RecordKind::Mx] {
+                    let _ = dns.delete(&name, kind);
+                }
             }
             let records = json.as_ref().map(records_in).unwrap_or_default();
-            for (host, value) in &records {
-                match dns.publish(host, Record::txt(value)) {
+            for (host, record) in &records {
+                match dns.publish(host, record.clone()) {
                     Ok(()) => {
                         published.insert(host.clone());
                     }
                     Err(e) => eprintln!("skipping {host}: {e}"),
                 }
             }
-            eprintln!("scaisend-dev-dns: {} TXT records published", records.len());
+            eprintln!("scaisend-dev-dns: {} records published", records.len());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
