@@ -12,7 +12,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::op::{
     Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
 };
-use hickory_server::proto::rr::Name;
+use hickory_server::proto::rr::{Name, RData, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -260,6 +260,10 @@ enum Route {
     Local(Reply),
     /// By the server of a delegated zone.
     Delegated(SocketAddr, Query),
+    /// From the records published here, which end in a CNAME into a delegated zone: the
+    /// rest of the chain comes from that zone's server, as a recursive resolver would
+    /// complete it.
+    Chased(Reply, SocketAddr, Query),
 }
 
 #[derive(Debug)]
@@ -282,6 +286,7 @@ impl RequestHandler for Handler {
         let reply = match self.route(request, options.ttl) {
             Route::Local(reply) => reply,
             Route::Delegated(server, query) => ask_delegated(server, query).await,
+            Route::Chased(local, server, query) => chain(local, ask_delegated(server, query).await),
         };
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let edns = request.edns.as_ref().map(|req| {
@@ -355,7 +360,44 @@ impl Handler {
             let question = Query::query(Name::from(query.name().clone()), query.query_type());
             return Route::Delegated(server, question);
         }
-        Route::Local(state.store.reply(&name, query.query_type(), ttl))
+        let reply = state.store.reply(&name, query.query_type(), ttl);
+        // A chain that ends in a CNAME into a delegated zone is completed there, unless
+        // the CNAME itself was asked for.
+        if let Reply::Answer { answers, .. } = &reply
+            && query.query_type() != RecordType::CNAME
+            && let Some(RData::CNAME(target)) = answers.last().map(|r| &r.data)
+            && let Some(server) = state.delegated(&key_of(&target.0))
+        {
+            let question = Query::query(target.0.clone(), query.query_type());
+            return Route::Chased(reply, server, question);
+        }
+        Route::Local(reply)
+    }
+}
+
+/// `local`'s CNAME chain followed by what the delegated zone answered for its target.
+fn chain(local: Reply, delegated: Reply) -> Reply {
+    match (local, delegated) {
+        (
+            Reply::Answer {
+                answers: mut chain, ..
+            },
+            Reply::Answer {
+                code,
+                answers,
+                authorities,
+                additionals,
+            },
+        ) => {
+            chain.extend(answers);
+            Reply::Answer {
+                code,
+                answers: chain,
+                authorities,
+                additionals,
+            }
+        }
+        (_, failed) => failed,
     }
 }
 
@@ -431,8 +473,6 @@ async fn bind_pair(port: u16) -> io::Result<(UdpSocket, TcpListener)> {
 
 #[cfg(test)]
 mod tests {
-    use hickory_server::proto::rr::RecordType;
-
     use super::*;
 
     #[tokio::test]
@@ -465,20 +505,32 @@ mod tests {
         ours.delegate("dkim.example.net", theirs.addr())
             .expect("loopback");
 
-        // The alias answers with the CNAME alone (its target is in another zone) ...
+        // The alias answers with the whole chain: the CNAME, then the delegated zone's
+        // record at its target, as a recursive resolver completes it ...
         let name = |n: &str| Name::from_ascii(format!("{n}.")).expect("a name");
         let alias = exchange(
             ours.addr(),
             Query::query(name("s._domainkey.example.test"), RecordType::TXT),
         )
         .await?;
-        assert_eq!(alias.answers.len(), 1);
-        assert_eq!(alias.answers[0].record_type(), RecordType::CNAME);
-        // ... and the resolver's next question, about the target, reaches the zone's server.
+        let types: Vec<_> = alias.answers.iter().map(|r| r.record_type()).collect();
+        assert_eq!(types, [RecordType::CNAME, RecordType::TXT], "{alias:?}");
+        // ... the CNAME alone when that is what is asked ...
+        let cname = exchange(
+            ours.addr(),
+            Query::query(name("s._domainkey.example.test"), RecordType::CNAME),
+        )
+        .await?;
+        assert_eq!(cname.answers.len(), 1);
+        // ... and a question about the target itself goes to the zone's server.
         let answer = exchange(ours.addr(), Query::query(name(target), RecordType::TXT)).await?;
         assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
         assert_eq!(answer.answers.len(), 1, "{answer:?}");
-        assert_eq!(theirs.queries().len(), 1, "asked the delegated server once");
+        assert_eq!(
+            theirs.queries().len(),
+            2,
+            "asked the delegated server twice"
+        );
         let missing = exchange(
             ours.addr(),
             Query::query(name("other.dkim.example.net"), RecordType::TXT),
