@@ -431,6 +431,21 @@ pub struct DnsServeArgs {
     pub log_format: LogFormat,
 }
 
+/// `SCAISEND_DKIM_SELECTOR` as a selector base: valid itself, and valid with the longest
+/// suffix a selector gets from it (`<base>2-ed25519`, a CNAME slot of an Ed25519 key), so
+/// that no slot can go missing because its name would be too long.
+pub fn selector_base(base: &str) -> Result<domain_core::Selector> {
+    use domain_core::records::dkim::Algorithm;
+    let selector = domain_core::Selector::parse(base)
+        .map_err(|e| anyhow::anyhow!("SCAISEND_DKIM_SELECTOR: {e}"))?;
+    for algorithm in Algorithm::ALL {
+        domain_core::rotation::selector_for(&selector, 2, algorithm).map_err(|e| {
+            anyhow::anyhow!("SCAISEND_DKIM_SELECTOR `{base}` is too long for its selectors: {e}")
+        })?;
+    }
+    Ok(selector)
+}
+
 /// The shortest and longest `SCAISEND_DKIM_ZONE_REFRESH`: each read loads every
 /// CNAME-mode domain, and the issue of several instances answering alike allows 5 s.
 const ZONE_REFRESH: std::ops::RangeInclusive<Duration> =
@@ -655,6 +670,10 @@ mod tests {
             parse_zone_refresh("6s").is_err(),
             "slower than the 5 s promise"
         );
+        assert!(selector_base("scaisend").is_ok());
+        // A 55-octet label is valid, but `<base>2-ed25519` would be 64 octets long.
+        assert!(selector_base(&"s".repeat(55)).is_err());
+        assert!(selector_base(&"s".repeat(54)).is_ok());
         assert!(parse_duration("1y").is_err());
         assert!(parse_duration("h").is_err());
     }

@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser as _;
 use domain_core::ports::SystemClock;
-use domain_core::{Role, Selector, ServiceConfig, ZoneSource};
+use domain_core::{Role, ServiceConfig, ZoneSource};
 use hyper_util::server::graceful::GracefulShutdown;
 use scaisend_domains::config::{
-    Cli, Command, DnsServeArgs, LogFormat, ServeArgs, TokenArgs, redact_url,
+    Cli, Command, DnsServeArgs, LogFormat, ServeArgs, TokenArgs, redact_url, selector_base,
 };
 use scaisend_domains::zone::ServedZone;
 use scaisend_domains::{App, AppParts, BlockingKeyGenerator, check, monitor, secrets, server};
@@ -94,8 +94,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let dns = scaisend_domains::dns_lookup(&args.dns)?;
     let config = ServiceConfig {
         spf_include: args.domains.spf_include()?,
-        selector_base: Selector::parse(&args.domains.dkim_selector)
-            .map_err(|e| anyhow::anyhow!("SCAISEND_DKIM_SELECTOR: {e}"))?,
+        selector_base: selector_base(&args.domains.dkim_selector)?,
         sending_ips: args.domains.sending_ips()?,
         grace: time::Duration::try_from(args.grace).context("SCAISEND_GRACE")?,
         max_domains_per_owner: args.limits.max_domains_per_tenant,
@@ -223,8 +222,7 @@ async fn serve_dns(args: DnsServeArgs) -> Result<()> {
         .dns_listen
         .context("SCAISEND_DNS_LISTEN must be set: the address to serve the DKIM zone on")?;
     let store = scaisend_domains::open_store(&args.store.database_url).await?;
-    let selector_base = Selector::parse(&args.dkim_selector)
-        .map_err(|e| anyhow::anyhow!("SCAISEND_DKIM_SELECTOR: {e}"))?;
+    let selector_base = selector_base(&args.dkim_selector)?;
     let source = ZoneSource::new(store.repo.clone(), args.zone.zone()?, selector_base);
     let metrics = Arc::new(telemetry::Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);
