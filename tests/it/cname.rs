@@ -3,16 +3,14 @@
 //! Mail is verified by mail-auth through the test DNS server, which follows the CNAME
 //! into the running zone server over UDP as a resolver on the internet would.
 
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use domain_core::ports::DnsResult;
-use domain_core::testing::ManualClock;
 use serde_json::{Value, json};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::both_stores;
-use crate::support::{Options, StoreKind, TestApp, dns_client, serve_zone};
+use crate::support::{StoreKind, TestApp, dns_client, serve_zone};
 
 const MESSAGE: &str = "From: Alerts <alerts@mail.example.com>\r\nTo: user@example.org\r\nSubject: Your code\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@mail.example.com>\r\n\r\nYour code is 123456.\r\n";
 
@@ -89,15 +87,7 @@ async fn until(
 }
 
 async fn a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit(kind: StoreKind) {
-    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let app = TestApp::spawn_with(
-        kind,
-        Options {
-            clock: clock.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (app, clock) = TestApp::spawn_on_manual_clock(kind).await;
     let zone = app.serve_zone().await;
     let admin = app.admin();
     let (status, created) = app
@@ -209,14 +199,7 @@ both_stores!(a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit);
 /// other, and a zone whose store goes away keeps serving what it had.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_on_one_postgres_serve_the_same_zone_and_survive_an_outage() {
-    let app = TestApp::spawn_with(
-        StoreKind::Postgres,
-        Options {
-            behind_proxy: true,
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = TestApp::spawn_behind_proxy().await;
     let first = app.serve_zone().await;
     // The second instance: its own store connection to the same database, directly.
     let url = app.database_url().expect("a Postgres app");

@@ -2,15 +2,12 @@
 //! judged as an invalid record, shown escaped, and stored, by `verify` and by the
 //! monitor alike, on SQLite and on PostgreSQL (whose `text` and `jsonb` refuse NUL).
 
-use std::sync::Arc;
-
-use domain_core::testing::ManualClock;
 use serde_json::Value;
 use test_dns::{Record, RecordKind};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::both_stores;
-use crate::support::{Options, StoreKind, TestApp};
+use crate::support::{StoreKind, TestApp};
 
 both_stores!(bytes_in_dns_data_make_invalid_records_never_errors);
 
@@ -88,15 +85,7 @@ fn assert_invalid(checks: &Value, found: &[String], named: &str) {
 }
 
 async fn bytes_in_dns_data_make_invalid_records_never_errors(kind: StoreKind) {
-    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let app = TestApp::spawn_with(
-        kind,
-        Options {
-            clock: clock.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (app, clock) = TestApp::spawn_on_manual_clock(kind).await;
     let admin = app.admin();
     let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap().to_owned();

@@ -5,7 +5,7 @@ use adapter_http::Claims;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::support::{Options, StoreKind, TestApp, now, send};
+use crate::support::{StoreKind, TestApp, now, send};
 
 fn assert_problem(status: u16, body: &Value, expected: u16) {
     assert_eq!(status, expected, "{body}");
@@ -208,14 +208,7 @@ async fn send_response(response: reqwest::Response) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_goes_down_answers_503_with_retry_after() {
-    let app = TestApp::spawn_with(
-        StoreKind::Postgres,
-        Options {
-            behind_proxy: true,
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = TestApp::spawn_behind_proxy().await;
     let admin = app.admin();
     let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();

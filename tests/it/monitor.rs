@@ -14,21 +14,13 @@ use domain_core::{Caller, DomainName, DomainService, Ports, Role, ServiceConfig}
 use test_dns::{Failure, TestDns};
 use time::{Duration, OffsetDateTime};
 
-use crate::support::{Options, StoreKind, TestApp, dns_client};
+use crate::support::{StoreKind, TestApp, dns_client};
 
 const LEASE: Duration = Duration::minutes(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_monitor_verifies_flags_and_unverifies_after_the_grace() {
-    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let app = TestApp::spawn_with(
-        StoreKind::Postgres,
-        Options {
-            clock: clock.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (app, clock) = TestApp::spawn_on_manual_clock(StoreKind::Postgres).await;
     let admin = app.admin();
     let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap().to_owned();

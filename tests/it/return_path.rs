@@ -2,15 +2,12 @@
 //! the router, both stores, the loopback DNS server and the production DNS adapter, the
 //! monitor on a manual clock.
 
-use std::sync::Arc;
-
-use domain_core::testing::ManualClock;
 use serde_json::{Value, json};
 use test_dns::{Record, RecordKind};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::both_stores;
-use crate::support::{Options, StoreKind, TestApp};
+use crate::support::{StoreKind, TestApp};
 
 const HOST: &str = "bounces.mail.example.com";
 const LEASE: Duration = Duration::minutes(5);
@@ -43,15 +40,7 @@ fn return_path_rows(domain: &Value) -> Vec<Value> {
 both_stores!(a_return_path_verifies_on_its_own_and_falls_back_after_the_grace);
 
 async fn a_return_path_verifies_on_its_own_and_falls_back_after_the_grace(kind: StoreKind) {
-    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let app = TestApp::spawn_with(
-        kind,
-        Options {
-            clock: clock.clone(),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (app, clock) = TestApp::spawn_on_manual_clock(kind).await;
     let admin = app.admin();
     let (status, created) = app
         .post(

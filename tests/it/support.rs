@@ -8,6 +8,7 @@ use std::time::Duration;
 use adapter_http::{Claims, JwtKey, JwtSettings, Limits};
 use domain_core::crypto::MasterKey;
 use domain_core::ports::{Clock, SystemClock};
+use domain_core::testing::ManualClock;
 use domain_core::{DomainService, ServiceConfig};
 use repo_contract::pg::TestDatabase;
 use scaisend_domains::config::DnsArgs;
@@ -132,6 +133,25 @@ impl TestApp {
     /// Starts an app on `kind` with the defaults.
     pub async fn spawn(kind: StoreKind) -> TestApp {
         Self::spawn_with(kind, Options::default()).await
+    }
+
+    /// Starts an app on `kind` whose clock the test moves.
+    pub async fn spawn_on_manual_clock(kind: StoreKind) -> (TestApp, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+        let options = Options {
+            clock: clock.clone(),
+            ..Options::default()
+        };
+        (Self::spawn_with(kind, options).await, clock)
+    }
+
+    /// Starts an app on PostgreSQL reached through a proxy the test can cut.
+    pub async fn spawn_behind_proxy() -> TestApp {
+        let options = Options {
+            behind_proxy: true,
+            ..Options::default()
+        };
+        Self::spawn_with(StoreKind::Postgres, options).await
     }
 
     /// Starts an app on `kind`.

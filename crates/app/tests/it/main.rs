@@ -165,6 +165,14 @@ impl Server {
 
     /// Creates `domain` with curl as `admin`; its id.
     fn create(&self, admin: &str, domain: &str) -> String {
+        self.create_with(admin, &serde_json::json!({ "domain": domain }))["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id for {domain}"))
+            .to_owned()
+    }
+
+    /// Creates a domain from `body` with curl as `admin`; the answer.
+    fn create_with(&self, admin: &str, body: &Value) -> Value {
         let created = run(
             "curl",
             &[
@@ -177,15 +185,12 @@ impl Server {
                 "-H",
                 "Content-Type: application/json",
                 "-d",
-                &serde_json::json!({ "domain": domain }).to_string(),
+                &body.to_string(),
             ],
             admin,
             self.path(),
         );
-        serde_json::from_str::<Value>(&created).unwrap()["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no id: {created}"))
-            .to_owned()
+        serde_json::from_str(&created).unwrap_or_else(|_| panic!("not JSON: {created}"))
     }
 }
 

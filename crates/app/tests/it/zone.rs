@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use domain_core::ports::DnsResult;
 use scaisend_domains::config::DnsArgs;
-use serde_json::Value;
 
 use super::{BIN, Server, free_port, run};
 
@@ -55,24 +54,10 @@ fn serve_and_dns_answer_for_cname_domains_from_one_store() {
         ],
     );
     let admin = server.admin();
-    let created = run(
-        "curl",
-        &[
-            "-s",
-            "-X",
-            "POST",
-            &format!("{}/api/admin/domains", server.base),
-            "-H",
-            &format!("Authorization: Bearer {admin}"),
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            r#"{"domain": "mail.example.com", "dkim_mode": "cname"}"#,
-        ],
+    let created = server.create_with(
         &admin,
-        server.path(),
+        &serde_json::json!({"domain": "mail.example.com", "dkim_mode": "cname"}),
     );
-    let created: Value = serde_json::from_str(&created).expect("JSON");
     let slot = created["dns_records"]
         .as_array()
         .expect("records")
