@@ -4,7 +4,8 @@
 //! them, verify, rotate, deactivate, sign out — and every page is checked with a viewer
 //! token (no write controls), for console errors, for its Content-Security-Policy, and
 //! photographed into `target/console-screenshots/`. Removing a retiring selector and
-//! deleting with confirmation are walked too.
+//! deleting with confirmation are walked too, and a second domain signing with RSA and
+//! Ed25519 with a return path of its own.
 //!
 //! `cargo xtask test` installs `chromium` and `chromium-driver` when they are missing;
 //! without them this test fails, saying so.
@@ -92,18 +93,7 @@ async fn walk(app: &TestApp, b: &Browser) {
 
     // 3. Its three records, each host in full and relative to the zone, each with Copy.
     let rows = b.records().await;
-    let expected: Vec<[String; 3]> = api["dns_records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            [
-                r["host"].as_str().unwrap().to_owned(),
-                r["name"].as_str().unwrap().to_owned(),
-                r["value"].as_str().unwrap().to_owned(),
-            ]
-        })
-        .collect();
+    let expected = api_rows(&api);
     assert_eq!(rows, expected);
     assert_eq!(
         rows.iter().map(|r| r[1].as_str()).collect::<Vec<_>>(),
@@ -296,8 +286,132 @@ async fn walk(app: &TestApp, b: &Browser) {
     b.wait_for_text(".empty", "No domains yet").await;
     let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
     assert_eq!(status, 404);
+
+    dual_signing_with_a_return_path(app, b).await;
+
     b.click_button("Sign out").await;
     b.wait_for_heading("Sign in").await;
+}
+
+/// The form's other settings — both DKIM algorithms, the publishing mode and a return
+/// path — and what they add to the page: a second DKIM record and key, the return
+/// path's MX and SPF records, and its check.
+async fn dual_signing_with_a_return_path(app: &TestApp, b: &Browser) {
+    let admin = app.admin();
+    assert_eq!(b.label_of("dkim_algorithms").await, "DKIM signatures");
+    assert_eq!(b.label_of("dkim_mode").await, "DKIM publishing");
+    assert!(
+        b.label_of("return_path")
+            .await
+            .starts_with("Return path label")
+    );
+    b.fill("domain", "news.example.com").await;
+    b.select("dkim_algorithms", "rsa-sha256 ed25519-sha256")
+        .await;
+    b.select("dkim_mode", "txt").await;
+    b.fill("return_path", "bounces").await;
+    b.page_checks(app, "domains-add-dual").await;
+    b.click_button("Add domain").await;
+    b.wait_for_heading("news.example.com").await;
+    let id = b
+        .path()
+        .await
+        .strip_prefix("/console/domains/")
+        .expect("the domain's page")
+        .to_owned();
+    let (_, api) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    assert_eq!(
+        api["dkim_algorithms"],
+        json!(["rsa-sha256", "ed25519-sha256"])
+    );
+    assert_eq!(api["dkim_mode"], "txt");
+    assert_eq!(api["return_path_host"], "bounces.news.example.com");
+
+    // Every record of the API, in its order: two DKIM keys, SPF, DMARC, and the return
+    // path's MX and SPF.
+    let rows = b.records().await;
+    let expected = api_rows(&api);
+    assert_eq!(rows, expected);
+    let ed25519 = rows
+        .iter()
+        .find(|[host, _, _]| host == "scaisend-ed25519._domainkey.news.example.com")
+        .expect("the Ed25519 key's record");
+    assert!(
+        ed25519[2].starts_with("v=DKIM1; k=ed25519; p="),
+        "{ed25519:?}"
+    );
+    assert_eq!(
+        b.find_all_css("table.records tr[data-purpose=return_path]")
+            .await
+            .len(),
+        2
+    );
+    let mx = b
+        .text("table.records tr[data-purpose=return_path][data-host='bounces.news.example.com'] td[data-label=Type]")
+        .await;
+    assert!(mx.starts_with("MX "), "{mx}");
+    let facts = b.text("dl.facts").await;
+    for shown in [
+        "RSA and Ed25519",
+        "TXT records",
+        "bounces.news.example.com",
+        "Return path verified",
+    ] {
+        assert!(facts.contains(shown), "the facts show {shown}: {facts}");
+    }
+    assert_eq!(
+        b.texts("table.keys tbody td[data-label=Algorithm]").await,
+        ["RSA", "Ed25519"]
+    );
+    b.page_checks(app, "dual-domain-new").await;
+
+    // Published and verified: four checks, the return path's among them, all passing.
+    app.publish(&api["dns_records"]);
+    b.click_button("Verify").await;
+    b.wait_for_text(".notice", "Verified: every check passes")
+        .await;
+    assert_eq!(
+        b.texts("article.check h3 .light-text").await,
+        ["verified", "verified", "verified", "verified"]
+    );
+    let check = b.text("article.check[data-check=return_path]").await;
+    for shown in [
+        "Return path",
+        "return_path_ok",
+        "bounces.news.example.com",
+        "Answered by",
+    ] {
+        assert!(
+            check.contains(shown),
+            "the return path verdict shows {shown}: {check}"
+        );
+    }
+    let verified = b
+        .text("dl.facts")
+        .await
+        .split_once("Return path verified")
+        .map(|(_, after)| after.trim_start().to_owned())
+        .unwrap_or_default();
+    assert!(verified.starts_with("yes"), "{verified}");
+    assert!(
+        b.text("dl.facts")
+            .await
+            .contains("scaisend, scaisend-ed25519"),
+        "both signing selectors are named"
+    );
+    b.page_checks(app, "dual-domain-verified").await;
+    b.full_page_screenshot("dual-domain-verified-full").await;
+}
+
+/// The API's `dns_records` as the console's table shows them: (host, name in zone,
+/// value) per row.
+fn api_rows(api: &Value) -> Vec<[String; 3]> {
+    api["dns_records"]
+        .as_array()
+        .expect("dns_records")
+        .iter()
+        .map(|r| ["host", "name", "value"].map(|k| r[k].as_str().unwrap().to_owned()))
+        .collect()
 }
 
 /// A headless Chromium under its own chromedriver, with a fresh profile.

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::both_stores;
 use crate::support::{StoreKind, TestApp};
 
 async fn decide(app: &TestApp, token: &str, tenant: &str, from: &str, mode: &str) -> Value {
@@ -121,12 +122,164 @@ const MESSAGES: &[&str] = &[
     "From: alerts@mail.example.com\r\nTo: u@example.org\r\nSubject: empty\r\n\r\n",
 ];
 
+/// What a domain signs with: RSA alone (the default), or RSA and Ed25519 (RFC 8463).
+const RSA_ONLY: &[&str] = &["rsa-sha256"];
+const DUAL: &[&str] = &["rsa-sha256", "ed25519-sha256"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signatures_verify_with_mail_auth_against_the_loopback_dns() {
-    let app = TestApp::spawn(StoreKind::Postgres).await;
+    sign_verify_and_rotate(StoreKind::Postgres, RSA_ONLY).await;
+}
+
+both_stores!(dual_signatures_verify_with_mail_auth_and_survive_rotation);
+
+/// Issue 15's walk: a dual-algorithm domain (TXT mode) is published, verified, signs
+/// every message twice, and rotates both keys together.
+async fn dual_signatures_verify_with_mail_auth_and_survive_rotation(kind: StoreKind) {
+    sign_verify_and_rotate(kind, DUAL).await;
+}
+
+/// The selectors of generation `generation` for `algorithms`, as `(selector, algorithm)`:
+/// `scaisend` and `scaisend-ed25519`, then `scaisend2` and `scaisend2-ed25519`.
+fn selectors(algorithms: &[&str], generation: u32) -> Vec<(String, String)> {
+    let base = match generation {
+        1 => "scaisend".to_owned(),
+        n => format!("scaisend{n}"),
+    };
+    algorithms
+        .iter()
+        .map(|&a| match a {
+            "ed25519-sha256" => (format!("{base}-ed25519"), a.to_owned()),
+            _ => (base.clone(), a.to_owned()),
+        })
+        .collect()
+}
+
+/// The sender-authorization decision names every selector of the generation.
+async fn assert_decision_names(app: &TestApp, expected: &[(String, String)]) {
+    let d = decide(
+        app,
+        &app.service_token(),
+        "t1",
+        "alerts@mail.example.com",
+        "live",
+    )
+    .await;
+    assert_eq!(d["decision"], "deliver", "{d}");
+    assert_eq!(d["selector"], expected[0].0.as_str(), "{d}");
+    let named: Vec<Value> = expected
+        .iter()
+        .map(|(s, a)| json!({"selector": s, "algorithm": a}))
+        .collect();
+    assert_eq!(d["selectors"], Value::Array(named), "{d}");
+}
+
+/// Signs `message` through the API; checks the response names each signature's selector
+/// and algorithm, and that mail-auth passes every signature against the loopback DNS.
+/// Returns the signed message.
+async fn sign_and_check(
+    app: &TestApp,
+    verifier: &dkim_interop::mail_auth::MessageAuthenticator,
+    message: &str,
+    expected: &[(String, String)],
+) -> Vec<u8> {
+    let (status, body) = app
+        .post(
+            "/api/internal/dkim/sign",
+            &app.service_token(),
+            json!({"tenant_id": "t1", "partner_id": "p1", "message": message}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["selector"], expected[0].0.as_str());
+    let signatures = body["signatures"].as_array().expect("signatures");
+    assert_eq!(signatures.len(), expected.len(), "{body}");
+    for (signature, (selector, algorithm)) in signatures.iter().zip(expected) {
+        assert_eq!(
+            (&signature["selector"], &signature["algorithm"]),
+            (&json!(selector), &json!(algorithm))
+        );
+        let unfolded = signature["dkim_signature"]
+            .as_str()
+            .unwrap()
+            .replace("\r\n ", " ");
+        assert!(
+            unfolded.starts_with(&format!(
+                "DKIM-Signature: v=1; a={algorithm}; c=relaxed/relaxed; d=mail.example.com; s={selector};"
+            )),
+            "{unfolded}"
+        );
+    }
+    assert_eq!(body["dkim_signature"], signatures[0]["dkim_signature"]);
+    let signed = body["signed_message"].as_str().unwrap().as_bytes().to_vec();
+    assert_eq!(
+        signed
+            .windows(b"DKIM-Signature:".len())
+            .filter(|w| *w == b"DKIM-Signature:".as_slice())
+            .count(),
+        expected.len(),
+        "one header per algorithm"
+    );
+    assert_verifies(verifier, &signed, expected).await;
+    signed
+}
+
+/// mail-auth passes every signature of `signed`, one per expected selector, in order.
+async fn assert_verifies(
+    verifier: &dkim_interop::mail_auth::MessageAuthenticator,
+    signed: &[u8],
+    expected: &[(String, String)],
+) {
+    let verdicts = dkim_interop::verify(verifier, None, signed)
+        .await
+        .expect("mail-auth parses it");
+    let passed: Vec<(bool, Option<&str>)> = verdicts
+        .iter()
+        .map(|v| (v.is_pass(), v.selector.as_deref()))
+        .collect();
+    let wanted: Vec<(bool, Option<&str>)> = expected
+        .iter()
+        .map(|(s, _)| (true, Some(s.as_str())))
+        .collect();
+    assert_eq!(
+        passed,
+        wanted,
+        "{verdicts:?}\n{}",
+        String::from_utf8_lossy(signed)
+    );
+}
+
+async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
+    let app = TestApp::spawn(kind).await;
     let service = app.service_token();
-    let created = app.create_product_page_domain().await;
+    let created = app
+        .create_product_page_domain_with(json!({"dkim_algorithms": algorithms}))
+        .await;
     let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["dkim_algorithms"], json!(algorithms), "{created}");
+    assert_eq!(created["dkim_mode"], "txt", "{created}");
+    let first = selectors(algorithms, 1);
+    for (selector, _) in &first {
+        let host = format!("{selector}._domainkey.mail.example.com");
+        let row = created["dns_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["host"] == host.as_str())
+            .unwrap_or_else(|| panic!("a record at {host}: {created}"));
+        let key_type = if selector.ends_with("-ed25519") {
+            "ed25519"
+        } else {
+            "rsa"
+        };
+        assert!(
+            row["value"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("v=DKIM1; k={key_type}; p=")),
+            "{row}"
+        );
+    }
 
     // Not verified yet: 409 with the reason.
     let (status, problem) = app
@@ -146,37 +299,15 @@ async fn signatures_verify_with_mail_auth_against_the_loopback_dns() {
     );
 
     app.publish(&created["dns_records"]);
-    app.post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
+    let (_, report) = app
+        .post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
         .await;
+    assert_eq!(report["verified"], true, "{report}");
+    assert_decision_names(&app, &first).await;
     let verifier = dkim_interop::authenticator_for_server(app.dns.addr());
     let mut signed_before_rotation = Vec::new();
     for message in MESSAGES {
-        let (status, body) = app
-            .post(
-                "/api/internal/dkim/sign",
-                &service,
-                json!({"tenant_id": "t1", "partner_id": "p1", "message": message}),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["selector"], "scaisend");
-        let unfolded = body["dkim_signature"]
-            .as_str()
-            .unwrap()
-            .replace("\r\n ", " ");
-        assert!(
-            unfolded.starts_with("DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=mail.example.com; s=scaisend;"),
-            "{unfolded}"
-        );
-        let signed = body["signed_message"].as_str().unwrap().as_bytes().to_vec();
-        let verdicts = dkim_interop::verify(&verifier, None, &signed)
-            .await
-            .expect("mail-auth parses it");
-        assert!(
-            verdicts.len() == 1 && verdicts[0].is_pass(),
-            "{message:?}: {verdicts:?}"
-        );
-        signed_before_rotation.push(signed);
+        signed_before_rotation.push(sign_and_check(&app, &verifier, message, &first).await);
     }
 
     // Base64 in and out, for bytes that are not UTF-8 (a Latin-1 body).
@@ -195,56 +326,42 @@ async fn signatures_verify_with_mail_auth_against_the_loopback_dns() {
     let signed = b64
         .decode(body["signed_message_base64"].as_str().unwrap())
         .unwrap();
-    assert!(
-        dkim_interop::verify(&verifier, None, &signed)
-            .await
-            .unwrap()[0]
-            .is_pass()
-    );
+    assert_verifies(&verifier, &signed, &first).await;
 
-    // Rotate and promote: new mail is signed by scaisend2, and mail signed before the
-    // promotion still verifies while scaisend is retiring (still published).
-    app.post_empty(
-        &format!("/api/admin/domains/{id}/rotate-dkim"),
-        &app.admin(),
-    )
-    .await;
+    // Rotate every algorithm together and promote: new mail is signed by generation 2,
+    // and mail signed before the promotion still verifies while generation 1 is retiring
+    // (still published).
+    let (status, rotation) = app
+        .post_empty(
+            &format!("/api/admin/domains/{id}/rotate-dkim"),
+            &app.admin(),
+        )
+        .await;
+    assert_eq!(status, 202, "{rotation}");
+    let second = selectors(algorithms, 2);
+    // Until the new records are seen, the old keys keep signing.
+    assert_decision_names(&app, &first).await;
     let (_, domain) = app
         .get(&format!("/api/admin/domains/{id}"), &app.admin())
         .await;
     app.publish(&domain["dns_records"]);
-    app.post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
+    let (_, report) = app
+        .post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
         .await;
-    let (_, body) = app
-        .post(
-            "/api/internal/dkim/sign",
-            &service,
-            json!({"tenant_id": "t1", "partner_id": "p1", "message": MESSAGES[0]}),
-        )
-        .await;
-    assert_eq!(body["selector"], "scaisend2");
-    let signed = body["signed_message"].as_str().unwrap().as_bytes().to_vec();
-    assert!(
-        dkim_interop::verify(&verifier, None, &signed)
-            .await
-            .unwrap()[0]
-            .is_pass()
-    );
+    assert_eq!(report["verified"], true, "{report}");
+    assert_decision_names(&app, &second).await;
+    let signed = sign_and_check(&app, &verifier, MESSAGES[0], &second).await;
     for old in &signed_before_rotation {
-        assert!(
-            dkim_interop::verify(&verifier, None, old).await.unwrap()[0].is_pass(),
-            "mail in flight stays verifiable"
-        );
+        assert_verifies(&verifier, old, &first).await;
     }
 
-    // A message altered after signing fails the independent verifier.
+    // A message altered after signing fails the independent verifier, every signature.
     let mut tampered = signed.clone();
     let at = tampered.len() - 4;
     tampered[at] ^= 0x20;
-    assert!(
-        !dkim_interop::verify(&verifier, None, &tampered)
-            .await
-            .unwrap()[0]
-            .is_pass()
-    );
+    let verdicts = dkim_interop::verify(&verifier, None, &tampered)
+        .await
+        .unwrap();
+    assert_eq!(verdicts.len(), algorithms.len());
+    assert!(verdicts.iter().all(|v| !v.is_pass()), "{verdicts:?}");
 }

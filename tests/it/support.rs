@@ -330,16 +330,22 @@ impl TestApp {
 
     /// Creates the product page's domain as tenant t1's admin; returns the representation.
     pub async fn create_product_page_domain(&self) -> Value {
+        self.create_product_page_domain_with(json!({})).await
+    }
+
+    /// The product page's domain with more fields of the create request
+    /// (`dkim_algorithms`, `return_path`, …).
+    pub async fn create_product_page_domain_with(&self, extra: Value) -> Value {
+        let mut request = json!({
+            "domain": "mail.example.com",
+            "dmarc_policy": "quarantine",
+            "dmarc_rua_email": "dmarc-reports@example.com"
+        });
+        if let (Some(request), Value::Object(extra)) = (request.as_object_mut(), extra) {
+            request.extend(extra);
+        }
         let (status, body) = self
-            .post(
-                "/api/admin/domains",
-                &self.admin(),
-                json!({
-                    "domain": "mail.example.com",
-                    "dmarc_policy": "quarantine",
-                    "dmarc_rua_email": "dmarc-reports@example.com"
-                }),
-            )
+            .post("/api/admin/domains", &self.admin(), request)
             .await;
         assert_eq!(status, 201, "{body}");
         body

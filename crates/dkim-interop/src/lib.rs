@@ -110,7 +110,8 @@ impl ResolverCache<Box<str>, Txt> for Zone {
     fn insert(&self, _: Box<str>, _: Txt, _: std::time::Instant) {}
 }
 
-/// The record `domain-core` publishes for `key`: `v=DKIM1; k=rsa; p=…`.
+/// The record `domain-core` publishes for `key`: `v=DKIM1; k=rsa; p=…`, or
+/// `v=DKIM1; k=ed25519; p=…` for an Ed25519 key.
 pub fn key_record(key: &DkimPublicKey) -> String {
     DkimKeyRecord::for_key(key).to_string()
 }

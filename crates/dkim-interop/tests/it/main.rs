@@ -1,44 +1,129 @@
 //! `domain-core` signs, mail-auth verifies: every message shape the sending pipeline
-//! may hand us must pass, and every tampering must fail.
+//! may hand us must pass, and every tampering must fail — for a domain signing with RSA
+//! alone and for one signing with RSA and Ed25519, where each signature is judged.
+
+use std::sync::OnceLock;
 
 use dkim_interop::mail_auth::DkimResult;
 use dkim_interop::{Verdict, Zone, offline_authenticator, verify};
-use domain_core::records::dkim::DkimPublicKey;
-use domain_core::{DkimSignature, DkimSigner, DomainName, Selector, testing};
+use domain_core::crypto::{GeneratedKey, KeyAlgorithm, generate};
+use domain_core::records::dkim::Algorithm;
+use domain_core::rotation::selector_for;
+use domain_core::{DkimSignature, DkimSigner, DomainName, Selector, sign_all, testing};
 use proptest::prelude::*;
 use time::OffsetDateTime;
 
 // ---- Helpers ----------------------------------------------------------------------------
 
+/// The algorithms a domain signs with: RSA alone (the default) or RSA and Ed25519, one
+/// signature each (RFC 8463 §4). Every case below runs for each set, and with two
+/// algorithms every signature of the message must pass, or fail, on its own.
+const SETS: [&[Algorithm]; 2] = [
+    &[Algorithm::RsaSha256],
+    &[Algorithm::RsaSha256, Algorithm::Ed25519Sha256],
+];
+
 fn domain() -> DomainName {
     DomainName::parse("mail.example.com").unwrap()
 }
 
-fn selector(s: &str) -> Selector {
-    Selector::parse(s).unwrap()
+/// The `n`-th pre-generated key of `algorithm` (RSA from `domain_core::testing`; Ed25519
+/// keys are cheap, generated once per process here).
+fn key(algorithm: Algorithm, n: usize) -> &'static GeneratedKey {
+    static ED25519: [OnceLock<GeneratedKey>; 4] = [const { OnceLock::new() }; 4];
+    match algorithm {
+        Algorithm::RsaSha256 => testing::key(n),
+        Algorithm::Ed25519Sha256 => {
+            ED25519[n % 4].get_or_init(|| generate(KeyAlgorithm::Ed25519).unwrap())
+        }
+    }
 }
 
-fn public(key: usize) -> &'static DkimPublicKey {
-    &testing::key(key).public
+/// One generation of a domain's keys: the `key`-th test key of each algorithm of `set`,
+/// under the selectors the service gives generation `generation` (`scaisend` and
+/// `scaisend-ed25519`, then `scaisend2` and `scaisend2-ed25519`, …).
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    set: &'static [Algorithm],
+    key: usize,
+    generation: u32,
 }
 
-fn signer(key: usize, sel: &str) -> DkimSigner {
-    DkimSigner::new(&testing::key(key).private, &domain(), &selector(sel)).unwrap()
+impl Keys {
+    /// The first generation of `set`, with the first test keys.
+    fn first(set: &'static [Algorithm]) -> Self {
+        Keys {
+            set,
+            key: 0,
+            generation: 1,
+        }
+    }
+
+    /// The same selectors holding other keys.
+    fn with_key(self, key: usize) -> Self {
+        Keys { key, ..self }
+    }
+
+    /// The same keys under the selectors of another generation.
+    fn generation(self, generation: u32) -> Self {
+        Keys { generation, ..self }
+    }
+
+    fn selectors(&self) -> impl Iterator<Item = (Algorithm, Selector)> + '_ {
+        let base = Selector::parse("scaisend").unwrap();
+        self.set
+            .iter()
+            .map(move |&a| (a, selector_for(&base, self.generation, a).unwrap()))
+    }
+
+    fn publish(&self, zone: &Zone) {
+        for (algorithm, selector) in self.selectors() {
+            zone.publish_key(&domain(), &selector, &key(algorithm, self.key).public);
+        }
+    }
+
+    fn withdraw(&self, zone: &Zone) {
+        for (_, selector) in self.selectors() {
+            zone.withdraw(&selector.record_host(&domain()));
+        }
+    }
+
+    /// Signs once per algorithm, as the service does: one `sign_all` over all signers.
+    fn sign_at(&self, message: &[u8], now: OffsetDateTime) -> DkimSignature {
+        let signers: Vec<DkimSigner> = self
+            .selectors()
+            .map(|(algorithm, selector)| {
+                DkimSigner::new(&key(algorithm, self.key).private, &domain(), &selector).unwrap()
+            })
+            .collect();
+        let signature = sign_all(&signers.iter().collect::<Vec<_>>(), message, now).unwrap();
+        assert_eq!(signature.fields().len(), self.set.len());
+        signature
+    }
+
+    fn sign(&self, message: &[u8]) -> DkimSignature {
+        self.sign_at(message, OffsetDateTime::now_utc())
+    }
+
+    /// A pass for each of our signatures, in the order they were prepended.
+    fn passes(&self) -> Vec<Verdict> {
+        self.selectors()
+            .map(|(_, selector)| Verdict {
+                result: DkimResult::Pass,
+                domain: Some("mail.example.com".to_owned()),
+                selector: Some(selector.to_string()),
+            })
+            .collect()
+    }
 }
 
-/// A zone publishing `(key, selector)` pairs under `mail.example.com`.
-fn zone(keys: &[(usize, &str)]) -> Zone {
+/// A zone publishing each of `keys` under `mail.example.com`.
+fn zone(keys: &[Keys]) -> Zone {
     let zone = Zone::new();
-    for &(key, sel) in keys {
-        zone.publish_key(&domain(), &selector(sel), public(key));
+    for k in keys {
+        k.publish(&zone);
     }
     zone
-}
-
-fn sign(message: &[u8]) -> DkimSignature {
-    signer(0, "scaisend")
-        .sign(message, OffsetDateTime::now_utc())
-        .unwrap()
 }
 
 fn verdicts(zone: &Zone, message: &[u8]) -> Vec<Verdict> {
@@ -46,36 +131,33 @@ fn verdicts(zone: &Zone, message: &[u8]) -> Vec<Verdict> {
         .expect("mail-auth parses the message")
 }
 
-/// The one signature of `message` passes, for our domain and `selector`.
+/// Every signature of `message` passes, for our domain and `keys`' selectors.
 #[track_caller]
-fn assert_passes(zone: &Zone, message: &[u8], sel: &str) {
+fn assert_passes(zone: &Zone, message: &[u8], keys: &Keys) {
     let verdicts = verdicts(zone, message);
     assert_eq!(
         verdicts,
-        [Verdict {
-            result: DkimResult::Pass,
-            domain: Some("mail.example.com".to_owned()),
-            selector: Some(sel.to_owned()),
-        }],
-        "{}",
+        keys.passes(),
+        "{:?}\n{}",
+        keys.set,
         String::from_utf8_lossy(message)
     );
 }
 
-/// The one signature of `message` is present and does not pass.
+/// Each of `keys`' signatures is present in `message` and none passes.
 #[track_caller]
-fn assert_fails(zone: &Zone, message: &[u8]) -> DkimResult {
+fn assert_fails(zone: &Zone, message: &[u8], keys: &Keys) -> Vec<DkimResult> {
     let verdicts = verdicts(zone, message);
-    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
-    assert!(!verdicts[0].is_pass(), "{verdicts:?}");
-    verdicts[0].result.clone()
+    assert_eq!(verdicts.len(), keys.set.len(), "{verdicts:?}");
+    assert!(verdicts.iter().all(|v| !v.is_pass()), "{verdicts:?}");
+    verdicts.into_iter().map(|v| v.result).collect()
 }
 
-/// Splits a signed message into our DKIM-Signature field (with its CRLF) and the rest.
+/// Splits a signed message into our DKIM-Signature fields (each with its CRLF) and the
+/// rest.
 fn split(signature: &DkimSignature) -> (&[u8], &[u8]) {
-    signature
-        .signed_message()
-        .split_at(signature.header_field().len() + 2)
+    let fields = signature.fields().iter().map(|f| f.field.len() + 2).sum();
+    signature.signed_message().split_at(fields)
 }
 
 // ---- Messages that must pass --------------------------------------------------------------
@@ -172,48 +254,76 @@ fn passing_messages() -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn mail_auth_verifies_every_message_shape() {
-    let zone = zone(&[(0, "scaisend")]);
-    for (name, message) in passing_messages() {
-        let signature = sign(&message);
-        let verdicts = verdicts(&zone, signature.signed_message());
-        assert!(
-            verdicts.len() == 1 && verdicts[0].is_pass(),
-            "{name}: {verdicts:?}\n{}",
-            String::from_utf8_lossy(signature.signed_message())
-        );
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        for (name, message) in passing_messages() {
+            let signature = keys.sign(&message);
+            let verdicts = verdicts(&zone, signature.signed_message());
+            assert_eq!(
+                verdicts,
+                keys.passes(),
+                "{name}, {set:?}\n{}",
+                String::from_utf8_lossy(signature.signed_message())
+            );
+        }
     }
 }
 
 #[test]
-fn the_pass_names_our_domain_and_selector() {
-    let zone = zone(&[(0, "scaisend")]);
-    assert_passes(&zone, sign(PLAIN.as_bytes()).signed_message(), "scaisend");
+fn the_pass_names_our_domain_and_each_selector() {
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        assert_passes(&zone, keys.sign(PLAIN.as_bytes()).signed_message(), &keys);
+    }
 }
 
 #[test]
 fn a_signed_message_stored_with_lf_endings_still_verifies() {
     // Local delivery often rewrites CRLF to LF; relaxed canonicalization absorbs it.
-    let zone = zone(&[(0, "scaisend")]);
-    let signed = sign(PLAIN.as_bytes()).into_signed_message();
-    let lf: Vec<u8> = signed.iter().copied().filter(|&b| b != b'\r').collect();
-    assert_passes(&zone, &lf, "scaisend");
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        let signed = keys.sign(PLAIN.as_bytes()).into_signed_message();
+        let lf: Vec<u8> = signed.iter().copied().filter(|&b| b != b'\r').collect();
+        assert_passes(&zone, &lf, &keys);
+    }
 }
 
 #[test]
 fn relays_may_refold_headers_and_add_trace_fields() {
-    let zone = zone(&[(0, "scaisend")]);
-    let signature = sign(PLAIN.as_bytes());
-    let (field, rest) = split(&signature);
-    let refolded = String::from_utf8(rest.to_vec())
-        .unwrap()
-        .replace("Subject: Your invoice", "Subject:   Your\r\n\t invoice  ");
-    let relayed = [
-        b"Received: from relay.example.net by mx.example.org\r\n".as_slice(),
-        field,
-        refolded.as_bytes(),
-    ]
-    .concat();
-    assert_passes(&zone, &relayed, "scaisend");
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        let signature = keys.sign(PLAIN.as_bytes());
+        let (fields, rest) = split(&signature);
+        let refolded = String::from_utf8(rest.to_vec())
+            .unwrap()
+            .replace("Subject: Your invoice", "Subject:   Your\r\n\t invoice  ");
+        let relayed = [
+            b"Received: from relay.example.net by mx.example.org\r\n".as_slice(),
+            fields,
+            refolded.as_bytes(),
+        ]
+        .concat();
+        assert_passes(&zone, &relayed, &keys);
+    }
+}
+
+/// A receiver that knows only RSA ignores the Ed25519 signature (RFC 8463 §4): with the
+/// Ed25519 record missing, the RSA signature still passes on its own.
+#[test]
+fn the_rsa_signature_passes_without_the_ed25519_record() {
+    let keys = Keys::first(SETS[1]);
+    let zone = zone(&[Keys::first(SETS[0])]);
+    let verdicts = verdicts(&zone, keys.sign(PLAIN.as_bytes()).signed_message());
+    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    assert_eq!(verdicts[0], keys.passes()[0]);
+    assert!(
+        matches!(verdicts[1].result, DkimResult::PermError(_)),
+        "{verdicts:?}"
+    );
 }
 
 /// RFC 6376 §3.4.4 drops the whitespace of the last lines, then the empty lines at the
@@ -226,17 +336,18 @@ fn relays_may_refold_headers_and_add_trace_fields() {
 /// mail-auth was fixed: turn it into an `assert_passes`.
 #[test]
 fn mail_auth_0_13_3_hashes_whitespace_only_trailing_lines() {
-    let zone = zone(&[(0, "scaisend")]);
-    let signed =
-        sign(b"From: billing@mail.example.com\r\n\r\nbody\r\n\r\n\r\n").into_signed_message();
-    assert!(signed.ends_with(b"\r\n\r\nbody\r\n\r\n\r\n"));
-    let whitespace = [&signed[..signed.len() - 4], b" \r\n\t\r\n"].concat();
-    let verdicts = verdicts(&zone, &whitespace);
-    assert_eq!(verdicts.len(), 1);
-    assert_eq!(
-        format!("{:?}", verdicts[0].result),
-        "Neutral(Dkim(FailedBodyHashMatch))"
-    );
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        let signed = keys
+            .sign(b"From: billing@mail.example.com\r\n\r\nbody\r\n\r\n\r\n")
+            .into_signed_message();
+        assert!(signed.ends_with(b"\r\n\r\nbody\r\n\r\n\r\n"));
+        let whitespace = [&signed[..signed.len() - 4], b" \r\n\t\r\n"].concat();
+        for result in assert_fails(&zone, &whitespace, &keys) {
+            assert_eq!(format!("{result:?}"), "Neutral(Dkim(FailedBodyHashMatch))");
+        }
+    }
 }
 
 /// RFC 6376 §3.4.2 deletes WSP before a header field's colon, so `From : x` is the
@@ -246,121 +357,158 @@ fn mail_auth_0_13_3_hashes_whitespace_only_trailing_lines() {
 /// relay put it back. If it starts failing, mail-auth was fixed.
 #[test]
 fn mail_auth_0_13_3_misses_fields_with_whitespace_before_the_colon() {
-    let zone = zone(&[(0, "scaisend")]);
-    let signature = sign(PLAIN.as_bytes());
-    let (field, rest) = split(&signature);
-    let spaced = String::from_utf8(rest.to_vec())
-        .unwrap()
-        .replace("From: Example", "From : Example");
-    let result = assert_fails(&zone, &[field, spaced.as_bytes()].concat());
-    assert_eq!(format!("{result:?}"), "Fail(Crypto(FailedVerification))");
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        let signature = keys.sign(PLAIN.as_bytes());
+        let (fields, rest) = split(&signature);
+        let spaced = String::from_utf8(rest.to_vec())
+            .unwrap()
+            .replace("From: Example", "From : Example");
+        let results = assert_fails(&zone, &[fields, spaced.as_bytes()].concat(), &keys);
+        for (result, algorithm) in results.iter().zip(set) {
+            // mail-auth reports AWS-LC's Ed25519 refusal as a library error, without
+            // the RSA path's `FailedVerification`; both are a failed signature.
+            let expected = match algorithm {
+                Algorithm::RsaSha256 => "Fail(Crypto(FailedVerification))",
+                Algorithm::Ed25519Sha256 => "Fail(Crypto(Library(\"Unspecified\")))",
+            };
+            assert_eq!(format!("{result:?}"), expected);
+        }
+    }
 }
 
 // ---- Tampering and wrong keys must fail ----------------------------------------------------
 
 #[test]
 fn a_changed_body_fails() {
-    let zone = zone(&[(0, "scaisend")]);
-    let signed = sign(PLAIN.as_bytes()).into_signed_message();
-    let text = String::from_utf8(signed).unwrap();
-    let tampered = text.replace(
-        "your invoice is attached",
-        "your invoice is attached: pay to IBAN X",
-    );
-    assert_ne!(tampered, text);
-    let result = assert_fails(&zone, tampered.as_bytes());
-    assert!(
-        matches!(result, DkimResult::Neutral(_) | DkimResult::Fail(_)),
-        "{result:?}"
-    );
-    // Appending content is the `l=` attack; without `l=` it is a body change like any other.
-    let appended = format!("{text}\r\n-- \r\nClick https://evil.example/\r\n");
-    assert_fails(&zone, appended.as_bytes());
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        let signed = keys.sign(PLAIN.as_bytes()).into_signed_message();
+        let text = String::from_utf8(signed).unwrap();
+        let tampered = text.replace(
+            "your invoice is attached",
+            "your invoice is attached: pay to IBAN X",
+        );
+        assert_ne!(tampered, text);
+        for result in assert_fails(&zone, tampered.as_bytes(), &keys) {
+            assert!(
+                matches!(result, DkimResult::Neutral(_) | DkimResult::Fail(_)),
+                "{result:?}"
+            );
+        }
+        // Appending content is the `l=` attack; without `l=` it is a body change like any
+        // other.
+        let appended = format!("{text}\r\n-- \r\nClick https://evil.example/\r\n");
+        assert_fails(&zone, appended.as_bytes(), &keys);
+    }
 }
 
 #[test]
 fn a_second_from_prepended_fails() {
-    let zone = zone(&[(0, "scaisend")]);
-    let signature = sign(PLAIN.as_bytes());
-    let (field, rest) = split(&signature);
-    let tampered = [field, b"From: CEO <ceo@bank.example>\r\n", rest].concat();
-    assert_fails(&zone, &tampered);
-    // Above our signature too: over-signing does not depend on where it is added.
-    let tampered = [b"From: CEO <ceo@bank.example>\r\n".as_slice(), field, rest].concat();
-    assert_fails(&zone, &tampered);
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        let signature = keys.sign(PLAIN.as_bytes());
+        let (fields, rest) = split(&signature);
+        let tampered = [fields, b"From: CEO <ceo@bank.example>\r\n", rest].concat();
+        assert_fails(&zone, &tampered, &keys);
+        // Above our signatures too: over-signing does not depend on where it is added.
+        let tampered = [b"From: CEO <ceo@bank.example>\r\n".as_slice(), fields, rest].concat();
+        assert_fails(&zone, &tampered, &keys);
+    }
 }
 
 #[test]
 fn added_reply_to_subject_or_cc_fail_even_when_the_message_had_none() {
-    let zone = zone(&[(0, "scaisend")]);
-    let message = b"From: billing@mail.example.com\r\n\r\nhello\r\n";
-    let signature = sign(message);
-    let (field, rest) = split(&signature);
-    for added in [
-        "Reply-To: attacker@evil.example\r\n",
-        "Subject: Urgent: confirm your password\r\n",
-        "Cc: victim@example.org\r\n",
-        "To: victim@example.org\r\n",
-    ] {
-        let tampered = [field, added.as_bytes(), rest].concat();
-        assert_fails(&zone, &tampered);
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        let signature = keys.sign(b"From: billing@mail.example.com\r\n\r\nhello\r\n");
+        let (fields, rest) = split(&signature);
+        for added in [
+            "Reply-To: attacker@evil.example\r\n",
+            "Subject: Urgent: confirm your password\r\n",
+            "Cc: victim@example.org\r\n",
+            "To: victim@example.org\r\n",
+        ] {
+            let tampered = [fields, added.as_bytes(), rest].concat();
+            assert_fails(&zone, &tampered, &keys);
+        }
     }
 }
 
 #[test]
 fn a_changed_signed_header_fails() {
-    let zone = zone(&[(0, "scaisend")]);
-    let text = String::from_utf8(sign(PLAIN.as_bytes()).into_signed_message()).unwrap();
-    for (from, to) in [
-        ("Subject: Your invoice", "Subject: Your overdue invoice"),
-        (
-            "To: Jane Doe <jane@example.org>",
-            "To: Jane Doe <mallory@example.org>",
-        ),
-        ("charset=us-ascii", "charset=utf-7"),
-    ] {
-        let tampered = text.replace(from, to);
-        assert_ne!(tampered, text);
-        assert_fails(&zone, tampered.as_bytes());
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        let text = String::from_utf8(keys.sign(PLAIN.as_bytes()).into_signed_message()).unwrap();
+        for (from, to) in [
+            ("Subject: Your invoice", "Subject: Your overdue invoice"),
+            (
+                "To: Jane Doe <jane@example.org>",
+                "To: Jane Doe <mallory@example.org>",
+            ),
+            ("charset=us-ascii", "charset=utf-7"),
+        ] {
+            let tampered = text.replace(from, to);
+            assert_ne!(tampered, text);
+            assert_fails(&zone, tampered.as_bytes(), &keys);
+        }
     }
 }
 
 #[test]
 fn a_different_published_key_fails() {
-    let zone = zone(&[(1, "scaisend")]);
-    let result = assert_fails(&zone, sign(PLAIN.as_bytes()).signed_message());
-    assert!(matches!(result, DkimResult::Fail(_)), "{result:?}");
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys.with_key(1)]);
+        for result in assert_fails(&zone, keys.sign(PLAIN.as_bytes()).signed_message(), &keys) {
+            assert!(matches!(result, DkimResult::Fail(_)), "{result:?}");
+        }
+    }
 }
 
 #[test]
 fn an_unpublished_selector_fails_without_leaving_the_machine() {
-    let zone = zone(&[(0, "other")]);
-    let result = assert_fails(&zone, sign(PLAIN.as_bytes()).signed_message());
-    assert!(matches!(result, DkimResult::PermError(_)), "{result:?}");
+    for set in SETS {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys.generation(3)]);
+        for result in assert_fails(&zone, keys.sign(PLAIN.as_bytes()).signed_message(), &keys) {
+            assert!(matches!(result, DkimResult::PermError(_)), "{result:?}");
+        }
+    }
 }
 
 // ---- Rotation ------------------------------------------------------------------------------
 
 #[test]
-fn a_message_signed_before_rotation_verifies_while_the_old_key_retires() {
+fn a_message_signed_before_rotation_verifies_while_the_old_keys_retire() {
     let now = OffsetDateTime::now_utc();
-    // Key A is active under `scaisend`.
-    let zone = zone(&[(0, "scaisend")]);
-    let before = signer(0, "scaisend").sign(PLAIN.as_bytes(), now).unwrap();
-    assert_passes(&zone, before.signed_message(), "scaisend");
+    for set in SETS {
+        // Generation 1 (keys A) is active under `scaisend` (and `scaisend-ed25519`).
+        let old = Keys::first(set);
+        let zone = zone(&[old]);
+        let before = old.sign_at(PLAIN.as_bytes(), now);
+        assert_passes(&zone, before.signed_message(), &old);
 
-    // Rotation publishes key B under `scaisend2`; `scaisend` stays published, retiring.
-    zone.publish_key(&domain(), &selector("scaisend2"), public(1));
-    let after = signer(1, "scaisend2").sign(PLAIN.as_bytes(), now).unwrap();
-    assert_passes(&zone, before.signed_message(), "scaisend");
-    assert_passes(&zone, after.signed_message(), "scaisend2");
-    assert_eq!(after.selector().as_str(), "scaisend2");
+        // Rotation publishes generation 2 (keys B) under `scaisend2` (and
+        // `scaisend2-ed25519`); generation 1 stays published, retiring.
+        let new = old.with_key(1).generation(2);
+        new.publish(&zone);
+        let after = new.sign_at(PLAIN.as_bytes(), now);
+        assert_passes(&zone, before.signed_message(), &old);
+        assert_passes(&zone, after.signed_message(), &new);
+        assert_eq!(after.selector().as_str(), "scaisend2");
 
-    // Once the retired record is removed, only the old signature stops verifying: that
-    // removal, not an `x=` expiry, is what ends a signature's life.
-    zone.withdraw(&selector("scaisend").record_host(&domain()));
-    assert_fails(&zone, before.signed_message());
-    assert_passes(&zone, after.signed_message(), "scaisend2");
+        // Once the retired records are removed, only the old signatures stop verifying:
+        // that removal, not an `x=` expiry, is what ends a signature's life.
+        old.withdraw(&zone);
+        assert_fails(&zone, before.signed_message(), &old);
+        assert_passes(&zone, after.signed_message(), &new);
+    }
 }
 
 // ---- Generated messages ----------------------------------------------------------------------
@@ -438,14 +586,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
-    fn mail_auth_verifies_generated_messages(message in generated_message()) {
-        let zone = zone(&[(0, "scaisend")]);
-        let signature = sign(&message);
+    fn mail_auth_verifies_generated_messages(
+        message in generated_message(),
+        set in proptest::sample::select(SETS.to_vec()),
+    ) {
+        let keys = Keys::first(set);
+        let zone = zone(&[keys]);
+        let signature = keys.sign(&message);
         let verdicts = verdicts(&zone, signature.signed_message());
-        prop_assert!(
-            verdicts.len() == 1 && verdicts[0].is_pass(),
-            "{:?}\n{}",
-            verdicts,
+        prop_assert_eq!(
+            &verdicts,
+            &keys.passes(),
+            "{}",
             String::from_utf8_lossy(signature.signed_message())
         );
     }

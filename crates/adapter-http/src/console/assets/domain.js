@@ -56,11 +56,34 @@ function backLink() {
   return h("p", { class: "crumbs" }, h("a", { href: "/console/", "data-nav": true }, "← All domains"));
 }
 
+const DKIM_MODES = {
+  txt: "TXT records (you publish each new key)",
+  cname: "CNAME records into our zone (rotations need no DNS change)",
+};
+
+const ALGORITHMS = { "rsa-sha256": "RSA", "ed25519-sha256": "Ed25519" };
+
+function algorithmName(algorithm) {
+  return ALGORITHMS[algorithm] || algorithm;
+}
+
+// The selectors that sign now, one per algorithm; the API's `dkim_selector` is the RSA one.
+function signingSelectors(domain) {
+  const active = (domain.dkim_keys || []).filter((k) => k.state === "active").map((k) => k.selector);
+  return active.length > 0 ? active.join(", ") : domain.dkim_selector;
+}
+
 function facts(domain) {
   const rows = [
     ["DMARC policy", domain.dmarc_policy],
     ["DMARC report address", domain.dmarc_rua_email || "none"],
-    ["Signing selector", domain.dkim_selector],
+    ["Signing selectors", signingSelectors(domain)],
+    ["DKIM signatures", (domain.dkim_algorithms || []).map(algorithmName).join(" and ")],
+    ["DKIM publishing", DKIM_MODES[domain.dkim_mode] || domain.dkim_mode],
+    ["Return path", domain.return_path_host || "the platform's (none of your own)"],
+    ["Return path verified", domain.return_path_host
+      ? (domain.return_path_verified ? "yes" : "no")
+      : "—"],
     ["Automatic rotation", domain.dkim_rotation_days ? `every ${domain.dkim_rotation_days} days` : "off"],
     ["Owner", domain.is_shared ? `partner ${domain.partner_id}` : `tenant ${domain.tenant_id}`],
     ["Added", when(domain.created_at)],
@@ -114,9 +137,13 @@ function actions(page) {
   const rotate = h("button", { type: "button" }, "Rotate DKIM key");
   rotate.addEventListener("click", () => act(page, rotate, "Rotating…", async () => {
     const started = await send("POST", paths.rotate(domain.id));
+    const selectors = (started.dns_records || [started.dns_record])
+      .map((r) => r.host.split("._domainkey.")[0]);
+    const what = domain.dkim_mode === "cname"
+      ? `The new keys (${selectors.join(", ")}) are served behind your CNAME records; verify to start signing with them.`
+      : `Publish the record${selectors.length > 1 ? "s" : ""} of selector${selectors.length > 1 ? "s" : ""} ${selectors.join(" and ")}, then verify.`;
     return {
-      message: `Rotation started: publish the record of selector ${started.new_selector}, then verify. `
-        + `${started.active_selector} keeps signing until the new record is seen.`,
+      message: `Rotation started. ${what} ${started.active_selector} keeps signing until then.`,
     };
   }));
 
@@ -240,7 +267,7 @@ function recordsSection(page) {
       h("tbody", {}, domain.dns_records.map((r) => recordRow(page, r, writer)))));
 }
 
-const PURPOSES = { dkim: "DKIM", spf: "SPF", dmarc: "DMARC" };
+const PURPOSES = { dkim: "DKIM", spf: "SPF", dmarc: "DMARC", return_path: "Return path" };
 
 function recordRow(page, r, writer) {
   const type = r.priority !== undefined && r.priority !== null ? `${r.type} ${r.priority}` : r.type;
@@ -330,9 +357,10 @@ function keysSection(domain) {
     h("h2", { id: "keys-heading" }, "DKIM keys"),
     h("table", { class: "keys stack" },
       h("thead", {}, h("tr", {},
-        ["Selector", "State", "Size", "Created", "Signing since", "Retired", "Removed"].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, domain.dkim_keys.map((k) => h("tr", {},
+        ["Selector", "Algorithm", "State", "Size", "Created", "Signing since", "Retired", "Removed"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, domain.dkim_keys.map((k) => h("tr", { "data-selector": k.selector },
         h("td", { "data-label": "Selector" }, h("code", {}, k.selector)),
+        h("td", { "data-label": "Algorithm" }, algorithmName(k.algorithm)),
         h("td", { "data-label": "State" }, k.state),
         h("td", { "data-label": "Size" }, `${k.bits} bits`),
         h("td", { "data-label": "Created" }, when(k.created_at)),

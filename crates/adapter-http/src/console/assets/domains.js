@@ -43,6 +43,36 @@ const CREATE_FIELDS = [
       ["4096", "4096 bits"],
     ],
   },
+  {
+    name: "dkim_algorithms",
+    label: "DKIM signatures",
+    type: "select",
+    options: [
+      ["rsa-sha256", "RSA only (default)"],
+      ["rsa-sha256 ed25519-sha256", "RSA and Ed25519 — two signatures per message"],
+    ],
+    // The API takes a list; each option is its names, separated by spaces.
+    encode: (value) => value.split(" "),
+    help: "Ed25519 (RFC 8463) is signed beside RSA, never alone: many receivers verify only RSA.",
+  },
+  {
+    name: "dkim_mode",
+    label: "DKIM publishing",
+    type: "select",
+    options: [
+      ["txt", "TXT records — you publish each new key (default)"],
+      ["cname", "CNAME records — published once, we rotate the keys"],
+    ],
+    help: "With CNAME records, each key slot points into our DNS zone and key rotations need no DNS change.",
+  },
+  {
+    name: "return_path",
+    label: "Return path label",
+    type: "text",
+    placeholder: "bounces",
+    optional: true,
+    help: "One DNS label: bounces then go to <label>.<your domain>, which lets SPF align for DMARC.",
+  },
 ];
 
 export async function domainsPage(ctx) {
@@ -177,13 +207,13 @@ function field(spec) {
     h("p", { class: "field-error", id: `${id}-error`, hidden: true }));
 }
 
-// The request body: each field that has a value, numbers as numbers.
+// The request body: each field that has a value, numbers as numbers, lists as lists.
 function bodyOf(form) {
   const body = {};
   for (const spec of CREATE_FIELDS) {
     const value = form.elements[spec.name].value.trim();
     if (value !== "") {
-      body[spec.name] = spec.number ? Number(value) : value;
+      body[spec.name] = spec.encode ? spec.encode(value) : spec.number ? Number(value) : value;
     }
   }
   return body;
