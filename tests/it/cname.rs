@@ -31,7 +31,8 @@ fn to_publish(domain: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Signs [`MESSAGE`] through the internal endpoint: the signed message and the selector.
+/// Signs [`MESSAGE`] through the internal endpoint: the signed message and the selectors
+/// of its signatures, joined with spaces.
 async fn sign(app: &TestApp) -> (Vec<u8>, String) {
     let (status, body) = app
         .post(
@@ -43,7 +44,13 @@ async fn sign(app: &TestApp) -> (Vec<u8>, String) {
     assert_eq!(status, 200, "{body}");
     (
         body["signed_message"].as_str().unwrap().as_bytes().to_vec(),
-        body["selector"].as_str().unwrap().to_owned(),
+        body["signatures"]
+            .as_array()
+            .expect("signatures")
+            .iter()
+            .map(|s| s["selector"].as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(" "),
     )
 }
 
@@ -87,6 +94,29 @@ async fn until(
 }
 
 async fn a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit(kind: StoreKind) {
+    cname_walk(kind, &["rsa-sha256"]).await;
+}
+
+async fn a_dual_algorithm_cname_domain_rotates_both_keys_with_no_dns_edit(kind: StoreKind) {
+    cname_walk(kind, &["rsa-sha256", "ed25519-sha256"]).await;
+}
+
+/// The selectors of the `n`-th slot (1 or 2) of each algorithm, joined with spaces.
+fn slot_selectors(algorithms: &[&str], n: u32) -> String {
+    let number = if n == 1 { String::new() } else { n.to_string() };
+    algorithms
+        .iter()
+        .map(|a| match *a {
+            "ed25519-sha256" => format!("scaisend{number}-ed25519"),
+            _ => format!("scaisend{number}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Create, verify with two CNAMEs per algorithm plus SPF and DMARC, sign, rotate with the
+/// monitor and no DNS edit, retire: for a domain signing with `algorithms`.
+async fn cname_walk(kind: StoreKind, algorithms: &[&str]) {
     let (app, clock) = TestApp::spawn_on_manual_clock(kind).await;
     let zone = app.serve_zone().await;
     let admin = app.admin();
@@ -94,21 +124,37 @@ async fn a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit(kind: StoreK
         .post(
             "/api/admin/domains",
             &admin,
-            json!({"domain": "mail.example.com", "dmarc_policy": "quarantine", "dkim_mode": "cname"}),
+            json!({"domain": "mail.example.com", "dmarc_policy": "quarantine",
+                   "dkim_mode": "cname", "dkim_algorithms": algorithms}),
         )
         .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["dkim_mode"], "cname");
+    assert_eq!(created["dkim_algorithms"], json!(algorithms));
     let id = created["id"].as_str().unwrap().to_owned();
     let path = format!("/api/admin/domains/{id}");
 
-    // Two CNAMEs into our zone, SPF and DMARC: all the tenant ever publishes.
+    // Two CNAMEs per algorithm into our zone, SPF and DMARC: all the tenant ever
+    // publishes.
     let rows = to_publish(&created);
     let cnames: Vec<_> = rows.iter().filter(|r| r.0 == "CNAME").collect();
-    assert_eq!(rows.len(), 4, "{rows:?}");
-    assert_eq!(cnames.len(), 2, "{rows:?}");
-    for (slot, (_, host, target)) in ["scaisend", "scaisend2"].iter().zip(&cnames) {
-        assert_eq!(host, &format!("{slot}._domainkey.mail.example.com"));
+    assert_eq!(rows.len(), 2 + 2 * algorithms.len(), "{rows:?}");
+    let (first_selectors, second_selectors) =
+        (slot_selectors(algorithms, 1), slot_selectors(algorithms, 2));
+    let mut slots: Vec<&str> = first_selectors.split(' ').collect();
+    slots.extend(second_selectors.split(' '));
+    let target_of = |selector: &str| {
+        let host = format!("{selector}._domainkey.mail.example.com");
+        cnames
+            .iter()
+            .find(|r| r.1 == host)
+            .unwrap_or_else(|| panic!("no CNAME at {host}: {rows:?}"))
+            .2
+            .clone()
+    };
+    assert_eq!(cnames.len(), slots.len(), "{rows:?}");
+    for slot in &slots {
+        let target = target_of(slot);
         let label = target
             .strip_prefix(&format!("{slot}."))
             .and_then(|t| t.strip_suffix(".dkim.scaisend.scailabs.ai"))
@@ -118,8 +164,8 @@ async fn a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit(kind: StoreK
             "the label says nothing about the tenant: {label}"
         );
     }
-    let first_slot = cnames[0].2.clone();
-    let second_slot = cnames[1].2.clone();
+    let first_slots: Vec<String> = first_selectors.split(' ').map(target_of).collect();
+    let second_slots: Vec<String> = second_selectors.split(' ').map(target_of).collect();
     app.publish(&created["dns_records"]);
 
     let (status, report) = app.post_empty(&format!("{path}/verify"), &admin).await;
@@ -129,10 +175,12 @@ async fn a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit(kind: StoreK
 
     // Our zone serves the key behind the first slot; mail signed with it verifies by
     // following the tenant's CNAME into the zone server.
-    until(zone.local_addr(), &first_slot, |r| r.is_some()).await;
-    assert_eq!(served(zone.local_addr(), &second_slot).await, None);
-    let (signed_before, selector) = sign(&app).await;
-    assert_eq!(selector, "scaisend");
+    for (first, second) in first_slots.iter().zip(&second_slots) {
+        until(zone.local_addr(), first, |r| r.is_some()).await;
+        assert_eq!(served(zone.local_addr(), second).await, None);
+    }
+    let (signed_before, selectors) = sign(&app).await;
+    assert_eq!(selectors, first_selectors);
     assert!(verifies(&app, &signed_before).await);
 
     // Rotate: the new key goes into the standby slot and is served at once ...
@@ -144,20 +192,22 @@ async fn a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit(kind: StoreK
         rows,
         "the tenant's records never change"
     );
-    let new_key = until(zone.local_addr(), &second_slot, |r| r.is_some())
-        .await
-        .expect("the standby slot serves the new key");
-    assert!(new_key.starts_with("v=DKIM1;"), "{new_key}");
+    for second in &second_slots {
+        let new_key = until(zone.local_addr(), second, |r| r.is_some())
+            .await
+            .expect("the standby slot serves the new key");
+        assert!(new_key.starts_with("v=DKIM1;"), "{new_key}");
+    }
     // ... but signs only after the propagation time, once the monitor has confirmed that
     // the CNAMEs still point at us. Nobody touches the tenant's DNS.
-    assert_eq!(sign(&app).await.1, "scaisend");
+    assert_eq!(sign(&app).await.1, first_selectors);
     clock.advance(Duration::minutes(11));
     app.service
         .monitor_round("instance-a", 50, Duration::minutes(5))
         .await
         .expect("a monitor round");
-    let (signed_after, selector) = sign(&app).await;
-    assert_eq!(selector, "scaisend2", "the new key signs");
+    let (signed_after, selectors) = sign(&app).await;
+    assert_eq!(selectors, second_selectors, "the new keys sign");
     assert!(verifies(&app, &signed_after).await);
     assert!(
         verifies(&app, &signed_before).await,
@@ -178,10 +228,12 @@ async fn a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit(kind: StoreK
         .monitor_round("instance-a", 50, Duration::minutes(5))
         .await
         .expect("a monitor round");
-    until(zone.local_addr(), &first_slot, |r| {
-        r.is_some_and(|r| r.trim_end().ends_with("p="))
-    })
-    .await;
+    for first in &first_slots {
+        until(zone.local_addr(), first, |r| {
+            r.is_some_and(|r| r.trim_end().ends_with("p="))
+        })
+        .await;
+    }
     assert!(
         !verifies(&app, &signed_before).await,
         "a revoked key verifies nothing"
@@ -193,7 +245,10 @@ async fn a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit(kind: StoreK
     }
 }
 
-both_stores!(a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit);
+both_stores!(
+    a_cname_domain_verifies_signs_and_rotates_with_no_dns_edit,
+    a_dual_algorithm_cname_domain_rotates_both_keys_with_no_dns_edit
+);
 
 /// Two instances on one PostgreSQL serve a rotation's new key within a refresh of each
 /// other, and a zone whose store goes away keeps serving what it had.
