@@ -14,6 +14,7 @@
 
 pub mod payload;
 pub mod signature;
+pub mod stored;
 
 mod endpoint;
 mod event_type;
