@@ -13,4 +13,5 @@ mod ops;
 mod outage;
 mod return_path;
 mod support;
+mod webhooks;
 mod zone_file;

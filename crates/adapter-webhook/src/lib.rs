@@ -11,10 +11,9 @@
 //! most 1 KiB of an answer's body is read.
 //!
 //! Why reqwest: it is the most used and best maintained HTTP client in Rust, built on
-//! hyper, which the service already runs under axum; with rustls and no bundled crypto
-//! provider it reuses the AWS-LC build and the platform trust store (through
-//! `rustls-platform-verifier`) that hickory already brings in, so it adds no second TLS
-//! or crypto stack. It exposes what the egress rules need: a custom resolver, no
+//! hyper, which the service already runs under axum; its TLS is rustls, configured here
+//! on the AWS-LC provider and the platform trust store (through
+//! `rustls-platform-verifier`) that hickory already brings in. It exposes what the egress rules need: a custom resolver, no
 //! redirects, no proxy, and timeouts.
 
 use std::net::SocketAddr;

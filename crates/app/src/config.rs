@@ -385,6 +385,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 impl ServeArgs {

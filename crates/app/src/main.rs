@@ -10,7 +10,9 @@ use domain_core::ports::SystemClock;
 use domain_core::{Role, Selector, ServiceConfig};
 use hyper_util::server::graceful::GracefulShutdown;
 use scaisend_domains::config::{Cli, Command, LogFormat, ServeArgs, TokenArgs, redact_url};
-use scaisend_domains::{App, AppParts, BlockingKeyGenerator, check, monitor, secrets, server};
+use scaisend_domains::{
+    App, AppParts, BlockingKeyGenerator, check, monitor, secrets, server, webhooks,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -112,6 +114,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         config,
         limits,
         separate_internal: args.internal_listen.is_some(),
+        webhooks: webhooks::WebhookParts {
+            config: args.webhooks.config()?,
+            sender: args.webhooks.sender()?,
+        },
     })?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -129,6 +135,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tokio::spawn(monitor::run(
             app.service.clone(),
             args.monitor_interval,
+            stop_rx.clone(),
+        ))
+    });
+    let mut webhook_worker = args.webhooks.webhook_worker.then(|| {
+        tokio::spawn(webhooks::run(
+            app.webhooks.clone(),
+            args.webhooks.worker(),
             stop_rx.clone(),
         ))
     });
@@ -182,7 +195,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
             tracing::warn!("shutdown grace over: abandoning the monitor's checks under way");
         }
     };
-    tokio::join!(drain, stop_monitor);
+    let stop_webhooks = async {
+        if let Some(task) = webhook_worker.as_mut()
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("shutdown grace over: abandoning webhook attempts under way");
+        }
+    };
+    tokio::join!(drain, stop_monitor, stop_webhooks);
+    if let Some(task) = webhook_worker {
+        task.abort();
+    }
     if let Some(task) = monitor {
         task.abort();
     }

@@ -195,6 +195,11 @@ impl DomainService {
         &self.config
     }
 
+    /// The master key that seals private keys (webhook secrets are sealed with it too).
+    pub fn master_key(&self) -> Arc<MasterKey> {
+        self.master.clone()
+    }
+
     /// The ports.
     pub fn ports(&self) -> &Ports {
         &self.ports
