@@ -14,4 +14,5 @@ mod ops;
 mod outage;
 mod return_path;
 mod support;
+mod webhooks;
 mod zone_file;

@@ -9,11 +9,14 @@ use adapter_http::{Claims, JwtKey, JwtSettings, Limits};
 use domain_core::crypto::MasterKey;
 use domain_core::ports::{Clock, SystemClock};
 use domain_core::testing::ManualClock;
+use domain_core::service::WebhookConfig;
+use domain_core::webhook::{EgressRules, RetryPolicy};
 use domain_core::{DomainService, ServiceConfig};
 use repo_contract::pg::TestDatabase;
 use scaisend_domains::config::DnsArgs;
 use scaisend_domains::secrets::Secrets;
 use scaisend_domains::zone::ServedZone;
+use scaisend_domains::webhooks::{WebhookParts, WorkerLimits};
 use scaisend_domains::{App, AppParts, BlockingKeyGenerator, Store};
 use serde_json::{Value, json};
 use test_dns::{Record, TestDns};
@@ -40,6 +43,8 @@ pub struct Options {
     pub limits: Limits,
     /// Key generations at once (as many more may wait; beyond that, 503).
     pub keygen_concurrency: usize,
+    /// Webhook settings: loopback over plain HTTP allowed, a 50 ms retry base.
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for Options {
@@ -49,6 +54,16 @@ impl Default for Options {
             behind_proxy: false,
             limits: Limits::default(),
             keygen_concurrency: 2,
+            webhooks: WebhookConfig {
+                egress: EgressRules {
+                    allow_http: true,
+                    allow_private: true,
+                },
+                retry: RetryPolicy {
+                    base: time::Duration::milliseconds(50),
+                },
+                ..WebhookConfig::default()
+            },
         }
     }
 }
@@ -70,11 +85,14 @@ pub struct TestApp {
     _db: Option<TestDatabase>,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
+    webhook_worker: tokio::task::JoinHandle<()>,
+    _stop_webhooks: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        self.webhook_worker.abort();
     }
 }
 
@@ -187,8 +205,28 @@ impl TestApp {
             config: ServiceConfig::default(),
             limits: options.limits,
             separate_internal: false,
+            webhooks: WebhookParts {
+                config: options.webhooks,
+                sender: Arc::new(
+                    adapter_webhook::HttpSender::new(adapter_webhook::SenderConfig {
+                        egress: options.webhooks.egress,
+                        timeout: Duration::from_secs(10),
+                    })
+                    .expect("the webhook client builds"),
+                ),
+            },
         })
         .expect("app builds");
+        let (stop_webhooks, stop_rx) = tokio::sync::watch::channel(false);
+        let webhook_worker = tokio::spawn(scaisend_domains::webhooks::run(
+            app.webhooks.clone(),
+            WorkerLimits {
+                total: 8,
+                per_endpoint: 4,
+                poll: Duration::from_millis(100),
+            },
+            stop_rx,
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -211,6 +249,8 @@ impl TestApp {
             _db: db,
             _dir: dir,
             server,
+            webhook_worker,
+            _stop_webhooks: stop_webhooks,
         }
     }
 

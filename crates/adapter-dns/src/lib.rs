@@ -24,7 +24,6 @@
 //! DNS cannot carry — is a temporary failure, never "missing".
 
 mod config;
-mod egress;
 mod lookup;
 mod upstream;
 mod zones;

@@ -15,9 +15,9 @@ use tokio::time::Instant;
 
 use crate::Error;
 use crate::config::DnsConfig;
-use crate::egress::internal_range;
 use crate::upstream::{MAX_CHAIN, Outcome, Upstream};
 use crate::zones::{Zone, ZoneCache};
+use domain_core::egress::internal_range;
 
 /// How many nameserver addresses of one zone are tried before falling back.
 const MAX_ZONE_SERVERS: usize = 4;

@@ -17,6 +17,7 @@ mod metrics;
 mod routes;
 mod schema;
 mod state;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub use console::{CONSOLE_PATH, CONTENT_SECURITY_POLICY};
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use limits::{Limits, MAX_BUCKETS, RateLimit, Timeouts, default_internal_concurrency};
 pub use state::AppState;
+pub use webhooks::ApiRenderer;
 
 /// The header carrying the request id on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -62,6 +64,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "domains", description = "Sender domains and their records"),
         (name = "verification", description = "Checking the records in DNS"),
         (name = "rotation", description = "DKIM key rotation"),
+        (name = "webhooks", description = "Signed events about domains, pushed to the owner's endpoints"),
         (name = "internal", description = "For the sending pipeline (service tokens only)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -111,6 +114,15 @@ fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::rotate_dkim))
         .routes(routes!(routes::remove_selector))
         .routes(routes!(routes::domain_events))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::update_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(webhooks::webhook_deliveries))
 }
 
 /// `POST /api/admin/domains/{id}/verify`.

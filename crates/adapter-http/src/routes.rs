@@ -50,11 +50,11 @@ fn domain_id(raw: &str) -> Result<DomainId, ApiError> {
 
 const CURSOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-fn encode_cursor(after: Option<String>) -> Option<String> {
+pub(crate) fn encode_cursor(after: Option<String>) -> Option<String> {
     after.map(|a| CURSOR.encode(a))
 }
 
-fn decode_cursor<T>(
+pub(crate) fn decode_cursor<T>(
     cursor: Option<&str>,
     parse: impl Fn(&str) -> Result<T, InputError>,
 ) -> Result<Option<String>, FieldError> {
@@ -71,7 +71,7 @@ fn decode_cursor<T>(
     Ok(Some(text))
 }
 
-fn page_request(
+pub(crate) fn page_request(
     limit: Option<&str>,
     cursor: Option<String>,
 ) -> Result<PageRequest, Vec<FieldError>> {

@@ -13,6 +13,8 @@ use telemetry::Metrics;
 pub struct AppState {
     /// The use cases.
     pub service: Arc<DomainService>,
+    /// The webhook use cases; `None` where webhooks are off (their endpoints answer 404).
+    pub webhooks: Option<Arc<domain_core::service::WebhookService>>,
     /// The instance's metrics, rendered at `/metrics`.
     pub metrics: Arc<Metrics>,
 }

@@ -13,5 +13,6 @@
 mod error;
 mod rows;
 mod store;
+mod webhooks;
 
 pub use store::{PgStore, PoolConfig, SetupError};

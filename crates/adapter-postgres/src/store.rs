@@ -18,7 +18,9 @@ use time::OffsetDateTime;
 
 use crate::error::{map_err, violated_unique};
 use crate::rows;
+use crate::webhooks::write_outbox;
 use domain_core::stored::corrupt;
+use domain_core::webhook::OutboxMessage;
 
 /// The schema, embedded at build time from `migrations/postgres`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -104,6 +106,11 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// The pool, for the webhook store beside this one.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Reads the domains of `rows` with their keys and checks.
     ///
     /// Callers run this inside a repeatable-read transaction, so that the domain rows, keys
@@ -168,7 +175,12 @@ impl PgStore {
 
 #[async_trait]
 impl DomainRepo for PgStore {
-    async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
+    async fn insert_notifying(
+        &self,
+        domain: &Domain,
+        events: &[DomainEvent],
+        outbox: &[OutboxMessage],
+    ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
         let return_path = stored::return_path_columns(domain);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
@@ -208,6 +220,7 @@ impl DomainRepo for PgStore {
             None => map_err(e),
         })?;
         write_children(&mut tx, domain, events).await?;
+        write_outbox(&mut tx, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -231,10 +244,11 @@ impl DomainRepo for PgStore {
         Ok(Page::from_overfetch(domains, page, |d| d.id.as_str()))
     }
 
-    async fn update(
+    async fn update_notifying(
         &self,
         domain: &Domain,
         events: &[DomainEvent],
+        outbox: &[OutboxMessage],
         lease: LeaseOnWrite,
     ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
@@ -277,21 +291,29 @@ impl DomainRepo for PgStore {
             return Err(missing_or(&mut *tx, &domain.id, conflict::stale_version()).await);
         }
         write_children(&mut tx, domain, events).await?;
+        write_outbox(&mut tx, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
-    async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError> {
-        // One statement, so one transaction: the foreign keys cascade to the keys (and so
-        // the sealed private keys), the checks and the events.
+    async fn delete_notifying(
+        &self,
+        scope: &Scope,
+        id: &DomainId,
+        outbox: &[OutboxMessage],
+    ) -> Result<(), RepoError> {
+        // The foreign keys cascade to the keys (and so the sealed private keys), the
+        // checks and the events; the outbox is written in the same transaction.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         let deleted = store_sql::delete(scope, id)
             .build()
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
         if deleted.rows_affected() == 0 {
             return Err(RepoError::NotFound);
         }
-        Ok(())
+        write_outbox(&mut tx, outbox).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn events(

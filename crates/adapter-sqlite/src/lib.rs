@@ -14,5 +14,6 @@
 mod error;
 mod rows;
 mod store;
+mod webhooks;
 
 pub use store::{PoolConfig, SetupError, SqliteStore};

@@ -89,11 +89,11 @@ where
     row.try_get(column).map_err(map_err)
 }
 
-fn time(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, RepoError> {
+pub(crate) fn time(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, RepoError> {
     get::<Micros>(row, column).map(|m| m.0)
 }
 
-fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, RepoError> {
+pub(crate) fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, RepoError> {
     get::<Option<Micros>>(row, column).map(|m| m.map(|m| m.0))
 }
 

@@ -21,7 +21,9 @@ use time::OffsetDateTime;
 
 use crate::error::{map_err, violated_unique};
 use crate::rows::{self, Micros};
+use crate::webhooks::write_outbox;
 use domain_core::stored::corrupt;
+use domain_core::webhook::OutboxMessage;
 
 /// The schema, embedded at build time from `migrations/sqlite`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -29,7 +31,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqli
 /// Takes SQLite's write lock at the start of a transaction instead of at its first write,
 /// so that a transaction never has to upgrade a read snapshot another writer made stale
 /// (which fails at once, without waiting for the busy timeout).
-const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// Sender domains, their keys, verdicts, timeline and monitor leases in one SQLite file.
 ///
@@ -111,6 +113,11 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// The pool, for the webhook store beside this one.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Reads the domains of `rows` with their keys and checks.
     ///
     /// Callers run this inside a transaction, so that the domain rows, keys and checks come
@@ -175,7 +182,12 @@ impl SqliteStore {
 
 #[async_trait]
 impl DomainRepo for SqliteStore {
-    async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
+    async fn insert_notifying(
+        &self,
+        domain: &Domain,
+        events: &[DomainEvent],
+        outbox: &[OutboxMessage],
+    ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
         let return_path = stored::return_path_columns(domain);
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
@@ -218,6 +230,7 @@ impl DomainRepo for SqliteStore {
             None => map_err(e),
         })?;
         write_children(&mut tx, domain, events).await?;
+        write_outbox(&mut tx, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -241,10 +254,11 @@ impl DomainRepo for SqliteStore {
         Ok(Page::from_overfetch(domains, page, |d| d.id.as_str()))
     }
 
-    async fn update(
+    async fn update_notifying(
         &self,
         domain: &Domain,
         events: &[DomainEvent],
+        outbox: &[OutboxMessage],
         lease: LeaseOnWrite,
     ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
@@ -286,10 +300,16 @@ impl DomainRepo for SqliteStore {
             return Err(missing_or(&mut tx, &domain.id, conflict::stale_version()).await);
         }
         write_children(&mut tx, domain, events).await?;
+        write_outbox(&mut tx, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
-    async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError> {
+    async fn delete_notifying(
+        &self,
+        scope: &Scope,
+        id: &DomainId,
+        outbox: &[OutboxMessage],
+    ) -> Result<(), RepoError> {
         // One statement, in a write transaction like every write here (a lone statement
         // would read first and could fail to upgrade its stale snapshot). The foreign keys
         // (on for every connection) cascade to the keys, so the sealed private keys, the
@@ -303,6 +323,7 @@ impl DomainRepo for SqliteStore {
         if deleted.rows_affected() == 0 {
             return Err(RepoError::NotFound);
         }
+        write_outbox(&mut tx, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 

@@ -391,6 +391,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub zone_server: ZoneServerArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 /// Our DKIM zone's DNS server (docs/operations.md, "Our DKIM zone").

@@ -11,6 +11,7 @@ pub mod config;
 pub mod monitor;
 pub mod secrets;
 pub mod server;
+pub mod webhooks;
 mod wiring;
 pub mod zone;
 

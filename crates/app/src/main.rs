@@ -13,7 +13,9 @@ use scaisend_domains::config::{
     Cli, Command, DnsServeArgs, LogFormat, ServeArgs, TokenArgs, redact_url, selector_base,
 };
 use scaisend_domains::zone::ServedZone;
-use scaisend_domains::{App, AppParts, BlockingKeyGenerator, check, monitor, secrets, server};
+use scaisend_domains::{
+    App, AppParts, BlockingKeyGenerator, check, monitor, secrets, server, webhooks,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -115,6 +117,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         config,
         limits,
         separate_internal: args.internal_listen.is_some(),
+        webhooks: webhooks::WebhookParts {
+            config: args.webhooks.config()?,
+            sender: args.webhooks.sender()?,
+        },
     })?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -145,6 +151,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tokio::spawn(monitor::run(
             app.service.clone(),
             args.monitor_interval,
+            stop_rx.clone(),
+        ))
+    });
+    let mut webhook_worker = args.webhooks.webhook_worker.then(|| {
+        tokio::spawn(webhooks::run(
+            app.webhooks.clone(),
+            args.webhooks.worker(),
             stop_rx.clone(),
         ))
     });
@@ -205,7 +218,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 .await;
         }
     };
-    tokio::join!(drain, stop_monitor, stop_zone);
+    let stop_webhooks = async {
+        if let Some(task) = webhook_worker.as_mut()
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("shutdown grace over: abandoning webhook attempts under way");
+        }
+    };
+    tokio::join!(drain, stop_monitor, stop_zone, stop_webhooks);
+    if let Some(task) = webhook_worker {
+        task.abort();
+    }
     if let Some(task) = monitor {
         task.abort();
     }

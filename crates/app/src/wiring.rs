@@ -9,8 +9,10 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use domain_core::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
 use domain_core::ports::{
-    Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, PoolError, offload,
+    Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, PoolError, WebhookRepo,
+    offload,
 };
+use domain_core::service::WebhookService;
 use domain_core::{DomainService, Ports, ServiceConfig};
 use telemetry::Metrics;
 
@@ -24,13 +26,16 @@ pub struct Store {
     pub repo: Arc<dyn DomainRepo>,
     /// Sealed keys for the signer.
     pub keys: Arc<dyn KeyStore>,
+    /// Webhook endpoints, deliveries and attempts.
+    pub webhooks: Arc<dyn WebhookRepo>,
 }
 
 impl Store {
     /// Both ports served by one store.
-    pub fn both(store: impl DomainRepo + KeyStore + 'static) -> Store {
+    pub fn both(store: impl DomainRepo + KeyStore + WebhookRepo + 'static) -> Store {
         let store = Arc::new(store);
         Store {
+            webhooks: store.clone(),
             repo: store.clone(),
             keys: store,
         }
@@ -188,6 +193,8 @@ pub struct AppParts {
     pub limits: Limits,
     /// Serve the internal endpoints on a router of their own (`SCAISEND_INTERNAL_LISTEN`).
     pub separate_internal: bool,
+    /// Webhook settings and sender.
+    pub webhooks: crate::webhooks::WebhookParts,
 }
 
 impl std::fmt::Debug for AppParts {
@@ -204,6 +211,8 @@ impl std::fmt::Debug for AppParts {
 pub struct App {
     /// The use cases (the monitor runs them too).
     pub service: Arc<DomainService>,
+    /// The webhook use cases (the delivery worker runs them).
+    pub webhooks: Arc<WebhookService>,
     /// The HTTP application (with the internal endpoints unless `internal_router` is set).
     pub router: axum::Router,
     /// The internal endpoints alone, when they are served on a listener of their own.
@@ -224,22 +233,33 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let auth = Authenticator::new(&parts.secrets.jwt, &parts.secrets.service_jwt)
             .map_err(anyhow::Error::msg)?;
-        let service = Arc::new(DomainService::new(
-            Ports {
-                repo: parts.store.repo,
-                keys: parts.store.keys,
-                dns: parts.dns,
-                clock: parts.clock,
-                keygen: parts.keygen,
-                cpu: Arc::new(BlockingPool::per_core()),
-                observer: metrics.clone(),
-            },
-            Arc::new(parts.secrets.master),
-            parts.config,
+        let service = Arc::new(
+            DomainService::new(
+                Ports {
+                    repo: parts.store.repo,
+                    keys: parts.store.keys,
+                    dns: parts.dns,
+                    clock: parts.clock,
+                    keygen: parts.keygen,
+                    cpu: Arc::new(BlockingPool::per_core()),
+                    observer: metrics.clone(),
+                },
+                Arc::new(parts.secrets.master),
+                parts.config,
+            )
+            .with_webhooks(Arc::new(adapter_http::ApiRenderer)),
+        );
+        let webhooks = Arc::new(WebhookService::new(
+            parts.store.webhooks,
+            parts.webhooks.sender,
+            service.ports().clock.clone(),
+            service.master_key(),
+            parts.webhooks.config,
         ));
         let routers = adapter_http::routers(
             AppState {
                 service: service.clone(),
+                webhooks: Some(webhooks.clone()),
                 metrics: metrics.clone(),
             },
             Edge {
@@ -250,6 +270,7 @@ impl App {
         );
         Ok(App {
             service,
+            webhooks,
             router: routers.public,
             internal_router: routers.internal,
             metrics,

@@ -182,6 +182,31 @@ impl Caller {
         }
     }
 
+    /// The owner of the webhook endpoints this caller manages: a tenant admin its
+    /// tenant's, a partner operator its partner's (which receive the events of the
+    /// partner's shared domains). Viewers and service tokens manage none.
+    pub fn webhook_owner(&self) -> Result<Owner, Error> {
+        match (self.role, &self.partner_id) {
+            (Role::TenantAdmin, Some(p)) => Ok(Owner {
+                partner_id: p.clone(),
+                tenant_id: self.tenant_id.clone(),
+            }),
+            (Role::PartnerOperator, Some(p)) => Ok(Owner {
+                partner_id: p.clone(),
+                tenant_id: None,
+            }),
+            (Role::TenantViewer, _) => Err(Error::Forbidden(
+                "tenant viewers cannot manage webhooks".to_owned(),
+            )),
+            (Role::Service, _) => Err(Error::Forbidden(
+                "service tokens may call the internal endpoints only".to_owned(),
+            )),
+            _ => Err(Error::Unauthenticated(
+                "missing tenant or partner claim".to_owned(),
+            )),
+        }
+    }
+
     /// The internal endpoints take only service tokens.
     pub fn check_service(&self) -> Result<(), Error> {
         if self.role == Role::Service {

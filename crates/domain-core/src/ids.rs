@@ -50,7 +50,7 @@ impl EventId {
     }
 }
 
-fn parse_prefixed(s: &str, prefix: &str) -> Result<String, InputError> {
+pub(crate) fn parse_prefixed(s: &str, prefix: &str) -> Result<String, InputError> {
     let ulid = s
         .strip_prefix(prefix)
         .and_then(|rest| ulid::Ulid::from_string(rest).ok())
@@ -85,7 +85,7 @@ impl IdGenerator {
         Self::default()
     }
 
-    fn next(&self, now: OffsetDateTime) -> ulid::Ulid {
+    pub(crate) fn next(&self, now: OffsetDateTime) -> ulid::Ulid {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match g.generate_from_datetime(now.into()) {
             Ok(u) => u,

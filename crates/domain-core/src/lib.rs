@@ -13,6 +13,7 @@
 pub mod access;
 pub mod alignment;
 pub mod crypto;
+pub mod egress;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -29,6 +30,7 @@ pub mod service;
 pub mod signer;
 pub mod stored;
 pub mod verify;
+pub mod webhook;
 pub mod zone;
 
 #[cfg(any(test, feature = "testing"))]

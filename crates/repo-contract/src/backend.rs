@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain_core::ports::{DomainRepo, KeyStore};
+use domain_core::ports::{DomainRepo, KeyStore, WebhookRepo};
 
 /// One stored value, for the cases that read the database byte by byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,9 @@ pub trait Backend: Store {
 
     /// Every non-NULL value of every row of every table, migrations' bookkeeping included.
     async fn dump(&self) -> Vec<Cell>;
+
+    /// The same store as the webhook use cases see it.
+    fn webhooks(&self) -> Arc<dyn WebhookRepo>;
 
     /// Closes the store's connections; the store stays in use by the case.
     async fn close(&self);

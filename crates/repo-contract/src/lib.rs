@@ -37,6 +37,12 @@ pub use cases::security::{
     a_sealed_key_copied_to_another_row_does_not_open, no_private_key_material_is_stored_in_clear,
 };
 
+pub use cases::webhooks::{
+    a_disabled_endpoint_notifies_the_others, deliveries_are_leased_retried_and_logged,
+    no_webhook_secret_is_stored_in_clear, webhook_endpoints_are_scoped_to_their_owner,
+    webhooks_are_queued_with_the_domain_write,
+};
+
 #[doc(hidden)]
 pub use tokio as __tokio;
 
@@ -56,6 +62,11 @@ macro_rules! contract_tests {
             no_private_key_material_is_stored_in_clear,
             a_sealed_key_copied_to_another_row_does_not_open,
             a_closed_store_is_unavailable,
+            webhook_endpoints_are_scoped_to_their_owner,
+            webhooks_are_queued_with_the_domain_write,
+            deliveries_are_leased_retried_and_logged,
+            a_disabled_endpoint_notifies_the_others,
+            no_webhook_secret_is_stored_in_clear,
         );
         #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
         async fn an_unreachable_store_is_unavailable() {

@@ -255,3 +255,207 @@ where
     }
     q.push(")");
 }
+
+/// The webhook queries both stores share: only text and integer binds, so that they are
+/// written once. Times (which each store encodes its own way) are bound by the adapters.
+pub mod webhooks {
+    use domain_core::model::{Owner, PageRequest};
+    use sqlx::{Database, QueryBuilder};
+
+    use super::Bind;
+
+    /// The columns of `webhook_endpoints` that each adapter's decoder reads.
+    pub const ENDPOINT_COLUMNS: &str = "id, partner_id, tenant_id, url, description, all_events, \
+         enabled, disabled_reason, secret, previous_secret, previous_secret_until, failing_since, \
+         created_at, updated_at";
+
+    /// The columns of `webhook_messages` that each adapter's decoder reads.
+    pub const MESSAGE_COLUMNS: &str = "id, partner_id, tenant_id, event_type, payload, created_at";
+
+    /// The columns of `webhook_attempts` that each adapter's decoder reads.
+    pub const ATTEMPT_COLUMNS: &str = "id, message_id, endpoint_id, event_type, attempt, at, \
+         status, error, latency_ms, next_attempt_at";
+
+    /// ` AND` the row belongs to `owner` (a tenant, or its partner's shared side): the
+    /// one place an endpoint's owner becomes SQL.
+    pub fn push_owner<DB: Database>(q: &mut QueryBuilder<DB>, owner: &Owner)
+    where
+        String: Bind<DB>,
+    {
+        q.push(" AND partner_id = ")
+            .push_bind(owner.partner_id.clone())
+            .push(" AND owner_key = ")
+            .push_bind(owner_key(owner));
+    }
+
+    /// What the schema's generated `owner_key` column holds for `owner`.
+    pub fn owner_key(owner: &Owner) -> String {
+        match &owner.tenant_id {
+            Some(t) => format!("tenant:{t}"),
+            None => "shared".to_owned(),
+        }
+    }
+
+    /// `SELECT` of the endpoint `id` of `owner`.
+    pub fn endpoint<DB: Database>(owner: &Owner, id: &str) -> QueryBuilder<DB>
+    where
+        String: Bind<DB>,
+    {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = "
+        ));
+        q.push_bind(id.to_owned());
+        push_owner(&mut q, owner);
+        q
+    }
+
+    /// `SELECT` of the endpoint `id`, whoever owns it (for the delivery worker).
+    pub fn endpoint_by_id<DB: Database>(id: &str) -> QueryBuilder<DB>
+    where
+        String: Bind<DB>,
+    {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = "
+        ));
+        q.push_bind(id.to_owned());
+        q
+    }
+
+    /// `SELECT` of a page of the endpoints of `owner`, in id order.
+    pub fn endpoints<DB: Database>(owner: &Owner, page: &PageRequest) -> QueryBuilder<DB>
+    where
+        String: Bind<DB>,
+        i64: Bind<DB>,
+    {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE 1 = 1"
+        ));
+        push_owner(&mut q, owner);
+        if let Some(after) = &page.after {
+            q.push(" AND id > ").push_bind(after.clone());
+        }
+        q.push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(page.fetch_limit()));
+        q
+    }
+
+    /// `SELECT endpoint_id, event_type` of the listed types of the endpoints `ids`.
+    pub fn endpoint_events<DB: Database>(ids: &[String]) -> QueryBuilder<DB>
+    where
+        String: Bind<DB>,
+    {
+        let mut q = QueryBuilder::new(
+            "SELECT endpoint_id, event_type FROM webhook_endpoint_events WHERE endpoint_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        if ids.is_empty() {
+            list.push("NULL");
+        }
+        q.push(") ORDER BY endpoint_id, event_type");
+        q
+    }
+
+    /// `SELECT COUNT(*) AS n` of the endpoints of `owner`.
+    pub fn endpoint_count<DB: Database>(owner: &Owner) -> QueryBuilder<DB>
+    where
+        String: Bind<DB>,
+    {
+        let mut q = QueryBuilder::new("SELECT COUNT(*) AS n FROM webhook_endpoints WHERE 1 = 1");
+        push_owner(&mut q, owner);
+        q
+    }
+
+    /// `DELETE` of the endpoint `id` of `owner`; its events, deliveries and attempts go
+    /// with it by cascade.
+    pub fn delete_endpoint<DB: Database>(owner: &Owner, id: &str) -> QueryBuilder<DB>
+    where
+        String: Bind<DB>,
+    {
+        let mut q = QueryBuilder::new("DELETE FROM webhook_endpoints WHERE id = ");
+        q.push_bind(id.to_owned());
+        push_owner(&mut q, owner);
+        q
+    }
+
+    /// `INSERT INTO webhook_endpoint_events` of an endpoint's listed types (none: no
+    /// statement).
+    pub fn insert_endpoint_events<DB: Database>(
+        id: &str,
+        types: &[&'static str],
+    ) -> Option<QueryBuilder<DB>>
+    where
+        String: Bind<DB>,
+    {
+        if types.is_empty() {
+            return None;
+        }
+        let mut q =
+            QueryBuilder::new("INSERT INTO webhook_endpoint_events (endpoint_id, event_type) ");
+        q.push_values(types, |mut row, t| {
+            row.push_bind(id.to_owned()).push_bind((*t).to_owned());
+        });
+        Some(q)
+    }
+
+    /// Fans the stored message `message_id` out: a pending delivery, due at once, for
+    /// each enabled endpoint of its owner that receives its type — or, with `only`, for
+    /// that one endpoint of the owner whatever it subscribes to (a `webhook.test`).
+    pub fn fan_out<DB: Database>(message_id: &str, only: Option<&str>) -> QueryBuilder<DB>
+    where
+        String: Bind<DB>,
+    {
+        let mut q = QueryBuilder::new(
+            "INSERT INTO webhook_deliveries (message_id, endpoint_id, state, attempts, next_attempt_at) \
+             SELECT m.id, e.id, 'pending', 0, m.created_at \
+             FROM webhook_messages m JOIN webhook_endpoints e \
+             ON e.partner_id = m.partner_id AND e.owner_key = m.owner_key \
+             WHERE m.id = ",
+        );
+        q.push_bind(message_id.to_owned());
+        match only {
+            Some(id) => {
+                q.push(" AND e.id = ").push_bind(id.to_owned());
+            }
+            None => {
+                q.push(
+                    " AND e.enabled AND (e.all_events OR EXISTS (SELECT 1 FROM webhook_endpoint_events x \
+                     WHERE x.endpoint_id = e.id AND x.event_type = m.event_type))",
+                );
+            }
+        }
+        q
+    }
+
+    /// `SELECT` of a message.
+    pub fn message<DB: Database>(id: &str) -> QueryBuilder<DB>
+    where
+        String: Bind<DB>,
+    {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM webhook_messages WHERE id = "
+        ));
+        q.push_bind(id.to_owned());
+        q
+    }
+
+    /// `SELECT` of a page of an endpoint's attempts, newest first.
+    pub fn attempts<DB: Database>(endpoint_id: &str, page: &PageRequest) -> QueryBuilder<DB>
+    where
+        String: Bind<DB>,
+        i64: Bind<DB>,
+    {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE endpoint_id = "
+        ));
+        q.push_bind(endpoint_id.to_owned());
+        if let Some(after) = &page.after {
+            q.push(" AND id < ").push_bind(after.clone());
+        }
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(page.fetch_limit()));
+        q
+    }
+}

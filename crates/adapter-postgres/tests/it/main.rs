@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use adapter_postgres::{PgStore, PoolConfig, SetupError};
 use async_trait::async_trait;
-use domain_core::ports::{DomainRepo, KeyStore};
+use domain_core::ports::{DomainRepo, KeyStore, WebhookRepo};
 use repo_contract::pg::TestDatabase;
 use repo_contract::{Backend, Cell, Store};
 use sqlx::postgres::PgPool;
@@ -60,6 +60,10 @@ impl Store for PgBackend {
 
 #[async_trait]
 impl Backend for PgBackend {
+    fn webhooks(&self) -> Arc<dyn WebhookRepo> {
+        Arc::new(self.store.clone())
+    }
+
     async fn execute(&self, sql: &str) -> u64 {
         sqlx::query(AssertSqlSafe(sql.to_owned()))
             .execute(&self.raw)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use adapter_sqlite::{PoolConfig, SetupError, SqliteStore};
 use async_trait::async_trait;
 use domain_core::model::Scope;
-use domain_core::ports::{DomainRepo, KeyStore};
+use domain_core::ports::{DomainRepo, KeyStore, WebhookRepo};
 use repo_contract::{Backend, Cell, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{AssertSqlSafe, Row};
@@ -65,6 +65,10 @@ impl Store for SqliteBackend {
 
 #[async_trait]
 impl Backend for SqliteBackend {
+    fn webhooks(&self) -> Arc<dyn WebhookRepo> {
+        Arc::new(self.store.clone())
+    }
+
     async fn execute(&self, sql: &str) -> u64 {
         sqlx::query(AssertSqlSafe(sql.to_owned()))
             .execute(&self.raw)

@@ -22,6 +22,8 @@ pub struct MasterKey {
 /// selectors are reused by CNAME slots, to domain, generation and selector. Both open.
 const SEAL_V1: u8 = 1;
 const SEAL_V2: u8 = 2;
+/// Webhook signing secrets, bound to their endpoint.
+const SEAL_SECRET_V1: u8 = 3;
 const FINGERPRINT_LEN: usize = 8;
 const HEADER_LEN: usize = 1 + FINGERPRINT_LEN + NONCE_LEN;
 
@@ -79,14 +81,36 @@ impl MasterKey {
         key: &PrivateKey,
         row: &KeyRow<'_>,
     ) -> Result<SealedKey, KeyError> {
+        self.seal_bytes(version, key.pkcs8_der(), &row.binding(version))
+    }
+
+    /// Seals a webhook signing secret for the endpoint `endpoint` (its id): a sealed
+    /// secret copied to another endpoint does not open.
+    pub fn seal_secret(&self, secret: &[u8], endpoint: &str) -> Result<SealedKey, KeyError> {
+        self.seal_bytes(SEAL_SECRET_V1, secret, &secret_binding(endpoint))
+    }
+
+    /// Opens what [`seal_secret`](Self::seal_secret) sealed for `endpoint`.
+    pub fn open_secret(
+        &self,
+        sealed: &SealedKey,
+        endpoint: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        if sealed.0.first() != Some(&SEAL_SECRET_V1) {
+            return Err(KeyError::Malformed);
+        }
+        self.open_bytes(sealed, &secret_binding(endpoint))
+    }
+
+    fn seal_bytes(&self, version: u8, plain: &[u8], aad: &[u8]) -> Result<SealedKey, KeyError> {
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce)
             .map_err(|_| KeyError::Generation("random source failed".to_owned()))?;
-        let mut buf = plaintext_buffer(key.pkcs8_der());
+        let mut buf = plaintext_buffer(plain);
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(row.binding(version)),
+                Aad::from(aad),
                 &mut *buf,
             )
             .map_err(|_| KeyError::Generation("sealing failed".to_owned()))?;
@@ -101,8 +125,16 @@ impl MasterKey {
     /// Opens a sealed key; fails unless it was sealed under this master key for exactly
     /// this row.
     pub fn open(&self, sealed: &SealedKey, row: &KeyRow<'_>) -> Result<PrivateKey, KeyError> {
+        if !matches!(sealed.0.first(), Some(&(SEAL_V1 | SEAL_V2))) {
+            return Err(KeyError::Malformed);
+        }
+        let plain = self.open_bytes(sealed, &row.binding(sealed.0[0]))?;
+        Ok(PrivateKey::from_pkcs8(plain))
+    }
+
+    fn open_bytes(&self, sealed: &SealedKey, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let bytes = &sealed.0;
-        if bytes.len() <= HEADER_LEN || !matches!(bytes[0], SEAL_V1 | SEAL_V2) {
+        if bytes.len() <= HEADER_LEN {
             return Err(KeyError::Malformed);
         }
         if bytes[1..1 + FINGERPRINT_LEN] != self.fingerprint {
@@ -115,13 +147,13 @@ impl MasterKey {
             .key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(row.binding(bytes[0])),
+                Aad::from(aad),
                 buf.as_mut_slice(),
             )
             .map_err(|_| KeyError::DoesNotOpen)?
             .len();
         buf.truncate(plain_len);
-        Ok(PrivateKey::from_pkcs8(buf))
+        Ok(buf)
     }
 }
 
@@ -138,6 +170,10 @@ fn plaintext_buffer(plain: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut buf = Zeroizing::new(Vec::with_capacity(plain.len() + AES_256_GCM.tag_len()));
     buf.extend_from_slice(plain);
     buf
+}
+
+fn secret_binding(endpoint: &str) -> Vec<u8> {
+    format!("scaisend-webhook-secret-v1\0{endpoint}").into_bytes()
 }
 
 /// The row a private key belongs to, which its sealing is bound to: a sealed key copied

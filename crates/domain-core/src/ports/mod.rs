@@ -13,6 +13,7 @@ mod dns;
 mod keygen;
 mod observe;
 mod store;
+mod webhook;
 
 pub use clock::{Clock, SystemClock};
 pub use cpu::{CpuJob, CpuPool, InlinePool, PoolError, offload};
@@ -20,3 +21,4 @@ pub use dns::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordData};
 pub use keygen::{InlineKeyGenerator, KeyGenerator};
 pub use observe::{NoObserver, Observation, ObservedDns, Observer};
 pub use store::{DomainRepo, KeyStore, LeaseOnWrite, OwnerUsage};
+pub use webhook::{DomainRenderer, SendResult, WebhookRepo, WebhookRequest, WebhookSender};

@@ -8,12 +8,19 @@ use crate::crypto::SealedKey;
 use crate::error::RepoError;
 use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Owner, Page, PageRequest, Scope};
 use crate::name::{DomainName, Selector};
+use crate::webhook::OutboxMessage;
 
 /// The store of domains, their keys, checks, timeline and monitor schedule.
 ///
 /// A [`Domain`] is stored as one aggregate: the domain row, its DKIM keys (public key,
 /// state, sealed private key) and its last verdicts. Every write stores the aggregate and
-/// the given timeline events in one transaction.
+/// the given timeline events in one transaction, together with the webhook outbox
+/// messages they cause: each message is stored and fanned out to a pending delivery for
+/// every enabled endpoint of its owner that receives its type, so that a rolled-back
+/// change sends nothing and a committed one is never lost.
+///
+/// The `*_notifying` methods are the ones to implement; `insert`, `update` and `delete`
+/// call them without messages.
 #[async_trait]
 pub trait DomainRepo: Send + Sync {
     /// Stores a new domain with its keys and events.
@@ -21,7 +28,17 @@ pub trait DomainRepo: Send + Sync {
     /// MUST return `Conflict` if the same owner (tenant, or partner for a shared domain)
     /// already has a domain with this name. MUST return `Unavailable` if the store cannot
     /// be reached.
-    async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError>;
+    async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
+        self.insert_notifying(domain, events, &[]).await
+    }
+
+    /// [`insert`](Self::insert), queuing `outbox` in the same transaction.
+    async fn insert_notifying(
+        &self,
+        domain: &Domain,
+        events: &[DomainEvent],
+        outbox: &[OutboxMessage],
+    ) -> Result<(), RepoError>;
 
     /// How many domains `owner` has, and whether one of them is named `name`: what a
     /// create checks before it spends time generating a key. The insert's own uniqueness
@@ -60,13 +77,34 @@ pub trait DomainRepo: Send + Sync {
         domain: &Domain,
         events: &[DomainEvent],
         lease: LeaseOnWrite,
+    ) -> Result<(), RepoError> {
+        self.update_notifying(domain, events, &[], lease).await
+    }
+
+    /// [`update`](Self::update), queuing `outbox` in the same transaction.
+    async fn update_notifying(
+        &self,
+        domain: &Domain,
+        events: &[DomainEvent],
+        outbox: &[OutboxMessage],
+        lease: LeaseOnWrite,
     ) -> Result<(), RepoError>;
 
     /// Deletes a domain visible to `scope`, its keys (so the private keys are destroyed),
     /// checks and events, in one transaction.
     ///
     /// MUST return `NotFound` when it does not exist or is not visible.
-    async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError>;
+    async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError> {
+        self.delete_notifying(scope, id, &[]).await
+    }
+
+    /// [`delete`](Self::delete), queuing `outbox` in the same transaction.
+    async fn delete_notifying(
+        &self,
+        scope: &Scope,
+        id: &DomainId,
+        outbox: &[OutboxMessage],
+    ) -> Result<(), RepoError>;
 
     /// The timeline of a domain visible to `scope`, newest first.
     ///

@@ -19,6 +19,7 @@ use crate::records::dkim::Algorithm;
 use crate::rotation::{DkimMode, KeyRing, RotationPeriod, check_algorithms};
 use crate::sending::Envelope;
 use crate::verify::Verdicts;
+use crate::webhook;
 
 /// A new domain, its fields already parsed into domain types at the edge.
 #[derive(Debug, Clone)]
@@ -177,9 +178,11 @@ impl DomainService {
             mode: new.dkim_mode,
             return_path: new.return_path,
         });
+        let events = events.finish();
+        let outbox = self.outbox(&domain, &events);
         self.ports
             .repo
-            .insert(&domain, &events.finish())
+            .insert_notifying(&domain, &events, &outbox)
             .await
             .map_err(|e| match e {
                 RepoError::Conflict(_) => already_yours(&domain.name),
@@ -295,9 +298,19 @@ impl DomainService {
     /// Deletes a domain and destroys its private keys.
     pub async fn delete(&self, caller: &Caller, id: &DomainId) -> Result<()> {
         let domain = self.load_for_change(caller, id).await?;
+        let outbox: Vec<_> = self
+            .renderer
+            .as_ref()
+            .map(|r| {
+                let owner = domain.owner.clone();
+                let rendered = r.render(&self.view(domain.clone()));
+                webhook::payload::deleted(&self.ids, &owner, &rendered, self.now())
+            })
+            .into_iter()
+            .collect();
         self.ports
             .repo
-            .delete(&caller.admin_scope()?, &domain.id)
+            .delete_notifying(&caller.admin_scope()?, &domain.id, &outbox)
             .await?;
         self.signers.forget_domain(&domain.id);
         Ok(())

@@ -15,6 +15,7 @@ mod sending;
 mod signers;
 mod verification;
 mod zone;
+mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -28,12 +29,13 @@ use crate::events::DomainEvent;
 use crate::model::{Domain, DomainId, IdGenerator, Scope};
 use crate::name::{DomainName, Selector};
 use crate::ports::{
-    Clock, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, LeaseOnWrite, ObservedDns,
-    Observer,
+    Clock, CpuPool, DnsLookup, DomainRenderer, DomainRepo, KeyGenerator, KeyStore, LeaseOnWrite,
+    ObservedDns, Observer,
 };
 use crate::publish::{DnsRecordSpec, Publishing, dns_records};
 use crate::records::spf::DomainSpec;
 use crate::sending::envelope;
+use crate::webhook::{self, OutboxMessage};
 use crate::zone::{DEFAULT_TTL, DEFAULT_ZONE, ZoneConfig};
 
 pub use domains::{DomainChanges, DomainView, NewDomain};
@@ -43,6 +45,7 @@ pub use sending::{SenderQuery, SignRequest};
 pub use signers::SignerCache;
 pub use verification::VerificationReport;
 pub use zone::ZoneSource;
+pub use webhooks::{WebhookConfig, WebhookService, WithSecret};
 
 /// Settings of the use cases (defaults in [`ServiceConfig::default`]; docs/operations.md
 /// lists the variables that set them).
@@ -137,6 +140,7 @@ pub struct DomainService {
     include_spec: DomainSpec,
     ids: IdGenerator,
     signers: SignerCache,
+    renderer: Option<Arc<dyn DomainRenderer>>,
 }
 
 impl std::fmt::Debug for DomainService {
@@ -161,12 +165,41 @@ impl DomainService {
             include_spec,
             ids: IdGenerator::new(),
             signers,
+            renderer: None,
         }
+    }
+
+    /// Turns webhooks on: every write queues the outbox messages of its events, with
+    /// the domain rendered by `renderer` (the API's shape of it).
+    pub fn with_webhooks(mut self, renderer: Arc<dyn DomainRenderer>) -> Self {
+        self.renderer = Some(renderer);
+        self
+    }
+
+    /// The webhook outbox messages of `events`, written with `domain` (none while
+    /// webhooks are off, or when no event maps to a webhook type).
+    fn outbox(&self, domain: &Domain, events: &[DomainEvent]) -> Vec<OutboxMessage> {
+        let Some(renderer) = &self.renderer else {
+            return Vec::new();
+        };
+        if events
+            .iter()
+            .all(|e| webhook::payload::types_of(e).is_empty())
+        {
+            return Vec::new();
+        }
+        let rendered = renderer.render(&self.view(domain.clone()));
+        webhook::payload::for_events(&self.ids, &domain.owner, &rendered, events)
     }
 
     /// The configuration.
     pub fn config(&self) -> &ServiceConfig {
         &self.config
+    }
+
+    /// The master key that seals private keys (webhook secrets are sealed with it too).
+    pub fn master_key(&self) -> Arc<MasterKey> {
+        self.master.clone()
     }
 
     /// The ports.
@@ -223,9 +256,10 @@ impl DomainService {
         events: &[DomainEvent],
         lease: LeaseOnWrite,
     ) -> Result<()> {
+        let outbox = self.outbox(domain, events);
         self.ports
             .repo
-            .update(domain, events, lease)
+            .update_notifying(domain, events, &outbox, lease)
             .await
             .map_err(|e| match e {
                 RepoError::Conflict(_) => Error::Conflict(
@@ -240,3 +274,5 @@ impl DomainService {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_tests;

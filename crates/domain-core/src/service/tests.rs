@@ -762,12 +762,12 @@ mockall::mock! {
     Repo {}
     #[async_trait]
     impl DomainRepo for Repo {
-        async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError>;
+        async fn insert_notifying(&self, domain: &Domain, events: &[DomainEvent], outbox: &[OutboxMessage]) -> Result<(), RepoError>;
         async fn get(&self, scope: &Scope, id: &DomainId) -> Result<Domain, RepoError>;
         async fn list(&self, scope: &Scope, filter: &ListFilter, page: &PageRequest) -> Result<Page<Domain>, RepoError>;
         async fn owner_usage(&self, owner: &Owner, name: &DomainName) -> Result<OwnerUsage, RepoError>;
-        async fn update(&self, domain: &Domain, events: &[DomainEvent], lease: LeaseOnWrite) -> Result<(), RepoError>;
-        async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError>;
+        async fn update_notifying(&self, domain: &Domain, events: &[DomainEvent], outbox: &[OutboxMessage], lease: LeaseOnWrite) -> Result<(), RepoError>;
+        async fn delete_notifying(&self, scope: &Scope, id: &DomainId, outbox: &[OutboxMessage]) -> Result<(), RepoError>;
         async fn events(&self, scope: &Scope, id: &DomainId, page: &PageRequest) -> Result<Page<DomainEvent>, RepoError>;
         async fn find_sendable(&self, partner_id: &str, tenant_id: &str, name: &DomainName) -> Result<Vec<Domain>, RepoError>;
         async fn claim_due(&self, now: OffsetDateTime, owner: &str, lease_until: OffsetDateTime, limit: u32) -> Result<Vec<DomainId>, RepoError>;
@@ -829,9 +829,9 @@ fn a_lost_race_is_a_conflict_and_the_store_is_asked_once() {
         .domain;
     let mut repo = MockRepo::new();
     repo.expect_get().returning(move |_, _| Ok(domain.clone()));
-    repo.expect_update()
+    repo.expect_update_notifying()
         .times(1)
-        .returning(|_, _, _| Err(RepoError::Conflict("version changed".into())));
+        .returning(|_, _, _, _| Err(RepoError::Conflict("version changed".into())));
     let svc = service_over(repo);
     let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
     let e = block_on(svc.rotate(&admin(), &id)).unwrap_err();

@@ -18,6 +18,7 @@ use crate::ports::{DomainRepo, KeyStore, LeaseOnWrite, OwnerUsage};
 use crate::rotation::DkimMode;
 use crate::stored::{self, conflict};
 use crate::verify::{Verdict, Verdicts};
+use crate::webhook::OutboxMessage;
 
 /// An in-memory store of domains, their keys, verdicts, timeline and leases.
 #[derive(Debug, Default)]
@@ -30,6 +31,7 @@ struct MemoryState {
     domains: BTreeMap<String, Domain>,
     events: Vec<DomainEvent>,
     leases: HashMap<String, (String, OffsetDateTime)>,
+    outbox: Vec<OutboxMessage>,
 }
 
 impl MemoryRepo {
@@ -50,6 +52,11 @@ impl MemoryRepo {
             f(d);
             d.version += 1;
         }
+    }
+
+    /// Every webhook outbox message queued with a write, oldest first.
+    pub fn outbox(&self) -> Vec<OutboxMessage> {
+        self.state().outbox.clone()
     }
 
     /// Every event stored, oldest first.
@@ -119,7 +126,12 @@ fn matches_filter(d: &Domain, f: &ListFilter) -> bool {
 
 #[async_trait]
 impl DomainRepo for MemoryRepo {
-    async fn insert(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
+    async fn insert_notifying(
+        &self,
+        domain: &Domain,
+        events: &[DomainEvent],
+        outbox: &[OutboxMessage],
+    ) -> Result<(), RepoError> {
         let mut s = self.state();
         if s.domains.contains_key(domain.id.as_str()) {
             return Err(conflict::id_taken(&domain.id));
@@ -136,6 +148,7 @@ impl DomainRepo for MemoryRepo {
         stored.version = 0;
         s.domains.insert(domain.id.to_string(), stored);
         s.append(events);
+        s.outbox.extend_from_slice(outbox);
         Ok(())
     }
 
@@ -176,10 +189,11 @@ impl DomainRepo for MemoryRepo {
         Ok(Page::from_overfetch(items, page, |d| d.id.as_str()))
     }
 
-    async fn update(
+    async fn update_notifying(
         &self,
         domain: &Domain,
         events: &[DomainEvent],
+        outbox: &[OutboxMessage],
         lease: LeaseOnWrite,
     ) -> Result<(), RepoError> {
         let mut s = self.state();
@@ -202,16 +216,23 @@ impl DomainRepo for MemoryRepo {
             s.leases.remove(domain.id.as_str());
         }
         s.append(events);
+        s.outbox.extend_from_slice(outbox);
         Ok(())
     }
 
-    async fn delete(&self, scope: &Scope, id: &DomainId) -> Result<(), RepoError> {
+    async fn delete_notifying(
+        &self,
+        scope: &Scope,
+        id: &DomainId,
+        outbox: &[OutboxMessage],
+    ) -> Result<(), RepoError> {
         let mut s = self.state();
         match s.domains.get(id.as_str()) {
             Some(d) if scope.can_see(&d.owner) => {
                 s.domains.remove(id.as_str());
                 s.events.retain(|e| e.domain_id != *id);
                 s.leases.remove(id.as_str());
+                s.outbox.extend_from_slice(outbox);
                 Ok(())
             }
             _ => Err(RepoError::NotFound),

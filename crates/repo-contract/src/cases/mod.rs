@@ -6,3 +6,4 @@ pub(crate) mod leases;
 pub(crate) mod outage;
 pub(crate) mod scope;
 pub(crate) mod security;
+pub(crate) mod webhooks;

@@ -1,14 +1,16 @@
-//! Where queries may go: the addresses a lookup learns from DNS (nameserver glue, the
-//! addresses of nameserver hosts) are refused when they are internal, so that a zone
-//! cannot point our queries at the service's own network.
+//! Safe egress: which addresses the service must not send traffic to because a stranger
+//! named them. A pure classification, no I/O; the adapters that send apply it.
 //!
-//! Addresses the operator configured (`SCAISEND_DNS_SERVERS`, the system resolver) are
-//! never classified: the operator chose them. Only what DNS tells us is checked.
+//! Two adapters use it: the DNS lookup refuses addresses it learns from DNS (nameserver
+//! glue, the addresses of nameserver hosts), so that a zone cannot point our queries at
+//! the service's own network — addresses the operator configured are never classified;
+//! and the webhook sender refuses endpoint addresses, both when a tenant registers a URL
+//! and after resolving its host at send time (against DNS rebinding).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// The special-purpose range `ip` lies in, named for a log line, when a query learned
-/// from DNS must not be sent there; `None` for an address on the public internet.
+/// The special-purpose range `ip` lies in, named for a log line, when traffic a stranger
+/// directed must not be sent there; `None` for an address on the public internet.
 ///
 /// Refused are the ranges that reach the service's own host or network, or nothing at
 /// all: loopback, private (RFC 1918) and unique-local (`fc00::/7`), link-local, shared
@@ -18,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// the internet, so an address there either reaches nothing or reaches whatever a
 /// private network put there. IPv6 forms that carry an IPv4 address (IPv4-mapped,
 /// NAT64's well-known prefix, 6to4) are judged by that IPv4 address.
-pub(crate) fn internal_range(ip: IpAddr) -> Option<&'static str> {
+pub fn internal_range(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => internal_v4(v4),
         IpAddr::V6(v6) => internal_v6(v6),
