@@ -225,12 +225,13 @@ headers = {{ Authorization = "Bearer {service}" }}
 # `positive_data_acceptance` expects a success for any request the schema allows. These
 # operations take a string whose validity no JSON Schema states: a domain name (one that
 # is not a public suffix), an e-mail address, the `From:` of a send, an RFC 5322
-# message, or a cursor from an earlier page. The server answers such a string that is
+# message, a cursor from an earlier page, a webhook URL (which must also reach a public
+# address) or an event type. The server answers such a string that is
 # not one with 422 naming the field, which is right; so for these operations, and only
 # for this check, 422 is an expected answer. Every other check, and every other status,
 # still applies to them.
 [[operations]]
-include-operation-id = ["create_domain", "update_domain", "list_domains", "domain_events", "sender_authorization", "dkim_sign"]
+include-operation-id = ["create_domain", "update_domain", "list_domains", "domain_events", "sender_authorization", "dkim_sign", "create_webhook", "update_webhook", "list_webhooks", "webhook_deliveries"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429", "503"]
 "#
     )
