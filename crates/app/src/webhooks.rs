@@ -29,7 +29,7 @@ pub struct WebhookArgs {
     pub webhook_worker: bool,
     /// The first retry delay; the later ones (5 min, 30 min, 2 h, 5 h, 10 h…) and the
     /// 3-day window scale with it.
-    #[arg(long, env = "SCAISEND_WEBHOOK_RETRY_BASE", default_value = "5s", value_parser = parse_duration_ms)]
+    #[arg(long, env = "SCAISEND_WEBHOOK_RETRY_BASE", default_value = "5s", value_parser = parse_duration)]
     pub webhook_retry_base: Duration,
     /// Accept `http://` endpoints (development and tests only).
     #[arg(long, env = "SCAISEND_WEBHOOK_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
@@ -50,19 +50,8 @@ pub struct WebhookArgs {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub webhook_endpoint_concurrency: usize,
     /// How often the worker looks for due deliveries when idle.
-    #[arg(long, env = "SCAISEND_WEBHOOK_POLL_INTERVAL", default_value = "1s", value_parser = parse_duration_ms)]
+    #[arg(long, env = "SCAISEND_WEBHOOK_POLL_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub webhook_poll_interval: Duration,
-}
-
-/// `parse_duration`, and milliseconds (`50ms`) besides.
-fn parse_duration_ms(s: &str) -> Result<Duration> {
-    match s.trim().strip_suffix("ms") {
-        Some(ms) => Ok(Duration::from_millis(
-            ms.parse()
-                .with_context(|| format!("`{s}` is not a duration"))?,
-        )),
-        None => parse_duration(s),
-    }
 }
 
 impl WebhookArgs {

@@ -13,6 +13,7 @@ use serde_json::Value;
 use test_dns::{Failure, Record, TestDns};
 
 mod openapi;
+mod webhooks;
 mod zone;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scaisend-domains");
@@ -33,6 +34,38 @@ impl Drop for Server {
     }
 }
 
+/// Starts `serve` in `dir` on `port` with `env` besides the defaults; its stderr is
+/// collected in the returned buffer.
+fn spawn_serve(
+    dir: &Path,
+    port: u16,
+    env: &[(String, String)],
+) -> (Child, std::sync::Arc<std::sync::Mutex<String>>) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SCAISEND_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SCAISEND_MONITOR", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary starts");
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = stderr.clone();
+    let pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&line);
+            sink.lock().unwrap().push('\n');
+        }
+    });
+    (child, stderr)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -45,42 +78,34 @@ impl Server {
     /// Starts the binary with only a listen address, the loopback DNS and the given
     /// extra environment: everything else is the zero-configuration default.
     fn start(dns: Option<&TestDns>, extra: &[(&str, &str)]) -> Server {
+        let mut env: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if let Some(dns) = dns {
+            env.push(("SCAISEND_DNS_SERVERS".to_owned(), dns.addr().to_string()));
+        }
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("SCAISEND_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SCAISEND_MONITOR", "false")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(dns) = dns {
-            cmd.env("SCAISEND_DNS_SERVERS", dns.addr().to_string());
-        }
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("the binary starts");
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&line);
-                sink.lock().unwrap().push('\n');
-            }
-        });
-        let base = format!("http://127.0.0.1:{port}");
+        let (child, stderr) = spawn_serve(dir.path(), port, &env);
         let server = Server {
             child,
-            base,
+            base: format!("http://127.0.0.1:{port}"),
             dir,
             stderr,
         };
         server.wait_until_up();
         server
+    }
+
+    /// Kills the process with SIGKILL — no shutdown at all, as a crash — and starts it
+    /// again in the same directory, on the same port, with `env`.
+    fn crash_and_restart(&mut self, env: &[(String, String)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port: u16 = self.base.rsplit(':').next().unwrap().parse().unwrap();
+        (self.child, self.stderr) = spawn_serve(self.dir.path(), port, env);
+        self.wait_until_up();
     }
 
     fn wait_until_up(&self) {

@@ -14,8 +14,8 @@ mod rotation;
 mod sending;
 mod signers;
 mod verification;
-mod zone;
 mod webhooks;
+mod zone;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -44,8 +44,8 @@ pub use rotation::RotationStarted;
 pub use sending::{SenderQuery, SignRequest};
 pub use signers::SignerCache;
 pub use verification::VerificationReport;
-pub use zone::ZoneSource;
 pub use webhooks::{WebhookConfig, WebhookService, WithSecret};
+pub use zone::ZoneSource;
 
 /// Settings of the use cases (defaults in [`ServiceConfig::default`]; docs/operations.md
 /// lists the variables that set them).
