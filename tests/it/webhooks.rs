@@ -477,3 +477,44 @@ async fn the_ssrf_guard_refuses_loopback_targets() {
         .await;
     assert_eq!(status, 403);
 }
+
+/// An endpoint that answers nothing but errors for the whole retry window (three days,
+/// scaled here by the 50 ms retry base to 43 minutes of the app's clock) is disabled,
+/// and the tenant's other endpoints hear of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_for_the_whole_window_is_disabled() {
+    let (app, clock) = TestApp::spawn_on_manual_clock(StoreKind::Sqlite).await;
+    let admin = app.admin();
+    let (failing_url, failing) = receiver().await;
+    failing.script.lock().unwrap().extend([500; 64]);
+    let (failing_id, _) = register(&app, &admin, &failing_url, json!(["*"])).await;
+    let (url, rx) = receiver().await;
+    let (_, secret) = register(&app, &admin, &url, json!(["webhook.disabled"])).await;
+    app.post_empty(&format!("/api/admin/webhooks/{failing_id}/test"), &admin)
+        .await;
+    wait_for(&failing, 1).await;
+    let endpoint = || async {
+        app.get(&format!("/api/admin/webhooks/{failing_id}"), &admin)
+            .await
+            .1
+    };
+    for _ in 0..40 {
+        if endpoint().await["enabled"] == false {
+            break;
+        }
+        clock.advance(time::Duration::minutes(5));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let disabled = endpoint().await;
+    assert_eq!(disabled["enabled"], false, "{disabled}");
+    assert!(disabled["disabled_reason"].is_string(), "{disabled}");
+    let attempts = failing.got.lock().unwrap().len();
+    assert!(
+        attempts >= 3,
+        "retried before giving up: {attempts} attempts"
+    );
+    let got = wait_for(&rx, 1).await;
+    assert_eq!(got[0].event_type(), "webhook.disabled");
+    assert!(signed_by(&secret, &got[0]));
+    assert_eq!(got[0].json()["data"]["endpoint"]["id"], failing_id);
+}
