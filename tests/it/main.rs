@@ -13,5 +13,6 @@ mod monitor;
 mod ops;
 mod outage;
 mod return_path;
+mod speed;
 mod support;
 mod zone_file;

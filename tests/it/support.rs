@@ -39,6 +39,11 @@ pub struct Options {
     pub limits: Limits,
     /// Key generations at once (as many more may wait; beyond that, 503).
     pub keygen_concurrency: usize,
+    /// The use cases' settings.
+    pub config: ServiceConfig,
+    /// Keys kept in the key pool (0: none, so that most tests generate nothing in the
+    /// background).
+    pub key_pool: u64,
 }
 
 impl Default for Options {
@@ -48,6 +53,8 @@ impl Default for Options {
             behind_proxy: false,
             limits: Limits::default(),
             keygen_concurrency: 2,
+            config: ServiceConfig::default(),
+            key_pool: 0,
         }
     }
 }
@@ -66,14 +73,31 @@ pub struct TestApp {
     pub proxy: Option<CuttableProxy>,
     secret: Vec<u8>,
     service_secret: Vec<u8>,
+    /// The master key, so that a peer opens the keys this app sealed.
+    master: String,
     _db: Option<TestDatabase>,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
+    refill: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What an app is started from: its store and its secrets.
+struct Started {
+    store: Store,
+    db: Option<TestDatabase>,
+    proxy: Option<CuttableProxy>,
+    dir: tempfile::TempDir,
+    secret: Vec<u8>,
+    service_secret: Vec<u8>,
+    master: String,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(refill) = &self.refill {
+            refill.abort();
+        }
     }
 }
 
@@ -136,14 +160,60 @@ impl TestApp {
 
     /// Starts an app on `kind`.
     pub async fn spawn_with(kind: StoreKind, options: Options) -> TestApp {
-        let dns = TestDns::start().await.expect("test DNS starts");
-        dns.publish("scaisend.scailabs.ai", Record::txt(INCLUDE_RECORD))
-            .expect("include record");
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, db, proxy) = store(kind, &dir, options.behind_proxy).await;
         let secret = MasterKey::generate().expect("random").1.as_bytes().to_vec();
         let service_secret = MasterKey::generate().expect("random").1.as_bytes().to_vec();
-        let (master, _) = MasterKey::generate().expect("master key");
+        // A test's throwaway key, kept in a plain string so that a peer can share it.
+        let master = MasterKey::generate().expect("master key").1.to_string();
+        let started = Started {
+            store,
+            db,
+            proxy,
+            dir,
+            secret,
+            service_secret,
+            master,
+        };
+        Self::start(started, options).await
+    }
+
+    /// Starts a second instance on this app's PostgreSQL database, with the same tokens
+    /// and master key, as a second replica behind a load balancer would run; it has a
+    /// DNS server of its own.
+    pub async fn peer(&self, options: Options) -> TestApp {
+        let url = self
+            .database_url()
+            .expect("a peer shares a PostgreSQL database");
+        let store = scaisend_domains::open_store(&url)
+            .await
+            .expect("Postgres store opens");
+        let started = Started {
+            store,
+            db: None,
+            proxy: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+            secret: self.secret.clone(),
+            service_secret: self.service_secret.clone(),
+            master: self.master.clone(),
+        };
+        Self::start(started, options).await
+    }
+
+    async fn start(started: Started, options: Options) -> TestApp {
+        let Started {
+            store,
+            db,
+            proxy,
+            dir,
+            secret,
+            service_secret,
+            master: master_b64,
+        } = started;
+        let dns = TestDns::start().await.expect("test DNS starts");
+        dns.publish("scaisend.scailabs.ai", Record::txt(INCLUDE_RECORD))
+            .expect("include record");
+        let master = MasterKey::from_base64(&master_b64).expect("master key");
         let app = App::build(AppParts {
             store,
             dns: dns_client(dns.addr()),
@@ -164,11 +234,13 @@ impl TestApp {
                 service_hs256_secret: None,
                 master,
             },
-            config: ServiceConfig::default(),
+            config: options.config,
             limits: options.limits,
             separate_internal: false,
+            key_pool: options.key_pool,
         })
         .expect("app builds");
+        let refill = app.key_pool.map(|refill| refill.spawn());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -188,9 +260,11 @@ impl TestApp {
             proxy,
             secret,
             service_secret,
+            master: master_b64,
             _db: db,
             _dir: dir,
             server,
+            refill,
         }
     }
 

@@ -22,6 +22,9 @@ pub struct MasterKey {
 /// selectors are reused by CNAME slots, to domain, generation and selector. Both open.
 const SEAL_V1: u8 = 1;
 const SEAL_V2: u8 = 2;
+/// Version 3 seals a key waiting in the key pool, bound to its pool slot; it never opens
+/// as a domain's key, and a domain's key never opens as a pooled one.
+const SEAL_POOL: u8 = 3;
 const FINGERPRINT_LEN: usize = 8;
 const HEADER_LEN: usize = 1 + FINGERPRINT_LEN + NONCE_LEN;
 
@@ -70,15 +73,31 @@ impl MasterKey {
 
     /// Seals a private key for the row `row` names.
     pub fn seal(&self, key: &PrivateKey, row: &KeyRow<'_>) -> Result<SealedKey, KeyError> {
-        self.seal_as(SEAL_V2, key, row)
+        self.seal_as(SEAL_V2, key, row.binding(SEAL_V2))
     }
 
-    fn seal_as(
+    /// Seals a key generated ahead of time for the pool slot `slot` names.
+    pub fn seal_pooled(
         &self,
-        version: u8,
         key: &PrivateKey,
-        row: &KeyRow<'_>,
+        slot: &PoolSlot<'_>,
     ) -> Result<SealedKey, KeyError> {
+        self.seal_as(SEAL_POOL, key, slot.binding())
+    }
+
+    /// Opens a key taken from the pool; fails unless it was sealed under this master key
+    /// for exactly this slot.
+    pub fn open_pooled(
+        &self,
+        sealed: &SealedKey,
+        slot: &PoolSlot<'_>,
+    ) -> Result<PrivateKey, KeyError> {
+        self.open_as(sealed, |version| {
+            (version == SEAL_POOL).then(|| slot.binding())
+        })
+    }
+
+    fn seal_as(&self, version: u8, key: &PrivateKey, aad: Vec<u8>) -> Result<SealedKey, KeyError> {
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce)
             .map_err(|_| KeyError::Generation("random source failed".to_owned()))?;
@@ -86,7 +105,7 @@ impl MasterKey {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(row.binding(version)),
+                Aad::from(aad),
                 &mut *buf,
             )
             .map_err(|_| KeyError::Generation("sealing failed".to_owned()))?;
@@ -101,10 +120,23 @@ impl MasterKey {
     /// Opens a sealed key; fails unless it was sealed under this master key for exactly
     /// this row.
     pub fn open(&self, sealed: &SealedKey, row: &KeyRow<'_>) -> Result<PrivateKey, KeyError> {
+        self.open_as(sealed, |version| {
+            matches!(version, SEAL_V1 | SEAL_V2).then(|| row.binding(version))
+        })
+    }
+
+    /// Opens `sealed` with the associated data `binding` gives for its version (`None`:
+    /// a version this kind of key is never sealed with).
+    fn open_as(
+        &self,
+        sealed: &SealedKey,
+        binding: impl FnOnce(u8) -> Option<Vec<u8>>,
+    ) -> Result<PrivateKey, KeyError> {
         let bytes = &sealed.0;
-        if bytes.len() <= HEADER_LEN || !matches!(bytes[0], SEAL_V1 | SEAL_V2) {
+        if bytes.len() <= HEADER_LEN {
             return Err(KeyError::Malformed);
         }
+        let aad = binding(bytes[0]).ok_or(KeyError::Malformed)?;
         if bytes[1..1 + FINGERPRINT_LEN] != self.fingerprint {
             return Err(KeyError::WrongMasterKey);
         }
@@ -115,7 +147,7 @@ impl MasterKey {
             .key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(row.binding(bytes[0])),
+                Aad::from(aad),
                 buf.as_mut_slice(),
             )
             .map_err(|_| KeyError::DoesNotOpen)?
@@ -165,6 +197,28 @@ impl KeyRow<'_> {
         } else {
             format!("scaisend-dkim-v2\0{domain}\0{generation}\0{selector}").into_bytes()
         }
+    }
+}
+
+/// The pool slot a key generated ahead of time waits in, which its sealing is bound to:
+/// the slot's id, the kind of key, and its public key, so that neither the private key nor
+/// the public key stored beside it can be swapped for another slot's.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSlot<'a> {
+    /// The slot's id.
+    pub id: &'a str,
+    /// The kind of key, as [`KeyAlgorithm::pool_kind`](super::KeyAlgorithm::pool_kind)
+    /// names it.
+    pub kind: &'a str,
+    /// The public key's `p=` bytes.
+    pub public: &'a [u8],
+}
+
+impl PoolSlot<'_> {
+    fn binding(&self) -> Vec<u8> {
+        let mut aad = format!("scaisend-dkim-pool-v1\0{}\0{}\0", self.id, self.kind).into_bytes();
+        aad.extend_from_slice(self.public);
+        aad
     }
 }
 
@@ -250,7 +304,7 @@ mod tests {
         let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
         let s1 = Selector::parse("scaisend").unwrap();
         let v1 = kek
-            .seal_as(SEAL_V1, &key.private, &row(&id, 1, &s1))
+            .seal_as(SEAL_V1, &key.private, row(&id, 1, &s1).binding(SEAL_V1))
             .unwrap();
         assert_eq!(v1.as_bytes()[0], 1);
         let opened = kek.open(&v1, &row(&id, 1, &s1)).unwrap();
@@ -310,5 +364,50 @@ mod tests {
         assert!(MasterKey::from_base64("AAAA").is_err());
         let (_, b64) = MasterKey::generate().unwrap();
         assert!(MasterKey::from_base64(&b64).is_ok());
+    }
+
+    #[test]
+    fn pooled_keys_open_only_for_their_slot_and_never_as_a_domains_key() {
+        let (kek, _) = MasterKey::generate().unwrap();
+        let key = testing::key(0);
+        let public = key.public.p_bytes();
+        let slot = PoolSlot {
+            id: "01J0000000000000000000000A",
+            kind: "rsa-2048",
+            public,
+        };
+        let sealed = kek.seal_pooled(&key.private, &slot).unwrap();
+        assert_eq!(sealed.as_bytes()[0], SEAL_POOL);
+        let opened = kek.open_pooled(&sealed, &slot).unwrap();
+        assert_eq!(opened.pkcs8_der(), key.private.pkcs8_der());
+        let other_public = testing::key(1).public.p_bytes().to_vec();
+        for wrong in [
+            PoolSlot {
+                id: "01J0000000000000000000000B",
+                ..slot
+            },
+            PoolSlot {
+                kind: "rsa-4096",
+                ..slot
+            },
+            PoolSlot {
+                public: &other_public,
+                ..slot
+            },
+        ] {
+            assert!(kek.open_pooled(&sealed, &wrong).is_err(), "{wrong:?}");
+        }
+        // A pooled key is no domain's key, and a domain's key is no pooled one.
+        let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
+        let s1 = Selector::parse("scaisend").unwrap();
+        assert!(matches!(
+            kek.open(&sealed, &row(&id, 1, &s1)),
+            Err(KeyError::Malformed)
+        ));
+        let domains = kek.seal(&key.private, &row(&id, 1, &s1)).unwrap();
+        assert!(matches!(
+            kek.open_pooled(&domains, &slot),
+            Err(KeyError::Malformed)
+        ));
     }
 }

@@ -19,4 +19,4 @@ pub use cpu::{CpuJob, CpuPool, InlinePool, PoolError, offload};
 pub use dns::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordData};
 pub use keygen::{InlineKeyGenerator, KeyGenerator};
 pub use observe::{NoObserver, Observation, ObservedDns, Observer};
-pub use store::{DomainRepo, KeyStore, LeaseOnWrite, OwnerUsage};
+pub use store::{DomainRepo, KeyPool, KeyStore, LeaseOnWrite, OwnerUsage, PooledKey};

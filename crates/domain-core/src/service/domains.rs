@@ -185,6 +185,8 @@ impl DomainService {
                 RepoError::Conflict(_) => already_yours(&domain.name),
                 other => other.into(),
             })?;
+        // A new own domain, even unverified, decides for its name instead of a shared one.
+        self.sendable.forget(&domain);
         Ok(self.view(domain))
     }
 
@@ -300,6 +302,7 @@ impl DomainService {
             .delete(&caller.admin_scope()?, &domain.id)
             .await?;
         self.signers.forget_domain(&domain.id);
+        self.sendable.forget(&domain);
         Ok(())
     }
 

@@ -4,5 +4,6 @@ pub(crate) mod concurrency;
 pub(crate) mod crud;
 pub(crate) mod leases;
 pub(crate) mod outage;
+pub(crate) mod pool;
 pub(crate) mod scope;
 pub(crate) mod security;
