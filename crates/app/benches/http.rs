@@ -285,7 +285,7 @@ impl Server {
         (sums.0 / 2.0, sums.1 / 2.0)
     }
 
-    /// Successful requests per second with `conns` requests in flight for [`RUN`].
+    /// Successful (2xx) requests per second with `conns` requests in flight for [`RUN`].
     async fn rate(&self, load: &Load, conns: usize) -> f64 {
         let ok = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
@@ -313,8 +313,12 @@ impl Server {
         for t in tasks {
             t.await.expect("load task");
         }
+        // Refusals (503 over SCAISEND_INTERNAL_CONCURRENCY, which the bench leaves at its
+        // default) are not counted as served; how many there were is reported.
         let failed = failed.load(Ordering::Relaxed);
-        assert_eq!(failed, 0, "{} answered errors", load.url);
+        if failed > 0 {
+            eprintln!("{}: {failed} requests refused or failed", load.url);
+        }
         ok.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
     }
 }
