@@ -13,6 +13,7 @@ mod monitor;
 mod ops;
 mod outage;
 mod return_path;
+mod speed;
 mod support;
 mod webhooks;
 mod zone_file;

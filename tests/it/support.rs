@@ -45,6 +45,11 @@ pub struct Options {
     pub keygen_concurrency: usize,
     /// Webhook settings: loopback over plain HTTP allowed, a 50 ms retry base.
     pub webhooks: WebhookConfig,
+    /// The use cases' settings.
+    pub config: ServiceConfig,
+    /// Keys kept in the key pool (0: none, so that most tests generate nothing in the
+    /// background).
+    pub key_pool: u64,
 }
 
 impl Default for Options {
@@ -64,6 +69,8 @@ impl Default for Options {
                 },
                 ..WebhookConfig::default()
             },
+            config: ServiceConfig::default(),
+            key_pool: 0,
         }
     }
 }
@@ -82,17 +89,34 @@ pub struct TestApp {
     pub proxy: Option<CuttableProxy>,
     secret: Vec<u8>,
     service_secret: Vec<u8>,
+    /// The master key, so that a peer opens the keys this app sealed.
+    master: String,
     _db: Option<TestDatabase>,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
     webhook_worker: tokio::task::JoinHandle<()>,
     _stop_webhooks: tokio::sync::watch::Sender<bool>,
+    refill: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What an app is started from: its store and its secrets.
+struct Started {
+    store: Store,
+    db: Option<TestDatabase>,
+    proxy: Option<CuttableProxy>,
+    dir: tempfile::TempDir,
+    secret: Vec<u8>,
+    service_secret: Vec<u8>,
+    master: String,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
         self.webhook_worker.abort();
+        if let Some(refill) = &self.refill {
+            refill.abort();
+        }
     }
 }
 
@@ -174,14 +198,60 @@ impl TestApp {
 
     /// Starts an app on `kind`.
     pub async fn spawn_with(kind: StoreKind, options: Options) -> TestApp {
-        let dns = TestDns::start().await.expect("test DNS starts");
-        dns.publish("scaisend.scailabs.ai", Record::txt(INCLUDE_RECORD))
-            .expect("include record");
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, db, proxy) = store(kind, &dir, options.behind_proxy).await;
         let secret = MasterKey::generate().expect("random").1.as_bytes().to_vec();
         let service_secret = MasterKey::generate().expect("random").1.as_bytes().to_vec();
-        let (master, _) = MasterKey::generate().expect("master key");
+        // A test's throwaway key, kept in a plain string so that a peer can share it.
+        let master = MasterKey::generate().expect("master key").1.to_string();
+        let started = Started {
+            store,
+            db,
+            proxy,
+            dir,
+            secret,
+            service_secret,
+            master,
+        };
+        Self::start(started, options).await
+    }
+
+    /// Starts a second instance on this app's PostgreSQL database, with the same tokens
+    /// and master key, as a second replica behind a load balancer would run; it has a
+    /// DNS server of its own.
+    pub async fn peer(&self, options: Options) -> TestApp {
+        let url = self
+            .database_url()
+            .expect("a peer shares a PostgreSQL database");
+        let store = scaisend_domains::open_store(&url)
+            .await
+            .expect("Postgres store opens");
+        let started = Started {
+            store,
+            db: None,
+            proxy: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+            secret: self.secret.clone(),
+            service_secret: self.service_secret.clone(),
+            master: self.master.clone(),
+        };
+        Self::start(started, options).await
+    }
+
+    async fn start(started: Started, options: Options) -> TestApp {
+        let Started {
+            store,
+            db,
+            proxy,
+            dir,
+            secret,
+            service_secret,
+            master: master_b64,
+        } = started;
+        let dns = TestDns::start().await.expect("test DNS starts");
+        dns.publish("scaisend.scailabs.ai", Record::txt(INCLUDE_RECORD))
+            .expect("include record");
+        let master = MasterKey::from_base64(&master_b64).expect("master key");
         let app = App::build(AppParts {
             store,
             dns: dns_client(dns.addr()),
@@ -202,7 +272,7 @@ impl TestApp {
                 service_hs256_secret: None,
                 master,
             },
-            config: ServiceConfig::default(),
+            config: options.config,
             limits: options.limits,
             separate_internal: false,
             webhooks: WebhookParts {
@@ -215,8 +285,10 @@ impl TestApp {
                     .expect("the webhook client builds"),
                 ),
             },
+            key_pool: options.key_pool,
         })
         .expect("app builds");
+        let refill = app.key_pool.clone().map(|refill| refill.spawn());
         let (stop_webhooks, stop_rx) = tokio::sync::watch::channel(false);
         let webhook_worker = tokio::spawn(scaisend_domains::webhooks::run(
             app.webhooks.clone(),
@@ -246,11 +318,13 @@ impl TestApp {
             proxy,
             secret,
             service_secret,
+            master: master_b64,
             _db: db,
             _dir: dir,
             server,
             webhook_worker,
             _stop_webhooks: stop_webhooks,
+            refill,
         }
     }
 

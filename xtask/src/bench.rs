@@ -20,6 +20,11 @@ const BENCHES: &[(&str, &str, &str)] = &[
         "DNS lookups and verification against a loopback server",
     ),
     ("domain-core", "sign", "DKIM signing"),
+    (
+        "scaisend-domains",
+        "http",
+        "The hot paths over HTTP, side by side with their references",
+    ),
 ];
 
 pub fn run(filter: &[String]) -> Result<()> {

@@ -10,7 +10,7 @@ use domain_core::model::{
     Domain, DomainEvent, DomainId, ListFilter, Owner, Page, PageRequest, Scope,
 };
 use domain_core::name::{DomainName, Selector};
-use domain_core::ports::{DomainRepo, KeyStore, LeaseOnWrite, OwnerUsage};
+use domain_core::ports::{DomainRepo, KeyPool, KeyStore, LeaseOnWrite, OwnerUsage, PooledKey};
 use domain_core::stored::{self, conflict};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
@@ -458,6 +458,52 @@ impl KeyStore for PgStore {
             None => None,
         };
         sealed.map(SealedKey::from_bytes).ok_or(RepoError::NotFound)
+    }
+}
+
+#[async_trait]
+impl KeyPool for PgStore {
+    async fn put(&self, key: &PooledKey) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO key_pool (id, kind, algorithm, public_key, sealed_private) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.id)
+        .bind(&key.kind)
+        .bind(key.public_key.algorithm().as_str())
+        .bind(key.public_key.p_bytes())
+        .bind(key.sealed.as_bytes())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take(&self, kind: &str) -> Result<Option<PooledKey>, RepoError> {
+        // One statement: the row is locked as it is chosen, and a taker that finds it
+        // locked skips to the next one instead of waiting for it and then finding it gone.
+        let row = sqlx::query(
+            "DELETE FROM key_pool WHERE id = \
+             (SELECT id FROM key_pool WHERE kind = $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, kind, algorithm, public_key, sealed_private",
+        )
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        store_sql::pooled_key(&row).map_err(map_err)?.map(Some)
+    }
+
+    async fn pooled(&self, kind: &str) -> Result<u64, RepoError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_pool WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(n.max(0) as u64)
     }
 }
 

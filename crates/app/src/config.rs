@@ -394,6 +394,29 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub webhooks: crate::webhooks::WebhookArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub speed: SpeedArgs,
+}
+
+/// Caches and pools on the hot paths (docs/operations.md, "Speed").
+#[derive(Debug, Clone, Args)]
+pub struct SpeedArgs {
+    /// How long a send-time decision is served from this instance's cache: the longest
+    /// another instance's change (a deactivation) goes unseen here. 0 turns it off.
+    #[arg(long, env = "SCAISEND_DECISION_TTL", default_value = "5s", value_parser = parse_duration)]
+    pub decision_ttl: Duration,
+    /// RSA-2048 keys generated ahead of time, so that a create does not wait for one;
+    /// refilled in the background. 0 turns the pool off.
+    #[arg(long, env = "SCAISEND_KEY_POOL", default_value_t = domain_core::service::PooledKeys::DEFAULT_SIZE)]
+    pub key_pool: u64,
+}
+
+impl SpeedArgs {
+    /// [`Self::decision_ttl`] for the core.
+    pub fn decision_ttl(&self) -> Result<time::Duration> {
+        time::Duration::try_from(self.decision_ttl).context("SCAISEND_DECISION_TTL")
+    }
 }
 
 /// Our DKIM zone's DNS server (docs/operations.md, "Our DKIM zone").

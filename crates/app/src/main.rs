@@ -107,6 +107,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .context("SCAISEND_DKIM_RETIRE_AFTER")?,
         bounce_mx: args.domains.bounce_mx()?,
         default_return_path: args.domains.default_return_path()?,
+        decision_ttl: args.speed.decision_ttl()?,
+        ..ServiceConfig::default()
     };
     let app = App::build(AppParts {
         store,
@@ -121,6 +123,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             config: args.webhooks.config()?,
             sender: args.webhooks.sender()?,
         },
+        key_pool: args.speed.key_pool,
     })?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -147,6 +150,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ),
         None => None,
     };
+    // Aborted at shutdown: a key being generated is simply not stored.
+    let key_pool = app.key_pool.clone().map(|refill| refill.spawn());
     let mut monitor = args.monitor.then(|| {
         tokio::spawn(monitor::run(
             app.service.clone(),
@@ -192,6 +197,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let _ = stop_tx.send(true);
     };
     tokio::join!(public, internal, signal);
+    if let Some(task) = &key_pool {
+        task.abort();
+    }
 
     // One deadline for everything still running: in-flight requests and the monitor's
     // current checks. Whatever is left after it is abandoned; the store rolls back open

@@ -9,10 +9,10 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use domain_core::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
 use domain_core::ports::{
-    Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyStore, PoolError, WebhookRepo,
-    offload,
+    Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyPool, KeyStore, PoolError,
+    WebhookRepo, offload,
 };
-use domain_core::service::WebhookService;
+use domain_core::service::{PoolConfig, PooledKeys, WebhookService};
 use domain_core::{DomainService, Ports, ServiceConfig};
 use telemetry::Metrics;
 
@@ -28,16 +28,19 @@ pub struct Store {
     pub keys: Arc<dyn KeyStore>,
     /// Webhook endpoints, deliveries and attempts.
     pub webhooks: Arc<dyn WebhookRepo>,
+    /// Keys generated ahead of time.
+    pub pool: Arc<dyn KeyPool>,
 }
 
 impl Store {
     /// Both ports served by one store.
-    pub fn both(store: impl DomainRepo + KeyStore + WebhookRepo + 'static) -> Store {
+    pub fn both(store: impl DomainRepo + KeyStore + KeyPool + WebhookRepo + 'static) -> Store {
         let store = Arc::new(store);
         Store {
             webhooks: store.clone(),
             repo: store.clone(),
-            keys: store,
+            keys: store.clone(),
+            pool: store,
         }
     }
 }
@@ -195,6 +198,8 @@ pub struct AppParts {
     pub separate_internal: bool,
     /// Webhook settings and sender.
     pub webhooks: crate::webhooks::WebhookParts,
+    /// Keys kept generated ahead of time per pooled kind (`SCAISEND_KEY_POOL`); 0: none.
+    pub key_pool: u64,
 }
 
 impl std::fmt::Debug for AppParts {
@@ -219,6 +224,40 @@ pub struct App {
     pub internal_router: Option<axum::Router>,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
+    /// The key pool, when there is one: [`KeyPoolRefill::spawn`] keeps it full.
+    pub key_pool: Option<KeyPoolRefill>,
+}
+
+/// The kinds of key kept in the pool: the default RSA size, the one slow kind most creates
+/// ask for. Other sizes and Ed25519 (microseconds) are generated inline.
+pub const POOLED_KINDS: [KeyAlgorithm; 1] =
+    [KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::Rsa2048)];
+
+/// What keeps the key pool full: a background task that tops it up whenever a key was
+/// taken here, and every few seconds for what other instances took.
+#[derive(Debug, Clone)]
+pub struct KeyPoolRefill {
+    pool: Arc<PooledKeys>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl KeyPoolRefill {
+    /// How often the pool is checked without a take here.
+    pub const INTERVAL: Duration = Duration::from_secs(2);
+
+    /// Runs the refill until the task is aborted.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.pool.refill().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(added = n, "key pool refilled"),
+                    Err(e) => tracing::warn!(error = %e, "key pool refill failed; retrying"),
+                }
+                let _ = tokio::time::timeout(Self::INTERVAL, self.wake.notified()).await;
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -233,6 +272,28 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let auth = Authenticator::new(&parts.secrets.jwt, &parts.secrets.service_jwt)
             .map_err(anyhow::Error::msg)?;
+        let master = Arc::new(parts.secrets.master);
+        let (keygen, key_pool) = if parts.key_pool == 0 {
+            (parts.keygen, None)
+        } else {
+            let wake = Arc::new(tokio::sync::Notify::new());
+            let waker = wake.clone();
+            let pool = Arc::new(PooledKeys::new(
+                parts.store.pool,
+                master.clone(),
+                (parts.keygen, parts.clock.clone()),
+                PoolConfig {
+                    kinds: POOLED_KINDS.to_vec(),
+                    size: parts.key_pool,
+                },
+                Box::new(move || waker.notify_one()),
+            ));
+            let refill = KeyPoolRefill {
+                pool: pool.clone(),
+                wake,
+            };
+            (pool as Arc<dyn KeyGenerator>, Some(refill))
+        };
         let service = Arc::new(
             DomainService::new(
                 Ports {
@@ -240,11 +301,11 @@ impl App {
                     keys: parts.store.keys,
                     dns: parts.dns,
                     clock: parts.clock,
-                    keygen: parts.keygen,
+                    keygen,
                     cpu: Arc::new(BlockingPool::per_core()),
                     observer: metrics.clone(),
                 },
-                Arc::new(parts.secrets.master),
+                master,
                 parts.config,
             )
             .with_webhooks(Arc::new(adapter_http::ApiRenderer)),
@@ -274,6 +335,7 @@ impl App {
             router: routers.public,
             internal_router: routers.internal,
             metrics,
+            key_pool,
         })
     }
 }

@@ -99,6 +99,11 @@ impl IdGenerator {
         DomainId::from_ulid(self.next(now))
     }
 
+    /// A new id of a key-pool slot: pooled keys are taken oldest first.
+    pub fn pool_id(&self, now: OffsetDateTime) -> String {
+        self.next(now).to_string()
+    }
+
     /// A new event id.
     pub fn event_id(&self, now: OffsetDateTime) -> EventId {
         EventId::from_ulid(self.next(now))

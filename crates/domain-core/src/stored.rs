@@ -395,6 +395,26 @@ pub mod conflict {
     }
 }
 
+/// A key-pool row as both stores read it back: the columns of `key_pool`.
+pub fn pooled_key(
+    id: String,
+    kind: String,
+    algorithm: &str,
+    public_key: &[u8],
+    sealed_private: Vec<u8>,
+) -> Result<crate::ports::PooledKey, RepoError> {
+    let algorithm =
+        Algorithm::parse(algorithm).ok_or_else(|| corrupt("pooled key algorithm", algorithm))?;
+    let public_key = DkimPublicKey::from_stored(algorithm, public_key)
+        .map_err(|e| corrupt("pooled public key", e))?;
+    Ok(crate::ports::PooledKey {
+        id,
+        kind,
+        public_key,
+        sealed: SealedKey::from_bytes(sealed_private),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain_core::ports::{DomainRepo, KeyStore, WebhookRepo};
+use domain_core::ports::{DomainRepo, KeyPool, KeyStore, WebhookRepo};
 
 /// One stored value, for the cases that read the database byte by byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,9 @@ pub trait Store: Send + Sync + Sized + 'static {
 
     /// The same store as the signer sees it.
     fn key_store(&self) -> Arc<dyn KeyStore>;
+
+    /// The same store as the key pool sees it.
+    fn key_pool(&self) -> Arc<dyn KeyPool>;
 }
 
 /// A database-backed store under test and the hooks the contract needs beside the ports.

@@ -32,6 +32,9 @@ pub use cases::leases::{
     update_releases_only_the_holders_lease,
 };
 pub use cases::outage::{a_closed_store_is_unavailable, an_unreachable_store_is_unavailable};
+pub use cases::pool::{
+    concurrent_takers_get_each_pooled_key_once, pooled_keys_come_out_once_oldest_first_by_kind,
+};
 pub use cases::scope::{find_sendable_returns_own_then_shared, scopes_hide_what_they_may_not_see};
 pub use cases::security::{
     a_sealed_key_copied_to_another_row_does_not_open, no_private_key_material_is_stored_in_clear,
@@ -100,6 +103,11 @@ macro_rules! contract_tests {
             sealed_keys_come_back_by_selector,
             generations_of_every_algorithm_and_mode_come_back,
         );
+        // Cases of the key pool.
+        $crate::contract_tests!(@pool $backend;
+            pooled_keys_come_out_once_oldest_first_by_kind,
+            concurrent_takers_get_each_pooled_key_once,
+        );
     };
     (@repo $backend:ty; $($case:ident),* $(,)?) => {$(
         #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
@@ -114,6 +122,13 @@ macro_rules! contract_tests {
             let backend = <$backend as $crate::Store>::fresh().await;
             let keys = $crate::Store::key_store(&backend);
             $crate::$case($crate::Store::repo(&backend), &*keys).await;
+        }
+    )*};
+    (@pool $backend:ty; $($case:ident),* $(,)?) => {$(
+        #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
+        async fn $case() {
+            let backend = <$backend as $crate::Store>::fresh().await;
+            $crate::$case($crate::Store::key_pool(&backend)).await;
         }
     )*};
     (@backend $backend:ty; $($case:ident),* $(,)?) => {$(

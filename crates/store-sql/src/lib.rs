@@ -11,7 +11,7 @@
 
 use domain_core::model::{DomainId, ListFilter, Owner, PageRequest, Scope};
 use domain_core::name::DomainName;
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 /// A value type the database binds: what each query here needs of `String`, `bool` and
 /// `i64`.
@@ -458,4 +458,28 @@ pub mod webhooks {
             .push_bind(i64::from(page.fetch_limit()));
         q
     }
+}
+
+/// The columns of `key_pool`, in the order [`pooled_key`] reads them.
+pub const POOL_COLUMNS: &str = "id, kind, algorithm, public_key, sealed_private";
+
+/// Reads a `key_pool` row selected with [`POOL_COLUMNS`]: the driver's error, or the
+/// stored key (or why it is corrupt).
+pub fn pooled_key<'r, R: Row>(
+    row: &'r R,
+) -> Result<Result<domain_core::ports::PooledKey, domain_core::RepoError>, sqlx::Error>
+where
+    usize: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let algorithm: String = row.try_get(2)?;
+    let public_key: Vec<u8> = row.try_get(3)?;
+    Ok(domain_core::stored::pooled_key(
+        row.try_get(0)?,
+        row.try_get(1)?,
+        &algorithm,
+        &public_key,
+        row.try_get(4)?,
+    ))
 }

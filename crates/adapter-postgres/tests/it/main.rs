@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use adapter_postgres::{PgStore, PoolConfig, SetupError};
 use async_trait::async_trait;
-use domain_core::ports::{DomainRepo, KeyStore, WebhookRepo};
+use domain_core::ports::{DomainRepo, KeyPool, KeyStore, WebhookRepo};
 use repo_contract::pg::TestDatabase;
 use repo_contract::{Backend, Cell, Store};
 use sqlx::postgres::PgPool;
@@ -54,6 +54,10 @@ impl Store for PgBackend {
     }
 
     fn key_store(&self) -> Arc<dyn KeyStore> {
+        Arc::new(self.store.clone())
+    }
+
+    fn key_pool(&self) -> Arc<dyn KeyPool> {
         Arc::new(self.store.clone())
     }
 }

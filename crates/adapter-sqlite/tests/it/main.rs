@@ -11,7 +11,7 @@ use std::time::Duration;
 use adapter_sqlite::{PoolConfig, SetupError, SqliteStore};
 use async_trait::async_trait;
 use domain_core::model::Scope;
-use domain_core::ports::{DomainRepo, KeyStore, WebhookRepo};
+use domain_core::ports::{DomainRepo, KeyPool, KeyStore, WebhookRepo};
 use repo_contract::{Backend, Cell, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{AssertSqlSafe, Row};
@@ -59,6 +59,10 @@ impl Store for SqliteBackend {
     }
 
     fn key_store(&self) -> Arc<dyn KeyStore> {
+        Arc::new(self.store.clone())
+    }
+
+    fn key_pool(&self) -> Arc<dyn KeyPool> {
         Arc::new(self.store.clone())
     }
 }

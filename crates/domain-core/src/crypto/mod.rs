@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 use crate::records::dkim::{Algorithm, DkimPublicKey};
 
 pub use self::rsa::RsaBits;
-pub use seal::{KeyRow, MasterKey, SealedKey};
+pub use seal::{KeyRow, MasterKey, PoolSlot, SealedKey};
 pub use signing::SigningKey;
 
 /// What kind of key to generate: an algorithm and, where it has one, a size.
@@ -57,6 +57,14 @@ impl KeyAlgorithm {
         match key.algorithm() {
             Algorithm::RsaSha256 => KeyAlgorithm::Rsa(RsaBits::closest(key.bits())),
             Algorithm::Ed25519Sha256 => KeyAlgorithm::Ed25519,
+        }
+    }
+
+    /// The name of this kind in the key pool: `rsa-2048`, `ed25519`.
+    pub fn pool_kind(self) -> String {
+        match self {
+            KeyAlgorithm::Rsa(bits) => format!("rsa-{}", bits.bits()),
+            KeyAlgorithm::Ed25519 => "ed25519".to_owned(),
         }
     }
 

@@ -24,6 +24,9 @@ const SEAL_V1: u8 = 1;
 const SEAL_V2: u8 = 2;
 /// Webhook signing secrets, bound to their endpoint.
 const SEAL_SECRET_V1: u8 = 3;
+/// Version 4 seals a key waiting in the key pool, bound to its pool slot; it never opens
+/// as a domain's key, and a domain's key never opens as a pooled one.
+const SEAL_POOL: u8 = 4;
 const FINGERPRINT_LEN: usize = 8;
 const HEADER_LEN: usize = 1 + FINGERPRINT_LEN + NONCE_LEN;
 
@@ -100,6 +103,29 @@ impl MasterKey {
             return Err(KeyError::Malformed);
         }
         self.open_bytes(sealed, &secret_binding(endpoint))
+    }
+
+    /// Seals a key generated ahead of time for the pool slot `slot` names.
+    pub fn seal_pooled(
+        &self,
+        key: &PrivateKey,
+        slot: &PoolSlot<'_>,
+    ) -> Result<SealedKey, KeyError> {
+        self.seal_bytes(SEAL_POOL, key.pkcs8_der(), &slot.binding())
+    }
+
+    /// Opens a key taken from the pool; fails unless it was sealed under this master key
+    /// for exactly this slot.
+    pub fn open_pooled(
+        &self,
+        sealed: &SealedKey,
+        slot: &PoolSlot<'_>,
+    ) -> Result<PrivateKey, KeyError> {
+        if sealed.0.first() != Some(&SEAL_POOL) {
+            return Err(KeyError::Malformed);
+        }
+        let plain = self.open_bytes(sealed, &slot.binding())?;
+        Ok(PrivateKey::from_pkcs8(plain))
     }
 
     fn seal_bytes(&self, version: u8, plain: &[u8], aad: &[u8]) -> Result<SealedKey, KeyError> {
@@ -201,6 +227,28 @@ impl KeyRow<'_> {
         } else {
             format!("scaisend-dkim-v2\0{domain}\0{generation}\0{selector}").into_bytes()
         }
+    }
+}
+
+/// The pool slot a key generated ahead of time waits in, which its sealing is bound to:
+/// the slot's id, the kind of key, and its public key, so that neither the private key nor
+/// the public key stored beside it can be swapped for another slot's.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSlot<'a> {
+    /// The slot's id.
+    pub id: &'a str,
+    /// The kind of key, as [`KeyAlgorithm::pool_kind`](super::KeyAlgorithm::pool_kind)
+    /// names it.
+    pub kind: &'a str,
+    /// The public key's `p=` bytes.
+    pub public: &'a [u8],
+}
+
+impl PoolSlot<'_> {
+    fn binding(&self) -> Vec<u8> {
+        let mut aad = format!("scaisend-dkim-pool-v1\0{}\0{}\0", self.id, self.kind).into_bytes();
+        aad.extend_from_slice(self.public);
+        aad
     }
 }
 
@@ -346,5 +394,50 @@ mod tests {
         assert!(MasterKey::from_base64("AAAA").is_err());
         let (_, b64) = MasterKey::generate().unwrap();
         assert!(MasterKey::from_base64(&b64).is_ok());
+    }
+
+    #[test]
+    fn pooled_keys_open_only_for_their_slot_and_never_as_a_domains_key() {
+        let (kek, _) = MasterKey::generate().unwrap();
+        let key = testing::key(0);
+        let public = key.public.p_bytes();
+        let slot = PoolSlot {
+            id: "01J0000000000000000000000A",
+            kind: "rsa-2048",
+            public,
+        };
+        let sealed = kek.seal_pooled(&key.private, &slot).unwrap();
+        assert_eq!(sealed.as_bytes()[0], SEAL_POOL);
+        let opened = kek.open_pooled(&sealed, &slot).unwrap();
+        assert_eq!(opened.pkcs8_der(), key.private.pkcs8_der());
+        let other_public = testing::key(1).public.p_bytes().to_vec();
+        for wrong in [
+            PoolSlot {
+                id: "01J0000000000000000000000B",
+                ..slot
+            },
+            PoolSlot {
+                kind: "rsa-4096",
+                ..slot
+            },
+            PoolSlot {
+                public: &other_public,
+                ..slot
+            },
+        ] {
+            assert!(kek.open_pooled(&sealed, &wrong).is_err(), "{wrong:?}");
+        }
+        // A pooled key is no domain's key, and a domain's key is no pooled one.
+        let id = DomainId::parse("dom_01J0000000000000000000000A").unwrap();
+        let s1 = Selector::parse("scaisend").unwrap();
+        assert!(matches!(
+            kek.open(&sealed, &row(&id, 1, &s1)),
+            Err(KeyError::Malformed)
+        ));
+        let domains = kek.seal(&key.private, &row(&id, 1, &s1)).unwrap();
+        assert!(matches!(
+            kek.open_pooled(&domains, &slot),
+            Err(KeyError::Malformed)
+        ));
     }
 }

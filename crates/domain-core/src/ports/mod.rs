@@ -20,5 +20,5 @@ pub use cpu::{CpuJob, CpuPool, InlinePool, PoolError, offload};
 pub use dns::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordData};
 pub use keygen::{InlineKeyGenerator, KeyGenerator};
 pub use observe::{NoObserver, Observation, ObservedDns, Observer};
-pub use store::{DomainRepo, KeyStore, LeaseOnWrite, OwnerUsage};
+pub use store::{DomainRepo, KeyPool, KeyStore, LeaseOnWrite, OwnerUsage, PooledKey};
 pub use webhook::{DomainRenderer, SendResult, WebhookRepo, WebhookRequest, WebhookSender};

@@ -8,6 +8,7 @@ use crate::crypto::SealedKey;
 use crate::error::RepoError;
 use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Owner, Page, PageRequest, Scope};
 use crate::name::{DomainName, Selector};
+use crate::records::dkim::DkimPublicKey;
 use crate::webhook::OutboxMessage;
 
 /// The store of domains, their keys, checks, timeline and monitor schedule.
@@ -193,4 +194,37 @@ pub trait KeyStore: Send + Sync {
     /// MUST return `NotFound` when the domain or selector does not exist, or the key was
     /// removed (its private key destroyed).
     async fn sealed_key(&self, id: &DomainId, selector: &Selector) -> Result<SealedKey, RepoError>;
+}
+
+/// A key generated ahead of time, waiting in the pool, its private half sealed for its
+/// slot ([`PoolSlot`](crate::crypto::PoolSlot)).
+#[derive(Debug, Clone)]
+pub struct PooledKey {
+    /// The slot's id: unique, and ordered by when the key was generated.
+    pub id: String,
+    /// The kind of key ([`KeyAlgorithm::pool_kind`](crate::crypto::KeyAlgorithm::pool_kind)).
+    pub kind: String,
+    /// The public half.
+    pub public_key: DkimPublicKey,
+    /// The private half, sealed for the slot.
+    pub sealed: SealedKey,
+}
+
+/// The narrow port of the key pool: keys generated ahead of time so that creating a
+/// domain does not wait for key generation.
+#[async_trait]
+pub trait KeyPool: Send + Sync {
+    /// Adds a key to the pool.
+    ///
+    /// MUST return `Unavailable` if the store cannot be reached.
+    async fn put(&self, key: &PooledKey) -> Result<(), RepoError>;
+
+    /// Takes the oldest key of `kind` out of the pool, or `None` when there is none.
+    ///
+    /// MUST hand out each key at most once, whatever the number of takers and processes
+    /// sharing the store: the key leaves the store in the same atomic step that reads it.
+    async fn take(&self, kind: &str) -> Result<Option<PooledKey>, RepoError>;
+
+    /// How many keys of `kind` wait in the pool.
+    async fn pooled(&self, kind: &str) -> Result<u64, RepoError>;
 }

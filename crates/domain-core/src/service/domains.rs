@@ -188,6 +188,8 @@ impl DomainService {
                 RepoError::Conflict(_) => already_yours(&domain.name),
                 other => other.into(),
             })?;
+        // A new own domain, even unverified, decides for its name instead of a shared one.
+        self.sendable.forget(&domain);
         Ok(self.view(domain))
     }
 
@@ -313,6 +315,7 @@ impl DomainService {
             .delete_notifying(&caller.admin_scope()?, &domain.id, &outbox)
             .await?;
         self.signers.forget_domain(&domain.id);
+        self.sendable.forget(&domain);
         Ok(())
     }
 

@@ -8,7 +8,10 @@
 //! version check — is written once here; the one use case that retries when a concurrent
 //! writer wins, recording a verification, is shared by `verify` and the monitor.
 
+mod cache;
+mod decisions;
 mod domains;
+mod keypool;
 mod monitor;
 mod rotation;
 mod sending;
@@ -38,7 +41,9 @@ use crate::sending::envelope;
 use crate::webhook::{self, OutboxMessage};
 use crate::zone::{DEFAULT_TTL, DEFAULT_ZONE, ZoneConfig};
 
+pub use decisions::SendableCache;
 pub use domains::{DomainChanges, DomainView, NewDomain};
+pub use keypool::{PoolConfig, PooledKeys, RefillError};
 pub use monitor::MonitorReport;
 pub use rotation::RotationStarted;
 pub use sending::{SenderQuery, SignRequest};
@@ -77,6 +82,12 @@ pub struct ServiceConfig {
     /// The MAIL FROM domain of mail from a domain without a verified return path of its
     /// own (`SCAISEND_DEFAULT_RETURN_PATH`, default `bounces.scaisend.scailabs.ai`).
     pub default_return_path: DomainName,
+    /// How long a send-time decision may be served from this instance's cache, which is
+    /// how long another instance's change may go unseen here (`SCAISEND_DECISION_TTL`,
+    /// default 5 s; zero turns the cache off). This instance's own changes are seen at once.
+    pub decision_ttl: Duration,
+    /// How many (name, partner, tenant) decisions are cached at most (default 100,000).
+    pub decision_capacity: usize,
 }
 
 impl Default for ServiceConfig {
@@ -92,6 +103,8 @@ impl Default for ServiceConfig {
             dkim_retire_after: Duration::days(7),
             bounce_mx: DomainName::from_trusted(DEFAULT_BOUNCE_MX),
             default_return_path: DomainName::from_trusted(DEFAULT_RETURN_PATH),
+            decision_ttl: SendableCache::DEFAULT_TTL,
+            decision_capacity: SendableCache::DEFAULT_CAPACITY,
         }
     }
 }
@@ -141,6 +154,7 @@ pub struct DomainService {
     ids: IdGenerator,
     signers: SignerCache,
     renderer: Option<Arc<dyn DomainRenderer>>,
+    sendable: SendableCache,
 }
 
 impl std::fmt::Debug for DomainService {
@@ -158,6 +172,7 @@ impl DomainService {
         ports.dns = Arc::new(ObservedDns::new(ports.dns, ports.observer.clone()));
         let include_spec = DomainSpec::for_domain(&config.spf_include);
         let signers = SignerCache::new(ports.keys.clone(), master.clone());
+        let sendable = SendableCache::new(config.decision_ttl, config.decision_capacity);
         DomainService {
             ports,
             master,
@@ -166,6 +181,7 @@ impl DomainService {
             ids: IdGenerator::new(),
             signers,
             renderer: None,
+            sendable,
         }
     }
 
@@ -267,6 +283,7 @@ impl DomainService {
                 ),
                 other => other.into(),
             })?;
+        self.sendable.forget(domain);
         domain.version += 1;
         Ok(())
     }

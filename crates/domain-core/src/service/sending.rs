@@ -1,9 +1,13 @@
 //! The sending pipeline's side: may a message be sent from this domain, and its DKIM
 //! signature.
 
+use std::sync::Arc;
+
 use super::{DomainService, Result};
 use crate::access::Caller;
 use crate::error::{Error, InputError};
+use crate::model::Domain;
+use crate::name::DomainName;
 use crate::ports::{PoolError, offload};
 use crate::sending::{self, KeyMode, SendDecision};
 use crate::signer::{self, DkimSignature};
@@ -46,9 +50,7 @@ impl DomainService {
         let name = signer::mailbox_domain(&query.from)
             .map_err(|e| Error::invalid("from", InputError::new(e.to_string())))?;
         let candidates = self
-            .ports
-            .repo
-            .find_sendable(&query.partner_id, &query.tenant_id, &name)
+            .candidates(&query.partner_id, &query.tenant_id, &name)
             .await?;
         Ok(sending::decide(
             query.key_mode,
@@ -66,9 +68,7 @@ impl DomainService {
         let name = signer::from_domain(&req.message)
             .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))?;
         let candidates = self
-            .ports
-            .repo
-            .find_sendable(&req.partner_id, &req.tenant_id, &name)
+            .candidates(&req.partner_id, &req.tenant_id, &name)
             .await?;
         let domain = sending::deliverable(&candidates).map_err(|refusal| {
             Error::Conflict(format!(
@@ -89,5 +89,25 @@ impl DomainService {
             PoolError::Failed => Error::Internal(format!("signing for {name}: {e}")),
         })?
         .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))
+    }
+
+    /// The domains of `name` the tenant may send from, cached for at most
+    /// [`ServiceConfig::decision_ttl`](super::ServiceConfig::decision_ttl).
+    async fn candidates(
+        &self,
+        partner_id: &str,
+        tenant_id: &str,
+        name: &DomainName,
+    ) -> Result<Arc<[Domain]>> {
+        Ok(self
+            .sendable
+            .candidates(
+                self.ports.repo.as_ref(),
+                partner_id,
+                tenant_id,
+                name,
+                self.now(),
+            )
+            .await?)
     }
 }

@@ -8,11 +8,11 @@
 //! domain deleted here. Which key may sign is still decided from the store on every
 //! request; the cache only saves the opening.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
+use super::cache::LruCache;
 use crate::crypto::{KeyRow, MasterKey};
 use crate::error::{Error, Result};
 use crate::model::{Domain, DomainId};
@@ -26,24 +26,11 @@ pub struct SignerCache {
     keys: Arc<dyn KeyStore>,
     master: Arc<MasterKey>,
     capacity: usize,
-    entries: Mutex<Entries>,
+    entries: LruCache<Slot, Arc<DkimSigner>>,
 }
 
 /// An opened key: the domain, the generation and the algorithm name it.
 type Slot = (DomainId, u32, Algorithm);
-
-#[derive(Default)]
-struct Entries {
-    map: HashMap<Slot, Entry>,
-    /// A counter that orders uses, for the least-recently-used choice.
-    clock: u64,
-}
-
-struct Entry {
-    signer: Arc<DkimSigner>,
-    loaded_at: OffsetDateTime,
-    last_used: u64,
-}
 
 impl std::fmt::Debug for SignerCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,7 +58,7 @@ impl SignerCache {
             keys,
             master,
             capacity: capacity.max(1),
-            entries: Mutex::new(Entries::default()),
+            entries: LruCache::new(capacity, Self::MAX_AGE),
         }
     }
 
@@ -96,9 +83,10 @@ impl SignerCache {
         now: OffsetDateTime,
     ) -> Result<Arc<DkimSigner>> {
         let slot = (domain.id.clone(), key.index, key.algorithm());
-        if let Some(signer) = self.fresh(&slot, now) {
+        if let Some(signer) = self.entries.get(&slot, now) {
             return Ok(signer);
         }
+        let epoch = self.entries.epoch();
         let selector = &key.selector;
         let sealed = self.keys.sealed_key(&domain.id, selector).await?;
         let row = KeyRow {
@@ -112,69 +100,31 @@ impl SignerCache {
         let signer = DkimSigner::new(&private, &domain.name, selector).map_err(|e| {
             Error::Internal(format!("loading the key of {} {selector}: {e}", domain.id))
         })?;
-        Ok(self.insert(slot, signer, now))
+        Ok(self.entries.insert(slot, Arc::new(signer), now, epoch))
     }
 
     /// Forgets the opened keys of one generation (removed or no longer signing).
     pub fn forget_generation(&self, domain: &DomainId, generation: u32) {
-        self.lock()
-            .map
-            .retain(|(id, g, _), _| !(id == domain && *g == generation));
+        // Keys sort by domain, then generation: the smallest slot starts the group.
+        let first = (domain.clone(), generation, Algorithm::ALL[0]);
+        self.entries
+            .forget_from(&first, |(id, g, _)| id == domain && *g == generation);
     }
 
     /// Forgets every opened key of a domain (deleted).
     pub fn forget_domain(&self, domain: &DomainId) {
-        self.lock().map.retain(|(id, _, _), _| id != domain);
+        let first = (domain.clone(), 0, Algorithm::ALL[0]);
+        self.entries.forget_from(&first, |(id, _, _)| id == domain);
     }
 
     /// How many opened keys are held.
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        self.entries.len()
     }
 
     /// Whether no opened key is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn fresh(&self, key: &Slot, now: OffsetDateTime) -> Option<Arc<DkimSigner>> {
-        let mut entries = self.lock();
-        entries.clock += 1;
-        let tick = entries.clock;
-        let entry = entries.map.get_mut(key)?;
-        if now - entry.loaded_at >= Self::MAX_AGE {
-            entries.map.remove(key);
-            return None;
-        }
-        entry.last_used = tick;
-        Some(Arc::clone(&entry.signer))
-    }
-
-    fn insert(&self, key: Slot, signer: DkimSigner, now: OffsetDateTime) -> Arc<DkimSigner> {
-        let mut entries = self.lock();
-        entries.clock += 1;
-        let tick = entries.clock;
-        if !entries.map.contains_key(&key) && entries.map.len() >= self.capacity {
-            let oldest = entries
-                .map
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                entries.map.remove(&oldest);
-            }
-        }
-        let entry = entries.map.entry(key).or_insert_with(|| Entry {
-            signer: Arc::new(signer),
-            loaded_at: now,
-            last_used: tick,
-        });
-        entry.last_used = tick;
-        Arc::clone(&entry.signer)
     }
 }
 

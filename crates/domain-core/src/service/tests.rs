@@ -1363,3 +1363,122 @@ fn the_zone_serves_every_slot_of_cname_domains_and_nothing_of_txt_ones() {
         .returning(|| Err(RepoError::Unavailable("down".into())));
     assert!(block_on(service_over(repo).zone_source().snapshot(8)).is_err());
 }
+
+/// A mocked store whose `find_sendable` answers with the domain as `update` and `delete`
+/// last left it, over a clock the test moves.
+fn decision_world(
+    ttl: Duration,
+) -> (
+    DomainService,
+    Arc<ManualClock>,
+    Arc<std::sync::atomic::AtomicUsize>,
+    DomainId,
+) {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let w = world();
+    let mut domain = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
+        .unwrap()
+        .domain;
+    domain.verified = true;
+    let id = domain.id.clone();
+    let stored = Arc::new(Mutex::new(Some(domain)));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut repo = MockRepo::new();
+    let s = stored.clone();
+    repo.expect_get()
+        .returning(move |_, _| s.lock().unwrap().clone().ok_or(RepoError::NotFound));
+    let s = stored.clone();
+    repo.expect_update_notifying().returning(move |d, _, _, _| {
+        let mut d = d.clone();
+        d.version += 1;
+        *s.lock().unwrap() = Some(d);
+        Ok(())
+    });
+    let s = stored.clone();
+    repo.expect_delete_notifying().returning(move |_, _, _| {
+        *s.lock().unwrap() = None;
+        Ok(())
+    });
+    let (s, r) = (stored, reads.clone());
+    repo.expect_find_sendable().returning(move |_, _, _| {
+        r.fetch_add(1, Ordering::SeqCst);
+        Ok(s.lock().unwrap().clone().into_iter().collect())
+    });
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::UNIX_EPOCH));
+    let (master, _) = MasterKey::generate().unwrap();
+    let svc = DomainService::new(
+        Ports {
+            repo: Arc::new(repo),
+            keys: Arc::new(MockKeys::new()),
+            dns: Arc::new(FakeDns::new()),
+            clock: clock.clone(),
+            keygen: Arc::new(FixedKeys::default()),
+            cpu: Arc::new(InlinePool),
+            observer: Arc::new(NoObserver),
+        },
+        Arc::new(master),
+        ServiceConfig {
+            decision_ttl: ttl,
+            ..ServiceConfig::default()
+        },
+    );
+    (svc, clock, reads, id)
+}
+
+fn live_decision(svc: &DomainService) -> &'static str {
+    let service = Caller::new("pipeline", Role::Service, None, None).unwrap();
+    let query = SenderQuery {
+        tenant_id: "t1".into(),
+        partner_id: "p1".into(),
+        from: "alerts@mail.example.com".into(),
+        key_mode: KeyMode::Live,
+    };
+    block_on(svc.authorize_sender(&service, &query))
+        .unwrap()
+        .name()
+}
+
+#[test]
+fn a_cached_decision_does_not_ask_the_store_again_until_it_expires() {
+    use std::sync::atomic::Ordering;
+    let (svc, clock, reads, _) = decision_world(Duration::seconds(5));
+    for _ in 0..3 {
+        assert_eq!(live_decision(&svc), "deliver");
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "one read, then the cache");
+    clock.advance(Duration::milliseconds(4_999));
+    assert_eq!(live_decision(&svc), "deliver");
+    assert_eq!(reads.load(Ordering::SeqCst), 1);
+    clock.advance(Duration::milliseconds(1));
+    assert_eq!(live_decision(&svc), "deliver");
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "read again after the TTL");
+}
+
+#[test]
+fn own_writes_invalidate_cached_decisions_at_once() {
+    use std::sync::atomic::Ordering;
+    let (svc, _clock, reads, id) = decision_world(Duration::seconds(5));
+    assert_eq!(live_decision(&svc), "deliver");
+    let off = DomainChanges {
+        is_active: Some(false),
+        ..DomainChanges::default()
+    };
+    block_on(svc.update(&admin(), &id, off)).unwrap();
+    // No time passed: only the write's own invalidation explains the new answer.
+    assert_eq!(live_decision(&svc), "reject");
+    assert_eq!(reads.load(Ordering::SeqCst), 2);
+    block_on(svc.delete(&admin(), &id)).unwrap();
+    assert_eq!(live_decision(&svc), "accept_then_fail");
+    assert_eq!(reads.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_zero_ttl_reads_the_store_for_every_decision() {
+    use std::sync::atomic::Ordering;
+    let (svc, _clock, reads, _) = decision_world(Duration::ZERO);
+    for _ in 0..3 {
+        assert_eq!(live_decision(&svc), "deliver");
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), 3);
+}

@@ -14,7 +14,7 @@ use crate::crypto::SealedKey;
 use crate::error::RepoError;
 use crate::model::{Domain, DomainEvent, DomainId, ListFilter, Owner, Page, PageRequest, Scope};
 use crate::name::{DomainName, Selector};
-use crate::ports::{DomainRepo, KeyStore, LeaseOnWrite, OwnerUsage};
+use crate::ports::{DomainRepo, KeyPool, KeyStore, LeaseOnWrite, OwnerUsage, PooledKey};
 use crate::rotation::DkimMode;
 use crate::stored::{self, conflict};
 use crate::verify::{Verdict, Verdicts};
@@ -32,6 +32,8 @@ struct MemoryState {
     events: Vec<DomainEvent>,
     leases: HashMap<String, (String, OffsetDateTime)>,
     outbox: Vec<OutboxMessage>,
+    /// The key pool, by id (ids order by generation).
+    pool: BTreeMap<String, PooledKey>,
 }
 
 impl MemoryRepo {
@@ -365,5 +367,32 @@ impl KeyStore for MemoryRepo {
             .and_then(|d| d.keys.get(selector))
             .and_then(|k| k.sealed.clone())
             .ok_or(RepoError::NotFound)
+    }
+}
+
+#[async_trait]
+impl KeyPool for MemoryRepo {
+    async fn put(&self, key: &PooledKey) -> Result<(), RepoError> {
+        self.state().pool.insert(key.id.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn take(&self, kind: &str) -> Result<Option<PooledKey>, RepoError> {
+        let mut state = self.state();
+        let id = state
+            .pool
+            .values()
+            .find(|k| k.kind == kind)
+            .map(|k| k.id.clone());
+        Ok(id.and_then(|id| state.pool.remove(&id)))
+    }
+
+    async fn pooled(&self, kind: &str) -> Result<u64, RepoError> {
+        Ok(self
+            .state()
+            .pool
+            .values()
+            .filter(|k| k.kind == kind)
+            .count() as u64)
     }
 }

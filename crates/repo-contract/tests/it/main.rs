@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain_core::ports::{DomainRepo, KeyStore};
+use domain_core::ports::{DomainRepo, KeyPool, KeyStore};
 use domain_core::testing::MemoryRepo;
 use repo_contract::Store;
 
@@ -23,6 +23,10 @@ impl Store for Memory {
     }
 
     fn key_store(&self) -> Arc<dyn KeyStore> {
+        self.0.clone()
+    }
+
+    fn key_pool(&self) -> Arc<dyn KeyPool> {
         self.0.clone()
     }
 }
