@@ -278,7 +278,7 @@ impl RequestHandler for Handler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let _answering = Answering::start(&self.shared);
+        let answering = Answering::start(&self.shared);
         let options = self.shared.options;
         if !options.answer_delay.is_zero() {
             tokio::time::sleep(options.answer_delay).await;
@@ -288,6 +288,10 @@ impl RequestHandler for Handler {
             Route::Delegated(server, query) => ask_delegated(server, query).await,
             Route::Chased(local, server, query) => chain(local, ask_delegated(server, query).await),
         };
+        // The query stops counting before its answer is sent: the client may ask its next
+        // question the moment the answer arrives, and counting both then would report
+        // concurrency the client never had.
+        drop(answering);
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let edns = request.edns.as_ref().map(|req| {
             let mut edns = Edns::new();
