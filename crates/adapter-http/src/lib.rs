@@ -345,10 +345,7 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
 async fn metrics_text(State(s): State<AppState>) -> Response {
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, telemetry::CONTENT_TYPE)],
         s.metrics.render(),
     )
         .into_response()

@@ -91,15 +91,7 @@ pub fn metrics_router(metrics: Arc<Metrics>, repo: Arc<dyn DomainRepo>) -> axum:
             "/metrics",
             get(move || {
                 let text = metrics.render();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        text,
-                    )
-                }
+                async move { ([(header::CONTENT_TYPE, telemetry::CONTENT_TYPE)], text) }
             }),
         )
         .route("/healthz", get(|| async { "ok" }))

@@ -91,6 +91,9 @@ impl Default for Metrics {
     }
 }
 
+/// The content type of [`Metrics::render`]'s text, for every endpoint that serves it.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 impl Metrics {
     /// A fresh registry with every metric registered.
     pub fn new() -> Self {
