@@ -29,25 +29,10 @@ fn rotating() -> Domain {
 }
 
 fn verdict(record: CheckKind, status: CheckStatus, code: VerdictCode) -> Verdict {
-    Verdict {
-        record,
-        host: "example.com".to_owned(),
-        status,
-        code,
-        expected: None,
-        found: Vec::new(),
-        message: format!("{} {}", record.as_str(), code.as_str()),
-        warnings: Vec::new(),
-        answered_by: None,
-        details: serde_json::Value::Null,
-    }
+    testing::verdict(record, "example.com", status, code)
 }
 
-fn dkim(selector: &str, status: CheckStatus, code: VerdictCode) -> Verdict {
-    let mut v = verdict(CheckKind::Dkim, status, code);
-    v.details = json!({ "selector": selector });
-    v
-}
+use testing::dkim_verdict as dkim;
 
 /// What DNS says in one verification.
 #[derive(Debug, Clone, Copy)]
@@ -94,64 +79,123 @@ fn outcome(dns: Dns) -> DomainReport {
     }
 }
 
-/// One verification of a scenario and what it must leave behind.
-struct Step {
+/// One verification of a scenario and what it must leave behind. `I` is what the
+/// verification found: `Dns` for the product page's checks, a `(status, code)` pair for
+/// the return path's.
+struct Step<I> {
     /// When, after `t0`.
     at: Duration,
     mode: CheckMode,
-    dns: Dns,
+    found: I,
     /// The kinds of the events written, in order.
     events: &'static [EventKind],
+    /// The flag under test (`verified`, or the return path's) after the step.
     verified: bool,
-    /// When the domain started failing, after `t0`, if it is failing.
+    /// When that flag started failing, after `t0`, if it is failing.
     failing_since: Option<Duration>,
 }
 
-use EventKind::{CheckChanged, Failing, Recovered, Unverified, Verified as BecameVerified};
-
-/// Runs the steps in order on `d`, checking what each writes and leaves.
-#[track_caller]
-fn check(d: &mut Domain, steps: &[Step]) {
-    let ids = IdGenerator::new();
-    for (i, step) in steps.iter().enumerate() {
-        let now = t0() + step.at;
-        let events = d.apply_checks(outcome(step.dns), step.mode, now, Actor::System, &ids);
-        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, step.events, "step {i} ({:?}): events", step.dns);
-        assert!(events.iter().all(|e| e.at == now && e.domain_id == d.id));
-        assert_eq!(
-            d.verified, step.verified,
-            "step {i} ({:?}): verified",
-            step.dns
-        );
-        assert_eq!(
-            d.failing_since,
-            step.failing_since.map(|at| t0() + at),
-            "step {i} ({:?}): failing_since",
-            step.dns
-        );
-    }
-}
-
-fn step(
-    at: Duration,
-    mode: CheckMode,
-    dns: Dns,
-    events: &'static [EventKind],
-    verified: bool,
-) -> Step {
+/// A verification the user asked for, at `at`.
+fn explicit<I>(at: Duration, found: I, events: &'static [EventKind], verified: bool) -> Step<I> {
     Step {
         at,
-        mode,
-        dns,
+        mode: EXPLICIT,
+        found,
         events,
         verified,
         failing_since: None,
     }
 }
 
+/// A verification by the monitor, at `at`.
+fn monitor<I>(at: Duration, found: I, events: &'static [EventKind], verified: bool) -> Step<I> {
+    Step {
+        mode: MONITOR,
+        ..explicit(at, found, events, verified)
+    }
+}
+
+impl<I> Step<I> {
+    /// The step leaves the flag failing since `since` (after `t0`).
+    fn failing_since(self, since: Duration) -> Self {
+        Step {
+            failing_since: Some(since),
+            ..self
+        }
+    }
+}
+
+use EventKind::{CheckChanged, Failing, Recovered, Unverified, Verified as BecameVerified};
+
+/// Applies `report` to `d` as the system, at `at` after `t0`.
+fn apply_at(
+    d: &mut Domain,
+    report: DomainReport,
+    mode: CheckMode,
+    at: Duration,
+    ids: &IdGenerator,
+) -> Vec<DomainEvent> {
+    d.apply_checks(report, mode, t0() + at, Actor::System, ids)
+}
+
+/// Runs the steps in order on `d`, turning what each found into a report with `report`,
+/// and checks the events each writes, the flag `flag` reads (whether it is set and since
+/// when it is failing), and what `invariant` holds after every step.
+#[track_caller]
+fn run_steps<I: Copy + std::fmt::Debug>(
+    d: &mut Domain,
+    steps: &[Step<I>],
+    report: fn(I) -> DomainReport,
+    flag: fn(&Domain) -> (bool, Option<OffsetDateTime>),
+    invariant: fn(usize, &Domain),
+) {
+    let ids = IdGenerator::new();
+    for (i, step) in steps.iter().enumerate() {
+        let events = apply_at(d, report(step.found), step.mode, step.at, &ids);
+        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+        let found = step.found;
+        assert_eq!(kinds, step.events, "step {i} ({found:?}): events");
+        assert!(
+            events
+                .iter()
+                .all(|e| e.at == t0() + step.at && e.domain_id == d.id)
+        );
+        let (verified, failing_since) = flag(d);
+        assert_eq!(verified, step.verified, "step {i} ({found:?}): verified");
+        assert_eq!(
+            failing_since,
+            step.failing_since.map(|at| t0() + at),
+            "step {i} ({found:?}): failing_since"
+        );
+        invariant(i, d);
+    }
+}
+
+/// Runs the steps in order on `d`, checking what each writes and leaves of `verified`.
+#[track_caller]
+fn check(d: &mut Domain, steps: &[Step<Dns>]) {
+    run_steps(
+        d,
+        steps,
+        outcome,
+        |d| (d.verified, d.failing_since),
+        |_, _| {},
+    );
+}
+
 const H: Duration = Duration::hours(1);
 const FIRST_PASS: &[EventKind] = &[CheckChanged, CheckChanged, CheckChanged, BecameVerified];
+/// What a first verification that does not pass writes: each check, nothing else.
+const FIRST_FAIL: &[EventKind] = &[CheckChanged, CheckChanged, CheckChanged];
+/// The first verification of a domain whose records are all right.
+const PASSED: Step<Dns> = Step {
+    at: Duration::ZERO,
+    mode: EXPLICIT,
+    found: Dns::Pass,
+    events: FIRST_PASS,
+    verified: true,
+    failing_since: None,
+};
 
 #[test]
 fn an_explicit_verify_records_a_failure_at_once() {
@@ -159,21 +203,9 @@ fn an_explicit_verify_records_a_failure_at_once() {
     check(
         &mut d,
         &[
-            step(Duration::ZERO, EXPLICIT, Dns::Pass, FIRST_PASS, true),
-            step(
-                H,
-                EXPLICIT,
-                Dns::DkimMissing,
-                &[CheckChanged, Unverified],
-                false,
-            ),
-            step(
-                2 * H,
-                EXPLICIT,
-                Dns::Pass,
-                &[CheckChanged, BecameVerified],
-                true,
-            ),
+            PASSED,
+            explicit(H, Dns::DkimMissing, &[CheckChanged, Unverified], false),
+            explicit(2 * H, Dns::Pass, &[CheckChanged, BecameVerified], true),
         ],
     );
     assert_eq!(d.last_verified_at, Some(t0() + 2 * H));
@@ -207,44 +239,34 @@ fn the_first_verification_records_each_check_and_then_verified() {
     assert_eq!(d.last_verified_at, Some(t0()));
 }
 
+/// The stored verdict of `d`'s `kind` check.
+fn stored(d: &Domain, kind: CheckKind) -> &Verdict {
+    d.checks.get(kind).unwrap()
+}
+
 #[test]
 fn a_temporary_failure_never_replaces_a_conclusive_verdict() {
     let mut d = domain();
     check(
         &mut d,
         &[
-            step(Duration::ZERO, EXPLICIT, Dns::Pass, FIRST_PASS, true),
-            step(H, EXPLICIT, Dns::DkimTempFail, &[], true),
-            step(2 * H, MONITOR, Dns::AllTempFail, &[], true),
+            PASSED,
+            explicit(H, Dns::DkimTempFail, &[], true),
+            monitor(2 * H, Dns::AllTempFail, &[], true),
         ],
     );
-    assert_eq!(
-        d.checks.get(CheckKind::Dkim).unwrap().status,
-        CheckStatus::Verified
-    );
-    assert_eq!(
-        d.checks.get(CheckKind::Spf).unwrap().status,
-        CheckStatus::Verified
-    );
+    assert_eq!(stored(&d, CheckKind::Dkim).status, CheckStatus::Verified);
+    assert_eq!(stored(&d, CheckKind::Spf).status, CheckStatus::Verified);
     // A conclusive failure is not replaced either: the domain stays unverified.
     let mut d = domain();
     check(
         &mut d,
         &[
-            step(
-                Duration::ZERO,
-                EXPLICIT,
-                Dns::DkimMissing,
-                &[CheckChanged, CheckChanged, CheckChanged],
-                false,
-            ),
-            step(H, EXPLICIT, Dns::DkimTempFail, &[], false),
+            explicit(Duration::ZERO, Dns::DkimMissing, FIRST_FAIL, false),
+            explicit(H, Dns::DkimTempFail, &[], false),
         ],
     );
-    assert_eq!(
-        d.checks.get(CheckKind::Dkim).unwrap().code,
-        VerdictCode::DkimMissing
-    );
+    assert_eq!(stored(&d, CheckKind::Dkim).code, VerdictCode::DkimMissing);
 }
 
 #[test]
@@ -253,33 +275,22 @@ fn a_temporary_failure_with_nothing_stored_is_stored() {
     check(
         &mut d,
         &[
-            step(
-                Duration::ZERO,
-                EXPLICIT,
-                Dns::DkimTempFail,
-                &[CheckChanged, CheckChanged, CheckChanged],
-                false,
-            ),
-            step(
-                H,
-                EXPLICIT,
-                Dns::Pass,
-                &[CheckChanged, BecameVerified],
-                true,
-            ),
+            explicit(Duration::ZERO, Dns::DkimTempFail, FIRST_FAIL, false),
+            explicit(H, Dns::Pass, &[CheckChanged, BecameVerified], true),
         ],
     );
     // The first step stored the temporary failure, so the second one changed it.
     let mut d = domain();
-    d.apply_checks(
-        outcome(Dns::DkimTempFail),
+    let report = outcome(Dns::DkimTempFail);
+    apply_at(
+        &mut d,
+        report,
         EXPLICIT,
-        t0(),
-        Actor::System,
+        Duration::ZERO,
         &IdGenerator::new(),
     );
     assert_eq!(
-        d.checks.get(CheckKind::Dkim).unwrap().status,
+        stored(&d, CheckKind::Dkim).status,
         CheckStatus::TemporaryFailure
     );
 }
@@ -287,25 +298,23 @@ fn a_temporary_failure_with_nothing_stored_is_stored() {
 #[test]
 fn the_monitor_keeps_a_failing_domain_verified_for_the_grace_period() {
     let mut d = domain();
-    let failing = |at, events, verified, since| Step {
-        at,
-        mode: MONITOR,
-        dns: Dns::DkimMissing,
-        events,
-        verified,
-        failing_since: since,
-    };
+    let missing = |at, events, verified| monitor(at, Dns::DkimMissing, events, verified);
     check(
         &mut d,
         &[
-            step(Duration::ZERO, EXPLICIT, Dns::Pass, FIRST_PASS, true),
-            failing(H, &[CheckChanged, Failing], true, Some(H)),
-            failing(2 * H, &[], true, Some(H)),
-            failing(H + GRACE - Duration::SECOND, &[], true, Some(H)),
-            failing(H + GRACE, &[Unverified], false, None),
-            failing(2 * H + GRACE, &[], false, None),
+            PASSED,
+            missing(H, &[CheckChanged, Failing], true).failing_since(H),
+            missing(2 * H, &[], true).failing_since(H),
+            missing(H + GRACE - Duration::SECOND, &[], true).failing_since(H),
+            missing(H + GRACE, &[Unverified], false),
+            missing(2 * H + GRACE, &[], false),
         ],
     );
+}
+
+/// The monitor finds the DKIM record gone at `at`: the domain starts failing.
+fn starts_failing(at: Duration) -> Step<Dns> {
+    monitor(at, Dns::DkimMissing, &[CheckChanged, Failing], true).failing_since(at)
 }
 
 #[test]
@@ -314,23 +323,11 @@ fn a_failing_domain_that_passes_again_recovers() {
     check(
         &mut d,
         &[
-            step(Duration::ZERO, EXPLICIT, Dns::Pass, FIRST_PASS, true),
-            Step {
-                failing_since: Some(H),
-                ..step(H, MONITOR, Dns::DkimMissing, &[CheckChanged, Failing], true)
-            },
-            step(2 * H, MONITOR, Dns::Pass, &[CheckChanged, Recovered], true),
+            PASSED,
+            starts_failing(H),
+            monitor(2 * H, Dns::Pass, &[CheckChanged, Recovered], true),
             // A second failure starts a new grace period.
-            Step {
-                failing_since: Some(3 * H),
-                ..step(
-                    3 * H,
-                    MONITOR,
-                    Dns::DkimMissing,
-                    &[CheckChanged, Failing],
-                    true,
-                )
-            },
+            starts_failing(3 * H),
         ],
     );
 }
@@ -341,14 +338,11 @@ fn an_explicit_verify_ends_the_grace_period() {
     check(
         &mut d,
         &[
-            step(Duration::ZERO, EXPLICIT, Dns::Pass, FIRST_PASS, true),
-            Step {
-                failing_since: Some(H),
-                ..step(H, MONITOR, Dns::DkimMissing, &[CheckChanged, Failing], true)
-            },
+            PASSED,
+            starts_failing(H),
             // Nothing changed in DNS, so no check changed; the user asked, so the truth
             // is recorded at once.
-            step(2 * H, EXPLICIT, Dns::DkimMissing, &[Unverified], false),
+            explicit(2 * H, Dns::DkimMissing, &[Unverified], false),
         ],
     );
 }
@@ -359,21 +353,9 @@ fn the_monitor_verifies_a_waiting_domain_but_never_marks_it_failing() {
     check(
         &mut d,
         &[
-            step(
-                Duration::ZERO,
-                MONITOR,
-                Dns::DkimMissing,
-                &[CheckChanged, CheckChanged, CheckChanged],
-                false,
-            ),
-            step(H, MONITOR, Dns::DkimMissing, &[], false),
-            step(
-                2 * H,
-                MONITOR,
-                Dns::Pass,
-                &[CheckChanged, BecameVerified],
-                true,
-            ),
+            monitor(Duration::ZERO, Dns::DkimMissing, FIRST_FAIL, false),
+            monitor(H, Dns::DkimMissing, &[], false),
+            monitor(2 * H, Dns::Pass, &[CheckChanged, BecameVerified], true),
         ],
     );
 }
@@ -384,28 +366,16 @@ fn an_identical_verification_writes_nothing() {
     check(
         &mut d,
         &[
-            step(Duration::ZERO, EXPLICIT, Dns::Pass, FIRST_PASS, true),
-            step(H, EXPLICIT, Dns::Pass, &[], true),
-            step(2 * H, MONITOR, Dns::Pass, &[], true),
-            step(
-                3 * H,
-                EXPLICIT,
-                Dns::DkimMissing,
-                &[CheckChanged, Unverified],
-                false,
-            ),
-            step(4 * H, EXPLICIT, Dns::DkimMissing, &[], false),
+            PASSED,
+            explicit(H, Dns::Pass, &[], true),
+            monitor(2 * H, Dns::Pass, &[], true),
+            explicit(3 * H, Dns::DkimMissing, &[CheckChanged, Unverified], false),
+            explicit(4 * H, Dns::DkimMissing, &[], false),
         ],
     );
     // Passing again moves `last_verified_at` without an event.
     let mut d = domain();
-    check(
-        &mut d,
-        &[
-            step(Duration::ZERO, EXPLICIT, Dns::Pass, FIRST_PASS, true),
-            step(H, EXPLICIT, Dns::Pass, &[], true),
-        ],
-    );
+    check(&mut d, &[PASSED, explicit(H, Dns::Pass, &[], true)]);
     assert_eq!(d.last_verified_at, Some(t0() + H));
 }
 
@@ -413,29 +383,29 @@ fn an_identical_verification_writes_nothing() {
 fn a_check_whose_found_records_change_is_recorded() {
     let mut d = domain();
     let ids = IdGenerator::new();
-    d.apply_checks(outcome(Dns::Pass), EXPLICIT, t0(), Actor::System, &ids);
+    apply_at(&mut d, outcome(Dns::Pass), EXPLICIT, Duration::ZERO, &ids);
     let mut changed = outcome(Dns::Pass);
     let mut spf = changed.verdicts.get(CheckKind::Spf).unwrap().clone();
     spf.found = vec!["v=spf1 include:scaisend.scailabs.ai -all".to_owned()];
     changed.verdicts.insert(spf);
-    let events = d.apply_checks(changed, EXPLICIT, t0() + H, Actor::System, &ids);
+    let events = apply_at(&mut d, changed, EXPLICIT, H, &ids);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, CheckChanged);
     assert_eq!(events[0].detail["check"], "spf");
     assert_eq!(events[0].detail["from_status"], "verified");
 }
 
-/// Applies an outcome whose pending selector's check has `status`, returning the kinds
+/// A check's status and the code that says why.
+type Found = (CheckStatus, VerdictCode);
+
+const DKIM_OK: Found = (CheckStatus::Verified, VerdictCode::DkimOk);
+
+/// Applies an outcome whose pending selector's check found `pending`, returning the kinds
 /// of the events written.
-fn apply_pending(
-    d: &mut Domain,
-    dns: Dns,
-    status: CheckStatus,
-    code: VerdictCode,
-) -> Vec<EventKind> {
+fn apply_pending(d: &mut Domain, dns: Dns, pending: Found) -> Vec<EventKind> {
     let mut o = outcome(dns);
-    o.pending = Some((2, dkim("scaisend2", status, code)));
-    d.apply_checks(o, EXPLICIT, t0() + H, Actor::System, &IdGenerator::new())
+    o.pending = Some((2, dkim("scaisend2", pending.0, pending.1)));
+    apply_at(d, o, EXPLICIT, H, &IdGenerator::new())
         .iter()
         .map(|e| e.kind)
         .collect()
@@ -444,12 +414,7 @@ fn apply_pending(
 #[test]
 fn a_passing_pending_key_is_promoted() {
     let mut d = rotating();
-    let events = apply_pending(
-        &mut d,
-        Dns::Pass,
-        CheckStatus::Verified,
-        VerdictCode::DkimOk,
-    );
+    let events = apply_pending(&mut d, Dns::Pass, DKIM_OK);
     assert_eq!(events[0], EventKind::SelectorPromoted);
     assert_eq!(d.keys.active().selector.as_str(), "scaisend2");
     assert_eq!(d.keys.active().activated_at, Some(t0() + H));
@@ -462,27 +427,16 @@ fn a_passing_pending_key_is_promoted() {
     );
     assert!(d.keys.pending().is_none());
     // From now on the DKIM check is the promoted selector's.
-    assert_eq!(
-        d.checks.get(CheckKind::Dkim).unwrap().details["selector"],
-        "scaisend2"
-    );
+    assert_eq!(stored(&d, CheckKind::Dkim).details["selector"], "scaisend2");
     assert!(d.verified);
 }
 
 #[test]
 fn a_pending_key_is_promoted_even_once_the_old_record_is_gone() {
     let mut d = rotating();
-    let events = apply_pending(
-        &mut d,
-        Dns::DkimMissing,
-        CheckStatus::Verified,
-        VerdictCode::DkimOk,
-    );
+    let events = apply_pending(&mut d, Dns::DkimMissing, DKIM_OK);
     assert_eq!(events[0], EventKind::SelectorPromoted);
-    assert_eq!(
-        d.checks.get(CheckKind::Dkim).unwrap().code,
-        VerdictCode::DkimOk
-    );
+    assert_eq!(stored(&d, CheckKind::Dkim).code, VerdictCode::DkimOk);
     assert!(d.verified);
 }
 
@@ -497,17 +451,14 @@ fn a_pending_key_that_does_not_pass_stays_pending() {
         ),
     ] {
         let mut d = rotating();
-        let events = apply_pending(&mut d, Dns::Pass, status, code);
+        let events = apply_pending(&mut d, Dns::Pass, (status, code));
         assert!(!events.contains(&EventKind::SelectorPromoted), "{code:?}");
         assert_eq!(d.keys.active().selector.as_str(), "scaisend", "{code:?}");
         assert_eq!(
             d.keys.pending().map(|k| k.selector.as_str()),
             Some("scaisend2")
         );
-        assert_eq!(
-            d.checks.get(CheckKind::Dkim).unwrap().details["selector"],
-            "scaisend"
-        );
+        assert_eq!(stored(&d, CheckKind::Dkim).details["selector"], "scaisend");
     }
 }
 
@@ -516,15 +467,9 @@ fn the_standing_follows_activation_verification_and_the_grace_period() {
     let ids = IdGenerator::new();
     let mut d = domain();
     assert_eq!(d.standing(GRACE), Standing::NotVerified);
-    d.apply_checks(outcome(Dns::Pass), EXPLICIT, t0(), Actor::System, &ids);
+    apply_at(&mut d, outcome(Dns::Pass), EXPLICIT, Duration::ZERO, &ids);
     assert_eq!(d.standing(GRACE), Standing::Verified);
-    d.apply_checks(
-        outcome(Dns::DkimMissing),
-        MONITOR,
-        t0() + H,
-        Actor::System,
-        &ids,
-    );
+    apply_at(&mut d, outcome(Dns::DkimMissing), MONITOR, H, &ids);
     let failing = d.standing(GRACE);
     assert_eq!(
         failing,
@@ -539,13 +484,7 @@ fn the_standing_follows_activation_verification_and_the_grace_period() {
     assert_eq!(d.standing(GRACE), Standing::Inactive);
     assert_eq!(Standing::Inactive.grace_until(), None);
     d.is_active = true;
-    d.apply_checks(
-        outcome(Dns::DkimMissing),
-        MONITOR,
-        t0() + H + GRACE,
-        Actor::System,
-        &ids,
-    );
+    apply_at(&mut d, outcome(Dns::DkimMissing), MONITOR, H + GRACE, &ids);
     assert_eq!(d.standing(GRACE), Standing::NotVerified);
     assert_eq!(
         [
@@ -570,81 +509,49 @@ fn with_return_path() -> Domain {
     d
 }
 
-/// A verification where the product page's checks pass and the return-path check gives
-/// `status` and `code`.
-fn return_path_outcome(status: CheckStatus, code: VerdictCode) -> DomainReport {
+/// A verification where the product page's checks pass and the return-path check found
+/// `found`.
+fn return_path_outcome(found: Found) -> DomainReport {
     let mut report = outcome(Dns::Pass);
-    let mut rp = verdict(CheckKind::ReturnPath, status, code);
+    let mut rp = verdict(CheckKind::ReturnPath, found.0, found.1);
     rp.host = "bounces.example.com".to_owned();
     report.verdicts.insert(rp);
     report
 }
 
-/// One verification of the return path and what it must leave: the events, the return
-/// path's flag and grace, and `verified` untouched throughout.
-struct ReturnPathStep {
-    at: Duration,
-    mode: CheckMode,
-    result: (CheckStatus, VerdictCode),
-    events: &'static [EventKind],
-    verified: bool,
-    failing_since: Option<Duration>,
-}
-
+/// Runs the return path's steps in order on `d`, checking the events, the return path's
+/// flag and grace, and `verified` untouched throughout.
 #[track_caller]
-fn check_return_path(d: &mut Domain, steps: &[ReturnPathStep]) {
-    let ids = IdGenerator::new();
-    for (i, step) in steps.iter().enumerate() {
-        let now = t0() + step.at;
-        let report = return_path_outcome(step.result.0, step.result.1);
-        let events = d.apply_checks(report, step.mode, now, Actor::System, &ids);
-        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, step.events, "step {i}: events");
-        let rp = d.return_path.as_ref().unwrap();
-        assert_eq!(rp.verified, step.verified, "step {i}: return_path_verified");
-        assert_eq!(
-            rp.failing_since,
-            step.failing_since.map(|at| t0() + at),
-            "step {i}: its failing_since"
-        );
-        assert!(
-            d.verified,
-            "step {i}: `verified` follows DKIM, SPF and DMARC only"
-        );
-        assert_eq!(
-            d.failing_since, None,
-            "step {i}: the domain itself never fails"
-        );
-    }
+fn check_return_path(d: &mut Domain, steps: &[Step<Found>]) {
+    run_steps(
+        d,
+        steps,
+        return_path_outcome,
+        |d| {
+            let rp = d.return_path.as_ref().unwrap();
+            (rp.verified, rp.failing_since)
+        },
+        |i, d| {
+            assert!(
+                d.verified,
+                "step {i}: `verified` follows DKIM, SPF and DMARC only"
+            );
+            assert_eq!(
+                d.failing_since, None,
+                "step {i}: the domain itself never fails"
+            );
+        },
+    );
 }
 
 use EventKind::{ReturnPathFailing, ReturnPathRecovered, ReturnPathUnverified, ReturnPathVerified};
 
-const RP_OK: (CheckStatus, VerdictCode) = (CheckStatus::Verified, VerdictCode::ReturnPathOk);
-const RP_WRONG_MX: (CheckStatus, VerdictCode) =
-    (CheckStatus::Mismatch, VerdictCode::ReturnPathMxMismatch);
-const RP_TEMP: (CheckStatus, VerdictCode) = (
+const RP_OK: Found = (CheckStatus::Verified, VerdictCode::ReturnPathOk);
+const RP_WRONG_MX: Found = (CheckStatus::Mismatch, VerdictCode::ReturnPathMxMismatch);
+const RP_TEMP: Found = (
     CheckStatus::TemporaryFailure,
     VerdictCode::ReturnPathTemporaryFailure,
 );
-
-fn rp_step(
-    at: Duration,
-    mode: CheckMode,
-    result: (CheckStatus, VerdictCode),
-    events: &'static [EventKind],
-    verified: bool,
-    failing_since: Option<Duration>,
-) -> ReturnPathStep {
-    ReturnPathStep {
-        at,
-        mode,
-        result,
-        events,
-        verified,
-        failing_since,
-    }
-}
 
 #[test]
 fn the_return_path_has_its_own_flag_and_grace_under_the_monitor() {
@@ -657,64 +564,28 @@ fn the_return_path_has_its_own_flag_and_grace_under_the_monitor() {
         BecameVerified,
         ReturnPathVerified,
     ];
+    let breaks = &[CheckChanged, ReturnPathFailing];
     check_return_path(
         &mut d,
         &[
-            rp_step(Duration::ZERO, EXPLICIT, RP_OK, first, true, None),
+            explicit(Duration::ZERO, RP_OK, first, true),
             // The MX breaks: flagged at once, still in use through the grace.
-            rp_step(
-                H,
-                MONITOR,
-                RP_WRONG_MX,
-                &[CheckChanged, ReturnPathFailing],
-                true,
-                Some(H),
-            ),
-            rp_step(72 * H, MONITOR, RP_WRONG_MX, &[], true, Some(H)),
-            rp_step(72 * H, MONITOR, RP_TEMP, &[], true, Some(H)),
-            rp_step(
-                73 * H,
-                MONITOR,
-                RP_WRONG_MX,
-                &[ReturnPathUnverified],
-                false,
-                None,
-            ),
+            monitor(H, RP_WRONG_MX, breaks, true).failing_since(H),
+            monitor(72 * H, RP_WRONG_MX, &[], true).failing_since(H),
+            monitor(72 * H, RP_TEMP, &[], true).failing_since(H),
+            monitor(73 * H, RP_WRONG_MX, &[ReturnPathUnverified], false),
             // An outage of the return path changes nothing.
-            rp_step(74 * H, MONITOR, RP_TEMP, &[], false, None),
-            rp_step(
-                75 * H,
-                MONITOR,
-                RP_OK,
-                &[CheckChanged, ReturnPathVerified],
-                true,
-                None,
-            ),
+            monitor(74 * H, RP_TEMP, &[], false),
+            monitor(75 * H, RP_OK, &[CheckChanged, ReturnPathVerified], true),
             // A failure and a recovery inside the grace.
-            rp_step(
-                76 * H,
-                MONITOR,
-                RP_WRONG_MX,
-                &[CheckChanged, ReturnPathFailing],
-                true,
-                Some(76 * H),
-            ),
-            rp_step(
-                77 * H,
-                MONITOR,
-                RP_OK,
-                &[CheckChanged, ReturnPathRecovered],
-                true,
-                None,
-            ),
+            monitor(76 * H, RP_WRONG_MX, breaks, true).failing_since(76 * H),
+            monitor(77 * H, RP_OK, &[CheckChanged, ReturnPathRecovered], true),
             // An explicit verify records the truth at once.
-            rp_step(
+            explicit(
                 78 * H,
-                EXPLICIT,
                 RP_WRONG_MX,
                 &[CheckChanged, ReturnPathUnverified],
                 false,
-                None,
             ),
         ],
     );
@@ -724,20 +595,14 @@ fn the_return_path_has_its_own_flag_and_grace_under_the_monitor() {
 fn return_path_events_name_the_host_and_the_failing_check() {
     let mut d = with_return_path();
     let ids = IdGenerator::new();
-    d.apply_checks(
-        return_path_outcome(RP_OK.0, RP_OK.1),
+    apply_at(
+        &mut d,
+        return_path_outcome(RP_OK),
         EXPLICIT,
-        t0(),
-        Actor::System,
+        Duration::ZERO,
         &ids,
     );
-    let events = d.apply_checks(
-        return_path_outcome(RP_WRONG_MX.0, RP_WRONG_MX.1),
-        MONITOR,
-        t0() + H,
-        Actor::System,
-        &ids,
-    );
+    let events = apply_at(&mut d, return_path_outcome(RP_WRONG_MX), MONITOR, H, &ids);
     let failing = events.iter().find(|e| e.kind == ReturnPathFailing).unwrap();
     assert_eq!(failing.detail["return_path_host"], "bounces.example.com");
     assert_eq!(failing.detail["grace_hours"], 72);
@@ -749,13 +614,13 @@ fn return_path_events_name_the_host_and_the_failing_check() {
         failing.message
     );
     // DKIM failing too does not show up in the return path's event, nor the other way.
-    let mut report = return_path_outcome(RP_WRONG_MX.0, RP_WRONG_MX.1);
+    let mut report = return_path_outcome(RP_WRONG_MX);
     report.verdicts.insert(dkim(
         "scaisend",
         CheckStatus::Missing,
         VerdictCode::DkimMissing,
     ));
-    let events = d.apply_checks(report, EXPLICIT, t0() + 2 * H, Actor::System, &ids);
+    let events = apply_at(&mut d, report, EXPLICIT, 2 * H, &ids);
     let unverified = events.iter().find(|e| e.kind == Unverified).unwrap();
     assert!(
         !unverified.message.contains("return_path"),
@@ -773,11 +638,11 @@ fn return_path_events_name_the_host_and_the_failing_check() {
 fn a_new_return_path_starts_over_and_a_verdict_about_another_host_is_never_stored() {
     let mut d = with_return_path();
     let ids = IdGenerator::new();
-    d.apply_checks(
-        return_path_outcome(RP_OK.0, RP_OK.1),
+    apply_at(
+        &mut d,
+        return_path_outcome(RP_OK),
         EXPLICIT,
-        t0(),
-        Actor::System,
+        Duration::ZERO,
         &ids,
     );
     assert!(d.return_path.as_ref().unwrap().verified);
@@ -805,13 +670,7 @@ fn a_new_return_path_starts_over_and_a_verdict_about_another_host_is_never_store
         "unchanged"
     );
     // A report computed for the old host is not taken as the new one's.
-    let events = d.apply_checks(
-        return_path_outcome(RP_OK.0, RP_OK.1),
-        EXPLICIT,
-        t0() + 2 * H,
-        Actor::System,
-        &ids,
-    );
+    let events = apply_at(&mut d, return_path_outcome(RP_OK), EXPLICIT, 2 * H, &ids);
     assert!(events.iter().all(|e| e.kind != ReturnPathVerified));
     assert!(d.checks.get(CheckKind::ReturnPath).is_none());
     assert!(!d.return_path.as_ref().unwrap().verified);

@@ -62,43 +62,47 @@ fn every_key_state() -> Domain {
     d
 }
 
+/// A verdict of the `record` check on example.com; publishing reads only its status.
 fn verdict(record: CheckKind, status: CheckStatus) -> Verdict {
-    Verdict {
-        record,
-        host: "example.com".to_owned(),
-        status,
-        code: VerdictCode::DkimOk,
-        expected: None,
-        found: Vec::new(),
-        message: String::new(),
-        warnings: Vec::new(),
-        answered_by: None,
-        details: serde_json::Value::Null,
-    }
+    testing::verdict(record, "example.com", status, VerdictCode::DkimOk)
 }
 
 fn dkim_verdict(selector: &str, status: CheckStatus) -> Verdict {
-    let mut v = verdict(CheckKind::Dkim, status);
-    v.details = serde_json::json!({ "selector": selector });
-    v
+    testing::dkim_verdict(selector, status, VerdictCode::DkimOk)
 }
 
 /// One row as (purpose, host, key state, action, status).
-type Row<'a> = (
+type Row = (
     CheckKind,
-    &'a str,
+    String,
     Option<KeyState>,
     RecordAction,
     RecordStatus,
 );
 
+/// The DKIM row of `selector` on example.com, whose key is in `state`.
+fn key_row(selector: &str, state: KeyState, action: RecordAction, status: RecordStatus) -> Row {
+    let host = format!("{selector}._domainkey.example.com");
+    (Dkim, host, Some(state), action, status)
+}
+
+/// The row of the `purpose` record (SPF or DMARC) at `host`, to publish.
+fn record_row(purpose: CheckKind, host: &str, status: RecordStatus) -> Row {
+    (
+        purpose,
+        host.to_owned(),
+        None,
+        RecordAction::Publish,
+        status,
+    )
+}
+
 /// Compares the rows of `d` at `now` with `expected`, in order.
 #[track_caller]
-fn check(d: &Domain, now: OffsetDateTime, expected: &[Row<'_>]) {
-    let rows = records(d, now);
-    let got: Vec<Row<'_>> = rows
-        .iter()
-        .map(|r| (r.purpose, r.host.as_str(), r.key_state, r.action, r.status))
+fn check(d: &Domain, now: OffsetDateTime, expected: &[Row]) {
+    let got: Vec<Row> = records(d, now)
+        .into_iter()
+        .map(|r| (r.purpose, r.host, r.key_state, r.action, r.status))
         .collect();
     assert_eq!(got, expected);
 }
@@ -114,15 +118,9 @@ fn a_new_domain_publishes_dkim_spf_and_dmarc() {
         &d,
         t0(),
         &[
-            (
-                Dkim,
-                "scaisend._domainkey.example.com",
-                Some(KeyState::Active),
-                Publish,
-                NotChecked,
-            ),
-            (Spf, "example.com", None, Publish, NotChecked),
-            (Dmarc, "_dmarc.example.com", None, Publish, NotChecked),
+            key_row("scaisend", KeyState::Active, Publish, NotChecked),
+            record_row(Spf, "example.com", NotChecked),
+            record_row(Dmarc, "_dmarc.example.com", NotChecked),
         ],
     );
 }
@@ -134,36 +132,12 @@ fn rows_go_active_pending_retiring_spf_dmarc_removed() {
         &d,
         t0() + 6 * DAY,
         &[
-            (
-                Dkim,
-                "scaisend3._domainkey.example.com",
-                Some(KeyState::Active),
-                Publish,
-                NotChecked,
-            ),
-            (
-                Dkim,
-                "scaisend4._domainkey.example.com",
-                Some(KeyState::Pending),
-                Publish,
-                NotChecked,
-            ),
-            (
-                Dkim,
-                "scaisend2._domainkey.example.com",
-                Some(KeyState::Retiring),
-                Publish,
-                NotChecked,
-            ),
-            (Spf, "example.com", None, Publish, NotChecked),
-            (Dmarc, "_dmarc.example.com", None, Publish, NotChecked),
-            (
-                Dkim,
-                "scaisend._domainkey.example.com",
-                Some(KeyState::Removed),
-                Remove,
-                NotChecked,
-            ),
+            key_row("scaisend3", KeyState::Active, Publish, NotChecked),
+            key_row("scaisend4", KeyState::Pending, Publish, NotChecked),
+            key_row("scaisend2", KeyState::Retiring, Publish, NotChecked),
+            record_row(Spf, "example.com", NotChecked),
+            record_row(Dmarc, "_dmarc.example.com", NotChecked),
+            key_row("scaisend", KeyState::Removed, Remove, NotChecked),
         ],
     );
     // Every DKIM row, the removed one included, shows its own key's record, so that the
@@ -277,23 +251,11 @@ fn statuses_follow_the_stored_checks() {
             &d,
             t0(),
             &[
-                (
-                    Dkim,
-                    "scaisend._domainkey.example.com",
-                    Some(KeyState::Active),
-                    Publish,
-                    want,
-                ),
+                key_row("scaisend", KeyState::Active, Publish, want),
                 // The pending selector's check is not stored: it is not known yet.
-                (
-                    Dkim,
-                    "scaisend2._domainkey.example.com",
-                    Some(KeyState::Pending),
-                    Publish,
-                    NotChecked,
-                ),
-                (Spf, "example.com", None, Publish, want),
-                (Dmarc, "_dmarc.example.com", None, Publish, want),
+                key_row("scaisend2", KeyState::Pending, Publish, NotChecked),
+                record_row(Spf, "example.com", want),
+                record_row(Dmarc, "_dmarc.example.com", want),
             ],
         );
     }

@@ -128,6 +128,14 @@ fn a_failing_domain_with_a_pending_rotation_is_still_watched_closely() {
     check(&d, 5 * DAY, 0.5, MIN);
 }
 
+/// [`verified`], with its key rotated automatically every 90 days.
+fn rotated_every_90_days() -> Domain {
+    Domain {
+        dkim_rotation_days: Some(RotationPeriod::from_days(90).unwrap()),
+        ..verified()
+    }
+}
+
 /// Checks whether the key of `d` is due for rotation at `t0 + at`.
 #[track_caller]
 fn check_due(d: &Domain, at: Duration, due: bool) {
@@ -144,8 +152,7 @@ fn automatic_rotation_is_off_by_default() {
 
 #[test]
 fn a_key_is_due_after_the_configured_days_of_signing() {
-    let mut d = verified();
-    d.dkim_rotation_days = Some(RotationPeriod::from_days(90).unwrap());
+    let d = rotated_every_90_days();
     check_due(&d, 90 * DAY - Duration::SECOND, false);
     check_due(&d, 90 * DAY, true);
     check_due(&d, 200 * DAY, true);
@@ -153,8 +160,7 @@ fn a_key_is_due_after_the_configured_days_of_signing() {
 
 #[test]
 fn a_key_is_never_due_while_a_rotation_is_pending() {
-    let mut d = verified();
-    d.dkim_rotation_days = Some(RotationPeriod::from_days(90).unwrap());
+    let mut d = rotated_every_90_days();
     testing::start_rotation(&mut d, t0() + 90 * DAY);
     check_due(&d, 91 * DAY, false);
     check_due(&d, 1000 * DAY, false);
@@ -162,8 +168,7 @@ fn a_key_is_never_due_while_a_rotation_is_pending() {
 
 #[test]
 fn a_promoted_key_counts_from_when_it_started_signing() {
-    let mut d = verified();
-    d.dkim_rotation_days = Some(RotationPeriod::from_days(90).unwrap());
+    let mut d = rotated_every_90_days();
     testing::start_rotation(&mut d, t0() + 10 * DAY);
     let pending = d.keys.pending().unwrap().index;
     d.keys.promote(pending, t0() + 20 * DAY).unwrap();

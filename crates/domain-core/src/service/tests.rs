@@ -10,18 +10,18 @@ use time::{Duration, OffsetDateTime};
 use super::*;
 use crate::access::Role;
 use crate::crypto::KeyAlgorithm;
-use crate::crypto::{MasterKey, SealedKey};
+use crate::crypto::SealedKey;
 use crate::error::RepoError;
 use crate::events::Actor;
 use crate::model::Owner;
 use crate::model::{DomainEvent, EventKind, ListFilter, Page, PageRequest, Scope};
 use crate::name::{DmarcPolicy, ReturnPathLabel, RuaAddress};
 use crate::ports::{DomainRepo, KeyStore};
-use crate::ports::{InlinePool, LeaseOnWrite, NoObserver, OwnerUsage};
+use crate::ports::{LeaseOnWrite, OwnerUsage};
 use crate::publish::RecordAction;
 use crate::rotation::KeyState;
 use crate::sending::{KeyMode, SendDecision};
-use crate::testing::{FakeDns, FixedKeys, ManualClock, MemoryRepo};
+use crate::testing::{self, FakeDns, FixedKeys, ManualClock, MemoryRepo};
 use crate::verify::CheckKind;
 use crate::verify::CheckStatus;
 
@@ -47,26 +47,112 @@ fn world_with(config: ServiceConfig) -> World {
     let clock = Arc::new(ManualClock::new(
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
     ));
-    let (master, _) = MasterKey::generate().unwrap();
-    let svc = DomainService::new(
-        Ports {
-            repo: repo.clone(),
-            keys: repo.clone(),
-            dns: dns.clone(),
-            clock: clock.clone(),
-            keygen: keygen.clone(),
-            cpu: Arc::new(InlinePool),
-            observer: Arc::new(NoObserver),
-        },
-        Arc::new(master),
-        config,
-    );
+    let ports = Ports {
+        keygen: keygen.clone(),
+        ..testing::ports(repo.clone(), repo.clone(), dns.clone(), clock.clone())
+    };
     World {
-        svc,
+        svc: testing::service(ports, config),
         repo,
         dns,
         clock,
         keygen,
+    }
+}
+
+/// The use cases as the tenant admin of [`admin`] calls them, each expected to succeed.
+impl World {
+    /// Creates `new`.
+    fn create_new(&self, new: NewDomain) -> DomainView {
+        block_on(self.svc.create(&admin(), new)).unwrap()
+    }
+
+    /// Creates `name` with [`new_domain`]'s settings.
+    fn create(&self, name: &str) -> DomainView {
+        self.create_new(new_domain(name))
+    }
+
+    /// Creates `name`, publishes its records and verifies it; the view as created.
+    fn create_verified(&self, name: &str) -> DomainView {
+        let view = self.create(name);
+        publish(&self.dns, &view);
+        self.verify(&view.domain.id);
+        view
+    }
+
+    fn get(&self, id: &DomainId) -> DomainView {
+        block_on(self.svc.get(&admin(), id)).unwrap()
+    }
+
+    /// The domain as stored now.
+    fn domain(&self, id: &DomainId) -> Domain {
+        self.get(id).domain
+    }
+
+    fn verify(&self, id: &DomainId) -> VerificationReport {
+        block_on(self.svc.verify(&admin(), id)).unwrap()
+    }
+
+    fn update(&self, id: &DomainId, changes: DomainChanges) -> DomainView {
+        block_on(self.svc.update(&admin(), id, changes)).unwrap()
+    }
+
+    fn rotate(&self, id: &DomainId) -> RotationStarted {
+        block_on(self.svc.rotate(&admin(), id)).unwrap()
+    }
+
+    fn remove_selector(&self, id: &DomainId, selector: &Selector) -> DomainView {
+        block_on(self.svc.remove_selector(&admin(), id, selector)).unwrap()
+    }
+
+    /// Publishes the records the domain asks for now.
+    fn publish_current(&self, id: &DomainId) {
+        publish(&self.dns, &self.get(id));
+    }
+
+    /// One page of the domain's timeline, newest first.
+    fn events(
+        &self,
+        id: &DomainId,
+        limit: Option<u32>,
+        after: Option<String>,
+    ) -> Page<DomainEvent> {
+        let page = PageRequest::new(limit, after).unwrap();
+        block_on(self.svc.events(&admin(), id, &page)).unwrap()
+    }
+
+    /// One monitor round by instance `owner`: up to 50 domains, leased for 5 minutes.
+    fn monitor_round(&self, owner: &str) -> MonitorReport {
+        block_on(self.svc.monitor_round(owner, 50, Duration::minutes(5))).unwrap()
+    }
+}
+
+/// The pipeline's decision on a live send from `alerts@mail.example.com` by tenant t1.
+fn live_send(svc: &DomainService) -> SendDecision {
+    let query = sender_query("t1", "alerts@mail.example.com", KeyMode::Live);
+    block_on(svc.authorize_sender(&pipeline(), &query)).unwrap()
+}
+
+/// The change that deactivates a domain.
+fn deactivate() -> DomainChanges {
+    DomainChanges {
+        is_active: Some(false),
+        ..Default::default()
+    }
+}
+
+/// The sending pipeline's caller.
+fn pipeline() -> Caller {
+    Caller::new("pipeline", Role::Service, None, None).unwrap()
+}
+
+/// What the pipeline asks before sending from `from` for tenant `tenant` of partner `p1`.
+fn sender_query(tenant: &str, from: &str, key_mode: KeyMode) -> SenderQuery {
+    SenderQuery {
+        tenant_id: tenant.into(),
+        partner_id: "p1".into(),
+        from: from.into(),
+        key_mode,
     }
 }
 
@@ -83,6 +169,14 @@ fn new_domain(name: &str) -> NewDomain {
         dmarc_policy: DmarcPolicy::Quarantine,
         dmarc_rua: Some(RuaAddress::parse("dmarc-reports@example.com").unwrap()),
         ..NewDomain::named(DomainName::parse(name).unwrap())
+    }
+}
+
+/// [`new_domain`], shared by its partner.
+fn shared_domain(name: &str) -> NewDomain {
+    NewDomain {
+        is_shared: true,
+        ..new_domain(name)
     }
 }
 
@@ -113,18 +207,13 @@ fn kinds(events: &[DomainEvent]) -> Vec<EventKind> {
 }
 
 fn timeline(w: &World, id: &DomainId) -> Vec<EventKind> {
-    let page = block_on(
-        w.svc
-            .events(&admin(), id, &PageRequest::new(Some(200), None).unwrap()),
-    )
-    .unwrap();
-    kinds(&page.items)
+    kinds(&w.events(id, Some(200), None).items)
 }
 
 #[test]
 fn create_answers_with_the_product_page_records() {
     let w = world();
-    let view = block_on(w.svc.create(&admin(), new_domain("Mail.Example.com."))).unwrap();
+    let view = w.create("Mail.Example.com.");
     let d = &view.domain;
     assert_eq!(d.name.as_str(), "mail.example.com");
     assert!(!d.verified && d.is_active && !d.is_shared());
@@ -164,7 +253,7 @@ fn create_answers_with_the_product_page_records() {
 #[test]
 fn the_same_name_twice_under_one_owner_conflicts() {
     let w = world();
-    block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    w.create("mail.example.com");
     let e = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap_err();
     assert!(
         matches!(e, Error::Conflict(ref m) if m.contains("mail.example.com")),
@@ -178,9 +267,7 @@ fn the_same_name_twice_under_one_owner_conflicts() {
 #[test]
 fn roles_and_tenancy_follow_the_contract() {
     let w = world();
-    let own = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
-        .unwrap()
-        .domain;
+    let own = w.create("mail.example.com").domain;
     let viewer = caller(Role::TenantViewer, Some("t1"), "p1");
     let other_tenant = caller(Role::TenantAdmin, Some("t2"), "p1");
     let operator = caller(Role::PartnerOperator, None, "p1");
@@ -191,8 +278,7 @@ fn roles_and_tenancy_follow_the_contract() {
         block_on(w.svc.create(&viewer, new_domain("a.example.com"))),
         Err(Error::Forbidden(_))
     ));
-    let mut shared = new_domain("noreply.platform.example");
-    shared.is_shared = true;
+    let shared = shared_domain("noreply.platform.example");
     assert!(matches!(
         block_on(w.svc.create(&admin(), shared.clone())),
         Err(Error::Forbidden(_))
@@ -218,10 +304,7 @@ fn roles_and_tenancy_follow_the_contract() {
     ));
 
     // Changing: shared domains are read-only to tenants; viewers read only.
-    let off = DomainChanges {
-        is_active: Some(false),
-        ..Default::default()
-    };
+    let off = deactivate();
     assert!(matches!(
         block_on(w.svc.update(&admin(), &shared.id, off.clone())),
         Err(Error::Forbidden(_))
@@ -266,10 +349,10 @@ fn roles_and_tenancy_follow_the_contract() {
 #[test]
 fn verify_follows_dns_and_is_idempotent() {
     let w = world();
-    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    let view = w.create("mail.example.com");
     let id = view.domain.id.clone();
 
-    let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
+    let report = w.verify(&id);
     assert!(!report.domain.verified);
     assert_eq!(report.errors.len(), 3, "{:?}", report.errors);
     assert!(
@@ -279,7 +362,7 @@ fn verify_follows_dns_and_is_idempotent() {
     assert!(report.errors[2].contains("_dmarc.mail.example.com"));
 
     publish(&w.dns, &view);
-    let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
+    let report = w.verify(&id);
     assert!(report.domain.verified, "{:?}", report.errors);
     assert!(
         report.passed(CheckKind::Dkim)
@@ -298,25 +381,20 @@ fn verify_follows_dns_and_is_idempotent() {
     assert_eq!(after_first[0], EventKind::Verified);
 
     // A second verify with unchanged DNS writes no event.
-    block_on(w.svc.verify(&admin(), &id)).unwrap();
+    w.verify(&id);
     assert_eq!(timeline(&w, &id), after_first);
 }
 
 #[test]
 fn a_temporary_dns_failure_keeps_the_previous_state() {
     let w = world();
-    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    let view = w.create("mail.example.com");
     publish(&w.dns, &view);
     let id = view.domain.id.clone();
-    assert!(
-        block_on(w.svc.verify(&admin(), &id))
-            .unwrap()
-            .domain
-            .verified
-    );
+    assert!(w.verify(&id).domain.verified);
 
     w.dns.fail_all("scaisend._domainkey.mail.example.com");
-    let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
+    let report = w.verify(&id);
     assert!(report.domain.verified, "a DNS outage never unverifies");
     assert!(report.passed(CheckKind::Dkim));
     assert_eq!(report.checks[0].status, CheckStatus::TemporaryFailure);
@@ -326,12 +404,10 @@ fn a_temporary_dns_failure_keeps_the_previous_state() {
 #[test]
 fn an_explicit_verify_records_a_failure_at_once() {
     let w = world();
-    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
-    publish(&w.dns, &view);
+    let view = w.create_verified("mail.example.com");
     let id = view.domain.id.clone();
-    block_on(w.svc.verify(&admin(), &id)).unwrap();
     w.dns.remove("scaisend._domainkey.mail.example.com");
-    let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
+    let report = w.verify(&id);
     assert!(!report.domain.verified && !report.passed(CheckKind::Dkim));
     assert_eq!(timeline(&w, &id)[0], EventKind::Unverified);
 }
@@ -339,12 +415,10 @@ fn an_explicit_verify_records_a_failure_at_once() {
 #[test]
 fn rotation_walks_through_the_contract() {
     let w = world();
-    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
-    publish(&w.dns, &view);
+    let view = w.create_verified("mail.example.com");
     let id = view.domain.id.clone();
-    block_on(w.svc.verify(&admin(), &id)).unwrap();
 
-    let started = block_on(w.svc.rotate(&admin(), &id)).unwrap();
+    let started = w.rotate(&id);
     assert_eq!(started.new_selector.as_str(), "scaisend2");
     assert_eq!(started.active_selector.as_str(), "scaisend");
     assert_eq!(
@@ -358,14 +432,13 @@ fn rotation_walks_through_the_contract() {
     ));
 
     // Not yet published: signing stays on the old key.
-    let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
+    let report = w.verify(&id);
     assert_eq!(report.domain.keys.active().selector.as_str(), "scaisend");
     assert!(report.domain.verified);
 
     // Published: the next verify promotes it.
-    let view = block_on(w.svc.get(&admin(), &id)).unwrap();
-    publish(&w.dns, &view);
-    let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
+    w.publish_current(&id);
+    let report = w.verify(&id);
     let keys = &report.domain.keys;
     assert_eq!(keys.active().selector.as_str(), "scaisend2");
     assert_eq!(
@@ -382,7 +455,7 @@ fn rotation_walks_through_the_contract() {
     assert!(timeline(&w, &id).contains(&EventKind::SelectorPromoted));
 
     // The retiring key stays published; the active one cannot be removed.
-    let view = block_on(w.svc.get(&admin(), &id)).unwrap();
+    let view = w.get(&id);
     let dkim_rows: Vec<_> = view
         .dns_records
         .iter()
@@ -397,7 +470,7 @@ fn rotation_walks_through_the_contract() {
     ));
 
     let old = Selector::parse("scaisend").unwrap();
-    let view = block_on(w.svc.remove_selector(&admin(), &id, &old)).unwrap();
+    let view = w.remove_selector(&id, &old);
     let removed: Vec<_> = view
         .dns_records
         .iter()
@@ -420,7 +493,7 @@ fn rotation_walks_through_the_contract() {
 
     // "for a while": after 30 days the remove row disappears.
     w.clock.advance(Duration::days(31));
-    let view = block_on(w.svc.get(&admin(), &id)).unwrap();
+    let view = w.get(&id);
     assert!(
         view.dns_records
             .iter()
@@ -431,35 +504,32 @@ fn rotation_walks_through_the_contract() {
 #[test]
 fn a_pending_rotation_can_be_cancelled_and_selectors_are_never_reused() {
     let w = world();
-    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
-        .unwrap()
-        .domain
-        .id;
-    let started = block_on(w.svc.rotate(&admin(), &id)).unwrap();
-    block_on(w.svc.remove_selector(&admin(), &id, &started.new_selector)).unwrap();
+    let id = w.create("mail.example.com").domain.id;
+    let started = w.rotate(&id);
+    w.remove_selector(&id, &started.new_selector);
     assert_eq!(timeline(&w, &id)[0], EventKind::RotationCancelled);
-    let again = block_on(w.svc.rotate(&admin(), &id)).unwrap();
+    let again = w.rotate(&id);
     assert_eq!(again.new_selector.as_str(), "scaisend3");
 }
 
 #[test]
 fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
     let w = world();
-    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    let view = w.create("mail.example.com");
     let id = view.domain.id.clone();
-    let round = || block_on(w.svc.monitor_round("instance-a", 50, Duration::minutes(5))).unwrap();
+    let round = || w.monitor_round("instance-a");
 
     // Not due yet right after creation.
     assert_eq!(round().checked, 0);
     w.clock.advance(Duration::minutes(1));
     assert_eq!(round().checked, 1);
-    assert!(!block_on(w.svc.get(&admin(), &id)).unwrap().domain.verified);
+    assert!(!w.domain(&id).verified);
 
     // Records appear; the next due check verifies.
     publish(&w.dns, &view);
     w.clock.advance(Duration::minutes(1));
     assert_eq!(round().checked, 1);
-    let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
+    let d = w.domain(&id);
     assert!(d.verified);
     assert!(
         d.next_check_at - w.svc.now() >= Duration::hours(20),
@@ -470,7 +540,7 @@ fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
     w.dns.fail_all("scaisend._domainkey.mail.example.com");
     w.clock.advance(Duration::hours(25));
     round();
-    let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
+    let d = w.domain(&id);
     assert!(d.verified && d.failing_since.is_none());
     assert_eq!(
         d.checks.get(CheckKind::Dkim).unwrap().status,
@@ -481,7 +551,7 @@ fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
     w.dns.remove("scaisend._domainkey.mail.example.com");
     w.clock.advance(Duration::hours(25));
     round();
-    let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
+    let d = w.domain(&id);
     assert!(d.verified);
     assert_eq!(
         d.checks.get(CheckKind::Dkim).unwrap().status,
@@ -493,13 +563,10 @@ fn the_monitor_verifies_then_tolerates_failure_for_the_grace_period() {
         w.clock.advance(Duration::minutes(15));
         round();
     }
-    assert!(
-        block_on(w.svc.get(&admin(), &id)).unwrap().domain.verified,
-        "71 h into the grace"
-    );
+    assert!(w.domain(&id).verified, "71 h into the grace");
     w.clock.advance(Duration::hours(2));
     round();
-    let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
+    let d = w.domain(&id);
     assert!(!d.verified, "unverified once the grace has passed");
     assert_eq!(timeline(&w, &id)[0], EventKind::Unverified);
 }
@@ -509,11 +576,11 @@ fn the_monitor_promotes_a_published_rotation_and_rotates_on_schedule() {
     let w = world();
     let mut new = new_domain("mail.example.com");
     new.dkim_rotation_days = Some(crate::rotation::RotationPeriod::from_days(30).unwrap());
-    let view = block_on(w.svc.create(&admin(), new)).unwrap();
+    let view = w.create_new(new);
     publish(&w.dns, &view);
     let id = view.domain.id.clone();
-    block_on(w.svc.verify(&admin(), &id)).unwrap();
-    let round = || block_on(w.svc.monitor_round("a", 50, Duration::minutes(5))).unwrap();
+    w.verify(&id);
+    let round = || w.monitor_round("a");
 
     w.clock.advance(Duration::days(31));
     let report = round();
@@ -531,7 +598,7 @@ fn the_monitor_promotes_a_published_rotation_and_rotates_on_schedule() {
     assert_eq!(started.actor, Actor::System);
     assert_eq!(started.detail["automatic"], true);
 
-    let view = block_on(w.svc.get(&admin(), &id)).unwrap();
+    let view = w.get(&id);
     assert_eq!(
         view.domain.keys.pending().unwrap().selector.as_str(),
         "scaisend2"
@@ -539,7 +606,7 @@ fn the_monitor_promotes_a_published_rotation_and_rotates_on_schedule() {
     publish(&w.dns, &view);
     w.clock.advance(Duration::minutes(2));
     round();
-    let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
+    let d = w.domain(&id);
     assert_eq!(d.keys.active().selector.as_str(), "scaisend2");
     assert!(d.keys.pending().is_none());
 }
@@ -547,17 +614,11 @@ fn the_monitor_promotes_a_published_rotation_and_rotates_on_schedule() {
 #[test]
 fn send_time_decisions_follow_the_product_page_table() {
     let w = world();
-    let service = Caller::new("pipeline", Role::Service, None, None).unwrap();
     let ask = |from: &str, mode: KeyMode, tenant: &str| {
-        block_on(w.svc.authorize_sender(
-            &service,
-            &SenderQuery {
-                tenant_id: tenant.into(),
-                partner_id: "p1".into(),
-                from: from.into(),
-                key_mode: mode,
-            },
-        ))
+        block_on(
+            w.svc
+                .authorize_sender(&pipeline(), &sender_query(tenant, from, mode)),
+        )
         .unwrap()
     };
     let not_verified = SendDecision::AcceptThenFail {
@@ -570,7 +631,7 @@ fn send_time_decisions_follow_the_product_page_table() {
     );
     assert_eq!(ask("a@unknown.example", KeyMode::Live, "t1"), not_verified);
 
-    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    let view = w.create("mail.example.com");
     let id = view.domain.id.clone();
     assert_eq!(
         ask("alerts@mail.example.com", KeyMode::Live, "t1"),
@@ -582,7 +643,7 @@ fn send_time_decisions_follow_the_product_page_table() {
     );
 
     publish(&w.dns, &view);
-    block_on(w.svc.verify(&admin(), &id)).unwrap();
+    w.verify(&id);
     assert_eq!(
         ask("Alerts <alerts@MAIL.example.com>", KeyMode::Live, "t1"),
         SendDecision::Deliver {
@@ -607,11 +668,7 @@ fn send_time_decisions_follow_the_product_page_table() {
         not_verified
     );
 
-    let off = DomainChanges {
-        is_active: Some(false),
-        ..Default::default()
-    };
-    block_on(w.svc.update(&admin(), &id, off)).unwrap();
+    w.update(&id, deactivate());
     assert_eq!(
         ask("alerts@mail.example.com", KeyMode::Live, "t1"),
         SendDecision::Reject {
@@ -621,8 +678,7 @@ fn send_time_decisions_follow_the_product_page_table() {
 
     // A partner's shared, verified domain is usable by every tenant of the partner.
     let operator = caller(Role::PartnerOperator, None, "p1");
-    let mut shared = new_domain("noreply.platform.example");
-    shared.is_shared = true;
+    let shared = shared_domain("noreply.platform.example");
     let view = block_on(w.svc.create(&operator, shared)).unwrap();
     publish(&w.dns, &view);
     block_on(w.svc.verify(&operator, &view.domain.id)).unwrap();
@@ -632,47 +688,28 @@ fn send_time_decisions_follow_the_product_page_table() {
     ));
 
     // Tenants cannot ask.
-    let e = block_on(w.svc.authorize_sender(
-        &admin(),
-        &SenderQuery {
-            tenant_id: "t1".into(),
-            partner_id: "p1".into(),
-            from: "a@b.example".into(),
-            key_mode: KeyMode::Live,
-        },
-    ))
-    .unwrap_err();
+    let query = sender_query("t1", "a@b.example", KeyMode::Live);
+    let e = block_on(w.svc.authorize_sender(&admin(), &query)).unwrap_err();
     assert!(matches!(e, Error::Forbidden(_)));
 }
 
 #[test]
 fn patch_changes_policy_and_activity_with_events() {
     let w = world();
-    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
-        .unwrap()
-        .domain
-        .id;
+    let id = w.create("mail.example.com").domain.id;
     let changes = DomainChanges {
         dmarc_policy: Some(DmarcPolicy::Reject),
         dmarc_rua: Some(None),
         ..Default::default()
     };
-    let view = block_on(w.svc.update(&admin(), &id, changes)).unwrap();
+    let view = w.update(&id, changes);
     let dmarc = view
         .dns_records
         .iter()
         .find(|r| r.purpose == CheckKind::Dmarc)
         .unwrap();
     assert_eq!(dmarc.value, "v=DMARC1; p=reject");
-    let view = block_on(w.svc.update(
-        &admin(),
-        &id,
-        DomainChanges {
-            is_active: Some(false),
-            ..Default::default()
-        },
-    ))
-    .unwrap();
+    let view = w.update(&id, deactivate());
     assert!(!view.domain.is_active);
     assert_eq!(
         timeline(&w, &id),
@@ -683,25 +720,14 @@ fn patch_changes_policy_and_activity_with_events() {
         ]
     );
     // A change to nothing writes nothing.
-    block_on(w.svc.update(
-        &admin(),
-        &id,
-        DomainChanges {
-            is_active: Some(false),
-            ..Default::default()
-        },
-    ))
-    .unwrap();
+    w.update(&id, deactivate());
     assert_eq!(timeline(&w, &id).len(), 3);
 }
 
 #[test]
 fn delete_destroys_the_keys() {
     let w = world();
-    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
-        .unwrap()
-        .domain
-        .id;
+    let id = w.create("mail.example.com").domain.id;
     block_on(w.svc.delete(&admin(), &id)).unwrap();
     assert_eq!(
         block_on(w.svc.get(&admin(), &id)).unwrap_err(),
@@ -719,27 +745,15 @@ fn delete_destroys_the_keys() {
 #[test]
 fn the_timeline_is_newest_first_and_paginated() {
     let w = world();
-    let id = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
-        .unwrap()
-        .domain
-        .id;
+    let id = w.create("mail.example.com").domain.id;
     for _ in 0..3 {
-        let s = block_on(w.svc.rotate(&admin(), &id)).unwrap().new_selector;
-        block_on(w.svc.remove_selector(&admin(), &id, &s)).unwrap();
+        let s = w.rotate(&id).new_selector;
+        w.remove_selector(&id, &s);
     }
-    let first = block_on(
-        w.svc
-            .events(&admin(), &id, &PageRequest::new(Some(4), None).unwrap()),
-    )
-    .unwrap();
+    let first = w.events(&id, Some(4), None);
     assert_eq!(first.items.len(), 4);
     assert_eq!(first.items[0].kind, EventKind::RotationCancelled);
-    let second = block_on(w.svc.events(
-        &admin(),
-        &id,
-        &PageRequest::new(Some(4), first.next_after.clone()).unwrap(),
-    ))
-    .unwrap();
+    let second = w.events(&id, Some(4), first.next_after.clone());
     assert_eq!(
         kinds(&second.items),
         vec![
@@ -786,20 +800,13 @@ mockall::mock! {
 }
 
 fn service_over(repo: MockRepo) -> DomainService {
-    let (master, _) = MasterKey::generate().unwrap();
-    DomainService::new(
-        Ports {
-            repo: Arc::new(repo),
-            keys: Arc::new(MockKeys::new()),
-            dns: Arc::new(FakeDns::new()),
-            clock: Arc::new(ManualClock::new(OffsetDateTime::UNIX_EPOCH)),
-            keygen: Arc::new(FixedKeys::default()),
-            cpu: Arc::new(InlinePool),
-            observer: Arc::new(NoObserver),
-        },
-        Arc::new(master),
-        ServiceConfig::default(),
-    )
+    let ports = testing::ports(
+        Arc::new(repo),
+        Arc::new(MockKeys::new()),
+        Arc::new(FakeDns::new()),
+        Arc::new(ManualClock::new(OffsetDateTime::UNIX_EPOCH)),
+    );
+    testing::service(ports, ServiceConfig::default())
 }
 
 #[test]
@@ -824,9 +831,7 @@ fn a_store_outage_is_unavailable_not_a_panic() {
 #[test]
 fn a_lost_race_is_a_conflict_and_the_store_is_asked_once() {
     let w = world();
-    let domain = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
-        .unwrap()
-        .domain;
+    let domain = w.create("mail.example.com").domain;
     let mut repo = MockRepo::new();
     repo.expect_get().returning(move |_, _| Ok(domain.clone()));
     repo.expect_update_notifying()
@@ -859,7 +864,7 @@ fn built_in_defaults_are_valid_names() {
 #[test]
 fn only_deliverable_domains_sign_and_with_their_active_key() {
     let w = world();
-    let service = Caller::new("pipeline", Role::Service, None, None).unwrap();
+    let service = pipeline();
     let message =
         b"From: Alerts <alerts@mail.example.com>\r\nTo: a@b.example\r\nSubject: hi\r\n\r\nbody\r\n"
             .to_vec();
@@ -868,7 +873,7 @@ fn only_deliverable_domains_sign_and_with_their_active_key() {
         partner_id: "p1".into(),
         message: message.clone(),
     };
-    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    let view = w.create("mail.example.com");
     let e = block_on(w.svc.sign(&service, req("t1"))).unwrap_err();
     assert!(
         matches!(e, Error::Conflict(ref m) if m.contains("domain not verified")),
@@ -876,19 +881,16 @@ fn only_deliverable_domains_sign_and_with_their_active_key() {
     );
 
     publish(&w.dns, &view);
-    block_on(w.svc.verify(&admin(), &view.domain.id)).unwrap();
+    w.verify(&view.domain.id);
     let sig = block_on(w.svc.sign(&service, req("t1"))).unwrap();
     assert_eq!(sig.selector().as_str(), "scaisend");
     assert!(sig.header_field().contains("d=mail.example.com;"));
     assert!(sig.signed_message().ends_with(b"body\r\n"));
 
     // After a rotation is promoted, the new key signs.
-    block_on(w.svc.rotate(&admin(), &view.domain.id)).unwrap();
-    publish(
-        &w.dns,
-        &block_on(w.svc.get(&admin(), &view.domain.id)).unwrap(),
-    );
-    block_on(w.svc.verify(&admin(), &view.domain.id)).unwrap();
+    w.rotate(&view.domain.id);
+    w.publish_current(&view.domain.id);
+    w.verify(&view.domain.id);
     assert_eq!(
         block_on(w.svc.sign(&service, req("t1")))
             .unwrap()
@@ -922,7 +924,7 @@ fn a_stopped_monitor_round_releases_the_domains_it_has_not_checked() {
 
     let w = world();
     for name in ["a.example.com", "b.example.com", "c.example.com"] {
-        block_on(w.svc.create(&admin(), new_domain(name))).unwrap();
+        w.create(name);
     }
     w.clock.advance(Duration::minutes(1));
 
@@ -941,7 +943,7 @@ fn a_stopped_monitor_round_releases_the_domains_it_has_not_checked() {
 
     // The two left unchecked are free and due now: another instance takes them at once,
     // without waiting for a lease to expire; the checked one is not due again yet.
-    let other = block_on(w.svc.monitor_round("instance-b", 50, Duration::minutes(5))).unwrap();
+    let other = w.monitor_round("instance-b");
     assert_eq!((other.checked, other.released), (2, 0));
 
     // Stopped before the first batch: nothing is claimed at all.
@@ -953,7 +955,7 @@ fn a_stopped_monitor_round_releases_the_domains_it_has_not_checked() {
         )
         .unwrap();
     assert_eq!((stopped.checked, stopped.released), (0, 0));
-    let after = block_on(w.svc.monitor_round("instance-b", 50, Duration::minutes(5))).unwrap();
+    let after = w.monitor_round("instance-b");
     assert_eq!(after.checked, 3);
 }
 
@@ -963,7 +965,7 @@ fn a_create_that_will_be_refused_never_generates_a_key() {
         max_domains_per_owner: 2,
         ..ServiceConfig::default()
     });
-    block_on(w.svc.create(&admin(), new_domain("a.example.com"))).unwrap();
+    w.create("a.example.com");
     assert_eq!(w.keygen.generated(), 1);
     // A name the owner already has, a viewer, a tenant asking for a shared domain: refused
     // before any key is generated.
@@ -974,15 +976,14 @@ fn a_create_that_will_be_refused_never_generates_a_key() {
         block_on(w.svc.create(&viewer, new_domain("b.example.com"))),
         Err(Error::Forbidden(_))
     ));
-    let mut shared = new_domain("b.example.com");
-    shared.is_shared = true;
+    let shared = shared_domain("b.example.com");
     assert!(matches!(
         block_on(w.svc.create(&admin(), shared)),
         Err(Error::Forbidden(_))
     ));
     assert_eq!(w.keygen.generated(), 1, "no key for a refused create");
     // The quota: the second domain fits, the third is refused, also without a key.
-    block_on(w.svc.create(&admin(), new_domain("b.example.com"))).unwrap();
+    w.create("b.example.com");
     let over = block_on(w.svc.create(&admin(), new_domain("c.example.com"))).unwrap_err();
     assert!(
         matches!(over, Error::Conflict(ref m) if m.contains("quota of 2")),
@@ -1016,7 +1017,7 @@ fn a_create_that_will_be_refused_never_generates_a_key() {
 fn verified_with_return_path(w: &World) -> DomainId {
     let mut new = new_domain("mail.example.com");
     new.return_path = Some(ReturnPathLabel::parse("bounces").unwrap());
-    let view = block_on(w.svc.create(&admin(), new)).unwrap();
+    let view = w.create_new(new);
     let rows: Vec<(&str, &str)> = view
         .dns_records
         .iter()
@@ -1031,7 +1032,7 @@ fn verified_with_return_path(w: &World) -> DomainId {
         ]
     );
     publish(&w.dns, &view);
-    let report = block_on(w.svc.verify(&admin(), &view.domain.id)).unwrap();
+    let report = w.verify(&view.domain.id);
     assert!(report.domain.verified);
     assert!(
         report.domain.return_path.as_ref().unwrap().verified,
@@ -1048,18 +1049,7 @@ fn verified_with_return_path(w: &World) -> DomainId {
 
 /// The envelope of a live send from `alerts@mail.example.com` by tenant t1.
 fn envelope_of_a_send(w: &World) -> crate::sending::Envelope {
-    let service = Caller::new("pipeline", Role::Service, None, None).unwrap();
-    let decision = block_on(w.svc.authorize_sender(
-        &service,
-        &SenderQuery {
-            tenant_id: "t1".into(),
-            partner_id: "p1".into(),
-            from: "alerts@mail.example.com".into(),
-            key_mode: KeyMode::Live,
-        },
-    ))
-    .unwrap();
-    match decision {
+    match live_send(&w.svc) {
         SendDecision::Deliver { envelope, .. } => envelope,
         other => panic!("{other:?}"),
     }
@@ -1075,10 +1065,7 @@ fn a_verified_return_path_is_the_mail_from_and_a_broken_one_leaves_verified_alon
         "bounces.mail.example.com"
     );
     assert!(envelope.alignment.spf && envelope.alignment.dkim);
-    assert_eq!(
-        block_on(w.svc.get(&admin(), &id)).unwrap().envelope,
-        envelope
-    );
+    assert_eq!(w.get(&id).envelope, envelope);
     assert_eq!(
         timeline(&w, &id)[..2],
         [EventKind::ReturnPathVerified, EventKind::Verified]
@@ -1093,7 +1080,7 @@ fn a_verified_return_path_is_the_mail_from_and_a_broken_one_leaves_verified_alon
             "bounces.mail.example.com",
             "v=spf1 include:scaisend.scailabs.ai -all",
         );
-    let report = block_on(w.svc.verify(&admin(), &id)).unwrap();
+    let report = w.verify(&id);
     assert!(report.domain.verified);
     assert!(!report.domain.return_path.as_ref().unwrap().verified);
     let verdict = report.domain.checks.get(CheckKind::ReturnPath).unwrap();
@@ -1123,12 +1110,12 @@ fn a_verified_return_path_is_the_mail_from_and_a_broken_one_leaves_verified_alon
 fn the_monitor_keeps_a_failing_return_path_in_use_for_the_grace_period() {
     let w = world();
     let id = verified_with_return_path(&w);
-    let round = || block_on(w.svc.monitor_round("instance-a", 50, Duration::minutes(5))).unwrap();
+    let round = || w.monitor_round("instance-a");
     w.dns.remove("bounces.mail.example.com");
     w.dns.mx("bounces.mail.example.com", 0, ".");
     w.clock.advance(Duration::hours(25));
     assert_eq!(round().checked, 1);
-    let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
+    let d = w.domain(&id);
     let rp = d.return_path.clone().unwrap();
     assert!(d.verified && rp.verified && rp.failing_since.is_some());
     assert_eq!(timeline(&w, &id)[0], EventKind::ReturnPathFailing);
@@ -1152,7 +1139,7 @@ fn the_monitor_keeps_a_failing_return_path_in_use_for_the_grace_period() {
     );
     w.clock.advance(Duration::hours(2));
     round();
-    let d = block_on(w.svc.get(&admin(), &id)).unwrap().domain;
+    let d = w.domain(&id);
     assert!(d.verified, "the domain itself never failed");
     assert!(!d.return_path.unwrap().verified);
     assert_eq!(timeline(&w, &id)[0], EventKind::ReturnPathUnverified);
@@ -1165,7 +1152,7 @@ fn the_monitor_keeps_a_failing_return_path_in_use_for_the_grace_period() {
 #[test]
 fn patch_sets_changes_and_removes_the_return_path() {
     let w = world();
-    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
+    let view = w.create("mail.example.com");
     let id = view.domain.id.clone();
     assert!(view.domain.return_path.is_none());
     let set = |label: Option<&str>| DomainChanges {
@@ -1173,7 +1160,7 @@ fn patch_sets_changes_and_removes_the_return_path() {
         ..Default::default()
     };
     w.clock.advance(Duration::hours(30));
-    let updated = block_on(w.svc.update(&admin(), &id, set(Some("bounces")))).unwrap();
+    let updated = w.update(&id, set(Some("bounces")));
     let rp = updated.domain.return_path.clone().unwrap();
     assert_eq!(rp.host.as_str(), "bounces.mail.example.com");
     assert_eq!(rp.set_at, w.svc.now());
@@ -1190,10 +1177,10 @@ fn patch_sets_changes_and_removes_the_return_path() {
         "bounces.mail.example.com"
     );
     // The same again changes nothing.
-    block_on(w.svc.update(&admin(), &id, set(Some("Bounces")))).unwrap();
+    w.update(&id, set(Some("Bounces")));
     assert_eq!(timeline(&w, &id).len(), 2);
-    block_on(w.svc.update(&admin(), &id, set(Some("rp")))).unwrap();
-    let removed = block_on(w.svc.update(&admin(), &id, set(None))).unwrap();
+    w.update(&id, set(Some("rp")));
+    let removed = w.update(&id, set(None));
     assert!(removed.domain.return_path.is_none());
     assert!(
         removed
@@ -1229,10 +1216,9 @@ impl crate::ports::KeyGenerator for BusyKeys {
 #[test]
 fn a_saturated_key_generator_is_a_temporary_refusal() {
     let w = world();
-    let (master, _) = MasterKey::generate().unwrap();
     let mut ports = w.svc.ports().clone();
     ports.keygen = Arc::new(BusyKeys);
-    let svc = DomainService::new(ports, Arc::new(master), ServiceConfig::default());
+    let svc = testing::service(ports, ServiceConfig::default());
     let e = block_on(svc.create(&admin(), new_domain("mail.example.com"))).unwrap_err();
     assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
     assert!(
@@ -1286,12 +1272,10 @@ impl crate::ports::DnsLookup for DnsWithHook {
 #[test]
 fn a_verification_is_stored_only_for_the_keys_it_was_computed_for() {
     let w = world();
-    let view = block_on(w.svc.create(&admin(), new_domain("mail.example.com"))).unwrap();
-    publish(&w.dns, &view);
+    let view = w.create_verified("mail.example.com");
     let id = view.domain.id.clone();
-    block_on(w.svc.verify(&admin(), &id)).unwrap();
     // A rotation to `scaisend2`, whose record is not published.
-    block_on(w.svc.rotate(&admin(), &id)).unwrap();
+    w.rotate(&id);
     // While the next verification waits for DNS, another writer promotes `scaisend2`: the
     // verdicts computed so far are about `scaisend`, which no longer signs.
     let repo = w.repo.clone();
@@ -1305,10 +1289,9 @@ fn a_verification_is_stored_only_for_the_keys_it_was_computed_for() {
             });
         }))),
     };
-    let (master, _) = MasterKey::generate().unwrap();
     let mut ports = w.svc.ports().clone();
     ports.dns = Arc::new(dns);
-    let svc = DomainService::new(ports, Arc::new(master), ServiceConfig::default());
+    let svc = testing::service(ports, ServiceConfig::default());
     let id = view.domain.id.clone();
     let report = block_on(svc.verify(&admin(), &id)).unwrap();
     let stored = block_on(w.repo.get(&Scope::System, &id)).unwrap();
@@ -1335,7 +1318,7 @@ fn the_zone_serves_every_slot_of_cname_domains_and_nothing_of_txt_ones() {
         },
     ))
     .unwrap();
-    block_on(w.svc.create(&admin(), new_domain("txt.example.com"))).unwrap();
+    w.create("txt.example.com");
 
     let zone = block_on(w.svc.zone_source().snapshot(7)).unwrap();
     assert_eq!(zone.serial(), 7);
@@ -1377,9 +1360,7 @@ fn decision_world(
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let w = world();
-    let mut domain = block_on(w.svc.create(&admin(), new_domain("mail.example.com")))
-        .unwrap()
-        .domain;
+    let mut domain = w.create("mail.example.com").domain;
     domain.verified = true;
     let id = domain.id.clone();
     let stored = Arc::new(Mutex::new(Some(domain)));
@@ -1406,37 +1387,23 @@ fn decision_world(
         Ok(s.lock().unwrap().clone().into_iter().collect())
     });
     let clock = Arc::new(ManualClock::new(OffsetDateTime::UNIX_EPOCH));
-    let (master, _) = MasterKey::generate().unwrap();
-    let svc = DomainService::new(
-        Ports {
-            repo: Arc::new(repo),
-            keys: Arc::new(MockKeys::new()),
-            dns: Arc::new(FakeDns::new()),
-            clock: clock.clone(),
-            keygen: Arc::new(FixedKeys::default()),
-            cpu: Arc::new(InlinePool),
-            observer: Arc::new(NoObserver),
-        },
-        Arc::new(master),
-        ServiceConfig {
-            decision_ttl: ttl,
-            ..ServiceConfig::default()
-        },
+    let ports = testing::ports(
+        Arc::new(repo),
+        Arc::new(MockKeys::new()),
+        Arc::new(FakeDns::new()),
+        clock.clone(),
     );
+    let config = ServiceConfig {
+        decision_ttl: ttl,
+        ..ServiceConfig::default()
+    };
+    let svc = testing::service(ports, config);
     (svc, clock, reads, id)
 }
 
+/// The name of [`live_send`]'s decision.
 fn live_decision(svc: &DomainService) -> &'static str {
-    let service = Caller::new("pipeline", Role::Service, None, None).unwrap();
-    let query = SenderQuery {
-        tenant_id: "t1".into(),
-        partner_id: "p1".into(),
-        from: "alerts@mail.example.com".into(),
-        key_mode: KeyMode::Live,
-    };
-    block_on(svc.authorize_sender(&service, &query))
-        .unwrap()
-        .name()
+    live_send(svc).name()
 }
 
 #[test]
@@ -1460,11 +1427,7 @@ fn own_writes_invalidate_cached_decisions_at_once() {
     use std::sync::atomic::Ordering;
     let (svc, _clock, reads, id) = decision_world(Duration::seconds(5));
     assert_eq!(live_decision(&svc), "deliver");
-    let off = DomainChanges {
-        is_active: Some(false),
-        ..DomainChanges::default()
-    };
-    block_on(svc.update(&admin(), &id, off)).unwrap();
+    block_on(svc.update(&admin(), &id, deactivate())).unwrap();
     // No time passed: only the write's own invalidation explains the new answer.
     assert_eq!(live_decision(&svc), "reject");
     assert_eq!(reads.load(Ordering::SeqCst), 2);

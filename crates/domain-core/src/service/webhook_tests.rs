@@ -42,32 +42,59 @@ mockall::mock! {
     }
 }
 
-const T0: i64 = 1_800_000_000;
+/// When every test starts.
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
 
 fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(
-        OffsetDateTime::from_unix_timestamp(T0).unwrap(),
-    ))
+    Arc::new(ManualClock::new(t0()))
+}
+
+/// Tenant t1 of partner p1, who owns every endpoint here.
+fn owner() -> Owner {
+    Owner {
+        partner_id: "p1".into(),
+        tenant_id: Some("t1".into()),
+    }
 }
 
 fn service(repo: MockHooks, sender: MockSender, master: Arc<MasterKey>) -> WebhookService {
-    WebhookService::new(
-        Arc::new(repo),
-        Arc::new(sender),
-        clock(),
-        master,
-        WebhookConfig::default(),
-    )
+    service_on(clock(), repo, sender, master)
+}
+
+/// [`service`] on a clock the test moves.
+fn service_on(
+    clock: Arc<ManualClock>,
+    repo: MockHooks,
+    sender: MockSender,
+    master: Arc<MasterKey>,
+) -> WebhookService {
+    let config = WebhookConfig::default();
+    WebhookService::new(Arc::new(repo), Arc::new(sender), clock, master, config)
+}
+
+/// A user of tenant t1 of partner p1 with `role`.
+fn tenant_user(role: Role) -> Caller {
+    Caller::new("user-1", role, Some("t1".into()), Some("p1".into())).unwrap()
 }
 
 fn admin() -> Caller {
-    Caller::new(
-        "user-1",
-        Role::TenantAdmin,
-        Some("t1".into()),
-        Some("p1".into()),
-    )
-    .unwrap()
+    tenant_user(Role::TenantAdmin)
+}
+
+/// A new endpoint at `url` for `events`, without a description.
+fn new_endpoint(url: &str, events: &[&str]) -> NewEndpoint {
+    NewEndpoint {
+        url: url.into(),
+        events: events.iter().map(|&e| e.into()).collect(),
+        description: None,
+    }
+}
+
+/// Whether `secret` signed request `r`.
+fn signed_by(secret: &Secret, r: &WebhookRequest) -> bool {
+    signature::verify(secret, &r.id, r.timestamp, r.body.as_bytes(), &r.signature)
 }
 
 fn master() -> Arc<MasterKey> {
@@ -79,15 +106,11 @@ fn a_bad_url_and_an_unknown_event_are_both_reported_and_nothing_is_stored() {
     let mut repo = MockHooks::new();
     repo.expect_create_endpoint().never();
     let svc = service(repo, MockSender::new(), master());
-    let err = block_on(svc.create(
-        &admin(),
-        NewEndpoint {
-            url: "https://127.0.0.1/hook".into(),
-            events: vec!["domain.exploded".into()],
-            description: Some("x".repeat(600)),
-        },
-    ))
-    .unwrap_err();
+    let new = NewEndpoint {
+        description: Some("x".repeat(600)),
+        ..new_endpoint("https://127.0.0.1/hook", &["domain.exploded"])
+    };
+    let err = block_on(svc.create(&admin(), new)).unwrap_err();
     let Error::Invalid(fields) = err else {
         panic!("{err:?}")
     };
@@ -99,13 +122,7 @@ fn a_bad_url_and_an_unknown_event_are_both_reported_and_nothing_is_stored() {
 #[test]
 fn viewers_cannot_register_endpoints() {
     let svc = service(MockHooks::new(), MockSender::new(), master());
-    let viewer = Caller::new(
-        "v",
-        Role::TenantViewer,
-        Some("t1".into()),
-        Some("p1".into()),
-    )
-    .unwrap();
+    let viewer = tenant_user(Role::TenantViewer);
     let err = block_on(svc.create(&viewer, NewEndpoint::default())).unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
 }
@@ -124,15 +141,8 @@ fn a_new_endpoint_stores_its_secret_sealed_and_shows_it_once() {
         });
     let master = master();
     let svc = service(repo, MockSender::new(), master.clone());
-    let created = block_on(svc.create(
-        &admin(),
-        NewEndpoint {
-            url: "https://hooks.example.com/x".into(),
-            events: vec!["*".into()],
-            description: None,
-        },
-    ))
-    .unwrap();
+    let new = new_endpoint("https://hooks.example.com/x", &["*"]);
+    let created = block_on(svc.create(&admin(), new)).unwrap();
     let endpoint = stored.lock().unwrap().clone().unwrap();
     assert_eq!(endpoint.owner.tenant_id.as_deref(), Some("t1"));
     let raw = created.secret.as_bytes();
@@ -160,15 +170,8 @@ fn the_owner_limit_is_a_conflict() {
     repo.expect_create_endpoint()
         .returning(|_, _| Err(RepoError::Conflict("limit".into())));
     let svc = service(repo, MockSender::new(), master());
-    let err = block_on(svc.create(
-        &admin(),
-        NewEndpoint {
-            url: "https://hooks.example.com/x".into(),
-            events: vec!["domain.created".into()],
-            description: None,
-        },
-    ))
-    .unwrap_err();
+    let new = new_endpoint("https://hooks.example.com/x", &["domain.created"]);
+    let err = block_on(svc.create(&admin(), new)).unwrap_err();
     assert!(
         matches!(err, Error::Conflict(ref m) if m.contains("20")),
         "{err:?}"
@@ -184,16 +187,13 @@ fn due(
     failing_since: Option<OffsetDateTime>,
     attempts: u32,
 ) -> DueDelivery {
-    let now = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let now = t0();
     let id = EndpointId::parse("whe_01J00000000000000000000000").unwrap();
     let seal = |s: &Secret| master.seal_secret(s.as_bytes(), id.as_str()).unwrap();
     DueDelivery {
         message: OutboxMessage {
             id: crate::webhook::MessageId::parse("msg_01J00000000000000000000000").unwrap(),
-            owner: Owner {
-                partner_id: "p1".into(),
-                tenant_id: Some("t1".into()),
-            },
+            owner: owner(),
             event_type: EventType::DomainVerified,
             payload: r#"{"type":"domain.verified"}"#.into(),
             created_at: now,
@@ -205,10 +205,7 @@ fn due(
                 until,
             }),
             id,
-            owner: Owner {
-                partner_id: "p1".into(),
-                tenant_id: Some("t1".into()),
-            },
+            owner: owner(),
             url: crate::webhook::WebhookUrl::from_stored("https://hooks.example.com/x".into()),
             events: crate::webhook::EventFilter::All,
             description: String::new(),
@@ -249,7 +246,7 @@ fn recording(outcomes: Arc<Mutex<Vec<(Attempt, DeliveryOutcome)>>>) -> MockHooks
 
 #[test]
 fn attempts_are_signed_and_their_outcome_follows_the_answer() {
-    let t0 = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let t0 = t0();
     for (status, failing_since, expected) in [
         (Some(204), None, "delivered"),
         (Some(500), None, "retry"),
@@ -273,13 +270,7 @@ fn attempts_are_signed_and_their_outcome_follows_the_answer() {
         assert_eq!(attempt.latency_ms, 12);
         let requests = seen.lock().unwrap();
         let r = &requests[0];
-        assert!(signature::verify(
-            &secret,
-            &r.id,
-            r.timestamp,
-            r.body.as_bytes(),
-            &r.signature
-        ));
+        assert!(signed_by(&secret, r));
         let (logged, outcome) = outcomes.lock().unwrap().pop().unwrap();
         let got = match outcome {
             DeliveryOutcome::Delivered => "delivered",
@@ -303,17 +294,15 @@ fn a_late_failure_gives_up_inside_the_window() {
     let secret = Secret::generate().unwrap();
     let outcomes: Arc<Mutex<Vec<(Attempt, DeliveryOutcome)>>> = Arc::default();
     let clock = clock();
-    let svc = WebhookService::new(
-        Arc::new(recording(Arc::clone(&outcomes))),
-        Arc::new(answering(Some(500), Arc::default())),
+    let svc = service_on(
         clock.clone(),
+        recording(Arc::clone(&outcomes)),
+        answering(Some(500), Arc::default()),
         master.clone(),
-        WebhookConfig::default(),
     );
     clock.advance(Duration::days(3) - Duration::hours(2));
     // The endpoint itself succeeded recently: it is not disabled, the event is dropped.
-    let now =
-        OffsetDateTime::from_unix_timestamp(T0).unwrap() + Duration::days(3) - Duration::hours(2);
+    let now = t0() + Duration::days(3) - Duration::hours(2);
     block_on(svc.attempt("worker-1", &due(&master, &secret, None, Some(now), 7))).unwrap();
     let (_, outcome) = outcomes.lock().unwrap().pop().unwrap();
     assert_eq!(outcome, DeliveryOutcome::GiveUp);
@@ -322,7 +311,7 @@ fn a_late_failure_gives_up_inside_the_window() {
 
 #[test]
 fn both_secrets_sign_during_the_overlap_and_only_the_new_one_after() {
-    let t0 = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let t0 = t0();
     for (until, signatures) in [(t0 + Duration::hours(1), 2), (t0 - Duration::seconds(1), 1)] {
         let master = master();
         let new = Secret::generate().unwrap();
@@ -343,17 +332,8 @@ fn both_secrets_sign_during_the_overlap_and_only_the_new_one_after() {
             signature::parse_header(&r.signature).unwrap().len(),
             signatures
         );
-        assert!(signature::verify(
-            &new,
-            &r.id,
-            r.timestamp,
-            r.body.as_bytes(),
-            &r.signature
-        ));
-        assert_eq!(
-            signature::verify(&old, &r.id, r.timestamp, r.body.as_bytes(), &r.signature),
-            signatures == 2
-        );
+        assert!(signed_by(&new, r));
+        assert_eq!(signed_by(&old, r), signatures == 2);
     }
 }
 
@@ -377,10 +357,7 @@ fn a_rotation_keeps_the_old_secret_for_a_day() {
     let e = stored.lock().unwrap().clone().unwrap();
     let previous = e.previous.unwrap();
     assert_eq!(previous.secret, current.secret);
-    assert_eq!(
-        previous.until,
-        OffsetDateTime::from_unix_timestamp(T0).unwrap() + Duration::hours(24)
-    );
+    assert_eq!(previous.until, t0() + Duration::hours(24));
     assert_eq!(
         &master.open_secret(&e.secret, e.id.as_str()).unwrap()[..],
         rotated.secret.as_bytes()
@@ -401,24 +378,11 @@ impl crate::ports::DomainRenderer for IdRenderer {
 #[test]
 fn domain_writes_queue_their_webhooks_in_the_same_write() {
     use crate::name::DomainName;
-    use crate::ports::{InlinePool, NoObserver};
-    use crate::testing::{FakeDns, FixedKeys};
     let repo = Arc::new(MemoryRepo::new());
-    let (master, _) = MasterKey::generate().unwrap();
-    let svc = DomainService::new(
-        Ports {
-            repo: repo.clone(),
-            keys: repo.clone(),
-            dns: Arc::new(FakeDns::new()),
-            clock: clock(),
-            keygen: Arc::new(FixedKeys::default()),
-            cpu: Arc::new(InlinePool),
-            observer: Arc::new(NoObserver),
-        },
-        Arc::new(master),
-        ServiceConfig::default(),
-    )
-    .with_webhooks(Arc::new(IdRenderer));
+    let dns = Arc::new(crate::testing::FakeDns::new());
+    let ports = crate::testing::ports(repo.clone(), repo.clone(), dns, clock());
+    let svc = crate::testing::service(ports, ServiceConfig::default())
+        .with_webhooks(Arc::new(IdRenderer));
     let view = block_on(svc.create(
         &admin(),
         NewDomain::named(DomainName::parse("mail.example.com").unwrap()),

@@ -372,6 +372,38 @@ impl crate::ports::KeyGenerator for FixedKeys {
     }
 }
 
+/// The ports of a [`crate::DomainService`] under test: `repo` keeps the domains and
+/// `keys` the sealed keys, over the test's `dns` and `clock`; keys come from a fresh
+/// [`FixedKeys`], signing runs inline and nothing is observed.
+#[cfg(test)]
+pub(crate) fn ports(
+    repo: std::sync::Arc<dyn crate::ports::DomainRepo>,
+    keys: std::sync::Arc<dyn crate::ports::KeyStore>,
+    dns: std::sync::Arc<dyn DnsLookup>,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
+) -> crate::service::Ports {
+    use std::sync::Arc;
+    crate::service::Ports {
+        repo,
+        keys,
+        dns,
+        clock,
+        keygen: Arc::new(FixedKeys::default()),
+        cpu: Arc::new(crate::ports::InlinePool),
+        observer: Arc::new(crate::ports::NoObserver),
+    }
+}
+
+/// A [`crate::DomainService`] over `ports`, sealing keys with a fresh master key.
+#[cfg(test)]
+pub(crate) fn service(
+    ports: crate::service::Ports,
+    config: crate::service::ServiceConfig,
+) -> crate::DomainService {
+    let (master, _) = crate::crypto::MasterKey::generate().expect("a master key");
+    crate::DomainService::new(ports, std::sync::Arc::new(master), config)
+}
+
 /// A domain as `create` leaves it, built without the service: unverified, owned by
 /// tenant `t1` of partner `p1`, with `key(0)` active under `scaisend` and no checks yet.
 /// For this crate's unit tests of the rules that take a whole [`crate::model::Domain`]:
@@ -464,22 +496,110 @@ pub(crate) fn start_rotation(domain: &mut crate::model::Domain, now: time::Offse
         .expect("no rotation is pending");
 }
 
+/// A verdict of the `record` check about `host` that gives `status` and `code` and says
+/// only that (`"<check> <code>"`): nothing expected, found or detailed. For this crate's
+/// unit tests of the rules that read stored checks.
+#[cfg(test)]
+pub(crate) fn verdict(
+    record: crate::verify::CheckKind,
+    host: &str,
+    status: crate::verify::CheckStatus,
+    code: crate::verify::VerdictCode,
+) -> crate::verify::Verdict {
+    crate::verify::Verdict {
+        record,
+        host: host.to_owned(),
+        status,
+        code,
+        expected: None,
+        found: Vec::new(),
+        message: format!("{} {}", record.as_str(), code.as_str()),
+        warnings: Vec::new(),
+        answered_by: None,
+        details: serde_json::Value::Null,
+    }
+}
+
+/// A [`verdict`] of the DKIM check of `example.com` about its key under `selector`.
+#[cfg(test)]
+pub(crate) fn dkim_verdict(
+    selector: &str,
+    status: crate::verify::CheckStatus,
+    code: crate::verify::VerdictCode,
+) -> crate::verify::Verdict {
+    crate::verify::Verdict {
+        details: serde_json::json!({ "selector": selector }),
+        ..verdict(crate::verify::CheckKind::Dkim, "example.com", status, code)
+    }
+}
+
 /// A passing DMARC verdict about `_dmarc.<domain>` for a record with these alignment
 /// tags (`adkim=`, `aspf=`), as the check writes it: what the send-time alignment reads.
 #[cfg(test)]
 pub(crate) fn dmarc_verdict(domain: &str, record: &str) -> crate::verify::Verdict {
     use crate::records::TxtRecord as _;
+    use crate::verify::{CheckKind, CheckStatus, VerdictCode};
     let record = crate::records::dmarc::DmarcRecord::parse(record).expect("a valid record");
+    let host = format!("_dmarc.{domain}");
     crate::verify::Verdict {
-        record: crate::verify::CheckKind::Dmarc,
-        host: format!("_dmarc.{domain}"),
-        status: crate::verify::CheckStatus::Verified,
-        code: crate::verify::VerdictCode::DmarcOk,
-        expected: None,
         found: vec![record.to_string()],
         message: String::new(),
-        warnings: Vec::new(),
-        answered_by: None,
         details: crate::alignment::AlignmentModes::of(&record).to_details(),
+        ..verdict(
+            CheckKind::Dmarc,
+            &host,
+            CheckStatus::Verified,
+            VerdictCode::DmarcOk,
+        )
     }
+}
+
+/// Parses `input` as an `R` and compares the record, written back in our canonical form,
+/// with `expected`; or checks that the error message contains the `expected` fragment.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn check_record<R>(input: &str, expected: Result<&str, &str>)
+where
+    R: crate::records::TxtRecord + std::fmt::Debug,
+{
+    match (R::parse(input), expected) {
+        (Ok(r), Ok(want)) => assert_eq!(r.to_string(), want, "input {input:?}"),
+        (Err(e), Err(fragment)) => assert!(
+            e.message().contains(fragment),
+            "input {input:?}: message {:?} lacks {fragment:?}",
+            e.message()
+        ),
+        (got, want) => panic!("input {input:?}: got {got:?}, want {want:?}"),
+    }
+}
+
+/// The property every record type holds: `record`, written out, parses back to itself
+/// (`parse(build(x)) == x`, docs/ARCHITECTURE.md).
+#[cfg(test)]
+pub(crate) fn parses_back<R>(record: R) -> Result<(), proptest::test_runner::TestCaseError>
+where
+    R: crate::records::TxtRecord + PartialEq + std::fmt::Debug,
+{
+    let text = record.to_string();
+    proptest::prop_assert_eq!(R::parse(&text), Ok(record), "{}", text);
+    Ok(())
+}
+
+/// Checks a verdict's status and code, showing its message when they are not the ones
+/// expected.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_status(
+    v: &crate::verify::Verdict,
+    status: crate::verify::CheckStatus,
+    code: crate::verify::VerdictCode,
+) {
+    assert_eq!((v.status, v.code), (status, code), "{}", v.message);
+}
+
+/// Checks that a verdict's message names `fragment`.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_mentions(v: &crate::verify::Verdict, fragment: &str) {
+    assert!(v.message.contains(fragment), "{}", v.message);
 }

@@ -3,7 +3,7 @@
 use futures::executor::block_on;
 
 use super::*;
-use crate::testing::{FakeDns, QueryType};
+use crate::testing::{FakeDns, QueryType, assert_mentions, assert_status};
 
 fn verify(dns: &FakeDns, domain: &str, policy: Option<DmarcPolicy>) -> Verdict {
     let domain = DomainName::parse(domain).unwrap();
@@ -87,11 +87,7 @@ fn the_organizational_domains_record_is_inherited() {
     assert_eq!(v.details["inherited_from"], "example.com");
     // The verdict names the record that applies; the message names both.
     assert_eq!(v.host, OWN);
-    assert!(
-        v.message.contains("_dmarc.mail.example.com"),
-        "{}",
-        v.message
-    );
+    assert_mentions(&v, "_dmarc.mail.example.com");
     assert_eq!(v.found, vec!["v=DMARC1; p=reject; sp=quarantine"]);
     // What applies to a subdomain is `sp=`, so `p=quarantine; sp=none` differs from the
     // configured quarantine…
@@ -166,10 +162,7 @@ fn no_record_anywhere_is_missing() {
 fn an_organizational_domain_without_a_record_is_missing_after_one_lookup() {
     let dns = FakeDns::new();
     let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
-    assert_eq!(
-        (v.status, v.code),
-        (CheckStatus::Missing, VerdictCode::DmarcMissing)
-    );
+    assert_status(&v, CheckStatus::Missing, VerdictCode::DmarcMissing);
     // It is its own organizational domain: there is nowhere else to look.
     assert_eq!(dns.query_count(), 1);
 }
@@ -217,7 +210,7 @@ fn an_invalid_record_names_the_tag() {
             &[(OWN, record)],
             (CheckStatus::Invalid, VerdictCode::DmarcInvalid, &[]),
         );
-        assert!(v.message.contains(fragment), "{}", v.message);
+        assert_mentions(&v, fragment);
         assert_eq!(v.found, vec![record]);
     }
     // A record whose `v=DMARC1` is not first is not a DMARC record at all: receivers
@@ -234,12 +227,10 @@ fn a_dns_failure_on_the_own_name_is_temporary() {
     let dns = FakeDns::new();
     dns.fail(OWN, QueryType::Txt);
     let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
-    assert_eq!(
-        (v.status, v.code),
-        (
-            CheckStatus::TemporaryFailure,
-            VerdictCode::DmarcTemporaryFailure
-        )
+    assert_status(
+        &v,
+        CheckStatus::TemporaryFailure,
+        VerdictCode::DmarcTemporaryFailure,
     );
     // A failed own lookup is never taken for "no record here": the organizational
     // domain's record must not be inherited in its place.
@@ -255,15 +246,13 @@ fn a_dns_failure_on_the_organizational_name_is_temporary() {
     let dns = FakeDns::new();
     dns.fail(OWN, QueryType::Txt);
     let v = verify(&dns, "mail.example.com", Some(DmarcPolicy::Quarantine));
-    assert_eq!(
-        (v.status, v.code),
-        (
-            CheckStatus::TemporaryFailure,
-            VerdictCode::DmarcTemporaryFailure
-        )
+    assert_status(
+        &v,
+        CheckStatus::TemporaryFailure,
+        VerdictCode::DmarcTemporaryFailure,
     );
     assert_eq!(v.host, "_dmarc.mail.example.com");
-    assert!(v.message.contains(OWN), "{}", v.message);
+    assert_mentions(&v, OWN);
 }
 
 #[test]
@@ -341,10 +330,7 @@ fn an_authorization_that_cannot_be_looked_up_is_a_warning() {
     let dns = FakeDns::new();
     dns.txt(OWN, EXTERNAL).fail(AUTHORIZATION, QueryType::Txt);
     let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
-    assert_eq!(
-        (v.status, v.code),
-        (CheckStatus::Verified, VerdictCode::DmarcOk)
-    );
+    assert_status(&v, CheckStatus::Verified, VerdictCode::DmarcOk);
     assert_eq!(codes(&v), vec![VerdictCode::DmarcExternalRuaUnauthorized]);
     assert!(
         v.warnings[0].message.contains("could not be checked"),
@@ -415,13 +401,8 @@ fn a_record_holding_bytes_no_record_may_hold_is_invalid_and_shown_escaped() {
         let dns = FakeDns::new();
         dns.txt_bytes(OWN, bytes);
         let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
-        assert_eq!(
-            (v.status, v.code),
-            (CheckStatus::Invalid, VerdictCode::DmarcInvalid),
-            "{}",
-            v.message
-        );
-        assert!(v.message.contains(named), "{}", v.message);
+        assert_status(&v, CheckStatus::Invalid, VerdictCode::DmarcInvalid);
+        assert_mentions(&v, named);
         assert_eq!(v.found, vec![shown.to_owned()]);
     }
 }
