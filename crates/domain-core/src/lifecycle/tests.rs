@@ -565,6 +565,7 @@ fn the_return_path_has_its_own_flag_and_grace_under_the_monitor() {
         ReturnPathVerified,
     ];
     let breaks = &[CheckChanged, ReturnPathFailing];
+    let unverifies = &[CheckChanged, ReturnPathUnverified];
     check_return_path(
         &mut d,
         &[
@@ -581,29 +582,32 @@ fn the_return_path_has_its_own_flag_and_grace_under_the_monitor() {
             monitor(76 * H, RP_WRONG_MX, breaks, true).failing_since(76 * H),
             monitor(77 * H, RP_OK, &[CheckChanged, ReturnPathRecovered], true),
             // An explicit verify records the truth at once.
-            explicit(
-                78 * H,
-                RP_WRONG_MX,
-                &[CheckChanged, ReturnPathUnverified],
-                false,
-            ),
+            explicit(78 * H, RP_WRONG_MX, unverifies, false),
         ],
     );
 }
 
-#[test]
-fn return_path_events_name_the_host_and_the_failing_check() {
+/// [`with_return_path`] after a first verification at `t0` where everything passed; and
+/// the id generator to go on with.
+fn return_path_verified() -> (Domain, IdGenerator) {
     let mut d = with_return_path();
     let ids = IdGenerator::new();
-    apply_at(
-        &mut d,
-        return_path_outcome(RP_OK),
-        EXPLICIT,
-        Duration::ZERO,
-        &ids,
-    );
+    let report = return_path_outcome(RP_OK);
+    apply_at(&mut d, report, EXPLICIT, Duration::ZERO, &ids);
+    (d, ids)
+}
+
+/// The event of `kind` among `events`.
+#[track_caller]
+fn event(events: &[DomainEvent], kind: EventKind) -> &DomainEvent {
+    events.iter().find(|e| e.kind == kind).unwrap()
+}
+
+#[test]
+fn return_path_events_name_the_host_and_the_failing_check() {
+    let (mut d, ids) = return_path_verified();
     let events = apply_at(&mut d, return_path_outcome(RP_WRONG_MX), MONITOR, H, &ids);
-    let failing = events.iter().find(|e| e.kind == ReturnPathFailing).unwrap();
+    let failing = event(&events, ReturnPathFailing);
     assert_eq!(failing.detail["return_path_host"], "bounces.example.com");
     assert_eq!(failing.detail["grace_hours"], 72);
     assert!(
@@ -615,36 +619,22 @@ fn return_path_events_name_the_host_and_the_failing_check() {
     );
     // DKIM failing too does not show up in the return path's event, nor the other way.
     let mut report = return_path_outcome(RP_WRONG_MX);
-    report.verdicts.insert(dkim(
-        "scaisend",
-        CheckStatus::Missing,
-        VerdictCode::DkimMissing,
-    ));
+    let dkim_missing = dkim("scaisend", CheckStatus::Missing, VerdictCode::DkimMissing);
+    report.verdicts.insert(dkim_missing);
     let events = apply_at(&mut d, report, EXPLICIT, 2 * H, &ids);
-    let unverified = events.iter().find(|e| e.kind == Unverified).unwrap();
+    let unverified = event(&events, Unverified);
     assert!(
         !unverified.message.contains("return_path"),
         "{}",
         unverified.message
     );
-    let rp = events
-        .iter()
-        .find(|e| e.kind == ReturnPathUnverified)
-        .unwrap();
+    let rp = event(&events, ReturnPathUnverified);
     assert!(!rp.message.contains("dkim"), "{}", rp.message);
 }
 
 #[test]
 fn a_new_return_path_starts_over_and_a_verdict_about_another_host_is_never_stored() {
-    let mut d = with_return_path();
-    let ids = IdGenerator::new();
-    apply_at(
-        &mut d,
-        return_path_outcome(RP_OK),
-        EXPLICIT,
-        Duration::ZERO,
-        &ids,
-    );
+    let (mut d, ids) = return_path_verified();
     assert!(d.return_path.as_ref().unwrap().verified);
     let label = crate::name::ReturnPathLabel::parse("rp").unwrap();
     let change = d.set_return_path(Some(label.clone()), t0() + H).unwrap();

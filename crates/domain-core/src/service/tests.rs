@@ -404,8 +404,7 @@ fn a_temporary_dns_failure_keeps_the_previous_state() {
 #[test]
 fn an_explicit_verify_records_a_failure_at_once() {
     let w = world();
-    let view = w.create_verified("mail.example.com");
-    let id = view.domain.id.clone();
+    let id = w.create_verified("mail.example.com").domain.id;
     w.dns.remove("scaisend._domainkey.mail.example.com");
     let report = w.verify(&id);
     assert!(!report.domain.verified && !report.passed(CheckKind::Dkim));
@@ -415,8 +414,7 @@ fn an_explicit_verify_records_a_failure_at_once() {
 #[test]
 fn rotation_walks_through_the_contract() {
     let w = world();
-    let view = w.create_verified("mail.example.com");
-    let id = view.domain.id.clone();
+    let id = w.create_verified("mail.example.com").domain.id;
 
     let started = w.rotate(&id);
     assert_eq!(started.new_selector.as_str(), "scaisend2");

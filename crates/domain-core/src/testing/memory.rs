@@ -43,7 +43,7 @@ impl MemoryRepo {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, MemoryState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        super::locked(&self.state)
     }
 
     /// Changes a stored domain behind the use cases' back, as a concurrent writer would:
@@ -68,6 +68,13 @@ impl MemoryRepo {
 }
 
 impl MemoryState {
+    /// The domain `id`, if `scope` may see it.
+    fn visible(&self, scope: &Scope, id: &DomainId) -> Option<&Domain> {
+        self.domains
+            .get(id.as_str())
+            .filter(|d| scope.can_see(&d.owner))
+    }
+
     /// Appends events as one all-or-nothing batch: an id already taken refuses them all.
     fn check_events(&self, domain: &Domain, events: &[DomainEvent]) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
@@ -165,12 +172,8 @@ impl DomainRepo for MemoryRepo {
     }
 
     async fn get(&self, scope: &Scope, id: &DomainId) -> Result<Domain, RepoError> {
-        self.state()
-            .domains
-            .get(id.as_str())
-            .filter(|d| scope.can_see(&d.owner))
-            .cloned()
-            .ok_or(RepoError::NotFound)
+        let s = self.state();
+        s.visible(scope, id).cloned().ok_or(RepoError::NotFound)
     }
 
     async fn list(
@@ -229,16 +232,14 @@ impl DomainRepo for MemoryRepo {
         outbox: &[OutboxMessage],
     ) -> Result<(), RepoError> {
         let mut s = self.state();
-        match s.domains.get(id.as_str()) {
-            Some(d) if scope.can_see(&d.owner) => {
-                s.domains.remove(id.as_str());
-                s.events.retain(|e| e.domain_id != *id);
-                s.leases.remove(id.as_str());
-                s.outbox.extend_from_slice(outbox);
-                Ok(())
-            }
-            _ => Err(RepoError::NotFound),
+        if s.visible(scope, id).is_none() {
+            return Err(RepoError::NotFound);
         }
+        s.domains.remove(id.as_str());
+        s.events.retain(|e| e.domain_id != *id);
+        s.leases.remove(id.as_str());
+        s.outbox.extend_from_slice(outbox);
+        Ok(())
     }
 
     async fn events(
@@ -248,11 +249,7 @@ impl DomainRepo for MemoryRepo {
         page: &PageRequest,
     ) -> Result<Page<DomainEvent>, RepoError> {
         let s = self.state();
-        if !s
-            .domains
-            .get(id.as_str())
-            .is_some_and(|d| scope.can_see(&d.owner))
-        {
+        if s.visible(scope, id).is_none() {
             return Err(RepoError::NotFound);
         }
         let mut events: Vec<_> = s

@@ -64,6 +64,12 @@ pub struct FakeDns {
     server: Mutex<Option<String>>,
 }
 
+/// The value behind `mutex`, even when a test panicked while holding it: that test has
+/// failed already, and the fakes' state stays usable for its report.
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl FakeDns {
     /// An empty DNS.
     pub fn new() -> Self {
@@ -71,7 +77,7 @@ impl FakeDns {
     }
 
     fn with_entry(&self, name: &str, f: impl FnOnce(&mut Entry)) -> &Self {
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = locked(&self.entries);
         f(map.entry(normalise(name)).or_default());
         self
     }
@@ -166,24 +172,21 @@ impl FakeDns {
     /// `first_label` fail temporarily, instead of answering NXDOMAIN (the SPF test suite
     /// does this for `error.…`).
     pub fn fail_absent(&self, first_label: &str) -> &Self {
-        let mut labels = self
-            .failing_labels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut labels = locked(&self.failing_labels);
         labels.insert(normalise(first_label));
         self
     }
 
     /// Makes every answer name `server` as the server that answered.
     pub fn answered_by(&self, server: &str) -> &Self {
-        let mut current = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = locked(&self.server);
         *current = Some(server.to_owned());
         self
     }
 
     /// Removes every record of a name.
     pub fn remove(&self, name: &str) -> &Self {
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = locked(&self.entries);
         map.remove(&normalise(name));
         self
     }
@@ -204,18 +207,14 @@ impl FakeDns {
 
     /// `result` as answered by the server set with [`answered_by`](Self::answered_by).
     fn answer<T>(&self, result: DnsResult<T>) -> DnsAnswer<T> {
-        let server = self
-            .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let server = locked(&self.server).clone();
         DnsAnswer { result, server }
     }
 
     /// The CNAME at exactly `name`, not followed.
     fn alias_of(&self, name: &str) -> DnsResult<String> {
         self.queries.fetch_add(1, Ordering::Relaxed);
-        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let map = locked(&self.entries);
         let name = normalise(name);
         let Some(entry) = map.get(&name) else {
             return self.absent(&name);
@@ -233,10 +232,7 @@ impl FakeDns {
     /// [`fail_absent`](Self::fail_absent) names.
     fn absent<T>(&self, name: &str) -> DnsResult<T> {
         let first_label = name.split('.').next().unwrap_or_default();
-        let labels = self
-            .failing_labels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let labels = locked(&self.failing_labels);
         if labels.contains(first_label) {
             return DnsResult::TempFail("injected timeout".to_owned());
         }
@@ -250,7 +246,7 @@ impl FakeDns {
         pick: impl Fn(&Entry) -> &Vec<T>,
     ) -> DnsResult<T> {
         self.queries.fetch_add(1, Ordering::Relaxed);
-        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let map = locked(&self.entries);
         let mut name = normalise(name);
         // Follow a bounded chain of CNAMEs, as a resolver would.
         for _ in 0..8 {
@@ -336,14 +332,14 @@ impl ManualClock {
 
     /// Moves the clock forward.
     pub fn advance(&self, by: time::Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = locked(&self.now);
         *now += by;
     }
 }
 
 impl crate::ports::Clock for ManualClock {
     fn now(&self) -> time::OffsetDateTime {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        *locked(&self.now)
     }
 }
 
@@ -573,6 +569,32 @@ where
     }
 }
 
+/// Declares a record type's parse checks in its test module: `check(input, expected)`
+/// ([`check_record`]), `canonical(input)` for a record already in our canonical form,
+/// which comes back unchanged, and `refused(input, fragment)` for one that does not
+/// parse, with a message that names `fragment`.
+#[cfg(test)]
+macro_rules! record_parse_checks {
+    ($record:ty) => {
+        #[track_caller]
+        fn check(input: &str, expected: Result<&str, &str>) {
+            $crate::testing::check_record::<$record>(input, expected);
+        }
+
+        #[track_caller]
+        fn canonical(input: &str) {
+            check(input, Ok(input));
+        }
+
+        #[track_caller]
+        fn refused(input: &str, fragment: &str) {
+            check(input, Err(fragment));
+        }
+    };
+}
+#[cfg(test)]
+pub(crate) use record_parse_checks;
+
 /// The property every record type holds: `record`, written out, parses back to itself
 /// (`parse(build(x)) == x`, docs/ARCHITECTURE.md).
 #[cfg(test)]
@@ -595,6 +617,12 @@ pub(crate) fn assert_status(
     code: crate::verify::VerdictCode,
 ) {
     assert_eq!((v.status, v.code), (status, code), "{}", v.message);
+}
+
+/// The codes of a verdict's warnings, in order.
+#[cfg(test)]
+pub(crate) fn warning_codes(v: &crate::verify::Verdict) -> Vec<crate::verify::VerdictCode> {
+    v.warnings.iter().map(|w| w.code).collect()
 }
 
 /// Checks that a verdict's message names `fragment`.

@@ -76,24 +76,7 @@ proptest! {
 const MICROSOFT_P1: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAohCECx8ACVIj42taMc8G2ljiDmsboUW4mgasOg3/2Ay1D37DwK0CE1aok6x0x6dQ4FC/NGdeksPjT/ZLYH+zwwUvElJwd8adtZK4E7AT9Rzr6WPtTiFHi87em6n12HTvp8plpGHXnm8vdFrTxcCUguwUBzbe6MB12Dc3vSURcOUqfa6Dlj/6cNehl+PMonql";
 const MICROSOFT_P2: &str = "LxOl2KmpTJ/Vy9jhdFOu50xEhXIT5ocOa4tX12hfoMpZfBW6iU5QIyvnEFkJuF8Ibs7Hhr7Ec1GZc6tgOd5uNTAnnvh+xiYs8e722H5iDecMsBzj+I9U+CBY1ACwY9hTC1UDNu3xS+WKQNgvnifdIQIDAQAB";
 
-/// Parses `input` and compares the record, written back in our canonical form, with
-/// `expected`; or checks that the error message contains the `expected` fragment.
-#[track_caller]
-fn check(input: &str, expected: Result<&str, &str>) {
-    crate::testing::check_record::<DkimKeyRecord>(input, expected);
-}
-
-/// A record already in our canonical form comes back unchanged.
-#[track_caller]
-fn canonical(input: &str) {
-    check(input, Ok(input));
-}
-
-/// A record that does not parse, with a message that names `fragment`.
-#[track_caller]
-fn refused(input: &str, fragment: &str) {
-    check(input, Err(fragment));
-}
+crate::testing::record_parse_checks!(DkimKeyRecord);
 
 #[test]
 fn a_2048_bit_record_in_two_character_strings_parses_once_joined() {

@@ -109,24 +109,7 @@ fn our_record_is_the_product_pages() {
     );
 }
 
-/// Parses `input` and compares the record, written back in our canonical form, with
-/// `expected`; or checks that the error message contains the `expected` fragment.
-#[track_caller]
-fn check(input: &str, expected: Result<&str, &str>) {
-    crate::testing::check_record::<DmarcRecord>(input, expected);
-}
-
-/// A record already in our canonical form comes back unchanged.
-#[track_caller]
-fn canonical(input: &str) {
-    check(input, Ok(input));
-}
-
-/// A record that does not parse, with a message that names `fragment`.
-#[track_caller]
-fn refused(input: &str, fragment: &str) {
-    check(input, Err(fragment));
-}
+crate::testing::record_parse_checks!(DmarcRecord);
 
 #[test]
 fn real_world_records_parse() {

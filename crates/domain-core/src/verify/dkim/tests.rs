@@ -5,7 +5,7 @@ use futures::executor::block_on;
 
 use super::*;
 use crate::records::value_chunks;
-use crate::testing::{self, FakeDns, QueryType, assert_mentions, assert_status};
+use crate::testing::{self, FakeDns, QueryType, assert_mentions, assert_status, warning_codes};
 
 const HOST: &str = "scaisend._domainkey.example.com";
 
@@ -51,7 +51,7 @@ fn check(records: &[&str], expected: (CheckStatus, VerdictCode, &[VerdictCode]))
         dns.txt(HOST, r);
     }
     let v = verify(&dns, Some(ours()));
-    let warnings: Vec<VerdictCode> = v.warnings.iter().map(|w| w.code).collect();
+    let warnings = warning_codes(&v);
     assert_eq!(
         (v.status, v.code, warnings.as_slice()),
         expected,
@@ -251,7 +251,7 @@ fn a_1024_bit_key_verifies_with_a_warning() {
     let dns = publishing(&DkimKeyRecord::for_key(&weak).to_string());
     let v = verify(&dns, Some(&weak));
     assert_status(&v, CheckStatus::Verified, VerdictCode::DkimOk);
-    let warnings: Vec<_> = v.warnings.iter().map(|w| w.code).collect();
+    let warnings = warning_codes(&v);
     assert_eq!(warnings, vec![VerdictCode::DkimWeakKey]);
     assert!(v.warnings[0].message.contains("1024 bits"));
 }

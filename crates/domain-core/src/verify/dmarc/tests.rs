@@ -3,7 +3,7 @@
 use futures::executor::block_on;
 
 use super::*;
-use crate::testing::{FakeDns, QueryType, assert_mentions, assert_status};
+use crate::testing::{FakeDns, QueryType, assert_mentions, assert_status, warning_codes};
 
 fn verify(dns: &FakeDns, domain: &str, policy: Option<DmarcPolicy>) -> Verdict {
     let domain = DomainName::parse(domain).unwrap();
@@ -17,8 +17,23 @@ fn verify(dns: &FakeDns, domain: &str, policy: Option<DmarcPolicy>) -> Verdict {
     ))
 }
 
-fn codes(v: &Verdict) -> Vec<VerdictCode> {
-    v.warnings.iter().map(|w| w.code).collect()
+/// [`verify`] of `domain` configured with `p=quarantine`.
+fn verify_quarantine(dns: &FakeDns, domain: &str) -> Verdict {
+    verify(dns, domain, Some(DmarcPolicy::Quarantine))
+}
+
+/// A DNS that cannot answer for the TXT records of `name`.
+fn failing_at(name: &str) -> FakeDns {
+    let dns = FakeDns::new();
+    dns.fail(name, QueryType::Txt);
+    dns
+}
+
+/// The check could not conclude: DNS did not answer.
+#[track_caller]
+fn assert_temporary_failure(v: &Verdict) {
+    let code = VerdictCode::DmarcTemporaryFailure;
+    assert_status(v, CheckStatus::TemporaryFailure, code);
 }
 
 /// Publishes `records` (name, text), checks `domain` configured with `p=quarantine`, and
@@ -33,9 +48,9 @@ fn check(
     for (name, text) in records {
         dns.txt(name, text);
     }
-    let v = verify(&dns, domain, Some(DmarcPolicy::Quarantine));
+    let v = verify_quarantine(&dns, domain);
     assert_eq!(
-        (v.status, v.code, codes(&v).as_slice()),
+        (v.status, v.code, warning_codes(&v).as_slice()),
         expected,
         "{domain} with {records:?}: {}",
         v.message
@@ -161,7 +176,7 @@ fn no_record_anywhere_is_missing() {
 #[test]
 fn an_organizational_domain_without_a_record_is_missing_after_one_lookup() {
     let dns = FakeDns::new();
-    let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
+    let v = verify_quarantine(&dns, "example.com");
     assert_status(&v, CheckStatus::Missing, VerdictCode::DmarcMissing);
     // It is its own organizational domain: there is nowhere else to look.
     assert_eq!(dns.query_count(), 1);
@@ -224,33 +239,22 @@ fn an_invalid_record_names_the_tag() {
 
 #[test]
 fn a_dns_failure_on_the_own_name_is_temporary() {
-    let dns = FakeDns::new();
-    dns.fail(OWN, QueryType::Txt);
-    let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
-    assert_status(
-        &v,
-        CheckStatus::TemporaryFailure,
-        VerdictCode::DmarcTemporaryFailure,
-    );
+    let dns = failing_at(OWN);
+    let v = verify_quarantine(&dns, "example.com");
+    assert_temporary_failure(&v);
     // A failed own lookup is never taken for "no record here": the organizational
     // domain's record must not be inherited in its place.
-    let dns = FakeDns::new();
-    dns.fail("_dmarc.mail.example.com", QueryType::Txt)
-        .txt(OWN, "v=DMARC1; p=quarantine");
-    let v = verify(&dns, "mail.example.com", Some(DmarcPolicy::Quarantine));
+    let dns = failing_at("_dmarc.mail.example.com");
+    dns.txt(OWN, "v=DMARC1; p=quarantine");
+    let v = verify_quarantine(&dns, "mail.example.com");
     assert_eq!(v.code, VerdictCode::DmarcTemporaryFailure);
 }
 
 #[test]
 fn a_dns_failure_on_the_organizational_name_is_temporary() {
-    let dns = FakeDns::new();
-    dns.fail(OWN, QueryType::Txt);
-    let v = verify(&dns, "mail.example.com", Some(DmarcPolicy::Quarantine));
-    assert_status(
-        &v,
-        CheckStatus::TemporaryFailure,
-        VerdictCode::DmarcTemporaryFailure,
-    );
+    let dns = failing_at(OWN);
+    let v = verify_quarantine(&dns, "mail.example.com");
+    assert_temporary_failure(&v);
     assert_eq!(v.host, "_dmarc.mail.example.com");
     assert_mentions(&v, OWN);
 }
@@ -329,9 +333,12 @@ fn reports_to_another_domain_need_its_authorization() {
 fn an_authorization_that_cannot_be_looked_up_is_a_warning() {
     let dns = FakeDns::new();
     dns.txt(OWN, EXTERNAL).fail(AUTHORIZATION, QueryType::Txt);
-    let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
+    let v = verify_quarantine(&dns, "example.com");
     assert_status(&v, CheckStatus::Verified, VerdictCode::DmarcOk);
-    assert_eq!(codes(&v), vec![VerdictCode::DmarcExternalRuaUnauthorized]);
+    assert_eq!(
+        warning_codes(&v),
+        vec![VerdictCode::DmarcExternalRuaUnauthorized]
+    );
     assert!(
         v.warnings[0].message.contains("could not be checked"),
         "{}",
@@ -346,7 +353,7 @@ fn reports_within_the_organizational_domain_need_no_authorization() {
         OWN,
         "v=DMARC1; p=quarantine; rua=mailto:dmarc@reports.example.com,mailto:x@EXAMPLE.COM",
     );
-    let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
+    let v = verify_quarantine(&dns, "example.com");
     assert_eq!(v.code, VerdictCode::DmarcOk);
     assert!(v.warnings.is_empty(), "{:?}", v.warnings);
     // No authorization record was looked up.
@@ -400,7 +407,7 @@ fn a_record_holding_bytes_no_record_may_hold_is_invalid_and_shown_escaped() {
     ] {
         let dns = FakeDns::new();
         dns.txt_bytes(OWN, bytes);
-        let v = verify(&dns, "example.com", Some(DmarcPolicy::Quarantine));
+        let v = verify_quarantine(&dns, "example.com");
         assert_status(&v, CheckStatus::Invalid, VerdictCode::DmarcInvalid);
         assert_mentions(&v, named);
         assert_eq!(v.found, vec![shown.to_owned()]);

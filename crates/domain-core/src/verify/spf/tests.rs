@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use futures::executor::block_on;
 
 use super::*;
-use crate::testing::{FakeDns, QueryType, assert_mentions, assert_status};
+use crate::testing::{FakeDns, QueryType, assert_mentions, assert_status, warning_codes};
 
 const OURS: &str = "scaisend.scailabs.ai";
 
@@ -33,15 +33,30 @@ fn check(dns: &FakeDns, domain: &str, sending_ips: &[IpAddr]) -> Verdict {
     ))
 }
 
+/// The check of example.com, whose SPF record is `record`, for our addresses.
+fn check_example(record: &str) -> Verdict {
+    let dns = dns();
+    dns.txt("example.com", record);
+    check(&dns, "example.com", &ours())
+}
+
+/// The check could not conclude: DNS did not answer.
+#[track_caller]
+fn assert_temporary_failure(v: &Verdict) {
+    assert_status(
+        v,
+        CheckStatus::TemporaryFailure,
+        VerdictCode::SpfTemporaryFailure,
+    );
+}
+
 fn ours() -> [IpAddr; 2] {
     [ip("198.51.100.1"), ip("2001:db8:5::1")]
 }
 
 #[test]
 fn no_record_is_missing_and_suggests_ours() {
-    let dns = dns();
-    dns.txt("example.com", "google-site-verification=xyz");
-    let v = check(&dns, "example.com", &ours());
+    let v = check_example("google-site-verification=xyz");
     assert_status(&v, CheckStatus::Missing, VerdictCode::SpfMissing);
     assert_eq!(
         v.expected.as_deref(),
@@ -166,12 +181,7 @@ fn a_record_without_us_gets_our_include_merged_in_expected() {
 
 #[test]
 fn an_address_decided_before_our_include_is_not_authorized() {
-    let dns = dns();
-    dns.txt(
-        "example.com",
-        "v=spf1 -ip4:198.51.100.1 include:scaisend.scailabs.ai -all",
-    );
-    let v = check(&dns, "example.com", &ours());
+    let v = check_example("v=spf1 -ip4:198.51.100.1 include:scaisend.scailabs.ai -all");
     assert_status(&v, CheckStatus::Mismatch, VerdictCode::SpfNotAuthorized);
     assert_mentions(&v, "198.51.100.1 (check_host gives `fail`)");
     assert!(!v.message.contains("2001:db8:5::1"), "{}", v.message);
@@ -200,12 +210,7 @@ fn two_records_are_invalid_and_expected_merges_them() {
 
 #[test]
 fn a_syntax_error_is_invalid() {
-    let dns = dns();
-    dns.txt(
-        "example.com",
-        "v=spf1 include:scaisend.scailabs.ai ip4:192.0.2.1/33 -all",
-    );
-    let v = check(&dns, "example.com", &ours());
+    let v = check_example("v=spf1 include:scaisend.scailabs.ai ip4:192.0.2.1/33 -all");
     assert_status(&v, CheckStatus::Invalid, VerdictCode::SpfSyntaxError);
     assert_mentions(&v, "ip4:192.0.2.1/33");
     assert_eq!(v.expected, None);
@@ -263,11 +268,7 @@ fn dns_failures_are_temporary_never_missing() {
     let dns = dns();
     dns.fail("example.com", QueryType::Txt);
     let v = check(&dns, "example.com", &ours());
-    assert_status(
-        &v,
-        CheckStatus::TemporaryFailure,
-        VerdictCode::SpfTemporaryFailure,
-    );
+    assert_temporary_failure(&v);
     assert_eq!(v.expected, None);
 
     dns.txt(
@@ -276,11 +277,7 @@ fn dns_failures_are_temporary_never_missing() {
     )
     .fail("down.example.net", QueryType::Txt);
     let v = check(&dns, "deep.example.com", &ours());
-    assert_status(
-        &v,
-        CheckStatus::TemporaryFailure,
-        VerdictCode::SpfTemporaryFailure,
-    );
+    assert_temporary_failure(&v);
     assert_mentions(&v, "down.example.net");
 
     // Our own record cannot be read to learn the addresses.
@@ -288,21 +285,14 @@ fn dns_failures_are_temporary_never_missing() {
     down.txt("example.com", "v=spf1 include:scaisend.scailabs.ai -all")
         .fail(OURS, QueryType::Txt);
     let v = check(&down, "example.com", &[]);
-    assert_status(
-        &v,
-        CheckStatus::TemporaryFailure,
-        VerdictCode::SpfTemporaryFailure,
-    );
+    assert_temporary_failure(&v);
 }
 
 #[test]
 fn plus_all_passes_with_a_warning() {
-    let dns = dns();
-    dns.txt("example.com", "v=spf1 mx +all");
-    let v = check(&dns, "example.com", &ours());
+    let v = check_example("v=spf1 mx +all");
     assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
-    let codes: Vec<VerdictCode> = v.warnings.iter().map(|w| w.code).collect();
-    assert_eq!(codes, [VerdictCode::SpfAllowsEveryone]);
+    assert_eq!(warning_codes(&v), [VerdictCode::SpfAllowsEveryone]);
     assert!(
         v.warnings[0]
             .message
@@ -321,8 +311,7 @@ fn an_error_after_our_include_warns_when_only_the_include_is_checked() {
     );
     let v = check(&dns, "example.com", &[]);
     assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
-    let codes: Vec<VerdictCode> = v.warnings.iter().map(|w| w.code).collect();
-    assert_eq!(codes, [VerdictCode::SpfSyntaxError]);
+    assert_eq!(warning_codes(&v), [VerdictCode::SpfSyntaxError]);
     assert!(v.warnings[0].message.contains("nowhere.example.net"));
 }
 
