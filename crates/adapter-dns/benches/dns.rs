@@ -238,31 +238,33 @@ struct Counted {
     lookups: AtomicUsize,
 }
 
+impl Counted {
+    /// The adapter, for one more lookup.
+    fn count(&self) -> &HickoryDns {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        &self.inner
+    }
+}
+
 #[async_trait::async_trait]
 impl DnsLookup for Counted {
     async fn txt(&self, name: &str) -> DnsAnswer<TxtRecordData> {
-        self.lookups.fetch_add(1, Ordering::Relaxed);
-        self.inner.txt(name).await
+        self.count().txt(name).await
     }
     async fn a(&self, name: &str) -> DnsAnswer<Ipv4Addr> {
-        self.lookups.fetch_add(1, Ordering::Relaxed);
-        self.inner.a(name).await
+        self.count().a(name).await
     }
     async fn aaaa(&self, name: &str) -> DnsAnswer<Ipv6Addr> {
-        self.lookups.fetch_add(1, Ordering::Relaxed);
-        self.inner.aaaa(name).await
+        self.count().aaaa(name).await
     }
     async fn mx(&self, name: &str) -> DnsAnswer<MxRecord> {
-        self.lookups.fetch_add(1, Ordering::Relaxed);
-        self.inner.mx(name).await
+        self.count().mx(name).await
     }
     async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
-        self.lookups.fetch_add(1, Ordering::Relaxed);
-        self.inner.ptr(ip).await
+        self.count().ptr(ip).await
     }
     async fn cname(&self, name: &str) -> DnsAnswer<String> {
-        self.lookups.fetch_add(1, Ordering::Relaxed);
-        self.inner.cname(name).await
+        self.count().cname(name).await
     }
 }
 const BULK_PER_TASK: usize = 40;

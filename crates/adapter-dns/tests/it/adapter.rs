@@ -7,13 +7,18 @@ use adapter_dns::{DnsConfig, Error, HickoryDns};
 use domain_core::ports::{DnsLookup, DnsResult, MxRecord, TxtRecordData};
 use test_dns::{Failure, Options, Record, RecordKind, TestDns, Transport};
 
-use crate::{RESOLVER, TestResult, adapter, adapter_for, impatient_adapter};
+use crate::{
+    RESOLVER, TestResult, adapter, adapter_for, failing, impatient_adapter, publish_all, serving,
+    soa_of,
+};
 
 #[tokio::test]
 async fn nxdomain_no_data_and_empty_non_terminals_are_told_apart() -> TestResult {
-    let dns = TestDns::start().await?;
-    dns.publish("s._domainkey.example.test", Record::txt("v=DKIM1; p="))?;
-    dns.publish("example.test", Record::A(Ipv4Addr::new(192, 0, 2, 1)))?;
+    let dns = serving([
+        ("s._domainkey.example.test", Record::txt("v=DKIM1; p=")),
+        ("example.test", Record::A(Ipv4Addr::new(192, 0, 2, 1))),
+    ])
+    .await?;
     let lookup = adapter(&dns);
 
     let check = async |name: &str, expected: DnsResult<TxtRecordData>| {
@@ -37,9 +42,7 @@ async fn nxdomain_no_data_and_empty_non_terminals_are_told_apart() -> TestResult
 
 #[tokio::test]
 async fn servfail_and_refused_are_temporary_failures_naming_the_code() -> TestResult {
-    let dns = TestDns::start().await?;
-    dns.publish("broken.example.test", Record::txt("v=spf1 -all"))?;
-    dns.fail("broken.example.test", Failure::ServFail)?;
+    let dns = failing("broken.example.test", Failure::ServFail).await?;
     dns.fail("closed.example.test", Failure::Refused)?;
     let lookup = adapter(&dns);
 
@@ -71,9 +74,7 @@ async fn servfail_and_refused_are_temporary_failures_naming_the_code() -> TestRe
 
 #[tokio::test]
 async fn a_server_that_never_answers_is_a_temporary_failure_not_a_hang() -> TestResult {
-    let dns = TestDns::start().await?;
-    dns.publish("slow.example.test", Record::txt("v=spf1 -all"))?;
-    dns.fail("slow.example.test", Failure::Timeout)?;
+    let dns = failing("slow.example.test", Failure::Timeout).await?;
     let lookup = impatient_adapter(&dns);
 
     // The adapter bounds itself at timeout × attempts (0.6 s); the outer bound only
@@ -95,18 +96,20 @@ async fn a_server_that_never_answers_is_a_temporary_failure_not_a_hang() -> Test
 
 #[tokio::test]
 async fn each_record_keeps_its_character_strings_and_records_stay_apart() -> TestResult {
-    let dns = TestDns::start().await?;
-    dns.publish(
-        "s._domainkey.example.test",
-        Record::txt_strings(["v=DKIM1; k=rsa; ", "p=MIIBIjAN", "BgkqhkiG9w0BAQ"]),
-    )?;
-    dns.publish("example.test", Record::txt("v=spf1 include:a.test -all"))?;
-    dns.publish("example.test", Record::txt("v=spf1 include:b.test -all"))?;
-    // Bytes that are not UTF-8 come back as sent: the core decides what they mean.
-    dns.publish(
-        "binary.example.test",
-        Record::txt_strings([&[0xff, 0xfe, b'v'][..], b"=x"]),
-    )?;
+    let dns = serving([
+        (
+            "s._domainkey.example.test",
+            Record::txt_strings(["v=DKIM1; k=rsa; ", "p=MIIBIjAN", "BgkqhkiG9w0BAQ"]),
+        ),
+        ("example.test", Record::txt("v=spf1 include:a.test -all")),
+        ("example.test", Record::txt("v=spf1 include:b.test -all")),
+        // Bytes that are not UTF-8 come back as sent: the core decides what they mean.
+        (
+            "binary.example.test",
+            Record::txt_strings([&[0xff, 0xfe, b'v'][..], b"=x"]),
+        ),
+    ])
+    .await?;
     let lookup = adapter(&dns);
 
     assert_eq!(
@@ -144,29 +147,26 @@ async fn each_record_keeps_its_character_strings_and_records_stay_apart() -> Tes
 
 #[tokio::test]
 async fn cnames_are_followed_inside_a_zone_and_into_another() -> TestResult {
-    let dns = TestDns::start().await?;
-    dns.publish("a.test", Record::soa("ns.a.test", "hostmaster.a.test"))?;
-    dns.publish("b.test", Record::soa("ns.b.test", "hostmaster.b.test"))?;
-    // In one zone the server answers the whole chain at once.
-    dns.publish(
-        "s1._domainkey.a.test",
-        Record::Cname("s1.keys.a.test".into()),
-    )?;
-    dns.publish("s1.keys.a.test", Record::txt("v=DKIM1; p=in-zone"))?;
-    // Into another zone the server gives only the alias; the adapter asks again.
-    dns.publish(
-        "s2._domainkey.a.test",
-        Record::Cname("s2.dkim.b.test".into()),
-    )?;
-    dns.publish("s2.dkim.b.test", Record::Cname("key.b.test".into()))?;
-    dns.publish("key.b.test", Record::txt("v=DKIM1; p=other-zone"))?;
-    // An alias to nothing is NXDOMAIN (RFC 6604), to a name without TXT is no-data.
-    dns.publish("gone.a.test", Record::Cname("nothing.a.test".into()))?;
-    dns.publish("bare.a.test", Record::Cname("host.b.test".into()))?;
-    dns.publish("host.b.test", Record::A(Ipv4Addr::new(192, 0, 2, 7)))?;
-    // A loop is a failure to resolve, not an absence.
-    dns.publish("loop1.a.test", Record::Cname("loop2.b.test".into()))?;
-    dns.publish("loop2.b.test", Record::Cname("loop1.a.test".into()))?;
+    let alias = |target: &str| Record::Cname(target.into());
+    let dns = serving([
+        ("a.test", soa_of("a.test")),
+        ("b.test", soa_of("b.test")),
+        // In one zone the server answers the whole chain at once.
+        ("s1._domainkey.a.test", alias("s1.keys.a.test")),
+        ("s1.keys.a.test", Record::txt("v=DKIM1; p=in-zone")),
+        // Into another zone the server gives only the alias; the adapter asks again.
+        ("s2._domainkey.a.test", alias("s2.dkim.b.test")),
+        ("s2.dkim.b.test", alias("key.b.test")),
+        ("key.b.test", Record::txt("v=DKIM1; p=other-zone")),
+        // An alias to nothing is NXDOMAIN (RFC 6604), to a name without TXT is no-data.
+        ("gone.a.test", alias("nothing.a.test")),
+        ("bare.a.test", alias("host.b.test")),
+        ("host.b.test", Record::A(Ipv4Addr::new(192, 0, 2, 7))),
+        // A loop is a failure to resolve, not an absence.
+        ("loop1.a.test", alias("loop2.b.test")),
+        ("loop2.b.test", alias("loop1.a.test")),
+    ])
+    .await?;
     let lookup = adapter(&dns);
 
     let txt = |value: &str| DnsResult::Records(vec![TxtRecordData::single(value)]);
@@ -217,12 +217,8 @@ async fn a_4096_bit_sized_record_over_capped_udp_is_fetched_again_over_tcp() -> 
 
 #[tokio::test]
 async fn a_record_published_after_a_miss_is_seen_by_the_very_next_query() -> TestResult {
-    let dns = TestDns::start().await?;
     // The zone's SOA invites 300 s of negative caching; the adapter must not take it.
-    dns.publish(
-        "example.test",
-        Record::soa("ns1.example.test", "hostmaster.example.test"),
-    )?;
+    let dns = serving([("example.test", soa_of("example.test"))]).await?;
     let lookup = adapter(&dns);
     let name = "_dmarc.example.test";
 
@@ -248,21 +244,27 @@ async fn a_record_published_after_a_miss_is_seen_by_the_very_next_query() -> Tes
 
 #[tokio::test]
 async fn addresses_mail_exchangers_and_reverse_names() -> TestResult {
-    let dns = TestDns::start().await?;
     let v4 = Ipv4Addr::new(192, 0, 2, 25);
     let v6: Ipv6Addr = "2001:db8::25".parse()?;
-    dns.publish("mx.example.test", Record::A(v4))?;
-    dns.publish("mx.example.test", Record::Aaaa(v6))?;
-    dns.publish("example.test", Record::mx(10, "MX.example.test."))?;
-    dns.publish("example.test", Record::mx(20, "backup.example.test"))?;
-    dns.publish(
-        "25.2.0.192.in-addr.arpa",
-        Record::Ptr("mx.example.test".into()),
-    )?;
-    dns.publish(
-        &domain_core::testing::reverse_name(IpAddr::V6(v6)),
-        Record::Ptr("mx.example.test".into()),
-    )?;
+    let mx_host = || Record::Ptr("mx.example.test".into());
+    let dns = serving([
+        ("mx.example.test".to_owned(), Record::A(v4)),
+        ("mx.example.test".to_owned(), Record::Aaaa(v6)),
+        (
+            "example.test".to_owned(),
+            Record::mx(10, "MX.example.test."),
+        ),
+        (
+            "example.test".to_owned(),
+            Record::mx(20, "backup.example.test"),
+        ),
+        ("25.2.0.192.in-addr.arpa".to_owned(), mx_host()),
+        (
+            domain_core::testing::reverse_name(IpAddr::V6(v6)),
+            mx_host(),
+        ),
+    ])
+    .await?;
     let lookup = adapter(&dns);
 
     assert_eq!(
@@ -309,15 +311,17 @@ async fn addresses_mail_exchangers_and_reverse_names() -> TestResult {
 /// (RFC 7505) names the root, which the port writes `.`.
 #[tokio::test]
 async fn an_alias_is_seen_as_itself_and_a_null_mx_names_the_root() -> TestResult {
-    let dns = TestDns::start().await?;
-    dns.publish("a.test", Record::soa("ns.a.test", "hostmaster.a.test"))?;
-    dns.publish(
-        "bounces.a.test",
-        Record::Cname("mx.elsewhere.b.test".into()),
-    )?;
-    dns.publish("mx.elsewhere.b.test", Record::mx(10, "feedback.b.test"))?;
-    dns.publish("direct.a.test", Record::mx(10, "feedback.b.test"))?;
-    dns.publish("nomail.a.test", Record::mx(0, "."))?;
+    let dns = serving([
+        ("a.test", soa_of("a.test")),
+        (
+            "bounces.a.test",
+            Record::Cname("mx.elsewhere.b.test".into()),
+        ),
+        ("mx.elsewhere.b.test", Record::mx(10, "feedback.b.test")),
+        ("direct.a.test", Record::mx(10, "feedback.b.test")),
+        ("nomail.a.test", Record::mx(0, ".")),
+    ])
+    .await?;
     let lookup = adapter(&dns);
 
     assert_eq!(
@@ -356,8 +360,7 @@ async fn an_alias_is_seen_as_itself_and_a_null_mx_names_the_root() -> TestResult
 async fn the_answer_names_the_server_and_the_next_server_is_asked_after_a_failure() -> TestResult {
     let failing = TestDns::start().await?;
     failing.fail("example.test", Failure::ServFail)?;
-    let working = TestDns::start().await?;
-    working.publish("example.test", Record::txt("v=spf1 -all"))?;
+    let working = serving([("example.test", Record::txt("v=spf1 -all"))]).await?;
     let lookup = adapter_for(&[failing.addr(), working.addr()]);
 
     let answer = lookup.txt("example.test").await;
@@ -446,9 +449,8 @@ async fn outstanding_queries_are_capped_and_waiting_too_long_is_a_temporary_fail
     };
     let start = async || -> Result<TestDns, Box<dyn std::error::Error>> {
         let dns = TestDns::start_with(slow).await?;
-        for i in 0..LOOKUPS {
-            dns.publish(&format!("n{i}.example.test"), Record::txt("v=spf1 -all"))?;
-        }
+        let names = (0..LOOKUPS).map(|i| format!("n{i}.example.test"));
+        publish_all(&dns, names.map(|n| (n, Record::txt("v=spf1 -all"))))?;
         Ok(dns)
     };
     let config = |dns: &TestDns| DnsConfig {

@@ -14,7 +14,7 @@ use adapter_dns::{DnsConfig, HickoryDns};
 use domain_core::ports::{DnsLookup, DnsResult, TxtRecordData};
 use test_dns::{Failure, Record, RecordKind, TestDns};
 
-use crate::{RESOLVER, TIMEOUT, TestResult};
+use crate::{RESOLVER, TIMEOUT, TestResult, publish_all, soa_of};
 
 const NAME: &str = "_dmarc.example.test";
 
@@ -23,12 +23,14 @@ async fn setup() -> Result<(TestDns, TestDns), Box<dyn std::error::Error>> {
     let resolver = TestDns::start().await?;
     let nameserver = TestDns::start().await?;
     for dns in [&resolver, &nameserver] {
-        dns.publish(
-            "example.test",
-            Record::soa("ns1.example.test", "hostmaster.example.test"),
+        publish_all(
+            dns,
+            [
+                ("example.test", soa_of("example.test")),
+                ("example.test", Record::Ns("ns1.example.test".into())),
+                ("ns1.example.test", Record::A(Ipv4Addr::LOCALHOST)),
+            ],
         )?;
-        dns.publish("example.test", Record::Ns("ns1.example.test".into()))?;
-        dns.publish("ns1.example.test", Record::A(Ipv4Addr::LOCALHOST))?;
     }
     resolver.publish(NAME, Record::txt("v=DMARC1; p=none"))?;
     nameserver.publish(NAME, Record::txt("v=DMARC1; p=reject"))?;
@@ -79,14 +81,24 @@ fn nameserver_label(_nameserver: &TestDns) -> String {
     "ns1.example.test".to_owned()
 }
 
+/// Asks `lookup` for [`NAME`]'s TXT records: the answer is `expected`, from `server`.
+async fn assert_answer(lookup: &HickoryDns, expected: DnsResult<TxtRecordData>, server: &str) {
+    let answer = lookup.txt(NAME).await;
+    assert_eq!(answer.result, expected);
+    assert_eq!(answer.server.as_deref(), Some(server));
+}
+
 #[tokio::test]
 async fn the_zones_nameserver_answers_instead_of_the_stale_resolver() -> TestResult {
     let (resolver, nameserver) = setup().await?;
     let lookup = adapter(&resolver, &nameserver, TIMEOUT);
 
-    let answer = lookup.txt(NAME).await;
-    assert_eq!(answer.result, txt("v=DMARC1; p=reject"));
-    assert_eq!(answer.server, Some(nameserver_label(&nameserver)));
+    assert_answer(
+        &lookup,
+        txt("v=DMARC1; p=reject"),
+        &nameserver_label(&nameserver),
+    )
+    .await;
     // The resolver was only asked where the zone is, never for the record itself.
     assert!(
         !resolver
@@ -105,9 +117,7 @@ async fn the_nameserver_is_authoritative_about_absence_too() -> TestResult {
     nameserver.delete_name(NAME)?;
     let lookup = adapter(&resolver, &nameserver, TIMEOUT);
 
-    let answer = lookup.txt(NAME).await;
-    assert_eq!(answer.result, DnsResult::NxDomain);
-    assert_eq!(answer.server, Some(nameserver_label(&nameserver)));
+    assert_answer(&lookup, DnsResult::NxDomain, &nameserver_label(&nameserver)).await;
     Ok(())
 }
 
@@ -149,9 +159,7 @@ async fn a_failing_nameserver_falls_back_to_the_resolver() -> TestResult {
     nameserver.fail(NAME, Failure::ServFail)?;
     let lookup = adapter(&resolver, &nameserver, TIMEOUT);
 
-    let answer = lookup.txt(NAME).await;
-    assert_eq!(answer.result, txt("v=DMARC1; p=none"));
-    assert_eq!(answer.server, Some(RESOLVER.to_owned()));
+    assert_answer(&lookup, txt("v=DMARC1; p=none"), RESOLVER).await;
     assert_eq!(nameserver.queries().len(), 1);
     Ok(())
 }
@@ -164,9 +172,7 @@ async fn a_silent_nameserver_leaves_the_resolver_time_to_answer() -> TestResult 
     // (Where a firewall drops direct queries to port 53, this is every lookup.)
     let lookup = adapter_with_attempts(&resolver, &nameserver, Duration::from_secs(4), 1);
 
-    let answer = lookup.txt(NAME).await;
-    assert_eq!(answer.result, txt("v=DMARC1; p=none"));
-    assert_eq!(answer.server, Some(RESOLVER.to_owned()));
+    assert_answer(&lookup, txt("v=DMARC1; p=none"), RESOLVER).await;
     assert!(
         !nameserver.queries().is_empty(),
         "the nameserver was asked first"
@@ -181,9 +187,7 @@ async fn without_a_reachable_zone_the_resolver_answers() -> TestResult {
     resolver.fail("example.test", Failure::Refused)?;
     let lookup = adapter(&resolver, &nameserver, TIMEOUT);
 
-    let answer = lookup.txt(NAME).await;
-    assert_eq!(answer.result, txt("v=DMARC1; p=none"));
-    assert_eq!(answer.server, Some(RESOLVER.to_owned()));
+    assert_answer(&lookup, txt("v=DMARC1; p=none"), RESOLVER).await;
     assert!(nameserver.queries().is_empty());
     Ok(())
 }
@@ -195,10 +199,8 @@ async fn a_nameserver_at_an_internal_address_learned_from_dns_is_never_asked() -
     // to point us at.
     let lookup = HickoryDns::new(config(&resolver, &nameserver, TIMEOUT, 3))?;
 
-    let answer = lookup.txt(NAME).await;
     // The resolver answers instead, as it does for any nameserver that cannot be used.
-    assert_eq!(answer.result, txt("v=DMARC1; p=none"));
-    assert_eq!(answer.server, Some(RESOLVER.to_owned()));
+    assert_answer(&lookup, txt("v=DMARC1; p=none"), RESOLVER).await;
     // Another name of the zone: the refusal was remembered, still nothing is sent there.
     assert_eq!(lookup.txt("example.test").await.result, DnsResult::NoData);
     assert!(
@@ -235,9 +237,12 @@ async fn allowing_private_addresses_sends_the_same_query_to_the_nameserver() -> 
         ..config(&resolver, &nameserver, TIMEOUT, 3)
     })?;
 
-    let answer = lookup.txt(NAME).await;
-    assert_eq!(answer.result, txt("v=DMARC1; p=reject"));
-    assert_eq!(answer.server, Some(nameserver_label(&nameserver)));
+    assert_answer(
+        &lookup,
+        txt("v=DMARC1; p=reject"),
+        &nameserver_label(&nameserver),
+    )
+    .await;
     assert!(
         nameserver
             .queries()

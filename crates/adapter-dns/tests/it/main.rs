@@ -11,10 +11,53 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use adapter_dns::{DnsConfig, HickoryDns};
-use test_dns::TestDns;
+use domain_core::verify::{CheckStatus, Verdict, VerdictCode};
+use test_dns::{Failure, Record, TestDns};
 
 /// The test functions' result: `?` on publishing and starting servers.
 type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// What starting and filling a test server gives.
+type Started = Result<TestDns, Box<dyn std::error::Error>>;
+
+/// Publishes each of `records` at its name.
+fn publish_all<N: AsRef<str>>(
+    dns: &TestDns,
+    records: impl IntoIterator<Item = (N, Record)>,
+) -> Result<(), test_dns::Error> {
+    records
+        .into_iter()
+        .try_for_each(|(name, record)| dns.publish(name.as_ref(), record))
+}
+
+/// A server that holds `records`.
+async fn serving<N: AsRef<str>>(records: impl IntoIterator<Item = (N, Record)>) -> Started {
+    let dns = TestDns::start().await?;
+    publish_all(&dns, records)?;
+    Ok(dns)
+}
+
+/// A server where `name` holds an SPF record but every query of it fails with `failure`.
+async fn failing(name: &str, failure: Failure) -> Started {
+    let dns = serving([(name, Record::txt("v=spf1 -all"))]).await?;
+    dns.fail(name, failure)?;
+    Ok(dns)
+}
+
+/// The SOA that makes `apex` a zone: `ns1.<apex>` and `hostmaster.<apex>`.
+fn soa_of(apex: &str) -> Record {
+    Record::soa(format!("ns1.{apex}"), format!("hostmaster.{apex}"))
+}
+
+/// `verdict` has `status` and `code`.
+#[track_caller]
+fn assert_verdict(verdict: &Verdict, status: CheckStatus, code: VerdictCode) {
+    assert_eq!(
+        (verdict.status, verdict.code),
+        (status, code),
+        "{verdict:?}"
+    );
+}
 
 /// Generous enough for a loaded two-core machine; only tests of timeouts use less.
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -7,7 +7,7 @@ use domain_core::verify::Verdict;
 use domain_core::verify::{CheckStatus, SpfExpectation, VerdictCode, check_spf};
 use test_dns::{Record, TestDns};
 
-use crate::{TestResult, adapter};
+use crate::{Started, TestResult, adapter, assert_verdict, serving};
 
 const INCLUDE: &str = "scaisend.example.net";
 
@@ -15,9 +15,17 @@ fn name(n: &str) -> DomainName {
     DomainName::parse(n).expect("a valid test domain")
 }
 
-/// A server with our include host's record (our sending range 192.0.2.0/24).
-async fn server() -> Result<TestDns, Box<dyn std::error::Error>> {
-    let dns = TestDns::start().await?;
+/// A server with our include host's record (our sending range 192.0.2.0/24) and the
+/// SPF `records` of a test, each `(name, value)`.
+async fn server<N: AsRef<str>, V: AsRef<str>>(
+    records: impl IntoIterator<Item = (N, V)>,
+) -> Started {
+    let dns = serving(
+        records
+            .into_iter()
+            .map(|(name, value)| (name, Record::txt(value.as_ref()))),
+    )
+    .await?;
     dns.publish(INCLUDE, Record::txt("v=spf1 ip4:192.0.2.0/24 -all"))?;
     Ok(dns)
 }
@@ -38,46 +46,33 @@ async fn check(dns: &TestDns, domain: &str) -> Verdict {
 
 #[tokio::test]
 async fn our_include_three_levels_deep_verifies() -> TestResult {
-    let dns = server().await?;
-    dns.publish(
-        "example.test",
-        Record::txt("v=spf1 include:_spf.example.test -all"),
-    )?;
-    dns.publish(
-        "_spf.example.test",
-        Record::txt("v=spf1 include:_esp.example.test ~all"),
-    )?;
-    dns.publish(
-        "_esp.example.test",
-        Record::txt(format!("v=spf1 include:{INCLUDE} ?all")),
-    )?;
+    let dns = server([
+        ("example.test", "v=spf1 include:_spf.example.test -all"),
+        ("_spf.example.test", "v=spf1 include:_esp.example.test ~all"),
+        (
+            "_esp.example.test",
+            &format!("v=spf1 include:{INCLUDE} ?all"),
+        ),
+    ])
+    .await?;
     let v = check(&dns, "example.test").await;
-    assert_eq!(
-        (v.status, v.code),
-        (CheckStatus::Verified, VerdictCode::SpfOk),
-        "{v:?}"
-    );
+    assert_verdict(&v, CheckStatus::Verified, VerdictCode::SpfOk);
     assert_eq!(v.details["include_reached"], true);
     Ok(())
 }
 
 #[tokio::test]
 async fn two_spf_records_are_invalid() -> TestResult {
-    let dns = server().await?;
-    dns.publish(
-        "example.test",
-        Record::txt(format!("v=spf1 include:{INCLUDE} ~all")),
-    )?;
-    dns.publish(
-        "example.test",
-        Record::txt("v=spf1 include:_spf.google.com ~all"),
-    )?;
+    let dns = server([
+        (
+            "example.test",
+            &format!("v=spf1 include:{INCLUDE} ~all")[..],
+        ),
+        ("example.test", "v=spf1 include:_spf.google.com ~all"),
+    ])
+    .await?;
     let v = check(&dns, "example.test").await;
-    assert_eq!(
-        (v.status, v.code),
-        (CheckStatus::Invalid, VerdictCode::SpfMultipleRecords),
-        "{v:?}"
-    );
+    assert_verdict(&v, CheckStatus::Invalid, VerdictCode::SpfMultipleRecords);
     assert_eq!(v.found.len(), 2);
     assert!(
         v.expected.as_deref().is_some_and(|e| !e.is_empty()),
@@ -88,28 +83,24 @@ async fn two_spf_records_are_invalid() -> TestResult {
 
 #[tokio::test]
 async fn a_chain_needing_eleven_lookups_names_the_include_that_crossed_the_limit() -> TestResult {
-    let dns = server().await?;
     // The domain's record chains ten includes before ours: ours is the eleventh lookup.
     let mut terms: Vec<String> = (1..=10)
         .map(|n| format!("include:l{n}.example.test"))
         .collect();
     terms.push(format!("include:{INCLUDE}"));
-    dns.publish(
-        "example.test",
-        Record::txt(format!("v=spf1 {} -all", terms.join(" "))),
-    )?;
-    for n in 1..=10 {
-        dns.publish(
-            &format!("l{n}.example.test"),
-            Record::txt("v=spf1 ip4:198.51.100.1 -all"),
-        )?;
-    }
-    let v = check(&dns, "example.test").await;
-    assert_eq!(
-        (v.status, v.code),
-        (CheckStatus::Invalid, VerdictCode::SpfTooManyLookups),
-        "{v:?}"
+    let chain = (1..=10).map(|n| {
+        (
+            format!("l{n}.example.test"),
+            "v=spf1 ip4:198.51.100.1 -all".to_owned(),
+        )
+    });
+    let domain = (
+        "example.test".to_owned(),
+        format!("v=spf1 {} -all", terms.join(" ")),
     );
+    let dns = server(std::iter::once(domain).chain(chain)).await?;
+    let v = check(&dns, "example.test").await;
+    assert_verdict(&v, CheckStatus::Invalid, VerdictCode::SpfTooManyLookups);
     assert!(
         v.message.contains(&format!("include:{INCLUDE}")),
         "{}",
@@ -120,67 +111,56 @@ async fn a_chain_needing_eleven_lookups_names_the_include_that_crossed_the_limit
 
 #[tokio::test]
 async fn redirect_is_followed() -> TestResult {
-    let dns = server().await?;
-    dns.publish(
-        "example.test",
-        Record::txt("v=spf1 redirect=_spf.example.test"),
-    )?;
-    dns.publish(
-        "_spf.example.test",
-        Record::txt(format!("v=spf1 include:{INCLUDE} -all")),
-    )?;
+    let dns = server([
+        ("example.test", "v=spf1 redirect=_spf.example.test"),
+        (
+            "_spf.example.test",
+            &format!("v=spf1 include:{INCLUDE} -all"),
+        ),
+    ])
+    .await?;
     let v = check(&dns, "example.test").await;
-    assert_eq!(
-        (v.status, v.code),
-        (CheckStatus::Verified, VerdictCode::SpfOk),
-        "{v:?}"
-    );
+    assert_verdict(&v, CheckStatus::Verified, VerdictCode::SpfOk);
     Ok(())
 }
 
 #[tokio::test]
 async fn two_void_lookups_pass_and_a_third_fails() -> TestResult {
-    let dns = server().await?;
     // Each `a:` of a name that does not exist is a void lookup (RFC 7208 §4.6.4).
-    dns.publish(
-        "two.example.test",
-        Record::txt(format!(
-            "v=spf1 a:gone1.example.test a:gone2.example.test include:{INCLUDE} -all"
-        )),
-    )?;
-    dns.publish(
-        "three.example.test",
-        Record::txt(format!(
-            "v=spf1 a:gone1.example.test a:gone2.example.test a:gone3.example.test include:{INCLUDE} -all"
-        )),
-    )?;
+    let voids = |names: &[&str]| {
+        let terms: Vec<String> = names.iter().map(|n| format!("a:{n}")).collect();
+        format!("v=spf1 {} include:{INCLUDE} -all", terms.join(" "))
+    };
+    let dns = server([
+        (
+            "two.example.test",
+            voids(&["gone1.example.test", "gone2.example.test"]),
+        ),
+        (
+            "three.example.test",
+            voids(&[
+                "gone1.example.test",
+                "gone2.example.test",
+                "gone3.example.test",
+            ]),
+        ),
+    ])
+    .await?;
     let v = check(&dns, "two.example.test").await;
-    assert_eq!(
-        (v.status, v.code),
-        (CheckStatus::Verified, VerdictCode::SpfOk),
-        "{v:?}"
-    );
+    assert_verdict(&v, CheckStatus::Verified, VerdictCode::SpfOk);
     let v = check(&dns, "three.example.test").await;
-    assert_eq!(
-        (v.status, v.code),
-        (CheckStatus::Invalid, VerdictCode::SpfVoidLookupLimit),
-        "{v:?}"
-    );
+    assert_verdict(&v, CheckStatus::Invalid, VerdictCode::SpfVoidLookupLimit);
     assert!(v.message.contains("gone3.example.test"), "{}", v.message);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_record_without_us_gets_our_include_merged_in() -> TestResult {
-    let dns = server().await?;
-    dns.publish(
-        "example.test",
-        Record::txt("v=spf1 include:_spf.google.com -all"),
-    )?;
-    dns.publish(
-        "_spf.google.com",
-        Record::txt("v=spf1 ip4:172.217.0.0/19 ~all"),
-    )?;
+    let dns = server([
+        ("example.test", "v=spf1 include:_spf.google.com -all"),
+        ("_spf.google.com", "v=spf1 ip4:172.217.0.0/19 ~all"),
+    ])
+    .await?;
     let v = check(&dns, "example.test").await;
     assert_eq!(v.status, CheckStatus::Mismatch, "{v:?}");
     assert_eq!(

@@ -1,6 +1,5 @@
 //! What the zone answers, over the wire.
 
-use adapter_zone::ZoneLimits;
 use domain_core::records::TxtRecord;
 use domain_core::records::dkim::DkimKeyRecord;
 use hickory_server::proto::op::{Message, ResponseCode};
@@ -27,7 +26,7 @@ fn joined_txt(record: &Record) -> String {
 
 #[tokio::test]
 async fn the_apex_answers_its_soa_and_every_nameserver() {
-    let zone = Running::start(snapshot(2026, &[]), ZoneLimits::default()).await;
+    let zone = Running::serving(snapshot(2026, &[])).await;
 
     let answer = udp(zone.addr(), &query(APEX, RecordType::SOA)).await;
     assert_authoritative(&answer);
@@ -66,7 +65,7 @@ async fn the_apex_answers_its_soa_and_every_nameserver() {
 #[tokio::test]
 async fn a_4096_bit_key_is_truncated_over_plain_udp_and_whole_over_tcp_or_edns() {
     let record = rsa_4096_record();
-    let zone = Running::start(snapshot(1, &[(SLOT, record)]), ZoneLimits::default()).await;
+    let zone = Running::serving(snapshot(1, &[(SLOT, record)])).await;
     let socket = client(Ipv4Addr::LOCALHOST).await;
 
     // Without EDNS a UDP answer holds 512 octets; this one does not fit.
@@ -106,11 +105,7 @@ async fn a_4096_bit_key_is_truncated_over_plain_udp_and_whole_over_tcp_or_edns()
 async fn an_answer_over_1232_octets_is_truncated_even_when_the_client_offers_more() {
     let record = rsa_4096_record();
     // Two keys at one name: about 1,600 octets.
-    let zone = Running::start(
-        snapshot(1, &[(SLOT, record), (SLOT, record)]),
-        ZoneLimits::default(),
-    )
-    .await;
+    let zone = Running::serving(snapshot(1, &[(SLOT, record), (SLOT, record)])).await;
 
     let socket = client(Ipv4Addr::LOCALHOST).await;
     let (answer, size) = exchange_udp(
@@ -133,11 +128,7 @@ async fn an_answer_over_1232_octets_is_truncated_even_when_the_client_offers_mor
 
 #[tokio::test]
 async fn names_without_the_type_or_without_records_carry_the_soa() {
-    let zone = Running::start(
-        snapshot(9, &[(SLOT, "v=DKIM1; k=rsa; p=AAAA")]),
-        ZoneLimits::default(),
-    )
-    .await;
+    let zone = Running::serving(snapshot(9, &[(SLOT, "v=DKIM1; k=rsa; p=AAAA")])).await;
     for (name, qtype, code) in [
         // NODATA: the name exists, the type does not.
         (SLOT, RecordType::A, ResponseCode::NoError),
@@ -174,7 +165,7 @@ async fn names_without_the_type_or_without_records_carry_the_soa() {
 
 #[tokio::test]
 async fn names_outside_the_zone_are_refused_without_records() {
-    let zone = Running::start(snapshot(1, &[]), ZoneLimits::default()).await;
+    let zone = Running::serving(snapshot(1, &[])).await;
     for name in ["example.net", "www.example.com", "xdkim.example.net", "net"] {
         let answer = udp(zone.addr(), &query(name, RecordType::A)).await;
         assert_eq!(
@@ -190,11 +181,7 @@ async fn names_outside_the_zone_are_refused_without_records() {
 
 #[tokio::test]
 async fn names_match_in_any_case() {
-    let zone = Running::start(
-        snapshot(1, &[(SLOT, "v=DKIM1; k=rsa; p=AAAA")]),
-        ZoneLimits::default(),
-    )
-    .await;
+    let zone = Running::serving(snapshot(1, &[(SLOT, "v=DKIM1; k=rsa; p=AAAA")])).await;
     let asked = "ScaiSend.K7F3Q.Dkim.EXAMPLE.net";
     let answer = udp(zone.addr(), &query(asked, RecordType::TXT)).await;
     assert_eq!(answer.answers.len(), 1);
@@ -205,11 +192,7 @@ async fn names_match_in_any_case() {
 
 #[tokio::test]
 async fn the_metrics_count_answers_by_response_code() {
-    let zone = Running::start(
-        snapshot(1, &[(SLOT, "v=DKIM1; k=rsa; p=AAAA")]),
-        ZoneLimits::default(),
-    )
-    .await;
+    let zone = Running::serving(snapshot(1, &[(SLOT, "v=DKIM1; k=rsa; p=AAAA")])).await;
     for _ in 0..3 {
         udp(zone.addr(), &query(SLOT, RecordType::TXT)).await;
     }

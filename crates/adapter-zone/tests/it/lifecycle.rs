@@ -16,7 +16,7 @@ fn serial_of(answer: &Message) -> u32 {
 
 #[tokio::test]
 async fn a_snapshot_swapped_while_serving_answers_the_next_query() {
-    let zone = Running::start(snapshot(1, &[]), ZoneLimits::default()).await;
+    let zone = Running::serving(snapshot(1, &[])).await;
     let socket = client(Ipv4Addr::LOCALHOST).await;
     let (answer, _) = exchange_udp(&socket, zone.addr(), &query(SLOT, RecordType::TXT)).await;
     assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
@@ -87,11 +87,7 @@ async fn connections_over_the_limit_are_closed_and_idle_ones_time_out() {
 
 #[tokio::test]
 async fn one_connection_answers_several_queries_in_order() {
-    let zone = Running::start(
-        snapshot(7, &[(SLOT, "v=DKIM1; p=AAAA")]),
-        ZoneLimits::default(),
-    )
-    .await;
+    let zone = Running::serving(snapshot(7, &[(SLOT, "v=DKIM1; p=AAAA")])).await;
     let mut stream = TcpStream::connect(zone.addr()).await.expect("connected");
     let mut first = query(APEX, RecordType::SOA);
     first.metadata.id = 1;
@@ -108,7 +104,7 @@ async fn one_connection_answers_several_queries_in_order() {
 
 #[tokio::test]
 async fn shutdown_closes_both_sockets_even_with_a_connection_open() {
-    let zone = Running::start(snapshot(1, &[]), ZoneLimits::default()).await;
+    let zone = Running::serving(snapshot(1, &[])).await;
     let addr = zone.addr();
     assert!(addr.ip().is_loopback());
     assert_ne!(addr.port(), 0, "port 0 picked a port");
@@ -178,7 +174,7 @@ fn noise(seed: &mut u64, len: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn garbage_over_udp_and_tcp_leaves_the_server_answering() {
-    let zone = Running::start(snapshot(1, &[]), ZoneLimits::default()).await;
+    let zone = Running::serving(snapshot(1, &[])).await;
     let socket = client(Ipv4Addr::LOCALHOST).await;
     let mut seed = 0x9e37_79b9_7f4a_7c15;
     for len in (0..400).step_by(3) {

@@ -88,6 +88,11 @@ impl Running {
         }
     }
 
+    /// A server with the default limits.
+    async fn serving(snapshot: ZoneSnapshot) -> Running {
+        Running::start(snapshot, ZoneLimits::default()).await
+    }
+
     fn addr(&self) -> SocketAddr {
         self.server.local_addr()
     }

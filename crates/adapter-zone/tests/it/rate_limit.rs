@@ -35,6 +35,20 @@ async fn flood_then_ask(zone: &Running, flood: &UdpSocket, other: &UdpSocket) ->
     received
 }
 
+/// A server limited by `limits` and flooded from `flood` while `other` asks once (see
+/// [`flood_then_ask`]): the server, what the flood received, and when the flood began.
+async fn flooded(
+    limits: ZoneLimits,
+    flood: Ipv4Addr,
+    other: Ipv4Addr,
+) -> (Running, Vec<Message>, Instant) {
+    let zone = Running::start(snapshot(1, &[(SLOT, "v=DKIM1; p=AAAA")]), limits).await;
+    let (flood, other) = (client(flood).await, client(other).await);
+    let started = Instant::now();
+    let received = flood_then_ask(&zone, &flood, &other).await;
+    (zone, received, started)
+}
+
 /// The most answers a bucket of `burst` refilling at `rate` a second can give since
 /// `started` (one more for the refill under way).
 fn most_answers(burst: u32, rate: u32, started: Instant) -> usize {
@@ -50,12 +64,12 @@ async fn a_flood_from_one_subnet_is_dropped_while_another_subnet_is_answered() {
         slip: 0,
         ..ZoneLimits::default()
     };
-    let zone = Running::start(snapshot(1, &[(SLOT, "v=DKIM1; p=AAAA")]), limits).await;
-    let flood = client(Ipv4Addr::new(127, 0, 0, 2)).await;
-    let other = client(Ipv4Addr::new(127, 0, 1, 2)).await;
-    let started = Instant::now();
-
-    let received = flood_then_ask(&zone, &flood, &other).await;
+    let (zone, received, started) = flooded(
+        limits,
+        Ipv4Addr::new(127, 0, 0, 2),
+        Ipv4Addr::new(127, 0, 1, 2),
+    )
+    .await;
 
     assert!(
         received.len() >= 5,
@@ -81,12 +95,12 @@ async fn withheld_answers_slip_out_truncated_and_tcp_still_answers_in_full() {
         slip: 1,
         ..ZoneLimits::default()
     };
-    let zone = Running::start(snapshot(1, &[(SLOT, "v=DKIM1; p=AAAA")]), limits).await;
-    let flood = client(Ipv4Addr::new(127, 0, 0, 3)).await;
-    let other = client(Ipv4Addr::new(127, 0, 2, 3)).await;
-    let started = Instant::now();
-
-    let received = flood_then_ask(&zone, &flood, &other).await;
+    let (zone, received, started) = flooded(
+        limits,
+        Ipv4Addr::new(127, 0, 0, 3),
+        Ipv4Addr::new(127, 0, 2, 3),
+    )
+    .await;
 
     // With slip 1 every withheld answer is replaced by a truncated reply.
     assert_eq!(received.len(), usize::from(FLOOD));
@@ -116,11 +130,12 @@ async fn with_the_limit_off_a_flood_is_answered_in_full() {
         rate: 0,
         ..ZoneLimits::default()
     };
-    let zone = Running::start(snapshot(1, &[(SLOT, "v=DKIM1; p=AAAA")]), limits).await;
-    let flood = client(Ipv4Addr::new(127, 0, 0, 4)).await;
-    let other = client(Ipv4Addr::new(127, 0, 3, 4)).await;
-
-    let received = flood_then_ask(&zone, &flood, &other).await;
+    let (zone, received, _) = flooded(
+        limits,
+        Ipv4Addr::new(127, 0, 0, 4),
+        Ipv4Addr::new(127, 0, 3, 4),
+    )
+    .await;
 
     assert_eq!(received.len(), usize::from(FLOOD));
     assert_eq!(zone.counted("DROPPED"), 0);
