@@ -2,52 +2,33 @@
 //! authenticates — it verifies a token and extracts the caller from it;
 //! every decision is made here.
 
-use std::fmt;
-
 use crate::error::{Error, InputError};
+use crate::macros::named_enum;
 use crate::model::{Actor, Owner, Scope};
 
-/// The role claim of a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Reads its tenant's domains and its partner's shared ones.
-    TenantViewer,
-    /// Also creates, changes and deletes its tenant's domains.
-    TenantAdmin,
-    /// Reads every domain under its partner; creates, changes and deletes shared ones.
-    PartnerOperator,
-    /// The sending pipeline: the internal endpoints only.
-    Service,
+named_enum! {
+    /// The role claim of a token.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Role {
+        /// Reads its tenant's domains and its partner's shared ones.
+        TenantViewer => "tenant_viewer",
+        /// Also creates, changes and deletes its tenant's domains.
+        TenantAdmin => "tenant_admin",
+        /// Reads every domain under its partner; creates, changes and deletes shared ones.
+        PartnerOperator => "partner_operator",
+        /// The sending pipeline: the internal endpoints only.
+        Service => "service",
+    }
 }
 
 impl Role {
     /// Parses the `role` claim.
     pub fn parse(s: &str) -> Result<Self, InputError> {
-        match s {
-            "tenant_viewer" => Ok(Role::TenantViewer),
-            "tenant_admin" => Ok(Role::TenantAdmin),
-            "partner_operator" => Ok(Role::PartnerOperator),
-            "service" => Ok(Role::Service),
-            other => Err(InputError::new(format!(
-                "`{other}` is not a role; use tenant_viewer, tenant_admin, partner_operator or service"
-            ))),
-        }
-    }
-
-    /// The claim value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::TenantViewer => "tenant_viewer",
-            Role::TenantAdmin => "tenant_admin",
-            Role::PartnerOperator => "partner_operator",
-            Role::Service => "service",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Self::from_name(s).ok_or_else(|| {
+            InputError::new(format!(
+                "`{s}` is not a role; use tenant_viewer, tenant_admin, partner_operator or service"
+            ))
+        })
     }
 }
 

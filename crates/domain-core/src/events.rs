@@ -11,6 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::crypto::KeyAlgorithm;
 use crate::ids::{DomainId, EventId, IdGenerator};
+use crate::macros::named_enum;
 use crate::name::{DmarcPolicy, DomainName, ReturnPathLabel, RuaAddress, Selector};
 use crate::rotation::{DkimMode, RotationPeriod};
 use crate::verify::{CheckKind, CheckStatus, Verdict, VerdictCode};
@@ -49,98 +50,54 @@ impl Serialize for Actor {
     }
 }
 
-/// What happened to a domain: the names the store and the API use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// The domain was added.
-    Created,
-    /// A check's verdict changed.
-    CheckChanged,
-    /// The domain became verified.
-    Verified,
-    /// The domain stopped being verified.
-    Unverified,
-    /// A verified domain started failing; it stays verified for the grace period.
-    Failing,
-    /// A failing verified domain passes again.
-    Recovered,
-    /// A new DKIM key was created as pending.
-    RotationStarted,
-    /// The pending key's record was seen; it signs now, the old key is retiring.
-    SelectorPromoted,
-    /// A pending key was cancelled before it was promoted.
-    RotationCancelled,
-    /// A retiring selector was removed; its private key is destroyed.
-    SelectorRemoved,
-    /// The DMARC policy or report address changed.
-    PolicyChanged,
-    /// The domain was deactivated.
-    Deactivated,
-    /// The domain was reactivated.
-    Reactivated,
-    /// The return path was set, changed or removed.
-    ReturnPathChanged,
-    /// The return path passes its check: mail uses it as MAIL FROM.
-    ReturnPathVerified,
-    /// The return path stopped being verified: mail falls back to the platform's.
-    ReturnPathUnverified,
-    /// A verified return path started failing; it stays in use for the grace period.
-    ReturnPathFailing,
-    /// A failing verified return path passes again.
-    ReturnPathRecovered,
+named_enum! {
+    /// What happened to a domain: the names the store and the API use.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum EventKind {
+        /// The domain was added.
+        Created => "created",
+        /// A check's verdict changed.
+        CheckChanged => "check_changed",
+        /// The domain became verified.
+        Verified => "verified",
+        /// The domain stopped being verified.
+        Unverified => "unverified",
+        /// A verified domain started failing; it stays verified for the grace period.
+        Failing => "failing",
+        /// A failing verified domain passes again.
+        Recovered => "recovered",
+        /// A new DKIM key was created as pending.
+        RotationStarted => "rotation_started",
+        /// The pending key's record was seen; it signs now, the old key is retiring.
+        SelectorPromoted => "selector_promoted",
+        /// A pending key was cancelled before it was promoted.
+        RotationCancelled => "rotation_cancelled",
+        /// A retiring selector was removed; its private key is destroyed.
+        SelectorRemoved => "selector_removed",
+        /// The DMARC policy or report address changed.
+        PolicyChanged => "policy_changed",
+        /// The domain was deactivated.
+        Deactivated => "deactivated",
+        /// The domain was reactivated.
+        Reactivated => "reactivated",
+        /// The return path was set, changed or removed.
+        ReturnPathChanged => "return_path_changed",
+        /// The return path passes its check: mail uses it as MAIL FROM.
+        ReturnPathVerified => "return_path_verified",
+        /// The return path stopped being verified: mail falls back to the platform's.
+        ReturnPathUnverified => "return_path_unverified",
+        /// A verified return path started failing; it stays in use for the grace period.
+        ReturnPathFailing => "return_path_failing",
+        /// A failing verified return path passes again.
+        ReturnPathRecovered => "return_path_recovered",
+    }
 }
 
 impl EventKind {
-    /// Every kind of event.
-    pub const ALL: [EventKind; 18] = [
-        EventKind::Created,
-        EventKind::CheckChanged,
-        EventKind::Verified,
-        EventKind::Unverified,
-        EventKind::Failing,
-        EventKind::Recovered,
-        EventKind::RotationStarted,
-        EventKind::SelectorPromoted,
-        EventKind::RotationCancelled,
-        EventKind::SelectorRemoved,
-        EventKind::PolicyChanged,
-        EventKind::Deactivated,
-        EventKind::Reactivated,
-        EventKind::ReturnPathChanged,
-        EventKind::ReturnPathVerified,
-        EventKind::ReturnPathUnverified,
-        EventKind::ReturnPathFailing,
-        EventKind::ReturnPathRecovered,
-    ];
-
-    /// The snake_case name used in the API and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Created => "created",
-            EventKind::CheckChanged => "check_changed",
-            EventKind::Verified => "verified",
-            EventKind::Unverified => "unverified",
-            EventKind::Failing => "failing",
-            EventKind::Recovered => "recovered",
-            EventKind::RotationStarted => "rotation_started",
-            EventKind::SelectorPromoted => "selector_promoted",
-            EventKind::RotationCancelled => "rotation_cancelled",
-            EventKind::SelectorRemoved => "selector_removed",
-            EventKind::PolicyChanged => "policy_changed",
-            EventKind::Deactivated => "deactivated",
-            EventKind::Reactivated => "reactivated",
-            EventKind::ReturnPathChanged => "return_path_changed",
-            EventKind::ReturnPathVerified => "return_path_verified",
-            EventKind::ReturnPathUnverified => "return_path_unverified",
-            EventKind::ReturnPathFailing => "return_path_failing",
-            EventKind::ReturnPathRecovered => "return_path_recovered",
-        }
-    }
-
     /// Reads what [`EventKind::as_str`] wrote.
     pub fn from_stored(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+        Self::from_name(s)
     }
 }
 

@@ -1,54 +1,23 @@
 //! Ids of domains and timeline events: a prefix and a ULID, so that they sort by creation
 //! time and name their kind when they turn up in a log.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::InputError;
+use crate::macros::{prefixed_id, text_newtype};
 
-/// A domain id: `dom_` and a ULID (docs/api.md, "Domains").
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct DomainId(String);
-
-/// A timeline event id: `evt_` and a ULID, which orders events by time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EventId(String);
-
-impl DomainId {
-    /// Parses `dom_<ULID>`.
-    pub fn parse(s: &str) -> Result<Self, InputError> {
-        parse_prefixed(s, "dom_").map(DomainId)
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub(crate) fn from_ulid(u: ulid::Ulid) -> Self {
-        DomainId(format!("dom_{u}"))
-    }
-}
-
-impl EventId {
-    /// Parses `evt_<ULID>`.
-    pub fn parse(s: &str) -> Result<Self, InputError> {
-        parse_prefixed(s, "evt_").map(EventId)
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub(crate) fn from_ulid(u: ulid::Ulid) -> Self {
-        EventId(format!("evt_{u}"))
-    }
-}
+prefixed_id!(
+    /// A domain id: `dom_` and a ULID (docs/api.md, "Domains").
+    DomainId,
+    "dom_"
+);
+prefixed_id!(
+    /// A timeline event id: `evt_` and a ULID, which orders events by time.
+    #[derive(Deserialize)]
+    EventId,
+    "evt_"
+);
 
 pub(crate) fn parse_prefixed(s: &str, prefix: &str) -> Result<String, InputError> {
     let ulid = s
@@ -58,18 +27,6 @@ pub(crate) fn parse_prefixed(s: &str, prefix: &str) -> Result<String, InputError
             InputError::new(format!("`{s}` is not an id of the form `{prefix}<ULID>`"))
         })?;
     Ok(format!("{prefix}{ulid}"))
-}
-
-impl fmt::Display for DomainId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// Generates ids whose order follows the clock, strictly increasing within a process,
@@ -96,7 +53,7 @@ impl IdGenerator {
 
     /// A new domain id.
     pub fn domain_id(&self, now: OffsetDateTime) -> DomainId {
-        DomainId::from_ulid(self.next(now))
+        DomainId::generate(self, now)
     }
 
     /// A new id of a key-pool slot: pooled keys are taken oldest first.
@@ -106,7 +63,7 @@ impl IdGenerator {
 
     /// A new event id.
     pub fn event_id(&self, now: OffsetDateTime) -> EventId {
-        EventId::from_ulid(self.next(now))
+        EventId::generate(self, now)
     }
 }
 
@@ -142,18 +99,9 @@ impl ZoneLabel {
             Err(InputError::new(format!("`{s}` is not a zone label")))
         }
     }
-
-    /// The label as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for ZoneLabel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_newtype!(ZoneLabel, "The label as text.");
 
 #[cfg(test)]
 mod zone_label_tests {

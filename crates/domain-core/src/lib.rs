@@ -10,6 +10,8 @@
 
 #![warn(missing_docs)]
 
+mod macros;
+
 pub mod access;
 pub mod alignment;
 pub mod crypto;

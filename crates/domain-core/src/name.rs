@@ -1,12 +1,12 @@
 //! Names and inputs, parsed once at the edge: a value of these types is valid by
 //! construction (parse, don't validate).
 
-use std::fmt;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
+use crate::macros::{named_enum, text_newtype};
 
 /// Longest domain name in presentation form without the trailing dot (RFC 1035 §2.3.4:
 /// 255 octets on the wire, which is 253 characters of text).
@@ -63,11 +63,6 @@ impl DomainName {
         Ok(DomainName(ascii))
     }
 
-    /// The name in A-label form.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// A name from a constant of this crate, already in normal form (a test holds each
     /// such constant to `parse`).
     pub(crate) fn from_trusted(s: &'static str) -> Self {
@@ -83,23 +78,12 @@ impl DomainName {
     }
 }
 
-impl fmt::Display for DomainName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_newtype!(DomainName, "The name in A-label form.", deserialize: DomainName::parse);
 
 impl TryFrom<&str> for DomainName {
     type Error = InputError;
     fn try_from(value: &str) -> Result<Self, Self::Error> {
         DomainName::parse(value)
-    }
-}
-
-impl<'de> Deserialize<'de> for DomainName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        DomainName::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -146,11 +130,6 @@ impl Selector {
         }
     }
 
-    /// The selector as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// A selector from a constant of this crate (a test holds each such constant to
     /// `parse`).
     pub(crate) fn from_trusted(s: &'static str) -> Self {
@@ -163,18 +142,7 @@ impl Selector {
     }
 }
 
-impl fmt::Display for Selector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Selector {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Selector::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+text_newtype!(Selector, "The selector as text.", deserialize: Selector::parse);
 
 /// The label of a domain's return-path (MAIL FROM) host: one DNS label of letters, digits
 /// and inner hyphens, lower-cased, so that the host is `<label>.<domain>`
@@ -211,11 +179,6 @@ impl ReturnPathLabel {
         Ok(ReturnPathLabel(label))
     }
 
-    /// The label.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The return-path host under `domain`: `<label>.<domain>`, or an error when it would
     /// be longer than a domain name may be.
     pub fn host(&self, domain: &DomainName) -> Result<DomainName, InputError> {
@@ -232,58 +195,33 @@ impl ReturnPathLabel {
     }
 }
 
-impl fmt::Display for ReturnPathLabel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_newtype!(ReturnPathLabel, "The label.");
 
-/// What receivers should do with mail failing DMARC (RFC 7489 §6.3 `p=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DmarcPolicy {
-    /// Monitor only.
-    #[default]
-    None,
-    /// Treat failing mail as suspicious (spam folder).
-    Quarantine,
-    /// Refuse failing mail.
-    Reject,
+named_enum! {
+    /// What receivers should do with mail failing DMARC (RFC 7489 §6.3 `p=`), named by
+    /// its tag value; [`ALL`](Self::ALL) goes from the mildest.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum DmarcPolicy {
+        /// Monitor only.
+        #[default]
+        None => "none",
+        /// Treat failing mail as suspicious (spam folder).
+        Quarantine => "quarantine",
+        /// Refuse failing mail.
+        Reject => "reject",
+    }
 }
 
 impl DmarcPolicy {
-    /// Every policy, from the mildest.
-    pub const ALL: [DmarcPolicy; 3] = [
-        DmarcPolicy::None,
-        DmarcPolicy::Quarantine,
-        DmarcPolicy::Reject,
-    ];
-
     /// Parses `none`, `quarantine` or `reject` (any case, as RFC 7489's ABNF allows).
     pub fn parse(input: &str) -> Result<Self, InputError> {
-        match input.trim().to_ascii_lowercase().as_str() {
-            "none" => Ok(DmarcPolicy::None),
-            "quarantine" => Ok(DmarcPolicy::Quarantine),
-            "reject" => Ok(DmarcPolicy::Reject),
-            other => Err(InputError::new(format!(
-                "`{other}` is not a DMARC policy; use `none`, `quarantine` or `reject`"
-            ))),
-        }
-    }
-
-    /// The tag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DmarcPolicy::None => "none",
-            DmarcPolicy::Quarantine => "quarantine",
-            DmarcPolicy::Reject => "reject",
-        }
-    }
-}
-
-impl fmt::Display for DmarcPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        let name = input.trim().to_ascii_lowercase();
+        Self::from_name(&name).ok_or_else(|| {
+            InputError::new(format!(
+                "`{name}` is not a DMARC policy; use `none`, `quarantine` or `reject`"
+            ))
+        })
     }
 }
 
@@ -335,11 +273,6 @@ impl RuaAddress {
         Ok(RuaAddress(format!("{local}@{domain}")))
     }
 
-    /// The address.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The domain part.
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
@@ -359,18 +292,7 @@ impl RuaAddress {
     }
 }
 
-impl fmt::Display for RuaAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for RuaAddress {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        RuaAddress::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+text_newtype!(RuaAddress, "The address.", deserialize: RuaAddress::parse);
 
 /// Normalises a name to lower-case A-labels without the trailing dot, with DNS length
 /// limits, refusing IP literals. `what` names the value in messages.
@@ -519,7 +441,7 @@ mod tests {
     /// Parses `input` and compares: `Ok(shown)` with what `show` makes of the value,
     /// `Err(fragment)` with a part of the message.
     #[track_caller]
-    fn check_parse<T: fmt::Debug>(
+    fn check_parse<T: std::fmt::Debug>(
         parsed: Result<T, InputError>,
         show: impl Fn(&T) -> String,
         input: &str,

@@ -7,6 +7,7 @@
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
+use crate::macros::named_enum;
 use crate::model::{Domain, ReturnPath};
 use crate::name::{DomainName, Selector};
 use crate::records::dkim::Algorithm;
@@ -22,94 +23,49 @@ mod zone_file;
 
 pub use zone_file::{ZONE_FILE_TTL, zone_file};
 
-/// What to do with a record at the DNS provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordAction {
-    /// Publish (or keep) it.
-    Publish,
-    /// Delete it: its DKIM selector was removed.
-    Remove,
-}
-
-impl RecordAction {
-    /// Every action.
-    pub const ALL: [RecordAction; 2] = [RecordAction::Publish, RecordAction::Remove];
-
-    /// The snake_case name used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordAction::Publish => "publish",
-            RecordAction::Remove => "remove",
-        }
+named_enum! {
+    /// What to do with a record at the DNS provider.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum RecordAction {
+        /// Publish (or keep) it.
+        Publish => "publish",
+        /// Delete it: its DKIM selector was removed.
+        Remove => "remove",
     }
 }
 
-/// The last known state of a record (docs/api.md, "Domains": `status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordStatus {
-    /// Not checked yet.
-    NotChecked,
-    /// Seen and right.
-    Verified,
-    /// Not found.
-    Missing,
-    /// Found but different.
-    Mismatch,
-    /// Found but broken.
-    Invalid,
-    /// DNS could not answer.
-    TemporaryFailure,
-}
-
-/// The DNS type of a record to publish.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum RecordType {
-    /// A TXT record.
-    Txt,
-    /// A CNAME record: the host is an alias of the value.
-    Cname,
-    /// An MX record: where the return-path host's mail (bounces) goes.
-    Mx,
-}
-
-impl RecordType {
-    /// Every type.
-    pub const ALL: [RecordType; 3] = [RecordType::Txt, RecordType::Cname, RecordType::Mx];
-
-    /// The type as DNS names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordType::Txt => "TXT",
-            RecordType::Cname => "CNAME",
-            RecordType::Mx => "MX",
-        }
+named_enum! {
+    /// The last known state of a record (docs/api.md, "Domains": `status`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum RecordStatus {
+        /// Not checked yet.
+        NotChecked => "not_checked",
+        /// Seen and right.
+        Verified => "verified",
+        /// Not found.
+        Missing => "missing",
+        /// Found but different.
+        Mismatch => "mismatch",
+        /// Found but broken.
+        Invalid => "invalid",
+        /// DNS could not answer.
+        TemporaryFailure => "temporary_failure",
     }
 }
 
-impl RecordStatus {
-    /// Every status.
-    pub const ALL: [RecordStatus; 6] = [
-        RecordStatus::NotChecked,
-        RecordStatus::Verified,
-        RecordStatus::Missing,
-        RecordStatus::Mismatch,
-        RecordStatus::Invalid,
-        RecordStatus::TemporaryFailure,
-    ];
-
-    /// The snake_case name used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordStatus::NotChecked => "not_checked",
-            RecordStatus::Verified => "verified",
-            RecordStatus::Missing => "missing",
-            RecordStatus::Mismatch => "mismatch",
-            RecordStatus::Invalid => "invalid",
-            RecordStatus::TemporaryFailure => "temporary_failure",
-        }
+named_enum! {
+    /// The DNS type of a record to publish.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+    #[serde(rename_all = "UPPERCASE")]
+    pub enum RecordType {
+        /// A TXT record.
+        Txt => "TXT",
+        /// A CNAME record: the host is an alias of the value.
+        Cname => "CNAME",
+        /// An MX record: where the return-path host's mail (bounces) goes.
+        Mx => "MX",
     }
 }
 

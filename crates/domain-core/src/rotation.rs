@@ -22,13 +22,12 @@
 //! generation numbers only grow; a removed key has no private key; signing moves to a new
 //! generation only after its records were seen (TXT) or its slots confirmed (CNAME).
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::crypto::SealedKey;
 use crate::error::InputError;
+use crate::macros::named_enum;
 use crate::name::Selector;
 use crate::records::dkim::{Algorithm, DkimPublicKey};
 
@@ -66,77 +65,47 @@ impl RotationPeriod {
     }
 }
 
-/// Where a key is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyState {
-    /// Created, its record not yet seen in DNS; does not sign.
-    Pending,
-    /// Signs mail.
-    Active,
-    /// No longer signs; still published so that mail in flight stays verifiable.
-    Retiring,
-    /// Withdrawn; its private key is destroyed. Its TXT record should be deleted.
-    Removed,
+named_enum! {
+    /// Where a key is in its life; [`ALL`](Self::ALL) is in the order of a key's life.
+    /// Named in snake_case in the API and the store.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum KeyState {
+        /// Created, its record not yet seen in DNS; does not sign.
+        Pending => "pending",
+        /// Signs mail.
+        Active => "active",
+        /// No longer signs; still published so that mail in flight stays verifiable.
+        Retiring => "retiring",
+        /// Withdrawn; its private key is destroyed. Its TXT record should be deleted.
+        Removed => "removed",
+    }
 }
 
 impl KeyState {
-    /// Every state, in the order of a key's life.
-    pub const ALL: [KeyState; 4] = [
-        KeyState::Pending,
-        KeyState::Active,
-        KeyState::Retiring,
-        KeyState::Removed,
-    ];
-
-    /// The snake_case name used in the API and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Pending => "pending",
-            KeyState::Active => "active",
-            KeyState::Retiring => "retiring",
-            KeyState::Removed => "removed",
-        }
-    }
-
     /// Reads what [`KeyState::as_str`] wrote.
     pub fn from_stored(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+        Self::from_name(s)
     }
 }
 
-/// How a generation's keys are published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DkimMode {
-    /// The tenant publishes each key's TXT record; a rotation asks for a new one.
-    #[default]
-    Txt,
-    /// The tenant points two slots per algorithm at our zone once; we serve the keys.
-    Cname,
+named_enum! {
+    /// How a generation's keys are published, named so in the API and the store.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "snake_case")]
+    pub enum DkimMode {
+        /// The tenant publishes each key's TXT record; a rotation asks for a new one.
+        #[default]
+        Txt => "txt",
+        /// The tenant points two slots per algorithm at our zone once; we serve the keys.
+        Cname => "cname",
+    }
 }
 
 impl DkimMode {
-    /// Both modes.
-    pub const ALL: [DkimMode; 2] = [DkimMode::Txt, DkimMode::Cname];
-
-    /// The name used in the API and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DkimMode::Txt => "txt",
-            DkimMode::Cname => "cname",
-        }
-    }
-
     /// Reads what [`as_str`](Self::as_str) wrote.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-}
-
-impl fmt::Display for DkimMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Self::from_name(s)
     }
 }
 
@@ -621,12 +590,6 @@ pub fn check_algorithms(algorithms: &[Algorithm]) -> Result<(), InputError> {
 fn valid_algorithms(algorithms: &[Algorithm]) -> bool {
     algorithms.contains(&Algorithm::RsaSha256)
         && (1..algorithms.len()).all(|i| !algorithms[..i].contains(&algorithms[i]))
-}
-
-impl fmt::Display for KeyState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[cfg(test)]

@@ -5,35 +5,27 @@
 use serde::Serialize;
 
 use crate::alignment::{Aligned, AlignmentModes, alignment};
+use crate::macros::named_enum;
 use crate::model::Domain;
 use crate::name::{DomainName, Selector};
 use crate::records::dkim::Algorithm;
 use crate::verify::CheckKind;
 
-/// Which kind of API key the send came with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyMode {
-    /// `sg_live_*`: real delivery.
-    Live,
-    /// `sg_test_*`: sandbox, nothing is delivered.
-    Test,
+named_enum! {
+    /// Which kind of API key the send came with, named `live` or `test` in the API.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum KeyMode {
+        /// `sg_live_*`: real delivery.
+        Live => "live",
+        /// `sg_test_*`: sandbox, nothing is delivered.
+        Test => "test",
+    }
 }
 
 impl KeyMode {
-    /// Both modes.
-    pub const ALL: [KeyMode; 2] = [KeyMode::Live, KeyMode::Test];
-
-    /// The name used in the API: `live` or `test`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyMode::Live => "live",
-            KeyMode::Test => "test",
-        }
-    }
-
     /// Reads what [`as_str`](Self::as_str) wrote.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s)
+        Self::from_name(s)
     }
 }
 

@@ -1,14 +1,13 @@
 //! The observation port: what the service reports for metrics — verdicts, monitor rounds,
 //! DNS queries — whoever triggered the work (an API request or the monitor).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-
-use super::dns::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordData};
+use super::dns::{DnsAnswer, DnsLookup, DnsResult};
 use crate::lifecycle::CheckMode;
+use crate::macros::dns_decorator;
 use crate::verify::Verdict;
 
 /// Something worth counting.
@@ -68,11 +67,7 @@ pub struct ObservedDns {
     observer: Arc<dyn Observer>,
 }
 
-impl std::fmt::Debug for ObservedDns {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ObservedDns { .. }")
-    }
-}
+crate::debug_fields!(ObservedDns { .. });
 
 impl ObservedDns {
     /// Wraps `inner`.
@@ -95,47 +90,18 @@ impl ObservedDns {
     }
 }
 
-#[async_trait]
-impl DnsLookup for ObservedDns {
-    async fn txt(&self, name: &str) -> DnsAnswer<TxtRecordData> {
-        let t = Instant::now();
-        let a = self.inner.txt(name).await;
-        self.report("TXT", t, &a);
-        a
-    }
-
-    async fn a(&self, name: &str) -> DnsAnswer<Ipv4Addr> {
-        let t = Instant::now();
-        let a = self.inner.a(name).await;
-        self.report("A", t, &a);
-        a
-    }
-
-    async fn aaaa(&self, name: &str) -> DnsAnswer<Ipv6Addr> {
-        let t = Instant::now();
-        let a = self.inner.aaaa(name).await;
-        self.report("AAAA", t, &a);
-        a
-    }
-
-    async fn mx(&self, name: &str) -> DnsAnswer<MxRecord> {
-        let t = Instant::now();
-        let a = self.inner.mx(name).await;
-        self.report("MX", t, &a);
-        a
-    }
-
-    async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
-        let t = Instant::now();
-        let a = self.inner.ptr(ip).await;
-        self.report("PTR", t, &a);
-        a
-    }
-
-    async fn cname(&self, name: &str) -> DnsAnswer<String> {
-        let t = Instant::now();
-        let a = self.inner.cname(name).await;
-        self.report("CNAME", t, &a);
-        a
+impl ObservedDns {
+    /// Asks the wrapped lookup, and reports the answer and how long it took.
+    async fn observed<T>(
+        &self,
+        rtype: &'static str,
+        answer: impl Future<Output = DnsAnswer<T>>,
+    ) -> DnsAnswer<T> {
+        let started = Instant::now();
+        let answer = answer.await;
+        self.report(rtype, started, &answer);
+        answer
     }
 }
+
+dns_decorator!(impl DnsLookup for ObservedDns, each query: self.observed);

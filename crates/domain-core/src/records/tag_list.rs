@@ -90,6 +90,16 @@ pub(crate) fn is_fws(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
+/// The items of a colon-separated tag value (`h=sha256:sha1`, `fo=0:d`), each trimmed of
+/// folding whitespace; empty items are dropped.
+pub(crate) fn colon_list(value: &str) -> Vec<String> {
+    value
+        .split(':')
+        .map(|item| item.trim_matches(is_fws).to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
 fn is_tag_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())

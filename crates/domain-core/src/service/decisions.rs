@@ -28,14 +28,7 @@ pub struct SendableCache {
 /// Name first, so that one name's entries for a partner are one range.
 type Key = (DomainName, String, String);
 
-impl std::fmt::Debug for SendableCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendableCache")
-            .field("ttl", &self.ttl)
-            .field("entries", &self.len())
-            .finish()
-    }
-}
+crate::debug_fields!(SendableCache { ttl, entries = len() });
 
 impl SendableCache {
     /// How many (name, partner, tenant) entries are kept by default.

@@ -38,14 +38,7 @@ pub struct PoolConfig {
     pub size: u64,
 }
 
-impl std::fmt::Debug for PooledKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PooledKeys")
-            .field("kinds", &self.kinds)
-            .field("size", &self.size)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(PooledKeys { kinds, size, .. });
 
 /// Why a refill stopped.
 #[derive(Debug, thiserror::Error)]

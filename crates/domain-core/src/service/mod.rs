@@ -139,11 +139,7 @@ pub struct Ports {
     pub observer: Arc<dyn Observer>,
 }
 
-impl std::fmt::Debug for Ports {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Ports { .. }")
-    }
-}
+crate::debug_fields!(Ports { .. });
 
 /// The use cases.
 pub struct DomainService {
@@ -157,13 +153,7 @@ pub struct DomainService {
     sendable: SendableCache,
 }
 
-impl std::fmt::Debug for DomainService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DomainService")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(DomainService { config, .. });
 
 impl DomainService {
     /// The use cases over `ports`, sealing keys with `master`.

@@ -32,14 +32,7 @@ pub struct SignerCache {
 /// An opened key: the domain, the generation and the algorithm name it.
 type Slot = (DomainId, u32, Algorithm);
 
-impl std::fmt::Debug for SignerCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignerCache")
-            .field("capacity", &self.capacity)
-            .field("entries", &self.len())
-            .finish()
-    }
-}
+crate::debug_fields!(SignerCache { capacity, entries = len() });
 
 impl SignerCache {
     /// How many opened keys are kept by default.

@@ -60,13 +60,7 @@ pub struct WebhookService {
     ids: IdGenerator,
 }
 
-impl std::fmt::Debug for WebhookService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookService")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(WebhookService { config, .. });
 
 impl WebhookService {
     /// The use cases over their ports; secrets are sealed with `master`.

@@ -20,14 +20,11 @@ pub struct ZoneSource {
     selector_base: Selector,
 }
 
-impl std::fmt::Debug for ZoneSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZoneSource")
-            .field("zone", &self.zone)
-            .field("selector_base", &self.selector_base)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(ZoneSource {
+    zone,
+    selector_base,
+    ..
+});
 
 impl ZoneSource {
     /// The zone `zone`, with slots named from `selector_base`, read from `repo`.

@@ -7,12 +7,11 @@
 //! gets a budget; a query beyond it is not sent and answers as a temporary failure, which
 //! never turns a verified check into an unverified one.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
-
-use crate::ports::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordData};
+use crate::macros::dns_decorator;
+use crate::ports::{DnsAnswer, DnsLookup, DnsResult};
 
 /// The most DNS queries one verification of a domain sends, all checks together.
 pub const MAX_QUERIES_PER_VERIFICATION: usize = 40;
@@ -38,6 +37,20 @@ impl<'a> QueryBudget<'a> {
             .is_ok()
     }
 
+    /// The wrapped lookup's answer while the budget lasts; a temporary failure, without
+    /// asking, once it is spent.
+    async fn budgeted<T>(
+        &self,
+        _rtype: &'static str,
+        answer: impl Future<Output = DnsAnswer<T>>,
+    ) -> DnsAnswer<T> {
+        if self.take() {
+            answer.await
+        } else {
+            Self::spent()
+        }
+    }
+
     fn spent<T>() -> DnsAnswer<T> {
         DnsAnswer::new(DnsResult::TempFail(format!(
             "this verification reached its limit of {MAX_QUERIES_PER_VERIFICATION} DNS queries"
@@ -45,50 +58,7 @@ impl<'a> QueryBudget<'a> {
     }
 }
 
-#[async_trait]
-impl DnsLookup for QueryBudget<'_> {
-    async fn txt(&self, name: &str) -> DnsAnswer<TxtRecordData> {
-        if !self.take() {
-            return Self::spent();
-        }
-        self.inner.txt(name).await
-    }
-
-    async fn a(&self, name: &str) -> DnsAnswer<Ipv4Addr> {
-        if !self.take() {
-            return Self::spent();
-        }
-        self.inner.a(name).await
-    }
-
-    async fn aaaa(&self, name: &str) -> DnsAnswer<Ipv6Addr> {
-        if !self.take() {
-            return Self::spent();
-        }
-        self.inner.aaaa(name).await
-    }
-
-    async fn mx(&self, name: &str) -> DnsAnswer<MxRecord> {
-        if !self.take() {
-            return Self::spent();
-        }
-        self.inner.mx(name).await
-    }
-
-    async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
-        if !self.take() {
-            return Self::spent();
-        }
-        self.inner.ptr(ip).await
-    }
-
-    async fn cname(&self, name: &str) -> DnsAnswer<String> {
-        if !self.take() {
-            return Self::spent();
-        }
-        self.inner.cname(name).await
-    }
-}
+dns_decorator!(impl DnsLookup for QueryBudget<'_>, each query: self.budgeted);
 
 #[cfg(test)]
 mod tests {

@@ -13,10 +13,10 @@ use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 
-use async_trait::async_trait;
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 
+use crate::macros::dns_decorator;
 use crate::ports::{DnsAnswer, DnsLookup, MxRecord, TxtRecordData};
 
 type Pending<'a, T> = Shared<BoxFuture<'a, DnsAnswer<T>>>;
@@ -66,61 +66,27 @@ fn key(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
-#[async_trait]
-impl DnsLookup for Memo<'_> {
-    async fn txt(&self, name: &str) -> DnsAnswer<TxtRecordData> {
-        let name = name.to_owned();
-        let inner = self.inner;
-        shared(&self.txt, key(&name), move || {
-            async move { inner.txt(&name).await }.boxed()
+/// Each query of a [`Memo`]: the answer shared in the query's table (the field named
+/// like the query), under the name as DNS compares names, or under the address.
+macro_rules! memoized {
+    ($this:ident, $query:ident, name: $name:ident, $rtype:literal) => {{
+        let name = $name.to_owned();
+        let inner = $this.inner;
+        shared(&$this.$query, key(&name), move || {
+            async move { inner.$query(&name).await }.boxed()
         })
         .await
-    }
-
-    async fn a(&self, name: &str) -> DnsAnswer<Ipv4Addr> {
-        let name = name.to_owned();
-        let inner = self.inner;
-        shared(&self.a, key(&name), move || {
-            async move { inner.a(&name).await }.boxed()
+    }};
+    ($this:ident, $query:ident, ip: $ip:ident, $rtype:literal) => {{
+        let inner = $this.inner;
+        shared(&$this.$query, $ip, move || {
+            async move { inner.$query($ip).await }.boxed()
         })
         .await
-    }
-
-    async fn aaaa(&self, name: &str) -> DnsAnswer<Ipv6Addr> {
-        let name = name.to_owned();
-        let inner = self.inner;
-        shared(&self.aaaa, key(&name), move || {
-            async move { inner.aaaa(&name).await }.boxed()
-        })
-        .await
-    }
-
-    async fn mx(&self, name: &str) -> DnsAnswer<MxRecord> {
-        let name = name.to_owned();
-        let inner = self.inner;
-        shared(&self.mx, key(&name), move || {
-            async move { inner.mx(&name).await }.boxed()
-        })
-        .await
-    }
-
-    async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
-        let inner = self.inner;
-        shared(&self.ptr, ip, move || {
-            async move { inner.ptr(ip).await }.boxed()
-        })
-        .await
-    }
-
-    async fn cname(&self, name: &str) -> DnsAnswer<String> {
-        let name = name.to_owned();
-        let inner = self.inner;
-        shared(&self.cname, key(&name), move || {
-            async move { inner.cname(&name).await }.boxed()
-        })
-        .await
-    }
+    }};
 }
+
+dns_decorator!(impl DnsLookup for Memo<'_>, each query: memoized!);
 
 #[cfg(test)]
 mod tests {

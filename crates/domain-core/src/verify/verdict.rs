@@ -5,21 +5,25 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Which check a verdict is about. The one list of checks: everything that is kept or
-/// shown per check (the store's rows, the API's `checks`, the timeline) follows
-/// [`CheckKind::ALL`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckKind {
-    /// The DKIM key record.
-    Dkim,
-    /// The SPF record.
-    Spf,
-    /// The DMARC record.
-    Dmarc,
-    /// The return-path (MAIL FROM) host: our bounce MX and an SPF record that
-    /// authorizes us. Run only for a domain that has a return path.
-    ReturnPath,
+use crate::macros::named_enum;
+
+named_enum! {
+    /// Which check a verdict is about. The one list of checks: everything that is kept or
+    /// shown per check (the store's rows, the API's `checks`, the timeline) follows
+    /// [`CheckKind::ALL`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CheckKind {
+        /// The DKIM key record.
+        Dkim => "dkim",
+        /// The SPF record.
+        Spf => "spf",
+        /// The DMARC record.
+        Dmarc => "dmarc",
+        /// The return-path (MAIL FROM) host: our bounce MX and an SPF record that
+        /// authorizes us. Run only for a domain that has a return path.
+        ReturnPath => "return_path",
+    }
 }
 
 /// A flag of a domain that a group of checks decides, each under the monitor's grace
@@ -44,27 +48,9 @@ impl Gate {
 }
 
 impl CheckKind {
-    /// Every check, in the order they are shown.
-    pub const ALL: [CheckKind; 4] = [
-        CheckKind::Dkim,
-        CheckKind::Spf,
-        CheckKind::Dmarc,
-        CheckKind::ReturnPath,
-    ];
-
-    /// The lower-case name, used in the API and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckKind::Dkim => "dkim",
-            CheckKind::Spf => "spf",
-            CheckKind::Dmarc => "dmarc",
-            CheckKind::ReturnPath => "return_path",
-        }
-    }
-
     /// Reads what [`as_str`](Self::as_str) wrote.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+        Self::from_name(s)
     }
 
     /// The flag this check decides. `verified` is the product page's rule: DKIM, SPF and
@@ -144,41 +130,21 @@ impl FromIterator<Verdict> for Verdicts {
     }
 }
 
-/// The outcome of one check (docs/api.md, `status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    /// The record is there and right.
-    Verified,
-    /// No record where one belongs.
-    Missing,
-    /// A record is there but says something else (another key, SPF not authorizing us).
-    Mismatch,
-    /// A record is there but broken (syntax, several records, a blown limit, revoked).
-    Invalid,
-    /// DNS could not answer (timeout, SERVFAIL); nothing can be concluded.
-    TemporaryFailure,
-}
-
-impl CheckStatus {
-    /// Every outcome.
-    pub const ALL: [CheckStatus; 5] = [
-        CheckStatus::Verified,
-        CheckStatus::Missing,
-        CheckStatus::Mismatch,
-        CheckStatus::Invalid,
-        CheckStatus::TemporaryFailure,
-    ];
-
-    /// The snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckStatus::Verified => "verified",
-            CheckStatus::Missing => "missing",
-            CheckStatus::Mismatch => "mismatch",
-            CheckStatus::Invalid => "invalid",
-            CheckStatus::TemporaryFailure => "temporary_failure",
-        }
+named_enum! {
+    /// The outcome of one check (docs/api.md, `status`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CheckStatus {
+        /// The record is there and right.
+        Verified => "verified",
+        /// No record where one belongs.
+        Missing => "missing",
+        /// A record is there but says something else (another key, SPF not authorizing us).
+        Mismatch => "mismatch",
+        /// A record is there but broken (syntax, several records, a blown limit, revoked).
+        Invalid => "invalid",
+        /// DNS could not answer (timeout, SERVFAIL); nothing can be concluded.
+        TemporaryFailure => "temporary_failure",
     }
 }
 

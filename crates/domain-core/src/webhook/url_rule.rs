@@ -1,13 +1,13 @@
 //! Where webhooks may go: the URL rules checked when an endpoint is registered, and the
 //! address rule checked again after its host is resolved at send time.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 use crate::egress::internal_range;
 use crate::error::InputError;
+use crate::macros::text_newtype;
 
 use super::MAX_URL_LEN;
 
@@ -92,18 +92,9 @@ impl WebhookUrl {
     pub fn from_stored(s: String) -> Self {
         WebhookUrl(s)
     }
-
-    /// The URL as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for WebhookUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_newtype!(WebhookUrl, "The URL as text.");
 
 #[cfg(test)]
 mod tests {

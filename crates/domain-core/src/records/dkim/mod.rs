@@ -10,6 +10,8 @@
 //! key-t-tag = %x74 [FWS] "=" [FWS] key-t-tag-flag *( [FWS] ":" [FWS] key-t-tag-flag )
 //! ```
 
+use crate::macros::named_enum;
+
 mod build;
 mod parse;
 mod public_key;
@@ -58,36 +60,28 @@ impl KeyType {
     }
 }
 
-/// A DKIM signing algorithm (RFC 6376 §3.3, RFC 8463 §3): the `a=` tag of a signature,
-/// and the key type (`k=`) of the record that verifies it. These are the algorithms we
-/// sign with.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Algorithm {
-    /// `rsa-sha256`: RSASSA-PKCS1-v1_5 over SHA-256 (RFC 8301 §3.1), keys of type `rsa`.
-    RsaSha256,
-    /// `ed25519-sha256`: PureEdDSA Ed25519 over the SHA-256 hash of the signed data
-    /// (RFC 8463 §3), keys of type `ed25519`.
-    Ed25519Sha256,
+named_enum! {
+    /// A DKIM signing algorithm (RFC 6376 §3.3, RFC 8463 §3): the `a=` tag of a signature,
+    /// and the key type (`k=`) of the record that verifies it. These are the algorithms we
+    /// sign with, named by their `a=` value, which is also how the API and the store name
+    /// them.
+    #[derive(
+        Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    )]
+    #[serde(rename_all = "kebab-case")]
+    pub enum Algorithm {
+        /// `rsa-sha256`: RSASSA-PKCS1-v1_5 over SHA-256 (RFC 8301 §3.1), keys of type `rsa`.
+        RsaSha256 => "rsa-sha256",
+        /// `ed25519-sha256`: PureEdDSA Ed25519 over the SHA-256 hash of the signed data
+        /// (RFC 8463 §3), keys of type `ed25519`.
+        Ed25519Sha256 => "ed25519-sha256",
+    }
 }
 
 impl Algorithm {
-    /// Every algorithm we sign with.
-    pub const ALL: [Algorithm; 2] = [Algorithm::RsaSha256, Algorithm::Ed25519Sha256];
-
-    /// The `a=` value, which is also how the API and the store name the algorithm.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::RsaSha256 => "rsa-sha256",
-            Algorithm::Ed25519Sha256 => "ed25519-sha256",
-        }
-    }
-
     /// Reads what [`as_str`](Self::as_str) wrote.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
+        Self::from_name(s)
     }
 
     /// The key type (`k=`) of its key records.
@@ -101,12 +95,6 @@ impl Algorithm {
     /// The algorithm we sign with for keys of `key_type`, if any.
     pub fn for_key_type(key_type: &KeyType) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.key_type() == *key_type)
-    }
-}
-
-impl std::fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

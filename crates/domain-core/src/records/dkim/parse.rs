@@ -3,7 +3,7 @@
 use base64::Engine as _;
 
 use super::{DkimKeyRecord, KeyType};
-use crate::records::tag_list::is_fws;
+use crate::records::tag_list::{colon_list, is_fws};
 use crate::records::{RecordError, TagList, TxtRecord};
 
 impl TxtRecord for DkimKeyRecord {
@@ -47,12 +47,4 @@ impl TxtRecord for DkimKeyRecord {
             t: list.get("t").map(colon_list),
         })
     }
-}
-
-fn colon_list(value: &str) -> Vec<String> {
-    value
-        .split(':')
-        .map(|item| item.trim_matches(is_fws).to_owned())
-        .filter(|item| !item.is_empty())
-        .collect()
 }

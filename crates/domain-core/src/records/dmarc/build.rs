@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Alignment, DmarcRecord, DmarcUri, Psd};
+use super::{DmarcRecord, DmarcUri};
 use crate::name::{DmarcPolicy, RuaAddress};
 
 impl DmarcRecord {
@@ -80,25 +80,4 @@ fn uri_list(uris: &[DmarcUri]) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
-}
-
-impl Alignment {
-    /// The tag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Alignment::Relaxed => "r",
-            Alignment::Strict => "s",
-        }
-    }
-}
-
-impl Psd {
-    /// The tag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Psd::Yes => "y",
-            Psd::No => "n",
-            Psd::Unknown => "u",
-        }
-    }
 }

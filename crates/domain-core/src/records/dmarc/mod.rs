@@ -12,6 +12,7 @@
 mod build;
 mod parse;
 
+use crate::macros::named_enum;
 use crate::name::{DmarcPolicy, DomainName};
 
 /// A DMARC record. Field names follow the RFC's tags; unknown tags are ignored when
@@ -45,24 +46,28 @@ pub struct DmarcRecord {
     pub ri: Option<u32>,
 }
 
-/// `adkim=`/`aspf=` alignment mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alignment {
-    /// `r`: the organizational domains must match.
-    Relaxed,
-    /// `s`: the domains must be identical.
-    Strict,
+named_enum! {
+    /// `adkim=`/`aspf=` alignment mode, named by its tag value.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Alignment {
+        /// `r`: the organizational domains must match.
+        Relaxed => "r",
+        /// `s`: the domains must be identical.
+        Strict => "s",
+    }
 }
 
-/// `psd=` (DMARCbis).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Psd {
-    /// `y`: the record is a public suffix domain's.
-    Yes,
-    /// `n`: the record is an organizational domain's.
-    No,
-    /// `u`: undeclared (the default).
-    Unknown,
+named_enum! {
+    /// `psd=` (DMARCbis), named by its tag value.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Psd {
+        /// `y`: the record is a public suffix domain's.
+        Yes => "y",
+        /// `n`: the record is an organizational domain's.
+        No => "n",
+        /// `u`: undeclared (the default).
+        Unknown => "u",
+    }
 }
 
 /// A reporting URI with an optional size limit (`mailto:a@example.com!10m`).

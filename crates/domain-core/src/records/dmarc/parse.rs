@@ -2,7 +2,7 @@
 
 use super::{Alignment, DmarcRecord, DmarcUri, Psd};
 use crate::name::DmarcPolicy;
-use crate::records::tag_list::is_fws;
+use crate::records::tag_list::{colon_list, is_fws};
 use crate::records::{RecordError, TagList, TxtRecord};
 
 impl TxtRecord for DmarcRecord {
@@ -67,24 +67,16 @@ fn policy(tag: &str, value: &str) -> Result<DmarcPolicy, RecordError> {
 }
 
 fn psd(value: &str) -> Result<Psd, RecordError> {
-    match value.to_ascii_lowercase().as_str() {
-        "y" => Ok(Psd::Yes),
-        "n" => Ok(Psd::No),
-        "u" => Ok(Psd::Unknown),
-        _ => Err(RecordError::new(format!(
-            "`psd={value}` is not valid; use `y`, `n` or `u`"
-        ))),
-    }
+    Psd::from_name(&value.to_ascii_lowercase())
+        .ok_or_else(|| RecordError::new(format!("`psd={value}` is not valid; use `y`, `n` or `u`")))
 }
 
 fn alignment(tag: &str, value: &str) -> Result<Alignment, RecordError> {
-    match value.to_ascii_lowercase().as_str() {
-        "r" => Ok(Alignment::Relaxed),
-        "s" => Ok(Alignment::Strict),
-        _ => Err(RecordError::new(format!(
+    Alignment::from_name(&value.to_ascii_lowercase()).ok_or_else(|| {
+        RecordError::new(format!(
             "`{tag}={value}` is not an alignment mode; use `r` (relaxed) or `s` (strict)"
-        ))),
-    }
+        ))
+    })
 }
 
 fn pct(value: &str) -> Result<u8, RecordError> {
@@ -129,14 +121,6 @@ fn rf(value: &str) -> Result<Vec<String>, RecordError> {
         )));
     }
     Ok(formats)
-}
-
-fn colon_list(value: &str) -> Vec<String> {
-    value
-        .split(':')
-        .map(|s| s.trim_matches(is_fws).to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 fn uris(tag: &str, value: &str) -> Result<Vec<DmarcUri>, RecordError> {

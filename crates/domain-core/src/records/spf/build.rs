@@ -119,36 +119,21 @@ impl fmt::Display for Mechanism {
             Mechanism::All => f.write_str("all"),
             Mechanism::Include(d) => write!(f, "include:{d}"),
             Mechanism::A { domain, cidr } => {
-                f.write_str("a")?;
-                if let Some(d) = domain {
-                    write!(f, ":{d}")?;
-                }
+                write_named(f, "a", domain.as_ref())?;
                 write_cidr(f, cidr.v4, cidr.v6)
             }
             Mechanism::Mx { domain, cidr } => {
-                f.write_str("mx")?;
-                if let Some(d) = domain {
-                    write!(f, ":{d}")?;
-                }
+                write_named(f, "mx", domain.as_ref())?;
                 write_cidr(f, cidr.v4, cidr.v6)
             }
-            Mechanism::Ptr(domain) => {
-                f.write_str("ptr")?;
-                if let Some(d) = domain {
-                    write!(f, ":{d}")?;
-                }
-                Ok(())
-            }
+            Mechanism::Ptr(domain) => write_named(f, "ptr", domain.as_ref()),
             Mechanism::Ip4 { addr, prefix } => {
                 write!(f, "ip4:{addr}")?;
                 write_cidr(f, *prefix, None)
             }
             Mechanism::Ip6 { addr, prefix } => {
                 write!(f, "ip6:{addr}")?;
-                if let Some(p) = prefix {
-                    write!(f, "/{p}")?;
-                }
-                Ok(())
+                write_cidr(f, *prefix, None)
             }
             Mechanism::Exists(d) => write!(f, "exists:{d}"),
         }
@@ -169,8 +154,19 @@ fn same_host(a: &DomainSpec, b: &DomainSpec) -> bool {
     }
 }
 
-fn write_cidr(f: &mut fmt::Formatter<'_>, v4: Option<u8>, v6: Option<u8>) -> fmt::Result {
-    if let Some(p) = v4 {
+/// A mechanism's name and, when it names one, its `:domain-spec`.
+fn write_named(f: &mut fmt::Formatter<'_>, name: &str, domain: Option<&DomainSpec>) -> fmt::Result {
+    f.write_str(name)?;
+    match domain {
+        Some(d) => write!(f, ":{d}"),
+        None => Ok(()),
+    }
+}
+
+/// A term's prefix lengths: `/prefix` (the IPv4 one of `a` and `mx`, the only one of
+/// `ip4` and `ip6`), then `//v6` (the IPv6 one of `a` and `mx`).
+fn write_cidr(f: &mut fmt::Formatter<'_>, prefix: Option<u8>, v6: Option<u8>) -> fmt::Result {
+    if let Some(p) = prefix {
         write!(f, "/{p}")?;
     }
     if let Some(p) = v6 {

@@ -9,7 +9,6 @@
 //! reached, never ahead, so the limits hold whatever the records say, loops included;
 //! only the independent address lookups within one `mx` or `ptr` term run concurrently.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use futures::future::{BoxFuture, FutureExt, join_all};
@@ -20,6 +19,7 @@ use super::{
     Directive, DomainSpec, DualCidr, MacroString, Mechanism, Qualifier, SpfRecord, Term, v4_mask,
     v6_mask,
 };
+use crate::macros::named_enum;
 use crate::ports::{DnsLookup, DnsResult, TxtRecordData};
 use crate::records::TxtRecord;
 
@@ -64,24 +64,27 @@ pub struct SpfQuery<'a> {
     pub timestamp: Option<u64>,
 }
 
-/// The result of `check_host()` (RFC 7208 §2.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SpfResult {
-    /// No record to evaluate, or the domain cannot be checked.
-    None,
-    /// The domain owner makes no assertion about the address.
-    Neutral,
-    /// The address is authorized.
-    Pass,
-    /// The address is not authorized.
-    Fail,
-    /// The address is probably not authorized.
-    SoftFail,
-    /// A transient DNS error; a later check may succeed.
-    TempError,
-    /// The published records are broken; a person must fix them.
-    PermError,
+named_enum! {
+    /// The result of `check_host()` (RFC 7208 §2.6), named as RFC 7208 writes it in
+    /// `Received-SPF` (`pass`, `softfail`, …).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum SpfResult {
+        /// No record to evaluate, or the domain cannot be checked.
+        None => "none",
+        /// The domain owner makes no assertion about the address.
+        Neutral => "neutral",
+        /// The address is authorized.
+        Pass => "pass",
+        /// The address is not authorized.
+        Fail => "fail",
+        /// The address is probably not authorized.
+        SoftFail => "softfail",
+        /// A transient DNS error; a later check may succeed.
+        TempError => "temperror",
+        /// The published records are broken; a person must fix them.
+        PermError => "permerror",
+    }
 }
 
 /// The outcome of one `check_host()`.
@@ -305,27 +308,6 @@ impl<'a> SpfQuery<'a> {
     }
 }
 
-impl SpfResult {
-    /// The result's name as RFC 7208 writes it in `Received-SPF` (`pass`, `softfail`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpfResult::None => "none",
-            SpfResult::Neutral => "neutral",
-            SpfResult::Pass => "pass",
-            SpfResult::Fail => "fail",
-            SpfResult::SoftFail => "softfail",
-            SpfResult::TempError => "temperror",
-            SpfResult::PermError => "permerror",
-        }
-    }
-}
-
-impl fmt::Display for SpfResult {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl Qualifier {
     /// The result a matching directive with this qualifier gives (§4.6.2).
     pub fn result(self) -> SpfResult {
@@ -385,6 +367,26 @@ impl SpfTrace {
             term: site.term.to_owned(),
         });
         Ok(())
+    }
+
+    /// The records a term's lookup of `name` found: none after NXDOMAIN or an empty
+    /// answer, which counts as a void lookup; a DNS error is a `temperror`.
+    fn term_records<T>(
+        &mut self,
+        site: Site<'_>,
+        name: &str,
+        answer: DnsResult<T>,
+    ) -> Flow<Vec<T>> {
+        match answer {
+            DnsResult::Records(records) => Ok(records),
+            DnsResult::NxDomain | DnsResult::NoData => {
+                self.count_void(site, name).map(|()| Vec::new())
+            }
+            DnsResult::TempFail(detail) => Err(SpfProblem::DnsTempFail {
+                name: name.to_owned(),
+                detail,
+            }),
+        }
     }
 
     fn count_void(&mut self, site: Site<'_>, name: &str) -> Flow<()> {
@@ -718,13 +720,8 @@ impl<'a> Evaluator<'a> {
         let Some(name) = self.existing_target(trace, site, spec).await? else {
             return Ok(false);
         };
-        match self.addresses(&name).await {
-            DnsResult::Records(addrs) => Ok(addrs.iter().any(|a| self.within(*a, cidr))),
-            DnsResult::NxDomain | DnsResult::NoData => {
-                trace.count_void(site, &name).map(|()| false)
-            }
-            DnsResult::TempFail(detail) => Err(SpfProblem::DnsTempFail { name, detail }),
-        }
+        let addrs = trace.term_records(site, &name, self.addresses(&name).await)?;
+        Ok(addrs.iter().any(|a| self.within(*a, cidr)))
     }
 
     /// `mx` (§5.4): the client address is one of the addresses of the name's MX hosts.
@@ -738,13 +735,7 @@ impl<'a> Evaluator<'a> {
         let Some(name) = self.existing_target(trace, site, spec).await? else {
             return Ok(false);
         };
-        let mut exchanges = match self.dns.mx(&name).await.result {
-            DnsResult::Records(mx) => mx,
-            DnsResult::NxDomain | DnsResult::NoData => {
-                return trace.count_void(site, &name).map(|()| false);
-            }
-            DnsResult::TempFail(detail) => return Err(SpfProblem::DnsTempFail { name, detail }),
-        };
+        let mut exchanges = trace.term_records(site, &name, self.dns.mx(&name).await.result)?;
         if exchanges.len() > MAX_NAMES_PER_TERM {
             return Err(SpfProblem::TooManyMxNames {
                 term: site.term.to_owned(),
@@ -819,13 +810,8 @@ impl<'a> Evaluator<'a> {
         let Some(name) = self.existing_target(trace, site, Some(spec)).await? else {
             return Ok(false);
         };
-        match self.dns.a(&name).await.result {
-            DnsResult::Records(_) => Ok(true),
-            DnsResult::NxDomain | DnsResult::NoData => {
-                trace.count_void(site, &name).map(|()| false)
-            }
-            DnsResult::TempFail(detail) => Err(SpfProblem::DnsTempFail { name, detail }),
-        }
+        let addrs = trace.term_records(site, &name, self.dns.a(&name).await.result)?;
+        Ok(!addrs.is_empty())
     }
 
     /// The explanation for a `fail` (§6.2). Any problem (a name that cannot exist, a DNS

@@ -154,16 +154,16 @@ impl Mechanism {
                 let mask = v4_mask(prefix.unwrap_or(32));
                 let first = u32::from(addr) & mask;
                 Some((
-                    IpAddr::V4(Ipv4Addr::from(first)),
-                    IpAddr::V4(Ipv4Addr::from(first | !mask)),
+                    Ipv4Addr::from(first).into(),
+                    Ipv4Addr::from(first | !mask).into(),
                 ))
             }
             Mechanism::Ip6 { addr, prefix } => {
                 let mask = v6_mask(prefix.unwrap_or(128));
                 let first = u128::from(addr) & mask;
                 Some((
-                    IpAddr::V6(Ipv6Addr::from(first)),
-                    IpAddr::V6(Ipv6Addr::from(first | !mask)),
+                    Ipv6Addr::from(first).into(),
+                    Ipv6Addr::from(first | !mask).into(),
                 ))
             }
             _ => None,
