@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::both_stores;
-use crate::support::{StoreKind, TestApp};
+use crate::support::{StoreKind, TestApp, send};
 
 async fn decide(app: &TestApp, token: &str, tenant: &str, from: &str, mode: &str) -> Value {
     let (status, body) = app
@@ -364,4 +364,116 @@ async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
         .unwrap();
     assert_eq!(verdicts.len(), algorithms.len());
     assert!(verdicts.iter().all(|v| !v.is_pass()), "{verdicts:?}");
+}
+
+/// The binary form for large messages: the message itself as `message/rfc822`, the
+/// sender in the query. Only the signature fields come back; prepended to the message as
+/// sent (each with its CRLF), every one verifies with mail-auth. Other content types are
+/// `415`, a message over the limit `413`, a missing sender `422` and an unreadable query
+/// `400`, each a problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_form_answers_signatures_that_verify_when_prepended() {
+    let app = TestApp::spawn(StoreKind::Sqlite).await;
+    let service = app.service_token();
+    let created = app
+        .create_product_page_domain_with(json!({"dkim_algorithms": DUAL}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    app.publish(&created["dns_records"]);
+    app.post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
+        .await;
+    let sign = |query: &str, content_type: &str, body: Vec<u8>| {
+        send(
+            app.request(
+                reqwest::Method::POST,
+                &format!("/api/internal/dkim/sign{query}"),
+                &service,
+            )
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body),
+        )
+    };
+    let verifier = dkim_interop::authenticator_for_server(app.dns.addr());
+    let expected = selectors(DUAL, 1);
+    // Bytes as they are: a Latin-1 body, which the JSON form needs base64 for.
+    let latin1 = b"From: alerts@mail.example.com\r\nSubject: x\r\n\r\nGr\xfc\xdfe\r\n".to_vec();
+    for message in [MESSAGES[0].as_bytes().to_vec(), latin1] {
+        let (status, body) = sign(
+            "?tenant_id=t1&partner_id=p1",
+            "message/rfc822",
+            message.clone(),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body.get("signed_message"), None, "{body}");
+        assert_eq!(body.get("signed_message_base64"), None, "{body}");
+        assert_eq!(body["selector"], expected[0].0.as_str(), "{body}");
+        let mut signed = Vec::new();
+        for signature in body["signatures"].as_array().expect("signatures") {
+            signed.extend_from_slice(signature["dkim_signature"].as_str().unwrap().as_bytes());
+            signed.extend_from_slice(b"\r\n");
+        }
+        signed.extend_from_slice(&message);
+        assert_verifies(&verifier, &signed, &expected).await;
+    }
+
+    let message = || MESSAGES[0].as_bytes().to_vec();
+    let problem = |status: u16, body: &serde_json::Value| {
+        assert_eq!(body["status"], status, "{body}");
+        assert!(body["title"].is_string(), "{body}");
+    };
+    // Neither JSON nor message/rfc822.
+    let (status, body) = sign("?tenant_id=t1&partner_id=p1", "text/plain", message()).await;
+    assert_eq!(status, 415, "{body}");
+    problem(415, &body);
+    assert!(
+        body["detail"].as_str().unwrap().contains("message/rfc822"),
+        "{body}"
+    );
+    // Over the limit (32 MiB).
+    let (status, body) = sign(
+        "?tenant_id=t1&partner_id=p1",
+        "message/rfc822",
+        vec![b'x'; 32 * 1024 * 1024 + 1],
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    problem(413, &body);
+    // No sender, or half of one: every missing parameter is named.
+    for (query, missing) in [
+        ("", vec!["tenant_id", "partner_id"]),
+        ("?tenant_id=t1", vec!["partner_id"]),
+        ("?tenant_id=&partner_id=p1", vec!["tenant_id"]),
+    ] {
+        let (status, body) = sign(query, "message/rfc822", message()).await;
+        assert_eq!(status, 422, "{query}: {body}");
+        problem(422, &body);
+        let named: Vec<&str> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(named, missing, "{query}: {body}");
+    }
+    // A query that cannot be read: a repeated parameter.
+    let (status, body) = sign(
+        "?tenant_id=t1&tenant_id=t2&partner_id=p1",
+        "message/rfc822",
+        message(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    problem(400, &body);
+    // The JSON form is unchanged by a query: it is not read.
+    let (status, body) = sign(
+        "?tenant_id=nobody",
+        "application/json",
+        json!({"tenant_id": "t1", "partner_id": "p1", "message": MESSAGES[0]})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["signed_message"].is_string(), "{body}");
 }

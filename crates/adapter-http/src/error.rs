@@ -158,6 +158,17 @@ impl ApiError {
         )
     }
 
+    /// A `415` that names `media_type` as accepted too, besides JSON; any other error
+    /// as it is.
+    pub(crate) fn or_accepting(mut self, media_type: &str) -> Self {
+        if self.status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            self.detail = format!(
+                "send the body as JSON with `Content-Type: application/json`, or as `{media_type}`"
+            );
+        }
+        self
+    }
+
     /// `422` for the given fields.
     pub fn invalid(errors: Vec<FieldError>) -> Self {
         let mut e = Self::new(

@@ -3,9 +3,9 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use domain_core::sending::{KeyMode, SendDecision};
@@ -688,7 +688,7 @@ impl utoipa::PartialSchema for SignRequestBody {
 
 impl ToSchema for SignRequestBody {}
 
-/// The signatures and the signed message.
+/// The signatures, and the signed message unless the message came as `message/rfc822`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignResponse {
     /// The (first, RSA) `DKIM-Signature: …` header field, folded, without a final CRLF.
@@ -719,12 +719,140 @@ pub struct SignatureResponse {
     pub algorithm: &'static str,
 }
 
+/// The query of `POST /api/internal/dkim/sign` with a `message/rfc822` body: who sends.
+/// Read as text like the other queries, an empty value counting as absent.
+#[derive(Debug, Deserialize)]
+pub struct SignParams {
+    /// The sending tenant.
+    pub tenant_id: Option<String>,
+    /// Its partner.
+    pub partner_id: Option<String>,
+}
+
+/// Written by hand for the same reason as [`ListParams`]'s, and because the parameters
+/// are required with one content type of the body and not read with the other.
+impl IntoParams for SignParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let who = |name: &str, whom: &str| {
+            query(
+                name,
+                &format!("{whom}; required with a `message/rfc822` body, not read with JSON."),
+                Object::with_type(Type::String),
+            )
+        };
+        vec![
+            who("tenant_id", "The sending tenant"),
+            who("partner_id", "Its partner"),
+        ]
+    }
+}
+
+/// The media type of the binary form of a signing request: the message itself.
+pub const RFC822: &str = "message/rfc822";
+
+/// How a message to sign came, and so what goes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignForm {
+    /// JSON `message`: the signed message goes back as text.
+    Text,
+    /// JSON `message_base64`: the signed message goes back as base64.
+    Base64,
+    /// A `message/rfc822` body: only the signature fields go back.
+    Rfc822,
+}
+
+/// Reads a signing request in either form: `message/rfc822` with the query naming the
+/// sender, or JSON ([`json_body`]'s answers, `415` included, for anything else).
+fn sign_request(
+    uri: &Uri,
+    headers: &HeaderMap,
+    raw: Bytes,
+) -> Result<(domain_core::service::SignRequest, SignForm), ApiError> {
+    let field_error = |field: &str, message: &str| {
+        ApiError::invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    };
+    if media_type(headers).is_some_and(|m| m.eq_ignore_ascii_case(RFC822)) {
+        let Query(q) = Query::<SignParams>::try_from_uri(uri)
+            .map_err(|e| ApiError::malformed(e.body_text()))?;
+        let present = |v: Option<String>| v.filter(|v| !v.is_empty());
+        let (tenant_id, partner_id) = match (present(q.tenant_id), present(q.partner_id)) {
+            (Some(t), Some(p)) => (t, p),
+            (t, p) => {
+                let missing = [("tenant_id", t.is_none()), ("partner_id", p.is_none())];
+                return Err(ApiError::invalid(
+                    missing
+                        .iter()
+                        .filter(|(_, absent)| *absent)
+                        .map(|(field, _)| FieldError {
+                            field: (*field).into(),
+                            message: format!(
+                                "`{field}` is required in the query with a `{RFC822}` body"
+                            ),
+                        })
+                        .collect(),
+                ));
+            }
+        };
+        let request = domain_core::service::SignRequest {
+            tenant_id,
+            partner_id,
+            message: Vec::from(raw),
+        };
+        return Ok((request, SignForm::Rfc822));
+    }
+    let req: SignRequestBody = json_body(headers, &raw).map_err(|e| e.or_accepting(RFC822))?;
+    let (message, form) = match (req.message, req.message_base64) {
+        (Some(text), None) => (text.into_bytes(), SignForm::Text),
+        (None, Some(b64)) => (
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| field_error("message", "`message_base64` is not valid base64"))?,
+            SignForm::Base64,
+        ),
+        _ => {
+            return Err(field_error(
+                "message",
+                "send exactly one of `message` and `message_base64`",
+            ));
+        }
+    };
+    let request = domain_core::service::SignRequest {
+        tenant_id: req.tenant_id,
+        partner_id: req.partner_id,
+        message,
+    };
+    Ok((request, form))
+}
+
+/// The media type of the body, without parameters.
+fn media_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+}
+
 /// Signs a message with the active key of its `From:` domain (service tokens only).
+///
+/// The message comes as JSON, and goes back signed; or, for large messages, as the body
+/// itself (`Content-Type: message/rfc822`, the sender in the query), and then only the
+/// signature fields go back, for the caller to prepend.
 #[utoipa::path(
     post, path = "/api/internal/dkim/sign", tag = "internal",
-    request_body = SignRequestBody,
+    params(SignParams),
+    request_body(
+        description = "JSON with the message inside, or the message itself as `message/rfc822` (bytes as they are, up to 32 MiB) with `tenant_id` and `partner_id` in the query.",
+        content(
+            (SignRequestBody = "application/json"),
+            (String = "message/rfc822"),
+        ),
+    ),
     responses(
-        (status = 200, description = "The signature, and the signed message", body = SignResponse),
+        (status = 200, description = "The signatures; the signed message too, unless the message came as `message/rfc822`", body = SignResponse),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, description = "The domain may not sign: unknown, not verified or inactive", content_type = PROBLEM_JSON, body = Problem),
@@ -736,42 +864,13 @@ pub struct SignatureResponse {
 pub async fn dkim_sign(
     State(s): State<AppState>,
     Authenticated(caller): Authenticated,
+    uri: Uri,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SignResponse>, ApiError> {
     caller.check_service()?;
-    let req: SignRequestBody = json_body(&headers, &body(raw, SIGN_BODY_LIMIT)?)?;
-    let field_error = |message: &str| {
-        ApiError::invalid(vec![FieldError {
-            field: "message".into(),
-            message: message.into(),
-        }])
-    };
-    let (message, as_base64) = match (req.message, req.message_base64) {
-        (Some(text), None) => (text.into_bytes(), false),
-        (None, Some(b64)) => (
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|_| field_error("`message_base64` is not valid base64"))?,
-            true,
-        ),
-        _ => {
-            return Err(field_error(
-                "send exactly one of `message` and `message_base64`",
-            ));
-        }
-    };
-    let signature = s
-        .service
-        .sign(
-            &caller,
-            domain_core::service::SignRequest {
-                tenant_id: req.tenant_id,
-                partner_id: req.partner_id,
-                message,
-            },
-        )
-        .await?;
+    let (request, form) = sign_request(&uri, &headers, body(raw, SIGN_BODY_LIMIT)?)?;
+    let signature = s.service.sign(&caller, request).await?;
     let dkim_signature = signature.header_field().to_owned();
     let signatures = signature
         .fields()
@@ -784,15 +883,20 @@ pub async fn dkim_sign(
         .collect();
     let selector = signature.selector().to_string();
     let signing_domain = signature.domain().to_string();
-    let signed = signature.into_signed_message();
-    let (signed_message, signed_message_base64) = if as_base64 {
-        (
+    let (signed_message, signed_message_base64) = match form {
+        SignForm::Rfc822 => (None, None),
+        SignForm::Base64 => (
             None,
-            Some(base64::engine::general_purpose::STANDARD.encode(&signed)),
-        )
-    } else {
-        // The input was UTF-8 and the signer only adds ASCII and normalises line endings.
-        (Some(String::from_utf8_lossy(&signed).into_owned()), None)
+            Some(base64::engine::general_purpose::STANDARD.encode(signature.into_signed_message())),
+        ),
+        // The input was UTF-8 and the signer only adds ASCII and normalises line endings,
+        // so the bytes are moved into the string, not copied.
+        SignForm::Text => (
+            Some(String::from_utf8(signature.into_signed_message()).unwrap_or_else(|e| {
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            })),
+            None,
+        ),
     };
     Ok(Json(SignResponse {
         dkim_signature,
