@@ -76,6 +76,15 @@ impl FakeDns {
         Self::default()
     }
 
+    /// A DNS holding these TXT records, `(name, text)`, of one character-string each.
+    pub fn with_txt(records: &[(&str, &str)]) -> Self {
+        let dns = Self::new();
+        for (name, text) in records {
+            dns.txt(name, text);
+        }
+        dns
+    }
+
     fn with_entry(&self, name: &str, f: impl FnOnce(&mut Entry)) -> &Self {
         let mut map = locked(&self.entries);
         f(map.entry(normalise(name)).or_default());
