@@ -171,16 +171,14 @@ fn run_steps<I: Copy + std::fmt::Debug>(
     }
 }
 
-/// Runs the steps in order on `d`, checking what each writes and leaves of `verified`.
+/// Runs the steps in order on a new [`domain`], checking what each writes and leaves of
+/// `verified`; the domain they leave.
 #[track_caller]
-fn check(d: &mut Domain, steps: &[Step<Dns>]) {
-    run_steps(
-        d,
-        steps,
-        outcome,
-        |d| (d.verified, d.failing_since),
-        |_, _| {},
-    );
+fn check(steps: &[Step<Dns>]) -> Domain {
+    let mut d = domain();
+    let verified = |d: &Domain| (d.verified, d.failing_since);
+    run_steps(&mut d, steps, outcome, verified, |_, _| {});
+    d
 }
 
 const H: Duration = Duration::hours(1);
@@ -199,15 +197,11 @@ const PASSED: Step<Dns> = Step {
 
 #[test]
 fn an_explicit_verify_records_a_failure_at_once() {
-    let mut d = domain();
-    check(
-        &mut d,
-        &[
-            PASSED,
-            explicit(H, Dns::DkimMissing, &[CheckChanged, Unverified], false),
-            explicit(2 * H, Dns::Pass, &[CheckChanged, BecameVerified], true),
-        ],
-    );
+    let d = check(&[
+        PASSED,
+        explicit(H, Dns::DkimMissing, &[CheckChanged, Unverified], false),
+        explicit(2 * H, Dns::Pass, &[CheckChanged, BecameVerified], true),
+    ]);
     assert_eq!(d.last_verified_at, Some(t0() + 2 * H));
 }
 
@@ -246,39 +240,27 @@ fn stored(d: &Domain, kind: CheckKind) -> &Verdict {
 
 #[test]
 fn a_temporary_failure_never_replaces_a_conclusive_verdict() {
-    let mut d = domain();
-    check(
-        &mut d,
-        &[
-            PASSED,
-            explicit(H, Dns::DkimTempFail, &[], true),
-            monitor(2 * H, Dns::AllTempFail, &[], true),
-        ],
-    );
+    let d = check(&[
+        PASSED,
+        explicit(H, Dns::DkimTempFail, &[], true),
+        monitor(2 * H, Dns::AllTempFail, &[], true),
+    ]);
     assert_eq!(stored(&d, CheckKind::Dkim).status, CheckStatus::Verified);
     assert_eq!(stored(&d, CheckKind::Spf).status, CheckStatus::Verified);
     // A conclusive failure is not replaced either: the domain stays unverified.
-    let mut d = domain();
-    check(
-        &mut d,
-        &[
-            explicit(Duration::ZERO, Dns::DkimMissing, FIRST_FAIL, false),
-            explicit(H, Dns::DkimTempFail, &[], false),
-        ],
-    );
+    let d = check(&[
+        explicit(Duration::ZERO, Dns::DkimMissing, FIRST_FAIL, false),
+        explicit(H, Dns::DkimTempFail, &[], false),
+    ]);
     assert_eq!(stored(&d, CheckKind::Dkim).code, VerdictCode::DkimMissing);
 }
 
 #[test]
 fn a_temporary_failure_with_nothing_stored_is_stored() {
-    let mut d = domain();
-    check(
-        &mut d,
-        &[
-            explicit(Duration::ZERO, Dns::DkimTempFail, FIRST_FAIL, false),
-            explicit(H, Dns::Pass, &[CheckChanged, BecameVerified], true),
-        ],
-    );
+    check(&[
+        explicit(Duration::ZERO, Dns::DkimTempFail, FIRST_FAIL, false),
+        explicit(H, Dns::Pass, &[CheckChanged, BecameVerified], true),
+    ]);
     // The first step stored the temporary failure, so the second one changed it.
     let mut d = domain();
     let report = outcome(Dns::DkimTempFail);
@@ -297,19 +279,15 @@ fn a_temporary_failure_with_nothing_stored_is_stored() {
 
 #[test]
 fn the_monitor_keeps_a_failing_domain_verified_for_the_grace_period() {
-    let mut d = domain();
     let missing = |at, events, verified| monitor(at, Dns::DkimMissing, events, verified);
-    check(
-        &mut d,
-        &[
-            PASSED,
-            missing(H, &[CheckChanged, Failing], true).failing_since(H),
-            missing(2 * H, &[], true).failing_since(H),
-            missing(H + GRACE - Duration::SECOND, &[], true).failing_since(H),
-            missing(H + GRACE, &[Unverified], false),
-            missing(2 * H + GRACE, &[], false),
-        ],
-    );
+    check(&[
+        PASSED,
+        missing(H, &[CheckChanged, Failing], true).failing_since(H),
+        missing(2 * H, &[], true).failing_since(H),
+        missing(H + GRACE - Duration::SECOND, &[], true).failing_since(H),
+        missing(H + GRACE, &[Unverified], false),
+        missing(2 * H + GRACE, &[], false),
+    ]);
 }
 
 /// The monitor finds the DKIM record gone at `at`: the domain starts failing.
@@ -319,63 +297,46 @@ fn starts_failing(at: Duration) -> Step<Dns> {
 
 #[test]
 fn a_failing_domain_that_passes_again_recovers() {
-    let mut d = domain();
-    check(
-        &mut d,
-        &[
-            PASSED,
-            starts_failing(H),
-            monitor(2 * H, Dns::Pass, &[CheckChanged, Recovered], true),
-            // A second failure starts a new grace period.
-            starts_failing(3 * H),
-        ],
-    );
+    check(&[
+        PASSED,
+        starts_failing(H),
+        monitor(2 * H, Dns::Pass, &[CheckChanged, Recovered], true),
+        // A second failure starts a new grace period.
+        starts_failing(3 * H),
+    ]);
 }
 
 #[test]
 fn an_explicit_verify_ends_the_grace_period() {
-    let mut d = domain();
-    check(
-        &mut d,
-        &[
-            PASSED,
-            starts_failing(H),
-            // Nothing changed in DNS, so no check changed; the user asked, so the truth
-            // is recorded at once.
-            explicit(2 * H, Dns::DkimMissing, &[Unverified], false),
-        ],
-    );
+    check(&[
+        PASSED,
+        starts_failing(H),
+        // Nothing changed in DNS, so no check changed; the user asked, so the truth
+        // is recorded at once.
+        explicit(2 * H, Dns::DkimMissing, &[Unverified], false),
+    ]);
 }
 
 #[test]
 fn the_monitor_verifies_a_waiting_domain_but_never_marks_it_failing() {
-    let mut d = domain();
-    check(
-        &mut d,
-        &[
-            monitor(Duration::ZERO, Dns::DkimMissing, FIRST_FAIL, false),
-            monitor(H, Dns::DkimMissing, &[], false),
-            monitor(2 * H, Dns::Pass, &[CheckChanged, BecameVerified], true),
-        ],
-    );
+    check(&[
+        monitor(Duration::ZERO, Dns::DkimMissing, FIRST_FAIL, false),
+        monitor(H, Dns::DkimMissing, &[], false),
+        monitor(2 * H, Dns::Pass, &[CheckChanged, BecameVerified], true),
+    ]);
 }
 
 #[test]
 fn an_identical_verification_writes_nothing() {
-    let mut d = domain();
-    check(
-        &mut d,
-        &[
-            PASSED,
-            explicit(H, Dns::Pass, &[], true),
-            monitor(2 * H, Dns::Pass, &[], true),
-            explicit(3 * H, Dns::DkimMissing, &[CheckChanged, Unverified], false),
-            explicit(4 * H, Dns::DkimMissing, &[], false),
-        ],
-    );
+    check(&[
+        PASSED,
+        explicit(H, Dns::Pass, &[], true),
+        monitor(2 * H, Dns::Pass, &[], true),
+        explicit(3 * H, Dns::DkimMissing, &[CheckChanged, Unverified], false),
+        explicit(4 * H, Dns::DkimMissing, &[], false),
+    ]);
     // Passing again moves `last_verified_at` without an event.
-    let mut d = domain();
-    check(&mut d, &[PASSED, explicit(H, Dns::Pass, &[], true)]);
+    let d = check(&[PASSED, explicit(H, Dns::Pass, &[], true)]);
     assert_eq!(d.last_verified_at, Some(t0() + H));
 }
 
@@ -519,12 +480,12 @@ fn return_path_outcome(found: Found) -> DomainReport {
     report
 }
 
-/// Runs the return path's steps in order on `d`, checking the events, the return path's
+/// Runs the return path's steps in order on a new [`with_return_path`], checking the events, the return path's
 /// flag and grace, and `verified` untouched throughout.
 #[track_caller]
-fn check_return_path(d: &mut Domain, steps: &[Step<Found>]) {
+fn check_return_path(steps: &[Step<Found>]) {
     run_steps(
-        d,
+        &mut with_return_path(),
         steps,
         return_path_outcome,
         |d| {
@@ -555,7 +516,6 @@ const RP_TEMP: Found = (
 
 #[test]
 fn the_return_path_has_its_own_flag_and_grace_under_the_monitor() {
-    let mut d = with_return_path();
     let first: &[EventKind] = &[
         CheckChanged,
         CheckChanged,
@@ -566,25 +526,22 @@ fn the_return_path_has_its_own_flag_and_grace_under_the_monitor() {
     ];
     let breaks = &[CheckChanged, ReturnPathFailing];
     let unverifies = &[CheckChanged, ReturnPathUnverified];
-    check_return_path(
-        &mut d,
-        &[
-            explicit(Duration::ZERO, RP_OK, first, true),
-            // The MX breaks: flagged at once, still in use through the grace.
-            monitor(H, RP_WRONG_MX, breaks, true).failing_since(H),
-            monitor(72 * H, RP_WRONG_MX, &[], true).failing_since(H),
-            monitor(72 * H, RP_TEMP, &[], true).failing_since(H),
-            monitor(73 * H, RP_WRONG_MX, &[ReturnPathUnverified], false),
-            // An outage of the return path changes nothing.
-            monitor(74 * H, RP_TEMP, &[], false),
-            monitor(75 * H, RP_OK, &[CheckChanged, ReturnPathVerified], true),
-            // A failure and a recovery inside the grace.
-            monitor(76 * H, RP_WRONG_MX, breaks, true).failing_since(76 * H),
-            monitor(77 * H, RP_OK, &[CheckChanged, ReturnPathRecovered], true),
-            // An explicit verify records the truth at once.
-            explicit(78 * H, RP_WRONG_MX, unverifies, false),
-        ],
-    );
+    check_return_path(&[
+        explicit(Duration::ZERO, RP_OK, first, true),
+        // The MX breaks: flagged at once, still in use through the grace.
+        monitor(H, RP_WRONG_MX, breaks, true).failing_since(H),
+        monitor(72 * H, RP_WRONG_MX, &[], true).failing_since(H),
+        monitor(72 * H, RP_TEMP, &[], true).failing_since(H),
+        monitor(73 * H, RP_WRONG_MX, &[ReturnPathUnverified], false),
+        // An outage of the return path changes nothing.
+        monitor(74 * H, RP_TEMP, &[], false),
+        monitor(75 * H, RP_OK, &[CheckChanged, ReturnPathVerified], true),
+        // A failure and a recovery inside the grace.
+        monitor(76 * H, RP_WRONG_MX, breaks, true).failing_since(76 * H),
+        monitor(77 * H, RP_OK, &[CheckChanged, ReturnPathRecovered], true),
+        // An explicit verify records the truth at once.
+        explicit(78 * H, RP_WRONG_MX, unverifies, false),
+    ]);
 }
 
 /// [`with_return_path`] after a first verification at `t0` where everything passed; and

@@ -182,11 +182,7 @@ fn shared_domain(name: &str) -> NewDomain {
 
 /// Publishes every `action: publish` row of a domain's records, as an admin would.
 fn publish(dns: &FakeDns, view: &DomainView) {
-    let rows: Vec<_> = view
-        .dns_records
-        .iter()
-        .filter(|r| r.action == RecordAction::Publish)
-        .collect();
+    let rows = rows_where(view, |r| r.action == RecordAction::Publish);
     // A host may hold several of the rows (a return path's MX and SPF records).
     for r in &rows {
         dns.remove(&r.host);
@@ -200,6 +196,14 @@ fn publish(dns: &FakeDns, view: &DomainView) {
             dns.txt_strings(&r.host, &chunks);
         }
     }
+}
+
+/// The rows of the view's records that `keep` picks, in order.
+fn rows_where(
+    view: &DomainView,
+    keep: impl Fn(&&crate::publish::DnsRecordSpec) -> bool,
+) -> Vec<&crate::publish::DnsRecordSpec> {
+    view.dns_records.iter().filter(keep).collect()
 }
 
 fn kinds(events: &[DomainEvent]) -> Vec<EventKind> {
@@ -454,11 +458,7 @@ fn rotation_walks_through_the_contract() {
 
     // The retiring key stays published; the active one cannot be removed.
     let view = w.get(&id);
-    let dkim_rows: Vec<_> = view
-        .dns_records
-        .iter()
-        .filter(|r| r.purpose == CheckKind::Dkim)
-        .collect();
+    let dkim_rows = rows_where(&view, |r| r.purpose == CheckKind::Dkim);
     assert_eq!(dkim_rows.len(), 2);
     assert!(dkim_rows.iter().all(|r| r.action == RecordAction::Publish));
     let active = Selector::parse("scaisend2").unwrap();
@@ -469,11 +469,7 @@ fn rotation_walks_through_the_contract() {
 
     let old = Selector::parse("scaisend").unwrap();
     let view = w.remove_selector(&id, &old);
-    let removed: Vec<_> = view
-        .dns_records
-        .iter()
-        .filter(|r| r.action == RecordAction::Remove)
-        .collect();
+    let removed = rows_where(&view, |r| r.action == RecordAction::Remove);
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0].host, "scaisend._domainkey.mail.example.com");
     assert!(
@@ -1320,11 +1316,9 @@ fn the_zone_serves_every_slot_of_cname_domains_and_nothing_of_txt_ones() {
 
     let zone = block_on(w.svc.zone_source().snapshot(7)).unwrap();
     assert_eq!(zone.serial(), 7);
-    let slots: Vec<_> = cname
-        .dns_records
-        .iter()
-        .filter(|r| r.record_type == crate::publish::RecordType::Cname)
-        .collect();
+    let slots = rows_where(&cname, |r| {
+        r.record_type == crate::publish::RecordType::Cname
+    });
     assert_eq!(slots.len(), 2, "{:?}", cname.dns_records);
     // The first slot holds the new key; the standby slot has held none yet.
     let key = &cname.domain.keys.live().next().unwrap().public_key;

@@ -246,13 +246,12 @@ fn recording(outcomes: Arc<Mutex<Vec<(Attempt, DeliveryOutcome)>>>) -> MockHooks
 
 #[test]
 fn attempts_are_signed_and_their_outcome_follows_the_answer() {
-    let t0 = t0();
     for (status, failing_since, expected) in [
         (Some(204), None, "delivered"),
         (Some(500), None, "retry"),
-        (None, Some(t0 - Duration::hours(1)), "retry"),
+        (None, Some(t0() - Duration::hours(1)), "retry"),
         (Some(410), None, "disable"),
-        (Some(503), Some(t0 - Duration::days(3)), "disable"),
+        (Some(503), Some(t0() - Duration::days(3)), "disable"),
     ] {
         let master = master();
         let secret = Secret::generate().unwrap();
@@ -275,7 +274,7 @@ fn attempts_are_signed_and_their_outcome_follows_the_answer() {
         let got = match outcome {
             DeliveryOutcome::Delivered => "delivered",
             DeliveryOutcome::Retry => {
-                assert_eq!(logged.next_attempt_at, Some(t0 + Duration::seconds(5)));
+                assert_eq!(logged.next_attempt_at, Some(t0() + Duration::seconds(5)));
                 "retry"
             }
             DeliveryOutcome::GiveUp => "give up",
@@ -311,8 +310,10 @@ fn a_late_failure_gives_up_inside_the_window() {
 
 #[test]
 fn both_secrets_sign_during_the_overlap_and_only_the_new_one_after() {
-    let t0 = t0();
-    for (until, signatures) in [(t0 + Duration::hours(1), 2), (t0 - Duration::seconds(1), 1)] {
+    for (until, signatures) in [
+        (t0() + Duration::hours(1), 2),
+        (t0() - Duration::seconds(1), 1),
+    ] {
         let master = master();
         let new = Secret::generate().unwrap();
         let old = Secret::generate().unwrap();

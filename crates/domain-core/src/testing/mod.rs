@@ -76,6 +76,15 @@ impl FakeDns {
         Self::default()
     }
 
+    /// A DNS holding these TXT records, `(name, text)`, of one character-string each.
+    pub fn with_txt(records: &[(&str, &str)]) -> Self {
+        let dns = Self::new();
+        for (name, text) in records {
+            dns.txt(name, text);
+        }
+        dns
+    }
+
     fn with_entry(&self, name: &str, f: impl FnOnce(&mut Entry)) -> &Self {
         let mut map = locked(&self.entries);
         f(map.entry(normalise(name)).or_default());
@@ -196,15 +205,6 @@ impl FakeDns {
         self.queries.load(Ordering::Relaxed)
     }
 
-    fn resolve<T: Clone>(
-        &self,
-        name: &str,
-        kind: QueryType,
-        pick: impl Fn(&Entry) -> &Vec<T>,
-    ) -> DnsAnswer<T> {
-        self.answer(self.lookup(name, kind, pick))
-    }
-
     /// `result` as answered by the server set with [`answered_by`](Self::answered_by).
     fn answer<T>(&self, result: DnsResult<T>) -> DnsAnswer<T> {
         let server = locked(&self.server).clone();
@@ -239,6 +239,8 @@ impl FakeDns {
         DnsResult::NxDomain
     }
 
+    /// The records of `name` that `pick` reads, after following CNAMEs; `kind` is the
+    /// query type, for failures injected with [`fail`](Self::fail).
     fn lookup<T: Clone>(
         &self,
         name: &str,
@@ -275,19 +277,19 @@ impl FakeDns {
 #[async_trait]
 impl DnsLookup for FakeDns {
     async fn txt(&self, name: &str) -> DnsAnswer<TxtRecordData> {
-        self.resolve(name, QueryType::Txt, |e| &e.txt)
+        self.answer(self.lookup(name, QueryType::Txt, |e| &e.txt))
     }
     async fn a(&self, name: &str) -> DnsAnswer<Ipv4Addr> {
-        self.resolve(name, QueryType::A, |e| &e.a)
+        self.answer(self.lookup(name, QueryType::A, |e| &e.a))
     }
     async fn aaaa(&self, name: &str) -> DnsAnswer<Ipv6Addr> {
-        self.resolve(name, QueryType::Aaaa, |e| &e.aaaa)
+        self.answer(self.lookup(name, QueryType::Aaaa, |e| &e.aaaa))
     }
     async fn mx(&self, name: &str) -> DnsAnswer<MxRecord> {
-        self.resolve(name, QueryType::Mx, |e| &e.mx)
+        self.answer(self.lookup(name, QueryType::Mx, |e| &e.mx))
     }
     async fn ptr(&self, ip: IpAddr) -> DnsAnswer<String> {
-        self.resolve(&reverse_name(ip), QueryType::Ptr, |e| &e.ptr)
+        self.answer(self.lookup(&reverse_name(ip), QueryType::Ptr, |e| &e.ptr))
     }
     async fn cname(&self, name: &str) -> DnsAnswer<String> {
         self.answer(self.alias_of(name))

@@ -63,6 +63,11 @@ fn dns(records: &[(&str, &str)], addresses: &[(&str, &str)]) -> FakeDns {
     dns
 }
 
+/// A DNS holding the providers' records and `record` as example.com's SPF record.
+fn example_com(record: &str) -> FakeDns {
+    dns(&[("example.com", record)], &[])
+}
+
 /// Checks `(client, sender, result, DNS-querying terms used)` rows against one zone.
 #[track_caller]
 fn check(dns: &FakeDns, rows: &[(&str, &str, SpfResult, usize)]) {
@@ -79,55 +84,43 @@ fn check(dns: &FakeDns, rows: &[(&str, &str, SpfResult, usize)]) {
     }
 }
 
+/// [`check`] with every row's sender `sender`: `(client, result, terms used)` rows.
+#[track_caller]
+fn check_from(dns: &FakeDns, sender: &str, rows: &[(&str, SpfResult, usize)]) {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|&(ip, result, lookups)| (ip, sender, result, lookups))
+        .collect();
+    check(dns, &rows);
+}
+
 #[test]
 fn google_workspace() {
-    let dns = dns(
-        &[("example.com", "v=spf1 include:_spf.google.com ~all")],
-        &[],
-    );
-    check(
+    let dns = example_com("v=spf1 include:_spf.google.com ~all");
+    check_from(
         &dns,
+        "jo@example.com",
         &[
-            ("209.85.220.41", "jo@example.com", SpfResult::Pass, 2),
-            (
-                "2a00:1450:4864:20::62f",
-                "jo@example.com",
-                SpfResult::Pass,
-                3,
-            ),
-            ("172.217.1.1", "jo@example.com", SpfResult::Pass, 4),
-            ("192.0.2.1", "jo@example.com", SpfResult::SoftFail, 4),
+            ("209.85.220.41", SpfResult::Pass, 2),
+            ("2a00:1450:4864:20::62f", SpfResult::Pass, 3),
+            ("172.217.1.1", SpfResult::Pass, 4),
+            ("192.0.2.1", SpfResult::SoftFail, 4),
         ],
     );
 }
 
 #[test]
 fn microsoft_365() {
-    let dns = dns(
-        &[(
-            "example.com",
-            "v=spf1 include:spf.protection.outlook.com -all",
-        )],
-        &[],
-    );
-    check(
+    let dns = example_com("v=spf1 include:spf.protection.outlook.com -all");
+    check_from(
         &dns,
+        "jo@example.com",
         &[
-            ("40.107.22.5", "jo@example.com", SpfResult::Pass, 1),
-            ("51.4.72.10", "jo@example.com", SpfResult::Pass, 2),
-            (
-                "2a01:111:f403:c000::5",
-                "jo@example.com",
-                SpfResult::Pass,
-                1,
-            ),
-            (
-                "2a01:4180:4050:400::1",
-                "jo@example.com",
-                SpfResult::Pass,
-                2,
-            ),
-            ("198.51.100.7", "jo@example.com", SpfResult::Fail, 2),
+            ("40.107.22.5", SpfResult::Pass, 1),
+            ("51.4.72.10", SpfResult::Pass, 2),
+            ("2a01:111:f403:c000::5", SpfResult::Pass, 1),
+            ("2a01:4180:4050:400::1", SpfResult::Pass, 2),
+            ("198.51.100.7", SpfResult::Fail, 2),
         ],
     );
 }
@@ -141,20 +134,16 @@ fn amazon_ses_and_mailchimp() {
         ],
         &[],
     );
-    check(
-        &dns,
-        &[
-            ("54.240.8.1", "x@bounce.example.com", SpfResult::Pass, 1),
-            (
-                "203.0.113.5",
-                "x@bounce.example.com",
-                SpfResult::SoftFail,
-                1,
-            ),
-            ("205.201.131.1", "x@news.example.com", SpfResult::Pass, 1),
-            ("192.0.2.1", "x@news.example.com", SpfResult::Neutral, 1),
-        ],
-    );
+    let bounce = [
+        ("54.240.8.1", SpfResult::Pass, 1),
+        ("203.0.113.5", SpfResult::SoftFail, 1),
+    ];
+    check_from(&dns, "x@bounce.example.com", &bounce);
+    let news = [
+        ("205.201.131.1", SpfResult::Pass, 1),
+        ("192.0.2.1", SpfResult::Neutral, 1),
+    ];
+    check_from(&dns, "x@news.example.com", &news);
 }
 
 #[test]
@@ -167,38 +156,30 @@ fn all_of_them_in_one_record_within_the_limit() {
         &[("mail.example.com", "192.0.2.25")],
     );
     dns.mx("example.com", 10, "mail.example.com");
-    check(
+    check_from(
         &dns,
+        "jo@example.com",
         &[
-            ("192.0.2.25", "jo@example.com", SpfResult::Pass, 1),
-            ("148.105.9.1", "jo@example.com", SpfResult::Pass, 9),
-            ("203.0.113.5", "jo@example.com", SpfResult::Fail, 9),
+            ("192.0.2.25", SpfResult::Pass, 1),
+            ("148.105.9.1", SpfResult::Pass, 9),
+            ("203.0.113.5", SpfResult::Fail, 9),
         ],
     );
 }
 
 #[test]
 fn ip6_ranges_and_mapped_addresses() {
-    let dns = dns(
-        &[(
-            "example.com",
-            "v=spf1 ip6:2001:db8:1234::/48 ip6:2001:db8:abcd::1 ip4:192.0.2.0/24 -all",
-        )],
-        &[],
-    );
-    check(
+    let dns =
+        example_com("v=spf1 ip6:2001:db8:1234::/48 ip6:2001:db8:abcd::1 ip4:192.0.2.0/24 -all");
+    check_from(
         &dns,
+        "jo@example.com",
         &[
-            (
-                "2001:db8:1234:ffff::9",
-                "jo@example.com",
-                SpfResult::Pass,
-                0,
-            ),
-            ("2001:db8:abcd::1", "jo@example.com", SpfResult::Pass, 0),
-            ("2001:db8:abcd::2", "jo@example.com", SpfResult::Fail, 0),
-            ("::ffff:192.0.2.9", "jo@example.com", SpfResult::Pass, 0),
-            ("2001:db8:1235::1", "jo@example.com", SpfResult::Fail, 0),
+            ("2001:db8:1234:ffff::9", SpfResult::Pass, 0),
+            ("2001:db8:abcd::1", SpfResult::Pass, 0),
+            ("2001:db8:abcd::2", SpfResult::Fail, 0),
+            ("::ffff:192.0.2.9", SpfResult::Pass, 0),
+            ("2001:db8:1235::1", SpfResult::Fail, 0),
         ],
     );
 }
@@ -227,24 +208,17 @@ fn exists_with_macros() {
             ),
         ],
     );
-    check(
-        &dns,
-        &[
-            ("192.0.2.44", "jo@example.com", SpfResult::Pass, 1),
-            ("192.0.2.45", "jo@example.com", SpfResult::Fail, 1),
-            (
-                "192.0.2.7",
-                "alerts+bounce@users.example.org",
-                SpfResult::Pass,
-                1,
-            ),
-            ("192.0.2.7", "alerts@users.example.org", SpfResult::Pass, 1),
-            (
-                "192.0.2.7",
-                "other+alerts@users.example.org",
-                SpfResult::Fail,
-                1,
-            ),
-        ],
-    );
+    let per_address = [
+        ("192.0.2.44", SpfResult::Pass, 1),
+        ("192.0.2.45", SpfResult::Fail, 1),
+    ];
+    check_from(&dns, "jo@example.com", &per_address);
+    // One client, one lookup, for each sender of the per-user policy.
+    for (sender, result) in [
+        ("alerts+bounce@users.example.org", SpfResult::Pass),
+        ("alerts@users.example.org", SpfResult::Pass),
+        ("other+alerts@users.example.org", SpfResult::Fail),
+    ] {
+        check_from(&dns, sender, &[("192.0.2.7", result, 1)]);
+    }
 }

@@ -192,22 +192,28 @@ fn check_mailto_domain(uri: &str, expected: Option<&str>) {
 
 #[test]
 fn mailto_domain_is_the_decoded_lower_case_domain() {
-    check_mailto_domain("mailto:dmarc@example.com", Some("example.com"));
-    check_mailto_domain(
-        "MAILTO:dmarc@Reports.Example.NET",
-        Some("reports.example.net"),
-    );
-    check_mailto_domain("mailto:dmarc@ex%61mple.com", Some("example.com"));
-    check_mailto_domain("mailto:dmarc@EX%41MPLE.com", Some("example.com"));
-    // The local part may carry an encoded `@`; the domain follows the last literal one.
-    check_mailto_domain("mailto:%22a%40b%22@x.example", Some("x.example"));
-    check_mailto_domain("mailto:r@x.example?subject=dmarc", Some("x.example"));
-    check_mailto_domain("https://x.example/reports", None);
-    check_mailto_domain("mailto:no-at-sign", None);
-    check_mailto_domain("mailto:a@", None);
-    check_mailto_domain("mailto:a@bad%zz.example", None);
-    check_mailto_domain("mailto:a@bad%4", None);
-    check_mailto_domain("mailto", None);
+    for (uri, domain) in [
+        ("mailto:dmarc@example.com", "example.com"),
+        ("MAILTO:dmarc@Reports.Example.NET", "reports.example.net"),
+        ("mailto:dmarc@ex%61mple.com", "example.com"),
+        ("mailto:dmarc@EX%41MPLE.com", "example.com"),
+        // The local part may carry an encoded `@`; the domain follows the last literal one.
+        ("mailto:%22a%40b%22@x.example", "x.example"),
+        ("mailto:r@x.example?subject=dmarc", "x.example"),
+    ] {
+        check_mailto_domain(uri, Some(domain));
+    }
+    // Not a `mailto:` URI, or no domain that can be read.
+    for uri in [
+        "https://x.example/reports",
+        "mailto:no-at-sign",
+        "mailto:a@",
+        "mailto:a@bad%zz.example",
+        "mailto:a@bad%4",
+        "mailto",
+    ] {
+        check_mailto_domain(uri, None);
+    }
 }
 
 #[test]

@@ -60,6 +60,14 @@ fn check(
 
 const OWN: &str = "_dmarc.example.com";
 
+/// [`check`] of mail.example.com, which has no record of its own and inherits `record`,
+/// published at example.com, with no warning.
+#[track_caller]
+fn inherited(record: &str) -> Verdict {
+    let expected = (CheckStatus::Verified, VerdictCode::DmarcInherited, &[][..]);
+    check("mail.example.com", &[(OWN, record)], expected)
+}
+
 #[test]
 fn a_valid_own_record_verifies() {
     let v = check(
@@ -82,11 +90,7 @@ fn a_valid_own_record_verifies() {
 
 #[test]
 fn strict_alignment_tags_are_kept_in_the_details() {
-    let v = check(
-        "mail.example.com",
-        &[(OWN, "v=DMARC1; p=quarantine; adkim=s; aspf=s")],
-        (CheckStatus::Verified, VerdictCode::DmarcInherited, &[]),
-    );
+    let v = inherited("v=DMARC1; p=quarantine; adkim=s; aspf=s");
     assert_eq!(v.details["adkim"], "s");
     assert_eq!(v.details["aspf"], "s");
     assert_eq!(v.details["inherited_from"], "example.com");
@@ -94,11 +98,7 @@ fn strict_alignment_tags_are_kept_in_the_details() {
 
 #[test]
 fn the_organizational_domains_record_is_inherited() {
-    let v = check(
-        "mail.example.com",
-        &[(OWN, "v=DMARC1; p=reject; sp=quarantine")],
-        (CheckStatus::Verified, VerdictCode::DmarcInherited, &[]),
-    );
+    let v = inherited("v=DMARC1; p=reject; sp=quarantine");
     assert_eq!(v.details["inherited_from"], "example.com");
     // The verdict names the record that applies; the message names both.
     assert_eq!(v.host, OWN);
@@ -116,11 +116,7 @@ fn the_organizational_domains_record_is_inherited() {
         ),
     );
     // …and without `sp=`, `p=` applies.
-    check(
-        "mail.example.com",
-        &[(OWN, "v=DMARC1; p=quarantine")],
-        (CheckStatus::Verified, VerdictCode::DmarcInherited, &[]),
-    );
+    inherited("v=DMARC1; p=quarantine");
     // Deeper subdomains inherit from the organizational domain too, not the parent.
     check(
         "a.mail.example.co.uk",

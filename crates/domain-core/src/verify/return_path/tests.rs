@@ -37,7 +37,7 @@ fn published() -> FakeDns {
     with_mx(10, BOUNCE)
 }
 
-fn check(dns: &FakeDns) -> Verdict {
+fn verify(dns: &FakeDns) -> Verdict {
     let (host, bounce, include) = (name(HOST), name(BOUNCE), name(OURS));
     block_on(check_return_path(
         dns,
@@ -50,19 +50,22 @@ fn check(dns: &FakeDns) -> Verdict {
     ))
 }
 
+/// [`verify`], checking that the verdict is the return path's, about its host, with
+/// `status` and `code`.
 #[track_caller]
-fn assert_outcome(v: &Verdict, status: CheckStatus, code: VerdictCode) {
+fn check(dns: &FakeDns, status: CheckStatus, code: VerdictCode) -> Verdict {
+    let v = verify(dns);
     assert_eq!(v.record, CheckKind::ReturnPath);
     assert_eq!(v.host, HOST);
     assert_eq!((v.status, v.code), (status, code), "{}", v.message);
+    v
 }
 
 #[test]
 fn our_mx_and_an_spf_record_that_authorizes_us_verify() {
     let dns = published();
     dns.answered_by("ns1.example.com");
-    let v = check(&dns);
-    assert_outcome(&v, CheckStatus::Verified, VerdictCode::ReturnPathOk);
+    let v = check(&dns, CheckStatus::Verified, VerdictCode::ReturnPathOk);
     assert_eq!(
         v.expected.as_deref(),
         Some("10 feedback.scaisend.scailabs.ai")
@@ -83,17 +86,16 @@ fn our_mx_and_an_spf_record_that_authorizes_us_verify() {
 fn names_compare_without_case_or_trailing_dot_and_any_preference_passes() {
     let dns = with_mx(5, "Feedback.ScaiSend.scailabs.ai.");
     dns.mx(HOST, 20, BOUNCE);
-    assert_outcome(
-        &check(&dns),
-        CheckStatus::Verified,
-        VerdictCode::ReturnPathOk,
-    );
+    check(&dns, CheckStatus::Verified, VerdictCode::ReturnPathOk);
 }
 
 #[test]
 fn a_null_mx_is_its_own_code() {
-    let v = check(&with_mx(0, "."));
-    assert_outcome(&v, CheckStatus::Mismatch, VerdictCode::ReturnPathNullMx);
+    let v = check(
+        &with_mx(0, "."),
+        CheckStatus::Mismatch,
+        VerdictCode::ReturnPathNullMx,
+    );
     assert_eq!(v.found, ["0 ."]);
     assert_mentions(&v, "null MX");
 }
@@ -102,8 +104,11 @@ fn a_null_mx_is_its_own_code() {
 fn several_mail_exchangers_fail_even_with_ours_among_them() {
     let dns = published();
     dns.mx(HOST, 20, "mx.example.net");
-    let v = check(&dns);
-    assert_outcome(&v, CheckStatus::Mismatch, VerdictCode::ReturnPathMultipleMx);
+    let v = check(
+        &dns,
+        CheckStatus::Mismatch,
+        VerdictCode::ReturnPathMultipleMx,
+    );
     assert_mentions(&v, "mx.example.net");
     assert_eq!(
         v.expected.as_deref(),
@@ -113,8 +118,11 @@ fn several_mail_exchangers_fail_even_with_ours_among_them() {
 
 #[test]
 fn a_wrong_target_is_a_mismatch_naming_it() {
-    let v = check(&with_mx(10, "mx.example.net"));
-    assert_outcome(&v, CheckStatus::Mismatch, VerdictCode::ReturnPathMxMismatch);
+    let v = check(
+        &with_mx(10, "mx.example.net"),
+        CheckStatus::Mismatch,
+        VerdictCode::ReturnPathMxMismatch,
+    );
     assert_eq!(v.found, ["10 mx.example.net"]);
     assert_eq!(
         v.details["spf"]["status"], "verified",
@@ -128,8 +136,7 @@ fn a_cname_at_the_host_fails_even_when_its_target_has_the_right_records() {
     dns.cname(HOST, "rp.provider.example")
         .mx("rp.provider.example", 10, BOUNCE)
         .txt("rp.provider.example", OUR_SPF);
-    let v = check(&dns);
-    assert_outcome(&v, CheckStatus::Invalid, VerdictCode::ReturnPathCname);
+    let v = check(&dns, CheckStatus::Invalid, VerdictCode::ReturnPathCname);
     assert_eq!(v.found, ["CNAME rp.provider.example"]);
     assert_mentions(&v, "delete the CNAME");
 }
@@ -138,14 +145,10 @@ fn a_cname_at_the_host_fails_even_when_its_target_has_the_right_records() {
 fn no_mx_is_missing() {
     let dns = dns();
     dns.txt(HOST, OUR_SPF);
-    assert_outcome(
-        &check(&dns),
-        CheckStatus::Missing,
-        VerdictCode::ReturnPathMxMissing,
-    );
+    check(&dns, CheckStatus::Missing, VerdictCode::ReturnPathMxMissing);
     // NXDOMAIN: nothing at all at the host.
-    assert_outcome(
-        &check(&self::dns()),
+    check(
+        &self::dns(),
         CheckStatus::Missing,
         VerdictCode::ReturnPathMxMissing,
     );
@@ -158,17 +161,16 @@ fn temporary_failures_stay_temporary_whatever_else_is_wrong() {
         // The MX is wrong too: a conclusive failure of one record does not hide that
         // DNS could not answer for the other.
         dns.mx(HOST, 10, "mx.example.net").fail(HOST, fail);
-        let v = check(&dns);
-        assert_outcome(
-            &v,
+        check(
+            &dns,
             CheckStatus::TemporaryFailure,
             VerdictCode::ReturnPathTemporaryFailure,
         );
     }
     let dns = published();
     dns.fail(OURS, QueryType::Txt);
-    assert_outcome(
-        &check(&dns),
+    check(
+        &dns,
         CheckStatus::TemporaryFailure,
         VerdictCode::ReturnPathTemporaryFailure,
     );
@@ -178,8 +180,11 @@ fn temporary_failures_stay_temporary_whatever_else_is_wrong() {
 fn no_spf_record_suggests_ours_with_a_hard_fail() {
     let dns = dns();
     dns.mx(HOST, 10, BOUNCE);
-    let v = check(&dns);
-    assert_outcome(&v, CheckStatus::Missing, VerdictCode::ReturnPathSpfMissing);
+    let v = check(
+        &dns,
+        CheckStatus::Missing,
+        VerdictCode::ReturnPathSpfMissing,
+    );
     assert_eq!(
         v.expected.as_deref(),
         Some("v=spf1 include:scaisend.scailabs.ai -all")
@@ -193,9 +198,8 @@ fn an_spf_record_without_us_gets_our_include_merged_in() {
     let dns = dns();
     dns.mx(HOST, 10, BOUNCE)
         .txt(HOST, "v=spf1 ip4:203.0.113.9 -all");
-    let v = check(&dns);
-    assert_outcome(
-        &v,
+    let v = check(
+        &dns,
         CheckStatus::Mismatch,
         VerdictCode::ReturnPathSpfNotAuthorized,
     );
@@ -210,8 +214,11 @@ fn an_spf_record_without_us_gets_our_include_merged_in() {
 fn two_spf_records_are_invalid() {
     let dns = published();
     dns.txt(HOST, "v=spf1 -all");
-    let v = check(&dns);
-    assert_outcome(&v, CheckStatus::Invalid, VerdictCode::ReturnPathSpfInvalid);
+    let v = check(
+        &dns,
+        CheckStatus::Invalid,
+        VerdictCode::ReturnPathSpfInvalid,
+    );
     assert_eq!(v.details["spf"]["code"], "spf_multiple_records");
 }
 

@@ -11,7 +11,12 @@ const OURS: &str = "scaisend.scailabs.ai";
 
 /// A DNS where our include host lists two ranges.
 fn dns() -> FakeDns {
-    let dns = FakeDns::new();
+    dns_with(&[])
+}
+
+/// [`dns`] with these TXT records too, `(name, text)`.
+fn dns_with(records: &[(&str, &str)]) -> FakeDns {
+    let dns = FakeDns::with_txt(records);
     dns.txt(OURS, "v=spf1 ip4:198.51.100.0/30 ip6:2001:db8:5::/126 -all");
     dns
 }
@@ -67,17 +72,18 @@ fn no_record_is_missing_and_suggests_ours() {
 
 #[test]
 fn an_include_chain_three_levels_deep_that_reaches_ours_verifies() {
-    let dns = dns();
-    dns.txt("example.com", "v=spf1 include:_spf.example.com -all")
-        .txt(
+    let dns = dns_with(&[
+        ("example.com", "v=spf1 include:_spf.example.com -all"),
+        (
             "_spf.example.com",
             "v=spf1 ip4:203.0.113.0/24 include:_out.example.com ~all",
-        )
-        .txt(
+        ),
+        (
             "_out.example.com",
             "v=spf1 include:scaisend.scailabs.ai ?all",
-        )
-        .answered_by("ns1.example.com");
+        ),
+    ]);
+    dns.answered_by("ns1.example.com");
     let v = check(&dns, "example.com", &ours());
     assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
     assert!(v.warnings.is_empty(), "{:?}", v.warnings);
@@ -166,9 +172,10 @@ fn without_any_addresses_our_include_must_be_reached() {
 
 #[test]
 fn a_record_without_us_gets_our_include_merged_in_expected() {
-    let dns = dns();
-    dns.txt("example.com", "v=spf1 include:_spf.google.com ~all")
-        .txt("_spf.google.com", "v=spf1 ip4:64.233.160.0/19 ~all");
+    let dns = dns_with(&[
+        ("example.com", "v=spf1 include:_spf.google.com ~all"),
+        ("_spf.google.com", "v=spf1 ip4:64.233.160.0/19 ~all"),
+    ]);
     let v = check(&dns, "example.com", &ours());
     assert_status(&v, CheckStatus::Mismatch, VerdictCode::SpfIncludeNotReached);
     assert_eq!(
@@ -238,12 +245,13 @@ fn eleven_lookups_name_the_include_that_crossed_the_limit() {
 
 #[test]
 fn redirect_is_followed() {
-    let dns = dns();
-    dns.txt("example.com", "v=spf1 redirect=_spf.example.net")
-        .txt(
+    let dns = dns_with(&[
+        ("example.com", "v=spf1 redirect=_spf.example.net"),
+        (
             "_spf.example.net",
             "v=spf1 include:scaisend.scailabs.ai -all",
-        );
+        ),
+    ]);
     let v = check(&dns, "example.com", &ours());
     assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
     assert_eq!(v.details["dns_lookups"], 2);
@@ -252,9 +260,16 @@ fn redirect_is_followed() {
 
 #[test]
 fn two_void_lookups_pass_and_three_fail() {
-    let dns = dns();
-    dns.txt("two.example.com", "v=spf1 a:gone1.example.com mx:gone2.example.com include:scaisend.scailabs.ai -all")
-        .txt("three.example.com", "v=spf1 a:gone1.example.com mx:gone2.example.com exists:gone3.example.com include:scaisend.scailabs.ai -all");
+    let dns = dns_with(&[
+        (
+            "two.example.com",
+            "v=spf1 a:gone1.example.com mx:gone2.example.com include:scaisend.scailabs.ai -all",
+        ),
+        (
+            "three.example.com",
+            "v=spf1 a:gone1.example.com mx:gone2.example.com exists:gone3.example.com include:scaisend.scailabs.ai -all",
+        ),
+    ]);
     let v = check(&dns, "two.example.com", &ours());
     assert_status(&v, CheckStatus::Verified, VerdictCode::SpfOk);
     assert_eq!(v.details["void_lookups"], 2);

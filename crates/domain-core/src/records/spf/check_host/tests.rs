@@ -80,10 +80,20 @@ fn a_nested_include_is_traced_with_depth_qualifier_path_and_result() {
 
 #[test]
 fn the_eleventh_lookup_is_named_with_the_record_that_holds_it() {
-    let dns = FakeDns::new();
-    dns.txt("example.com", "v=spf1 include:one.example.net include:two.example.net -all")
-        .txt("one.example.net", "v=spf1 a:a1.example.net a:a2.example.net a:a3.example.net a:a4.example.net -all")
-        .txt("two.example.net", "v=spf1 a:b1.example.net a:b2.example.net a:b3.example.net a:b4.example.net include:three.example.net -all");
+    let dns = FakeDns::with_txt(&[
+        (
+            "example.com",
+            "v=spf1 include:one.example.net include:two.example.net -all",
+        ),
+        (
+            "one.example.net",
+            "v=spf1 a:a1.example.net a:a2.example.net a:a3.example.net a:a4.example.net -all",
+        ),
+        (
+            "two.example.net",
+            "v=spf1 a:b1.example.net a:b2.example.net a:b3.example.net a:b4.example.net include:three.example.net -all",
+        ),
+    ]);
     for n in ["a1", "a2", "a3", "a4", "b1", "b2", "b3", "b4"] {
         dns.a(&format!("{n}.example.net"), "203.0.113.1".parse().unwrap());
     }
@@ -103,15 +113,16 @@ fn the_eleventh_lookup_is_named_with_the_record_that_holds_it() {
 
 #[test]
 fn the_third_void_lookup_fails_and_is_named() {
-    let dns = FakeDns::new();
-    dns.txt(
-        "two.example.com",
-        "v=spf1 a:nx1.example.com mx:nx2.example.com ?all",
-    )
-    .txt(
-        "three.example.com",
-        "v=spf1 a:nx1.example.com mx:nx2.example.com exists:nx3.example.com ?all",
-    );
+    let dns = FakeDns::with_txt(&[
+        (
+            "two.example.com",
+            "v=spf1 a:nx1.example.com mx:nx2.example.com ?all",
+        ),
+        (
+            "three.example.com",
+            "v=spf1 a:nx1.example.com mx:nx2.example.com exists:nx3.example.com ?all",
+        ),
+    ]);
     let two = eval(&dns, "192.0.2.7", "two.example.com");
     assert_eq!(
         (two.result, two.trace.void_lookup_count()),
@@ -130,10 +141,11 @@ fn the_third_void_lookup_fails_and_is_named() {
 
 #[test]
 fn include_and_redirect_loops_stop_at_the_limit() {
-    let dns = FakeDns::new();
-    dns.txt("loop.example.com", "v=spf1 include:loop.example.com -all")
-        .txt("r1.example.com", "v=spf1 redirect=r2.example.com")
-        .txt("r2.example.com", "v=spf1 redirect=r1.example.com");
+    let dns = FakeDns::with_txt(&[
+        ("loop.example.com", "v=spf1 include:loop.example.com -all"),
+        ("r1.example.com", "v=spf1 redirect=r2.example.com"),
+        ("r2.example.com", "v=spf1 redirect=r1.example.com"),
+    ]);
     for domain in ["loop.example.com", "r1.example.com"] {
         let e = eval(&dns, "192.0.2.7", domain);
         assert_eq!(e.result, SpfResult::PermError, "{domain}");
