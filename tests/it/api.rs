@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::both_stores;
-use crate::support::{StoreKind, TestApp};
+use crate::support::{Answer as _, StoreKind, TestApp, domain_path, items, string_pairs, strings};
 
 both_stores!(
     the_product_page_walk,
@@ -12,18 +12,9 @@ both_stores!(
     lists_filter_and_paginate
 );
 
+/// Each row of `records` as (host, action).
 fn dns_hosts(records: &Value) -> Vec<(String, String)> {
-    records
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["host"].as_str().unwrap().to_owned(),
-                r["action"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    string_pairs(records, "host", "action")
 }
 
 async fn the_product_page_walk(kind: StoreKind) {
@@ -84,22 +75,17 @@ async fn the_product_page_walk(kind: StoreKind) {
     );
 
     // Getting the records any time.
-    let (status, fetched) = app
+    let fetched = app
         .get(&format!("/api/admin/domains/{id}/dns-records"), &admin)
-        .await;
-    assert_eq!(status, 200);
+        .await
+        .expect_status(200);
     assert_eq!(fetched["domain"], "mail.example.com");
     assert_eq!(fetched["dns_records"], created["dns_records"]);
 
     // Verifying before publishing: every record is named with what is wrong.
-    let (status, report) = app
-        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
-        .await;
-    assert_eq!(status, 200, "{report}");
+    let report = app.verify_domain(&id, &admin).await.expect_status(200);
     assert_eq!(report["verified"], false);
-    let errors: Vec<&str> = report["errors"]
-        .as_array()
-        .unwrap()
+    let errors: Vec<&str> = items(&report["errors"])
         .iter()
         .map(|e| e.as_str().unwrap())
         .collect();
@@ -111,11 +97,7 @@ async fn the_product_page_walk(kind: StoreKind) {
     assert_eq!(report["checks"][0]["code"], "dkim_missing");
 
     // Publish every row at the "DNS provider", then verify.
-    app.publish(&created["dns_records"]);
-    let (status, report) = app
-        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
-        .await;
-    assert_eq!(status, 200);
+    let report = app.publish_and_verify(&id, &created["dns_records"]).await;
     assert_eq!(
         json!({
             "domain": report["domain"], "verified": report["verified"], "dkim_verified": report["dkim_verified"],
@@ -133,23 +115,18 @@ async fn the_product_page_walk(kind: StoreKind) {
         assert_eq!(check["answered_by"], "resolver", "{check}");
     }
     assert_eq!(checks[1]["details"]["include_reached"], true);
-    let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    let (_, domain) = app.get_domain(&id, &admin).await;
     assert_eq!(domain["verified"], true);
     assert_eq!(domain["status"], "verified");
     assert!(domain["last_verified_at"].is_string());
     assert!(
-        domain["dns_records"]
-            .as_array()
-            .unwrap()
+        items(&domain["dns_records"])
             .iter()
             .all(|r| r["status"] == "verified")
     );
 
     // Rotating: a new selector, published, verified, promoted.
-    let (status, rotation) = app
-        .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
-        .await;
-    assert_eq!(status, 202, "{rotation}");
+    let rotation = app.rotate_dkim(&id, &admin).await.expect_status(202);
     assert_eq!(rotation["new_selector"], "scaisend2");
     assert_eq!(rotation["active_selector"], "scaisend");
     assert_eq!(
@@ -163,26 +140,20 @@ async fn the_product_page_walk(kind: StoreKind) {
             .starts_with("v=DKIM1; k=rsa; p=")
     );
 
-    let (_, report) = app
-        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
-        .await;
+    let (_, report) = app.verify_domain(&id, &admin).await;
     assert_eq!(
         report["verified"], true,
         "the old key keeps signing until the new one is seen"
     );
-    let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    let (_, domain) = app.get_domain(&id, &admin).await;
     assert_eq!(domain["dkim_selector"], "scaisend");
 
-    app.publish(&domain["dns_records"]);
-    let (_, report) = app
-        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
-        .await;
-    assert_eq!(report["verified"], true);
+    let report = app.publish_and_verify(&id, &domain["dns_records"]).await;
     assert_eq!(
         report["checks"][0]["host"],
         "scaisend2._domainkey.mail.example.com"
     );
-    let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    let (_, domain) = app.get_domain(&id, &admin).await;
     assert_eq!(domain["dkim_selector"], "scaisend2");
     let hosts = dns_hosts(&domain["dns_records"]);
     assert!(
@@ -194,28 +165,23 @@ async fn the_product_page_walk(kind: StoreKind) {
     );
 
     // Removing the old selector; the active one cannot be removed.
-    let (status, problem) = app
-        .delete(&format!("/api/admin/domains/{id}/dkim/scaisend2"), &admin)
-        .await;
-    assert_eq!(status, 409, "{problem}");
-    let (status, domain) = app
-        .delete(&format!("/api/admin/domains/{id}/dkim/scaisend"), &admin)
-        .await;
-    assert_eq!(status, 200, "{domain}");
+    app.remove_selector(&id, "scaisend2", &admin)
+        .await
+        .expect_status(409);
+    let domain = app
+        .remove_selector(&id, "scaisend", &admin)
+        .await
+        .expect_status(200);
     assert!(dns_hosts(&domain["dns_records"]).contains(&(
         "scaisend._domainkey.mail.example.com".into(),
         "remove".into()
     )));
 
     // Deactivating.
-    let (status, domain) = app
-        .patch(
-            &format!("/api/admin/domains/{id}"),
-            &admin,
-            json!({"is_active": false}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let domain = app
+        .patch_domain(&id, &admin, json!({"is_active": false}))
+        .await
+        .expect_status(200);
     assert_eq!(domain["is_active"], false);
     assert_eq!(
         domain["status"], "inactive",
@@ -223,16 +189,11 @@ async fn the_product_page_walk(kind: StoreKind) {
     );
 
     // The timeline, newest first.
-    let (status, events) = app
+    let events = app
         .get(&format!("/api/admin/domains/{id}/events"), &admin)
-        .await;
-    assert_eq!(status, 200);
-    let kinds: Vec<&str> = events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+        .await
+        .expect_status(200);
+    let kinds = strings(&events["data"], "type");
     assert_eq!(kinds.first(), Some(&"deactivated"));
     assert_eq!(kinds.last(), Some(&"created"));
     for expected in [
@@ -248,33 +209,25 @@ async fn the_product_page_walk(kind: StoreKind) {
         );
     }
     assert!(
-        events["data"]
-            .as_array()
-            .unwrap()
+        items(&events["data"])
             .iter()
             .all(|e| e["actor"] == "tenant_admin-user")
     );
 
     // Deleting.
-    let (status, _) = app
-        .delete(&format!("/api/admin/domains/{id}"), &admin)
-        .await;
-    assert_eq!(status, 204);
-    let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
-    assert_eq!(status, 404);
+    app.delete_domain(&id, &admin).await.expect_status(204);
+    app.get_domain(&id, &admin).await.expect_status(404);
 }
 
 async fn shared_domains_belong_to_the_partner(kind: StoreKind) {
     let app = TestApp::spawn(kind).await;
     let operator = app.token("partner_operator", None, Some("p1"));
-    let (status, shared) = app
-        .post(
-            "/api/admin/domains",
+    let shared = app
+        .create_domain(
             &operator,
             json!({"domain": "noreply.platform.example", "is_shared": true}),
         )
         .await;
-    assert_eq!(status, 201, "{shared}");
     assert_eq!(shared["is_shared"], true);
     assert!(shared["tenant_id"].is_null());
     let id = shared["id"].as_str().unwrap();
@@ -282,72 +235,37 @@ async fn shared_domains_belong_to_the_partner(kind: StoreKind) {
     // Every tenant of the partner reads it; none may change it.
     for tenant in ["t1", "t2"] {
         let token = app.token("tenant_admin", Some(tenant), Some("p1"));
-        let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &token).await;
-        assert_eq!(status, 200);
-        let (status, problem) = app
-            .patch(
-                &format!("/api/admin/domains/{id}"),
-                &token,
-                json!({"is_active": false}),
-            )
-            .await;
-        assert_eq!(status, 403, "{problem}");
-        let (status, _) = app
-            .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &token)
-            .await;
-        assert_eq!(status, 403);
-        let (status, _) = app
-            .delete(&format!("/api/admin/domains/{id}"), &token)
-            .await;
-        assert_eq!(status, 403);
+        app.get_domain(id, &token).await.expect_status(200);
+        app.patch_domain(id, &token, json!({"is_active": false}))
+            .await
+            .expect_status(403);
+        app.rotate_dkim(id, &token).await.expect_status(403);
+        app.delete_domain(id, &token).await.expect_status(403);
     }
     // Another partner's tenants and operators do not see it at all.
     let stranger = app.token("tenant_admin", Some("t1"), Some("p2"));
-    let (status, _) = app
-        .get(&format!("/api/admin/domains/{id}"), &stranger)
-        .await;
-    assert_eq!(status, 404);
+    app.get_domain(id, &stranger).await.expect_status(404);
     let other_operator = app.token("partner_operator", None, Some("p2"));
-    let (status, _) = app
-        .patch(
-            &format!("/api/admin/domains/{id}"),
-            &other_operator,
-            json!({"is_active": false}),
-        )
-        .await;
-    assert_eq!(status, 404);
+    app.patch_domain(id, &other_operator, json!({"is_active": false}))
+        .await
+        .expect_status(404);
     // Its operator may change it; a tenant admin may not create a shared one.
-    let (status, _) = app
-        .patch(
-            &format!("/api/admin/domains/{id}"),
-            &operator,
-            json!({"dmarc_policy": "reject"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = app
-        .post(
-            "/api/admin/domains",
-            &app.admin(),
-            json!({"domain": "x.platform.example", "is_shared": true}),
-        )
-        .await;
-    assert_eq!(status, 403);
+    app.patch_domain(id, &operator, json!({"dmarc_policy": "reject"}))
+        .await
+        .expect_status(200);
+    app.post_domain(
+        &app.admin(),
+        json!({"domain": "x.platform.example", "is_shared": true}),
+    )
+    .await
+    .expect_status(403);
     // An operator may read a tenant's domain but not change it.
     let tenant_domain = app.create_product_page_domain().await;
     let tid = tenant_domain["id"].as_str().unwrap();
-    let (status, _) = app
-        .get(&format!("/api/admin/domains/{tid}"), &operator)
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = app
-        .patch(
-            &format!("/api/admin/domains/{tid}"),
-            &operator,
-            json!({"is_active": false}),
-        )
-        .await;
-    assert_eq!(status, 403);
+    app.get_domain(tid, &operator).await.expect_status(200);
+    app.patch_domain(tid, &operator, json!({"is_active": false}))
+        .await
+        .expect_status(403);
 }
 
 async fn rotation_conflicts_and_cancel(kind: StoreKind) {
@@ -355,23 +273,17 @@ async fn rotation_conflicts_and_cancel(kind: StoreKind) {
     let admin = app.admin();
     let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
-    let (status, _) = app
-        .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
-        .await;
-    assert_eq!(status, 202);
-    let (status, problem) = app
-        .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
-        .await;
-    assert_eq!(status, 409);
+    app.rotate_dkim(id, &admin).await.expect_status(202);
+    let problem = app.rotate_dkim(id, &admin).await.expect_status(409);
     assert!(
         problem["detail"].as_str().unwrap().contains("scaisend2"),
         "{problem}"
     );
     // Cancel the pending rotation.
-    let (status, domain) = app
-        .delete(&format!("/api/admin/domains/{id}/dkim/scaisend2"), &admin)
-        .await;
-    assert_eq!(status, 200);
+    let domain = app
+        .remove_selector(id, "scaisend2", &admin)
+        .await
+        .expect_status(200);
     assert_eq!(domain["dkim_selector"], "scaisend");
     let states: Vec<(&str, &str)> = domain["dkim_keys"]
         .as_array()
@@ -389,28 +301,19 @@ async fn rotation_conflicts_and_cancel(kind: StoreKind) {
         vec![("scaisend", "active"), ("scaisend2", "removed")]
     );
     // Selectors are never reused.
-    let (_, rotation) = app
-        .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
-        .await;
+    let (_, rotation) = app.rotate_dkim(id, &admin).await;
     assert_eq!(rotation["new_selector"], "scaisend3");
     // An unknown selector is 404; removing twice is 409.
-    let (status, _) = app
-        .delete(&format!("/api/admin/domains/{id}/dkim/nope"), &admin)
-        .await;
-    assert_eq!(status, 404);
-    let (status, _) = app
-        .delete(&format!("/api/admin/domains/{id}/dkim/scaisend2"), &admin)
-        .await;
-    assert_eq!(status, 409);
+    app.remove_selector(id, "nope", &admin)
+        .await
+        .expect_status(404);
+    app.remove_selector(id, "scaisend2", &admin)
+        .await
+        .expect_status(409);
     let (_, events) = app
-        .get(&format!("/api/admin/domains/{id}/events"), &admin)
+        .get(&format!("{}/events", domain_path(id)), &admin)
         .await;
-    let kinds: Vec<&str> = events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let kinds = strings(&events["data"], "type");
     assert_eq!(
         kinds,
         vec![
@@ -426,25 +329,15 @@ async fn lists_filter_and_paginate(kind: StoreKind) {
     let app = TestApp::spawn(kind).await;
     let admin = app.admin();
     for n in 0..5 {
-        let (status, _) = app
-            .post(
-                "/api/admin/domains",
-                &admin,
-                json!({"domain": format!("m{n}.example.com")}),
-            )
+        app.create_domain(&admin, json!({"domain": format!("m{n}.example.com")}))
             .await;
-        assert_eq!(status, 201);
     }
     let other = app.token("tenant_admin", Some("t2"), Some("p1"));
-    app.post(
-        "/api/admin/domains",
-        &other,
-        json!({"domain": "other.example.com"}),
-    )
-    .await;
+    app.post_domain(&other, json!({"domain": "other.example.com"}))
+        .await;
     let first = app.create_product_page_domain().await;
-    app.patch(
-        &format!("/api/admin/domains/{}", first["id"].as_str().unwrap()),
+    app.patch_domain(
+        first["id"].as_str().unwrap(),
         &admin,
         json!({"is_active": false}),
     )
@@ -457,14 +350,11 @@ async fn lists_filter_and_paginate(kind: StoreKind) {
             Some(c) => format!("/api/admin/domains?limit=2&cursor={c}"),
             None => "/api/admin/domains?limit=2".to_owned(),
         };
-        let (status, page) = app.get(&path, &admin).await;
-        assert_eq!(status, 200, "{page}");
+        let page = app.get(&path, &admin).await.expect_status(200);
         seen.extend(
-            page["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d["domain"].as_str().unwrap().to_owned()),
+            strings(&page["data"], "domain")
+                .into_iter()
+                .map(str::to_owned),
         );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -477,19 +367,14 @@ async fn lists_filter_and_paginate(kind: StoreKind) {
     assert_eq!(inactive["data"].as_array().unwrap().len(), 1);
     let (_, verified) = app.get("/api/admin/domains?verified=true", &admin).await;
     assert!(verified["data"].as_array().unwrap().is_empty());
-    let (status, problem) = app
+    let problem = app
         .get(
             "/api/admin/domains?limit=500&verified=maybe&cursor=notacursor",
             &admin,
         )
-        .await;
-    assert_eq!(status, 422);
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+        .await
+        .expect_status(422);
+    let fields = strings(&problem["errors"], "field");
     assert!(
         fields.contains(&"limit") && fields.contains(&"verified") && fields.contains(&"cursor"),
         "{problem}"

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use time::Duration;
 
 use crate::both_stores;
-use crate::support::{StoreKind, TestApp, dns_client, serve_zone};
+use crate::support::{StoreKind, TestApp, dns_client, domain_path, serve_zone, strings};
 
 const MESSAGE: &str = "From: Alerts <alerts@mail.example.com>\r\nTo: user@example.org\r\nSubject: Your code\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@mail.example.com>\r\n\r\nYour code is 123456.\r\n";
 
@@ -34,23 +34,10 @@ fn to_publish(domain: &Value) -> Vec<(String, String, String)> {
 /// Signs [`MESSAGE`] through the internal endpoint: the signed message and the selectors
 /// of its signatures, joined with spaces.
 async fn sign(app: &TestApp) -> (Vec<u8>, String) {
-    let (status, body) = app
-        .post(
-            "/api/internal/dkim/sign",
-            &app.service_token(),
-            json!({"tenant_id": "t1", "partner_id": "p1", "message": MESSAGE}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = app.sign(MESSAGE).await;
     (
         body["signed_message"].as_str().unwrap().as_bytes().to_vec(),
-        body["signatures"]
-            .as_array()
-            .expect("signatures")
-            .iter()
-            .map(|s| s["selector"].as_str().unwrap())
-            .collect::<Vec<_>>()
-            .join(" "),
+        strings(&body["signatures"], "selector").join(" "),
     )
 }
 
@@ -120,19 +107,16 @@ async fn cname_walk(kind: StoreKind, algorithms: &[&str]) {
     let (app, clock) = TestApp::spawn_on_manual_clock(kind).await;
     let zone = app.serve_zone().await;
     let admin = app.admin();
-    let (status, created) = app
-        .post(
-            "/api/admin/domains",
+    let created = app
+        .create_domain(
             &admin,
             json!({"domain": "mail.example.com", "dmarc_policy": "quarantine",
                    "dkim_mode": "cname", "dkim_algorithms": algorithms}),
         )
         .await;
-    assert_eq!(status, 201, "{created}");
     assert_eq!(created["dkim_mode"], "cname");
     assert_eq!(created["dkim_algorithms"], json!(algorithms));
     let id = created["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/admin/domains/{id}");
 
     // Two CNAMEs per algorithm into our zone, SPF and DMARC: all the tenant ever
     // publishes.
@@ -166,11 +150,8 @@ async fn cname_walk(kind: StoreKind, algorithms: &[&str]) {
     }
     let first_slots: Vec<String> = first_selectors.split(' ').map(target_of).collect();
     let second_slots: Vec<String> = second_selectors.split(' ').map(target_of).collect();
-    app.publish(&created["dns_records"]);
 
-    let (status, report) = app.post_empty(&format!("{path}/verify"), &admin).await;
-    assert_eq!(status, 200, "{report}");
-    assert_eq!(report["verified"], true, "{report}");
+    let report = app.publish_and_verify(&id, &created["dns_records"]).await;
     assert_eq!(report["dkim_verified"], true, "{report}");
 
     // Our zone serves the key behind the first slot; mail signed with it verifies by
@@ -184,9 +165,9 @@ async fn cname_walk(kind: StoreKind, algorithms: &[&str]) {
     assert!(verifies(&app, &signed_before).await);
 
     // Rotate: the new key goes into the standby slot and is served at once ...
-    let (status, rotation) = app.post_empty(&format!("{path}/rotate-dkim"), &admin).await;
+    let (status, rotation) = app.rotate_dkim(&id, &admin).await;
     assert!(status == 200 || status == 202, "{status} {rotation}");
-    let (_, domain) = app.get(&path, &admin).await;
+    let (_, domain) = app.get_domain(&id, &admin).await;
     assert_eq!(
         to_publish(&domain),
         rows,
@@ -213,7 +194,7 @@ async fn cname_walk(kind: StoreKind, algorithms: &[&str]) {
         verifies(&app, &signed_before).await,
         "mail signed before the rotation still verifies while the old key retires"
     );
-    let (_, domain) = app.get(&path, &admin).await;
+    let (_, domain) = app.get_domain(&id, &admin).await;
     assert_eq!(
         to_publish(&domain),
         rows,
@@ -239,7 +220,7 @@ async fn cname_walk(kind: StoreKind, algorithms: &[&str]) {
         "a revoked key verifies nothing"
     );
     assert!(verifies(&app, &signed_after).await);
-    let events = app.event_types(&path, &admin).await;
+    let events = app.event_types(&domain_path(&id), &admin).await;
     for step in ["rotation_started", "selector_promoted", "selector_removed"] {
         assert!(events.iter().any(|e| e == step), "{step} in {events:?}");
     }
@@ -266,22 +247,20 @@ async fn instances_on_one_postgres_serve_the_same_zone_and_survive_an_outage() {
     ))
     .await;
     let admin = app.admin();
-    let (status, created) = app
-        .post(
-            "/api/admin/domains",
+    let created = app
+        .create_domain(
             &admin,
             json!({"domain": "mail.example.com", "dkim_mode": "cname"}),
         )
         .await;
-    assert_eq!(status, 201, "{created}");
     let standby = to_publish(&created)
         .into_iter()
         .filter(|r| r.0 == "CNAME")
         .nth(1)
         .expect("a standby slot")
         .2;
-    let path = format!("/api/admin/domains/{}", created["id"].as_str().unwrap());
-    let (status, body) = app.post_empty(&format!("{path}/rotate-dkim"), &admin).await;
+    let id = created["id"].as_str().unwrap();
+    let (status, body) = app.rotate_dkim(id, &admin).await;
     assert!(status == 200 || status == 202, "{status} {body}");
     let started = std::time::Instant::now();
     let key = until(first.local_addr(), &standby, |r| r.is_some())

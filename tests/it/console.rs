@@ -23,7 +23,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt as _;
 use serde_json::{Value, json};
 
-use crate::support::{StoreKind, TestApp};
+use crate::support::{Answer as _, StoreKind, TestApp};
 
 /// How long any one thing may take before the test fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -89,7 +89,7 @@ async fn walk(app: &TestApp, b: &Browser) {
         .strip_prefix("/console/domains/")
         .expect("the domain's page")
         .to_owned();
-    let (_, api) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    let (_, api) = app.get_domain(&id, &admin).await;
 
     // 3. Its three records, each host in full and relative to the zone, each with Copy.
     let rows = b.records().await;
@@ -156,18 +156,17 @@ async fn walk(app: &TestApp, b: &Browser) {
         ["verified", "verified", "verified"]
     );
     let check = b.text("article.check[data-check=spf]").await;
-    for shown in [
-        "Expected",
-        "Found",
-        "Answered by",
-        "spf_ok",
-        "mail.example.com",
-    ] {
-        assert!(
-            check.contains(shown),
-            "the SPF verdict shows {shown}: {check}"
-        );
-    }
+    assert_shows(
+        &check,
+        "the SPF verdict",
+        &[
+            "Expected",
+            "Found",
+            "Answered by",
+            "spf_ok",
+            "mail.example.com",
+        ],
+    );
     assert_eq!(
         b.texts("table.records [data-kind=status] .light-text")
             .await,
@@ -222,7 +221,7 @@ async fn walk(app: &TestApp, b: &Browser) {
     b.wait_for_text(".notice", "Deactivated").await;
     assert_eq!(b.standing().await, ["–", "Inactive"]);
     assert_eq!(b.buttons_named("Activate").await.len(), 1);
-    let (_, after) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    let (_, after) = app.get_domain(&id, &admin).await;
     assert_eq!(after["is_active"], false);
     b.page_checks(app, "domain-inactive").await;
 
@@ -277,15 +276,14 @@ async fn walk(app: &TestApp, b: &Browser) {
     b.click_button("Delete permanently").await;
     b.wait_for_text("form.confirm .field-error", "exactly")
         .await;
-    let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    let (status, _) = app.get_domain(&id, &admin).await;
     assert_eq!(status, 200, "a wrong name deletes nothing");
     b.page_checks(app, "domain-delete-confirm").await;
     b.fill("confirm", "mail.example.com").await;
     b.click_button("Delete permanently").await;
     b.wait_for_heading("Domains").await;
     b.wait_for_text(".empty", "No domains yet").await;
-    let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
-    assert_eq!(status, 404);
+    app.get_domain(&id, &admin).await.expect_status(404);
 
     dual_signing_with_a_return_path(app, b).await;
 
@@ -319,7 +317,7 @@ async fn dual_signing_with_a_return_path(app: &TestApp, b: &Browser) {
         .strip_prefix("/console/domains/")
         .expect("the domain's page")
         .to_owned();
-    let (_, api) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    let (_, api) = app.get_domain(&id, &admin).await;
     assert_eq!(
         api["dkim_algorithms"],
         json!(["rsa-sha256", "ed25519-sha256"])
@@ -351,14 +349,16 @@ async fn dual_signing_with_a_return_path(app: &TestApp, b: &Browser) {
         .await;
     assert!(mx.starts_with("MX "), "{mx}");
     let facts = b.text("dl.facts").await;
-    for shown in [
-        "RSA and Ed25519",
-        "TXT records",
-        "bounces.news.example.com",
-        "Return path verified",
-    ] {
-        assert!(facts.contains(shown), "the facts show {shown}: {facts}");
-    }
+    assert_shows(
+        &facts,
+        "the facts",
+        &[
+            "RSA and Ed25519",
+            "TXT records",
+            "bounces.news.example.com",
+            "Return path verified",
+        ],
+    );
     assert_eq!(
         b.texts("table.keys tbody td[data-label=Algorithm]").await,
         ["RSA", "Ed25519"]
@@ -375,17 +375,16 @@ async fn dual_signing_with_a_return_path(app: &TestApp, b: &Browser) {
         ["verified", "verified", "verified", "verified"]
     );
     let check = b.text("article.check[data-check=return_path]").await;
-    for shown in [
-        "Return path",
-        "return_path_ok",
-        "bounces.news.example.com",
-        "Answered by",
-    ] {
-        assert!(
-            check.contains(shown),
-            "the return path verdict shows {shown}: {check}"
-        );
-    }
+    assert_shows(
+        &check,
+        "the return path verdict",
+        &[
+            "Return path",
+            "return_path_ok",
+            "bounces.news.example.com",
+            "Answered by",
+        ],
+    );
     let verified = b
         .text("dl.facts")
         .await
@@ -502,12 +501,7 @@ impl Browser {
     /// headers, the browser logged no error, and a screenshot is kept.
     async fn page_checks(&self, app: &TestApp, name: &str) {
         let path = self.path().await;
-        let response = app
-            .client
-            .get(format!("{}{path}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let response = app.get_without_token(&path).await;
         assert_eq!(response.status(), 200, "{path}");
         let headers = response.headers();
         assert_eq!(
@@ -526,7 +520,7 @@ impl Browser {
     async fn assert_only_logged(&self, expected: &[&str]) {
         let log = self
             .client
-            .issue_cmd(BrowserLog)
+            .issue_cmd(browser_log())
             .await
             .expect("the browser log reads");
         let errors: Vec<String> = log
@@ -725,7 +719,7 @@ impl Browser {
     /// The first Copy button puts `text` on the clipboard, and says so.
     async fn assert_copies_to_clipboard(&self, text: &str) {
         self.client
-            .issue_cmd(GrantClipboard)
+            .issue_cmd(grant_clipboard())
             .await
             .expect("clipboard permission");
         self.buttons_named("Copy").await[0].click().await.unwrap();
@@ -802,6 +796,14 @@ where
     false
 }
 
+/// Asserts that `text`, what the page shows as `what`, holds each of `expected`.
+#[track_caller]
+fn assert_shows(text: &str, what: &str, expected: &[&str]) {
+    for shown in expected {
+        assert!(text.contains(shown), "{what} shows {shown}: {text}");
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -817,45 +819,40 @@ fn screenshot_dir() -> PathBuf {
         .join("console-screenshots")
 }
 
-/// chromedriver's command for the browser's console log since the last read.
+/// A chromedriver command beyond fantoccini's: `POST session/{id}/{path}` with `body`.
 #[derive(Debug)]
-struct BrowserLog;
+struct SessionCommand {
+    path: &'static str,
+    body: Value,
+}
 
-impl WebDriverCompatibleCommand for BrowserLog {
+impl WebDriverCompatibleCommand for SessionCommand {
     fn endpoint(
         &self,
         base: &url::Url,
         session: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+        let session = session.unwrap_or_default();
+        base.join(&format!("session/{session}/{}", self.path))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"type": "browser"}).to_string()),
-        )
+        (http::Method::POST, Some(self.body.to_string()))
+    }
+}
+
+/// chromedriver's command for the browser's console log since the last read.
+fn browser_log() -> SessionCommand {
+    SessionCommand {
+        path: "se/log",
+        body: json!({"type": "browser"}),
     }
 }
 
 /// WebDriver's Set Permission: lets the page read the clipboard back.
-#[derive(Debug)]
-struct GrantClipboard;
-
-impl WebDriverCompatibleCommand for GrantClipboard {
-    fn endpoint(
-        &self,
-        base: &url::Url,
-        session: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base.join(&format!(
-            "session/{}/permissions",
-            session.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let body: Value = json!({"descriptor": {"name": "clipboard-read"}, "state": "granted"});
-        (http::Method::POST, Some(body.to_string()))
+fn grant_clipboard() -> SessionCommand {
+    SessionCommand {
+        path: "permissions",
+        body: json!({"descriptor": {"name": "clipboard-read"}, "state": "granted"}),
     }
 }

@@ -7,23 +7,13 @@ use test_dns::{Record, RecordKind};
 use time::Duration;
 
 use crate::both_stores;
-use crate::support::{StoreKind, TestApp};
+use crate::support::{Answer as _, StoreKind, TestApp, items, string_pairs};
 
 both_stores!(bytes_in_dns_data_make_invalid_records_never_errors);
 
 /// The three hosts and the value we ask for at each, from a `dns_records` answer.
 fn hosts_and_values(created: &Value) -> Vec<(String, String)> {
-    created["dns_records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["host"].as_str().unwrap().to_owned(),
-                r["value"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    string_pairs(&created["dns_records"], "host", "value")
 }
 
 /// Publishes at each host our own value with `bytes` spliced in where every record's
@@ -59,10 +49,7 @@ fn publish_with(
 
 /// The domain's stored verdicts as the API reads them back, in DKIM, SPF, DMARC order.
 async fn stored_checks(app: &TestApp, id: &str) -> Value {
-    let (status, domain) = app
-        .get(&format!("/api/admin/domains/{id}"), &app.admin())
-        .await;
-    assert_eq!(status, 200, "{domain}");
+    let domain = app.get_domain(&id, &app.admin()).await.expect_status(200);
     ["dkim", "spf", "dmarc"]
         .iter()
         .map(|c| domain["checks"][c].clone())
@@ -93,13 +80,10 @@ async fn bytes_in_dns_data_make_invalid_records_never_errors(kind: StoreKind) {
 
     // `verify` answers 200, with each record judged invalid and shown escaped.
     let found = publish_with(&app, &records, b"\0\x1b\xff", "\\000\\027\\255");
-    let (status, report) = app
-        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
-        .await;
-    assert_eq!(status, 200, "{report}");
+    let report = app.verify_domain(&id, &admin).await.expect_status(200);
     assert_eq!(report["verified"], false);
     assert_invalid(&report["checks"], &found, "a NUL byte");
-    assert_eq!(report["errors"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(items(&report["errors"]).len(), 3, "{report}");
     // What was stored reads back the same.
     assert_invalid(&stored_checks(&app, &id).await, &found, "a NUL byte");
 
@@ -126,9 +110,9 @@ async fn bytes_in_dns_data_make_invalid_records_never_errors(kind: StoreKind) {
     assert_eq!(again.checked + again.released, 0, "{again:?}");
 
     // The timeline, which quotes what changed, reads back too.
-    let (status, events) = app
+    let events = app
         .get(&format!("/api/admin/domains/{id}/events"), &admin)
-        .await;
-    assert_eq!(status, 200, "{events}");
-    assert!(!events["data"].as_array().unwrap().is_empty());
+        .await
+        .expect_status(200);
+    assert!(!items(&events["data"]).is_empty());
 }

@@ -5,76 +5,51 @@ use adapter_http::Claims;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::support::{StoreKind, TestApp, now, send};
+use crate::support::{
+    Answer as _, DOMAINS, StoreKind, TestApp, domain_path, expect_problem_response, now, send,
+    strings,
+};
 
-fn assert_problem(status: u16, body: &Value, expected: u16) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(body["status"], expected, "{body}");
-    for field in ["type", "title", "detail"] {
-        assert!(body[field].is_string(), "problem lacks {field}: {body}");
-    }
+/// Asserts that the first field error of `problem` names `field` with a message that
+/// says `says`.
+#[track_caller]
+fn assert_first_error(problem: &Value, field: &str, says: &str) {
+    let error = &problem["errors"][0];
+    assert_eq!(error["field"], field, "{problem}");
+    assert!(
+        error["message"].as_str().unwrap().contains(says),
+        "{problem}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_status_is_problem_json() {
     let app = TestApp::spawn(StoreKind::Sqlite).await;
     let admin = app.admin();
-    let url = format!("{}/api/admin/domains", app.base);
+    let post = || app.request(reqwest::Method::POST, DOMAINS, &admin);
 
     // 400: not JSON; JSON that is not an object.
     for body in ["{\"domain\": ", "[1, 2]"] {
-        let response = app
-            .client
-            .post(&url)
-            .bearer_auth(&admin)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json"
-        );
-        let (status, problem) = send_response(response).await;
-        assert_problem(status, &problem, 400);
+        let request = post().header("content-type", "application/json").body(body);
+        expect_problem_response(request, 400).await;
     }
 
     // 415: JSON without saying so.
-    let (status, problem) = send(
-        app.client
-            .post(&url)
-            .bearer_auth(&admin)
-            .body(r#"{"domain": "a.example.com"}"#),
-    )
-    .await;
-    assert_problem(status, &problem, 415);
-    let (status, problem) = send(
-        app.client
-            .post(&url)
-            .bearer_auth(&admin)
-            .header("content-type", "text/plain")
-            .body("{}"),
-    )
-    .await;
-    assert_problem(status, &problem, 415);
+    send(post().body(r#"{"domain": "a.example.com"}"#))
+        .await
+        .expect_problem(415);
+    send(post().header("content-type", "text/plain").body("{}"))
+        .await
+        .expect_problem(415);
 
     // 413: over 64 KiB.
     let huge = json!({"domain": "a.example.com", "dmarc_rua_email": "x".repeat(70 * 1024)});
-    let (status, problem) = app.post("/api/admin/domains", &admin, huge).await;
-    assert_problem(status, &problem, 413);
+    app.post_domain(&admin, huge).await.expect_problem(413);
 
     // 422: every invalid field at once, each named.
-    let (status, problem) = app
-        .post("/api/admin/domains", &admin, json!({"domain": "co.uk", "dmarc_policy": "block", "dmarc_rua_email": "a@example.com; p=none", "dkim_key_bits": 1024}))
-        .await;
-    assert_problem(status, &problem, 422);
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let invalid = json!({"domain": "co.uk", "dmarc_policy": "block", "dmarc_rua_email": "a@example.com; p=none", "dkim_key_bits": 1024});
+    let problem = app.post_domain(&admin, invalid).await.expect_problem(422);
+    let fields = strings(&problem["errors"], "field");
     assert_eq!(
         fields,
         vec!["domain", "dmarc_policy", "dmarc_rua_email", "dkim_key_bits"]
@@ -84,40 +59,27 @@ async fn every_error_status_is_problem_json() {
         messages.contains("public suffix") && messages.contains("too weak"),
         "{messages}"
     );
-    let (status, problem) = app.post("/api/admin/domains", &admin, json!({})).await;
-    assert_problem(status, &problem, 422);
+    let problem = app.post_domain(&admin, json!({})).await.expect_problem(422);
     assert_eq!(problem["errors"][0]["field"], "domain");
-    let (status, problem) = app
-        .post("/api/admin/domains", &admin, json!({"domain": 42}))
-        .await;
-    assert_problem(status, &problem, 422);
+    let problem = app
+        .post_domain(&admin, json!({"domain": 42}))
+        .await
+        .expect_problem(422);
     assert_eq!(problem["errors"][0]["field"], "domain");
-    let (status, problem) = app
-        .post(
-            "/api/admin/domains",
-            &admin,
-            json!({"domain": "a.example.com", "colour": "blue"}),
-        )
-        .await;
-    assert_problem(status, &problem, 422);
+    let problem = app
+        .post_domain(&admin, json!({"domain": "a.example.com", "colour": "blue"}))
+        .await
+        .expect_problem(422);
     assert_eq!(problem["errors"][0]["field"], "colour");
 
-    let (status, problem) = app
-        .post(
-            "/api/admin/domains",
+    let problem = app
+        .post_domain(
             &admin,
             json!({"domain": "a.example.com", "dkim_rotation_days": 0}),
         )
-        .await;
-    assert_problem(status, &problem, 422);
-    assert_eq!(problem["errors"][0]["field"], "dkim_rotation_days");
-    assert!(
-        problem["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("between 1 and 3650"),
-        "{problem}"
-    );
+        .await
+        .expect_problem(422);
+    assert_first_error(&problem, "dkim_rotation_days", "between 1 and 3650");
 
     // Nothing was created by any of the above.
     let (_, list) = app.get("/api/admin/domains", &admin).await;
@@ -125,41 +87,21 @@ async fn every_error_status_is_problem_json() {
 
     // 409: the same domain twice.
     let created = app.create_product_page_domain().await;
-    let (status, problem) = app
-        .post(
-            "/api/admin/domains",
-            &admin,
-            json!({"domain": "MAIL.example.com."}),
-        )
-        .await;
-    assert_problem(status, &problem, 409);
+    app.post_domain(&admin, json!({"domain": "MAIL.example.com."}))
+        .await
+        .expect_problem(409);
     let id = created["id"].as_str().unwrap();
 
     // 422 on PATCH: a field that cannot change, named.
-    let (status, problem) = app
-        .patch(
-            &format!("/api/admin/domains/{id}"),
-            &admin,
-            json!({"domain": "other.example.com"}),
-        )
-        .await;
-    assert_problem(status, &problem, 422);
-    assert_eq!(problem["errors"][0]["field"], "domain");
-    assert!(
-        problem["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("is_active"),
-        "{problem}"
-    );
-    let (status, domain) = app
-        .patch(
-            &format!("/api/admin/domains/{id}"),
-            &admin,
-            json!({"dmarc_rua_email": null}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let problem = app
+        .patch_domain(id, &admin, json!({"domain": "other.example.com"}))
+        .await
+        .expect_problem(422);
+    assert_first_error(&problem, "domain", "is_active");
+    let domain = app
+        .patch_domain(id, &admin, json!({"dmarc_rua_email": null}))
+        .await
+        .expect_status(200);
     assert!(domain["dmarc_rua_email"].is_null());
 
     // 404: unknown, malformed, or another tenant's.
@@ -168,81 +110,47 @@ async fn every_error_status_is_problem_json() {
         "/api/admin/domains/nonsense",
         "/api/nothing-here",
     ] {
-        let (status, problem) = app.get(path, &admin).await;
-        assert_problem(status, &problem, 404);
+        app.get(path, &admin).await.expect_problem(404);
     }
     let other = app.token("tenant_admin", Some("t2"), Some("p1"));
-    let (status, problem) = app.get(&format!("/api/admin/domains/{id}"), &other).await;
-    assert_problem(status, &problem, 404);
+    app.get_domain(id, &other).await.expect_problem(404);
 
     // 403: a viewer may read but not change.
     let viewer = app.token("tenant_viewer", Some("t1"), Some("p1"));
-    let (status, _) = app.get(&format!("/api/admin/domains/{id}"), &viewer).await;
-    assert_eq!(status, 200);
-    let (status, problem) = app
-        .patch(
-            &format!("/api/admin/domains/{id}"),
-            &viewer,
-            json!({"is_active": false}),
-        )
-        .await;
-    assert_problem(status, &problem, 403);
+    app.get_domain(id, &viewer).await.expect_status(200);
+    app.patch_domain(id, &viewer, json!({"is_active": false}))
+        .await
+        .expect_problem(403);
 
     // Every answer carries a request id.
-    let response = app
-        .client
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_token("/healthz").await;
     assert_eq!(
         response.headers()["x-request-id"].to_str().unwrap().len(),
         26
     );
 }
 
-async fn send_response(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_goes_down_answers_503_with_retry_after() {
     let app = TestApp::spawn_behind_proxy().await;
     let admin = app.admin();
-    let created = app.create_product_page_domain().await;
-    let id = created["id"].as_str().unwrap();
+    let id = app.create_product_page_domain_id().await;
     // Lose the database the way production does: connections die, new ones are refused.
     app.proxy.as_ref().expect("behind a proxy").cut();
-    for path in [
-        format!("/api/admin/domains/{id}"),
-        "/api/admin/domains".to_owned(),
-    ] {
-        let response = app
-            .request(reqwest::Method::GET, &path, &admin)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 503, "{path}");
-        assert!(response.headers().contains_key("retry-after"));
-        let body: Value = response.json().await.unwrap();
-        assert_problem(503, &body, 503);
+    for path in [domain_path(&id), DOMAINS.to_owned()] {
+        let (headers, body) =
+            expect_problem_response(app.request(reqwest::Method::GET, &path, &admin), 503).await;
+        assert!(headers.contains_key("retry-after"), "{path}");
         let text = body.to_string().to_lowercase();
         assert!(
             !text.contains("sqlx") && !text.contains("127.0.0.1") && !text.contains("connection"),
             "no internals in 5xx bodies: {text}"
         );
     }
-    let (status, _) = app
-        .post(
-            "/api/admin/domains",
-            &admin,
-            json!({"domain": "b.example.com"}),
-        )
-        .await;
-    assert_eq!(status, 503);
-    let (status, _) = app.get("/readyz", &admin).await;
-    assert_eq!(status, 503);
+    app.post_domain(&admin, json!({"domain": "b.example.com"}))
+        .await
+        .expect_status(503);
+    app.get("/readyz", &admin).await.expect_status(503);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,15 +169,15 @@ async fn tokens_are_checked_as_contract_section_1_says() {
     };
 
     // No token, not a bearer token.
-    let (status, problem) = send(app.client.get(format!("{}{path}", app.base))).await;
-    assert_problem(status, &problem, 401);
-    let (status, _) = send(
-        app.client
-            .get(format!("{}{path}", app.base))
+    send(app.request_without_token(reqwest::Method::GET, path))
+        .await
+        .expect_problem(401);
+    send(
+        app.request_without_token(reqwest::Method::GET, path)
             .header("authorization", "Basic dTpw"),
     )
-    .await;
-    assert_eq!(status, 401);
+    .await
+    .expect_status(401);
 
     // A bad signature: signed with another secret.
     let forged = adapter_http::issue_token(&[7u8; 32], &claims()).unwrap();
@@ -289,8 +197,7 @@ async fn tokens_are_checked_as_contract_section_1_says() {
         exp: now() - 3600,
         ..claims()
     });
-    let (status, problem) = app.get(path, &expired).await;
-    assert_problem(status, &problem, 401);
+    let problem = app.get(path, &expired).await.expect_problem(401);
     assert!(problem["detail"].as_str().unwrap().contains("expired"));
     let no_exp = format!(
         "{}.{}.sig",
@@ -314,39 +221,20 @@ async fn tokens_are_checked_as_contract_section_1_says() {
     assert_eq!(app.get(path, &app.token_with(claims())).await.0, 200);
     let service = app.service_token();
     assert_eq!(app.get(path, &service).await.0, 403);
-    let (status, _) = app
-        .post("/api/internal/sender-authorization", &app.admin(), json!({"tenant_id": "t1", "partner_id": "p1", "from": "a@b.example", "key_mode": "live"}))
-        .await;
-    assert_eq!(status, 403);
-}
-
-/// Sends a request and checks that the answer is an RFC 9457 problem with `expected`.
-async fn assert_problem_response(
-    request: reqwest::RequestBuilder,
-    expected: u16,
-) -> reqwest::header::HeaderMap {
-    let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    assert_eq!(status, expected, "{text}");
-    assert_eq!(
-        headers.get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/problem+json"),
-        "{status}: {text}"
-    );
-    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    assert_problem(status, &body, expected);
-    headers
+    app.post(
+        "/api/internal/sender-authorization",
+        &app.admin(),
+        json!({"tenant_id": "t1", "partner_id": "p1", "from": "a@b.example", "key_mode": "live"}),
+    )
+    .await
+    .expect_status(403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rejection_is_problem_json() {
     let app = TestApp::spawn(StoreKind::Sqlite).await;
     let admin = app.admin();
-    let created = app.create_product_page_domain().await;
-    let id = created["id"].as_str().unwrap();
-    let url = |path: &str| format!("{}{path}", app.base);
+    let id = app.create_product_page_domain_id().await;
     let m = |name: &str| reqwest::Method::from_bytes(name.as_bytes()).unwrap();
 
     let table: Vec<(reqwest::RequestBuilder, u16)> = vec![
@@ -377,7 +265,7 @@ async fn every_rejection_is_problem_json() {
             app.request(m("GET"), "/api/admin/nothing/here", &admin),
             404,
         ),
-        (app.client.get(url("/nope")), 404),
+        (app.request_without_token(m("GET"), "/nope"), 404),
         // JSON, media type and size.
         (
             app.request(m("POST"), "/api/admin/domains", &admin)
@@ -402,14 +290,14 @@ async fn every_rejection_is_problem_json() {
             422,
         ),
         // Tokens.
-        (app.client.get(url("/api/admin/domains")), 401),
+        (app.request_without_token(m("GET"), DOMAINS), 401),
         (
             app.request(m("GET"), "/api/admin/domains", &app.service_token()),
             403,
         ),
     ];
     for (request, expected) in table {
-        assert_problem_response(request, expected).await;
+        expect_problem_response(request, expected).await;
     }
 
     // A path that exists with a method it does not take: 405, and `Allow` lists those it
@@ -434,7 +322,8 @@ async fn every_rejection_is_problem_json() {
         ("DELETE", "/healthz".to_owned(), vec!["GET", "HEAD"]),
         ("GET", "/api/internal/dkim/sign".to_owned(), vec!["POST"]),
     ] {
-        let headers = assert_problem_response(app.request(m(method), &path, &admin), 405).await;
+        let (headers, _) =
+            expect_problem_response(app.request(m(method), &path, &admin), 405).await;
         let allow = headers
             .get("allow")
             .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))

@@ -5,52 +5,40 @@
 use serde_json::{Value, json};
 
 use crate::both_stores;
-use crate::support::{StoreKind, TestApp, send};
+use crate::support::{Answer as _, DKIM_SIGN, StoreKind, TestApp, items, send};
 
-async fn decide(app: &TestApp, token: &str, tenant: &str, from: &str, mode: &str) -> Value {
-    let (status, body) = app
-        .post(
-            "/api/internal/sender-authorization",
-            token,
-            json!({"tenant_id": tenant, "partner_id": "p1", "from": from, "key_mode": mode}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body
+/// The send-time decision for `from` by `tenant` of p1 with a key of `mode`.
+async fn decide(app: &TestApp, tenant: &str, from: &str, mode: &str) -> Value {
+    app.post_sender_authorization(
+        json!({"tenant_id": tenant, "partner_id": "p1", "from": from, "key_mode": mode}),
+    )
+    .await
+    .expect_status(200)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_row_of_the_product_page_table() {
     let app = TestApp::spawn(StoreKind::Sqlite).await;
-    let service = app.service_token();
     let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
 
     // sg_live_*, unverified From: domain → accepted, then failed.
-    let d = decide(&app, &service, "t1", "alerts@mail.example.com", "live").await;
+    let d = app.decide("alerts@mail.example.com").await;
     assert_eq!(
         d,
         json!({"decision": "accept_then_fail", "reason": "domain not verified", "signing_domain": null, "selector": null, "selectors": [], "mail_from_domain": null, "alignment": null})
     );
     // sg_test_*, unverified → sandbox.
-    let d = decide(&app, &service, "t1", "alerts@mail.example.com", "test").await;
+    let d = decide(&app, "t1", "alerts@mail.example.com", "test").await;
     assert_eq!(d["decision"], "sandbox");
     // Unknown to the tenant → accepted, then failed.
-    let d = decide(&app, &service, "t1", "alerts@unknown.example", "live").await;
+    let d = app.decide("alerts@unknown.example").await;
     assert_eq!(d["reason"], "domain not verified");
 
     // Verified and active → deliver with the active selector.
     app.publish(&created["dns_records"]);
-    app.post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
-        .await;
-    let d = decide(
-        &app,
-        &service,
-        "t1",
-        "Alerts <alerts@mail.example.com>",
-        "live",
-    )
-    .await;
+    app.verify_domain(id, &app.admin()).await;
+    let d = app.decide("Alerts <alerts@mail.example.com>").await;
     assert_eq!(
         d,
         json!({
@@ -62,7 +50,7 @@ async fn every_row_of_the_product_page_table() {
         })
     );
     // …but not for another tenant of the same partner.
-    let d = decide(&app, &service, "t2", "alerts@mail.example.com", "live").await;
+    let d = decide(&app, "t2", "alerts@mail.example.com", "live").await;
     assert_eq!(d["decision"], "accept_then_fail");
 
     // Verified but DKIM DNS removed: mail still goes out (the monitor's grace keeps it
@@ -70,18 +58,14 @@ async fn every_row_of_the_product_page_table() {
     app.dns
         .delete_name("scaisend._domainkey.mail.example.com")
         .unwrap();
-    let d = decide(&app, &service, "t1", "alerts@mail.example.com", "live").await;
+    let d = app.decide("alerts@mail.example.com").await;
     assert_eq!(d["decision"], "deliver");
     app.publish(&created["dns_records"]);
 
     // Inactive → rejected at queue time.
-    app.patch(
-        &format!("/api/admin/domains/{id}"),
-        &app.admin(),
-        json!({"is_active": false}),
-    )
-    .await;
-    let d = decide(&app, &service, "t1", "alerts@mail.example.com", "live").await;
+    app.patch_domain(id, &app.admin(), json!({"is_active": false}))
+        .await;
+    let d = app.decide("alerts@mail.example.com").await;
     assert_eq!(
         d,
         json!({"decision": "reject", "reason": "domain inactive", "signing_domain": null, "selector": null, "selectors": [], "mail_from_domain": null, "alignment": null})
@@ -89,9 +73,7 @@ async fn every_row_of_the_product_page_table() {
 
     // Bad input is a 422 naming the field; tenants and operators get 403.
     let (status, problem) = app
-        .post(
-            "/api/internal/sender-authorization",
-            &service,
+        .post_sender_authorization(
             json!({"tenant_id": "t1", "partner_id": "p1", "from": "nobody", "key_mode": "live"}),
         )
         .await;
@@ -100,15 +82,16 @@ async fn every_row_of_the_product_page_table() {
         (422, Some("from")),
         "{problem}"
     );
-    let (status, _) = app
-        .post("/api/internal/sender-authorization", &service, json!({"tenant_id": "t1", "partner_id": "p1", "from": "a@b.example", "key_mode": "prod"}))
-        .await;
-    assert_eq!(status, 422);
+    app.post_sender_authorization(
+        json!({"tenant_id": "t1", "partner_id": "p1", "from": "a@b.example", "key_mode": "prod"}),
+    )
+    .await
+    .expect_status(422);
     for token in [app.admin(), app.token("partner_operator", None, Some("p1"))] {
-        let (status, _) = app
-            .post("/api/internal/dkim/sign", &token, json!({"tenant_id": "t1", "partner_id": "p1", "message": "From: a@mail.example.com\r\n\r\nx"}))
-            .await;
-        assert_eq!(status, 403);
+        let request = json!({"tenant_id": "t1", "partner_id": "p1", "message": "From: a@mail.example.com\r\n\r\nx"});
+        app.post(DKIM_SIGN, &token, request)
+            .await
+            .expect_status(403);
     }
 }
 
@@ -157,14 +140,7 @@ fn selectors(algorithms: &[&str], generation: u32) -> Vec<(String, String)> {
 
 /// The sender-authorization decision names every selector of the generation.
 async fn assert_decision_names(app: &TestApp, expected: &[(String, String)]) {
-    let d = decide(
-        app,
-        &app.service_token(),
-        "t1",
-        "alerts@mail.example.com",
-        "live",
-    )
-    .await;
+    let d = app.decide("alerts@mail.example.com").await;
     assert_eq!(d["decision"], "deliver", "{d}");
     assert_eq!(d["selector"], expected[0].0.as_str(), "{d}");
     let named: Vec<Value> = expected
@@ -183,14 +159,7 @@ async fn sign_and_check(
     message: &str,
     expected: &[(String, String)],
 ) -> Vec<u8> {
-    let (status, body) = app
-        .post(
-            "/api/internal/dkim/sign",
-            &app.service_token(),
-            json!({"tenant_id": "t1", "partner_id": "p1", "message": message}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = app.sign(message).await;
     assert_eq!(body["selector"], expected[0].0.as_str());
     let signatures = body["signatures"].as_array().expect("signatures");
     assert_eq!(signatures.len(), expected.len(), "{body}");
@@ -251,7 +220,6 @@ async fn assert_verifies(
 
 async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
     let app = TestApp::spawn(kind).await;
-    let service = app.service_token();
     let created = app
         .create_product_page_domain_with(json!({"dkim_algorithms": algorithms}))
         .await;
@@ -261,9 +229,7 @@ async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
     let first = selectors(algorithms, 1);
     for (selector, _) in &first {
         let host = format!("{selector}._domainkey.mail.example.com");
-        let row = created["dns_records"]
-            .as_array()
-            .unwrap()
+        let row = items(&created["dns_records"])
             .iter()
             .find(|r| r["host"] == host.as_str())
             .unwrap_or_else(|| panic!("a record at {host}: {created}"));
@@ -282,14 +248,10 @@ async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
     }
 
     // Not verified yet: 409 with the reason.
-    let (status, problem) = app
-        .post(
-            "/api/internal/dkim/sign",
-            &service,
-            json!({"tenant_id": "t1", "partner_id": "p1", "message": MESSAGES[0]}),
-        )
-        .await;
-    assert_eq!(status, 409);
+    let problem = app
+        .post_sign(json!({"tenant_id": "t1", "partner_id": "p1", "message": MESSAGES[0]}))
+        .await
+        .expect_status(409);
     assert!(
         problem["detail"]
             .as_str()
@@ -298,11 +260,7 @@ async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
         "{problem}"
     );
 
-    app.publish(&created["dns_records"]);
-    let (_, report) = app
-        .post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
-        .await;
-    assert_eq!(report["verified"], true, "{report}");
+    app.publish_and_verify(&id, &created["dns_records"]).await;
     assert_decision_names(&app, &first).await;
     let verifier = dkim_interop::authenticator_for_server(app.dns.addr());
     let mut signed_before_rotation = Vec::new();
@@ -315,14 +273,12 @@ async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
         b"From: alerts@mail.example.com\r\nSubject: x\r\n\r\nGr\xfc\xdfe\r\n".to_vec();
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let (status, body) = app
-        .post(
-            "/api/internal/dkim/sign",
-            &service,
+    let body = app
+        .post_sign(
             json!({"tenant_id": "t1", "partner_id": "p1", "message_base64": b64.encode(&latin1)}),
         )
-        .await;
-    assert_eq!(status, 200, "{body}");
+        .await
+        .expect_status(200);
     let signed = b64
         .decode(body["signed_message_base64"].as_str().unwrap())
         .unwrap();
@@ -331,24 +287,12 @@ async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
     // Rotate every algorithm together and promote: new mail is signed by generation 2,
     // and mail signed before the promotion still verifies while generation 1 is retiring
     // (still published).
-    let (status, rotation) = app
-        .post_empty(
-            &format!("/api/admin/domains/{id}/rotate-dkim"),
-            &app.admin(),
-        )
-        .await;
-    assert_eq!(status, 202, "{rotation}");
+    app.rotate_dkim(&id, &app.admin()).await.expect_status(202);
     let second = selectors(algorithms, 2);
     // Until the new records are seen, the old keys keep signing.
     assert_decision_names(&app, &first).await;
-    let (_, domain) = app
-        .get(&format!("/api/admin/domains/{id}"), &app.admin())
-        .await;
-    app.publish(&domain["dns_records"]);
-    let (_, report) = app
-        .post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
-        .await;
-    assert_eq!(report["verified"], true, "{report}");
+    let (_, domain) = app.get_domain(&id, &app.admin()).await;
+    app.publish_and_verify(&id, &domain["dns_records"]).await;
     assert_decision_names(&app, &second).await;
     let signed = sign_and_check(&app, &verifier, MESSAGES[0], &second).await;
     for old in &signed_before_rotation {

@@ -10,7 +10,9 @@ use test_dns::Failure;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::{Options, StoreKind, TestApp};
+use crate::support::{
+    Answer as _, Options, StoreKind, TestApp, domain_path, expect_problem_response, items,
+};
 
 fn with_limits(limits: Limits) -> Options {
     Options {
@@ -33,11 +35,7 @@ async fn patches(app: &TestApp, token: &str, id: &str, count: usize) -> (Vec<u16
     let mut retry_after = None;
     for i in 0..count {
         let response = app
-            .request(
-                reqwest::Method::PATCH,
-                &format!("/api/admin/domains/{id}"),
-                token,
-            )
+            .request(reqwest::Method::PATCH, &domain_path(id), token)
             .json(&json!({"dmarc_policy": if i % 2 == 0 { "none" } else { "reject" }}))
             .send()
             .await
@@ -66,82 +64,51 @@ async fn patches(app: &TestApp, token: &str, id: &str, count: usize) -> (Vec<u16
 async fn a_tenants_changes_are_rate_limited_and_nobody_elses() {
     let app = TestApp::spawn_with(StoreKind::Sqlite, with_limits(rate(1, 3))).await;
     let admin = app.admin();
-    let created = app.create_product_page_domain().await;
-    let id = created["id"].as_str().unwrap();
+    let id = app.create_product_page_domain_id().await;
 
     // A burst of 3 with one token a second: ten quick changes meet the limit.
-    let (statuses, retry_after) = patches(&app, &admin, id, 10).await;
+    let (statuses, retry_after) = patches(&app, &admin, &id, 10).await;
     assert!(statuses.contains(&429), "{statuses:?}");
     let seconds: u64 = retry_after.unwrap().parse().expect("whole seconds");
     assert!(seconds >= 1);
     // Every kind of change is counted, verify and rotate included.
-    let (status, _) = app
-        .post_empty(&format!("/api/admin/domains/{id}/verify"), &admin)
-        .await;
-    assert_eq!(status, 429);
-    let (status, _) = app
-        .post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
-        .await;
-    assert_eq!(status, 429);
+    app.verify_domain(&id, &admin).await.expect_status(429);
+    app.rotate_dkim(&id, &admin).await.expect_status(429);
     // A refused create creates nothing.
-    let (status, _) = app
-        .post(
-            "/api/admin/domains",
-            &admin,
-            json!({"domain": "refused.example.com"}),
-        )
-        .await;
-    assert_eq!(status, 429);
+    app.post_domain(&admin, json!({"domain": "refused.example.com"}))
+        .await
+        .expect_status(429);
 
     // Reads are not limited.
     for _ in 0..10 {
-        assert_eq!(
-            app.get(&format!("/api/admin/domains/{id}"), &admin).await.0,
-            200
-        );
+        assert_eq!(app.get_domain(&id, &admin).await.0, 200);
     }
     let (_, list) = app.get("/api/admin/domains", &admin).await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(items(&list["data"]).len(), 1);
 
     // Another tenant of the same partner, and the partner's operator, have their own
     // buckets.
     let other = app.token("tenant_admin", Some("t2"), Some("p1"));
-    let (status, _) = app
-        .post(
-            "/api/admin/domains",
-            &other,
-            json!({"domain": "other.example.com"}),
-        )
+    app.create_domain(&other, json!({"domain": "other.example.com"}))
         .await;
-    assert_eq!(status, 201);
     let operator = app.token("partner_operator", None, Some("p1"));
-    let (status, _) = app
-        .post(
-            "/api/admin/domains",
-            &operator,
-            json!({"domain": "shared.example.com", "is_shared": true}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    app.create_domain(
+        &operator,
+        json!({"domain": "shared.example.com", "is_shared": true}),
+    )
+    .await;
 
     // The internal endpoints serve the sending pipeline at full speed.
     for _ in 0..10 {
-        let (status, _) = app
-            .post(
-                "/api/internal/sender-authorization",
-                &app.service_token(),
-                json!({"tenant_id": "t1", "partner_id": "p1", "from": "a@mail.example.com", "key_mode": "live"}),
-            )
-            .await;
-        assert_eq!(status, 200);
+        app.decide("a@mail.example.com").await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_of_zero_turns_the_limit_off() {
     let app = TestApp::spawn_with(StoreKind::Sqlite, with_limits(rate(0, 3))).await;
-    let created = app.create_product_page_domain().await;
-    let (statuses, _) = patches(&app, &app.admin(), created["id"].as_str().unwrap(), 20).await;
+    let id = app.create_product_page_domain_id().await;
+    let (statuses, _) = patches(&app, &app.admin(), &id, 20).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
 
@@ -298,37 +265,22 @@ async fn a_request_over_its_time_limit_answers_503_problem_json() {
         }),
     )
     .await;
-    let created = app.create_product_page_domain().await;
-    let id = created["id"].as_str().unwrap();
+    let id = app.create_product_page_domain_id().await;
     // The DMARC lookup never answers: the verification would take the DNS deadline
     // (2 × 1.5 s), longer than verify's limit here.
     app.dns
         .fail("_dmarc.mail.example.com", Failure::Timeout)
         .unwrap();
-    let response = app
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/admin/domains/{id}/verify"),
-            &app.admin(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    assert!(response.headers().contains_key("retry-after"));
-    let body: Value = response.json().await.unwrap();
+    let verify = format!("{}/verify", domain_path(&id));
+    let (headers, body) = expect_problem_response(
+        app.request(reqwest::Method::POST, &verify, &app.admin()),
+        503,
+    )
+    .await;
+    assert!(headers.contains_key("retry-after"));
     assert_eq!(body["title"], "Request timed out", "{body}");
     // Other routes keep their own, longer limit.
-    assert_eq!(
-        app.get(&format!("/api/admin/domains/{id}"), &app.admin())
-            .await
-            .0,
-        200
-    );
+    assert_eq!(app.get_domain(&id, &app.admin()).await.0, 200);
 }
 
 /// Key generation runs on a bounded pool: when it is saturated, a create answers 503

@@ -30,7 +30,7 @@ async fn the_monitor_verifies_flags_and_unverifies_after_the_grace() {
             .await
             .unwrap()
     };
-    let domain = || async { app.get(&format!("/api/admin/domains/{id}"), &admin).await.1 };
+    let domain = || async { app.get_domain(&id, &admin).await.1 };
     let timeline = || async {
         let (_, events) = app
             .get(&format!("/api/admin/domains/{id}/events"), &admin)

@@ -1,6 +1,6 @@
 //! Health, readiness, metrics and the OpenAPI document.
 
-use crate::support::{StoreKind, TestApp};
+use crate::support::{Answer as _, StoreKind, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_metrics_and_openapi_are_served() {
@@ -17,8 +17,7 @@ async fn health_metrics_and_openapi_are_served() {
     // Traffic shows up by route template, verification outcomes by check.
     let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
-    app.post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
-        .await;
+    app.verify_domain(id, &app.admin()).await;
     let metrics = metrics_text(&app).await;
     assert!(
         metrics.contains(r#"scaisend_http_requests_total{method="POST",route="/api/admin/domains/{id}/verify",status="200"} 1"#),
@@ -36,8 +35,7 @@ async fn health_metrics_and_openapi_are_served() {
     );
 
     // The OpenAPI 3.1 document names every endpoint of the contract.
-    let (status, doc) = app.get("/openapi.json", "").await;
-    assert_eq!(status, 200);
+    let doc = app.get("/openapi.json", "").await.expect_status(200);
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),
         "{}",

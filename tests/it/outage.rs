@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Options, StoreKind, TestApp};
+use crate::support::{Answer as _, DOMAINS, Options, StoreKind, TestApp, domain_path, items};
 
 /// Concurrent writers, each creating domains and changing its own one.
 const WRITERS: usize = 6;
@@ -79,11 +79,7 @@ async fn writer(app: Arc<TestApp>, index: usize, own: String, stop: Arc<AtomicBo
         }
         let rua = format!("reports-{index}-{n}@example.com");
         let patch = app
-            .request(
-                reqwest::Method::PATCH,
-                &format!("/api/admin/domains/{own}"),
-                &admin,
-            )
+            .request(reqwest::Method::PATCH, &domain_path(&own), &admin)
             .json(&json!({ "dmarc_rua_email": rua }));
         let outcome = attempt(patch, format!("patch {own} {rua}"))
             .await
@@ -100,7 +96,7 @@ async fn writer(app: Arc<TestApp>, index: usize, own: String, stop: Arc<AtomicBo
 async fn create(app: &TestApp, admin: &str, index: usize, n: usize, log: &mut Log) {
     let name = format!("w{index}-{n}.example.com");
     let create = app
-        .request(reqwest::Method::POST, "/api/admin/domains", admin)
+        .request(reqwest::Method::POST, DOMAINS, admin)
         .json(&json!({ "domain": name }));
     let outcome = attempt(create, format!("create {name}"))
         .await
@@ -115,7 +111,7 @@ async fn create(app: &TestApp, admin: &str, index: usize, n: usize, log: &mut Lo
 async fn wait_for_readiness(app: &TestApp, want: u16, bound: Duration) {
     let started = tokio::time::Instant::now();
     loop {
-        let request = app.client.get(format!("{}/readyz", app.base));
+        let request = app.request_without_token(reqwest::Method::GET, "/readyz");
         let status = tokio::time::timeout(REQUEST_BOUND, request.send())
             .await
             .expect("/readyz must not hang")
@@ -138,9 +134,8 @@ async fn all_domains(app: &TestApp) -> Vec<Value> {
     let mut domains = Vec::new();
     let mut path = "/api/admin/domains?limit=200".to_owned();
     loop {
-        let (status, page) = app.get(&path, &app.admin()).await;
-        assert_eq!(status, 200, "{page}");
-        domains.extend(page["data"].as_array().unwrap().iter().cloned());
+        let page = app.get(&path, &app.admin()).await.expect_status(200);
+        domains.extend(items(&page["data"]).iter().cloned());
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/admin/domains?limit=200&cursor={cursor}"),
             None => return domains,
@@ -153,9 +148,8 @@ async fn addresses_in_timeline(app: &TestApp, id: &str) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     let mut path = format!("/api/admin/domains/{id}/events?limit=200");
     loop {
-        let (status, page) = app.get(&path, &app.admin()).await;
-        assert_eq!(status, 200, "{page}");
-        for event in page["data"].as_array().unwrap() {
+        let page = app.get(&path, &app.admin()).await.expect_status(200);
+        for event in items(&page["data"]) {
             if let Some(rua) = event["detail"]["after"]["dmarc_rua_email"].as_str() {
                 seen.insert(rua.to_owned());
             }
@@ -185,14 +179,9 @@ async fn losing_postgres_under_load_answers_503_recovers_and_loses_no_acknowledg
     let admin = app.admin();
     let mut own = Vec::new();
     for i in 0..WRITERS {
-        let (status, body) = app
-            .post(
-                "/api/admin/domains",
-                &admin,
-                json!({ "domain": format!("own-{i}.example.com") }),
-            )
+        let body = app
+            .create_domain(&admin, json!({ "domain": format!("own-{i}.example.com") }))
             .await;
-        assert_eq!(status, 201, "{body}");
         own.push(body["id"].as_str().unwrap().to_owned());
     }
 
@@ -213,14 +202,8 @@ async fn losing_postgres_under_load_answers_503_recovers_and_loses_no_acknowledg
     proxy.restore();
     wait_for_readiness(&app, 200, RECOVERY_BOUND).await;
     // Writes succeed again by themselves: a create, through the same app.
-    let (status, body) = app
-        .post(
-            "/api/admin/domains",
-            &admin,
-            json!({ "domain": "after.example.com" }),
-        )
+    app.create_domain(&admin, json!({ "domain": "after.example.com" }))
         .await;
-    assert_eq!(status, 201, "{body}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::SeqCst);
 
@@ -282,7 +265,7 @@ async fn losing_postgres_under_load_answers_503_recovers_and_loses_no_acknowledg
         }
         // The last acknowledged change is the domain's state, unless a change that was
         // not acknowledged committed after it.
-        let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+        let (_, domain) = app.get_domain(id, &admin).await;
         let now = domain["dmarc_rua_email"].as_str().unwrap().to_owned();
         assert!(seen.contains(&now), "{id} holds {now}, which no PATCH set");
     }
@@ -294,8 +277,7 @@ async fn a_locked_sqlite_file_answers_503_to_writes_and_they_resume_when_it_is_r
 
     let app = TestApp::spawn(StoreKind::Sqlite).await;
     let admin = app.admin();
-    let created = app.create_product_page_domain().await;
-    let id = created["id"].as_str().unwrap();
+    let id = app.create_product_page_domain_id().await;
 
     // Another process — a backup tool, an operator's shell — takes the write lock.
     let url = format!("sqlite://{}", app.sqlite_file().display());
@@ -307,14 +289,10 @@ async fn a_locked_sqlite_file_answers_503_to_writes_and_they_resume_when_it_is_r
 
     // Writes wait out the busy timeout, then answer 503; both at once, to wait once.
     let create = app
-        .request(reqwest::Method::POST, "/api/admin/domains", &admin)
+        .request(reqwest::Method::POST, DOMAINS, &admin)
         .json(&json!({ "domain": "locked.example.com" }));
     let patch = app
-        .request(
-            reqwest::Method::PATCH,
-            &format!("/api/admin/domains/{id}"),
-            &admin,
-        )
+        .request(reqwest::Method::PATCH, &domain_path(&id), &admin)
         .json(&json!({ "dmarc_policy": "reject" }));
     let (create, patch) = tokio::join!(
         attempt(create, "create".to_owned()),
@@ -325,7 +303,7 @@ async fn a_locked_sqlite_file_answers_503_to_writes_and_they_resume_when_it_is_r
         assert!(o.retry_after && o.problem, "{}: {}", o.what, o.body);
     }
     // Readers are not blocked by a writer (WAL), so the store is still ready.
-    let (status, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
+    let (status, domain) = app.get_domain(&id, &admin).await;
     assert_eq!(
         (status, &domain["dmarc_policy"]),
         (200, &json!("quarantine"))
@@ -334,20 +312,10 @@ async fn a_locked_sqlite_file_answers_503_to_writes_and_they_resume_when_it_is_r
 
     // The lock is released: writes go through again, nothing was half-written.
     sqlx::query("COMMIT").execute(&mut other).await.unwrap();
-    let (status, body) = app
-        .post(
-            "/api/admin/domains",
-            &admin,
-            json!({ "domain": "locked.example.com" }),
-        )
+    app.create_domain(&admin, json!({ "domain": "locked.example.com" }))
         .await;
-    assert_eq!(status, 201, "{body}");
     let (status, body) = app
-        .patch(
-            &format!("/api/admin/domains/{id}"),
-            &admin,
-            json!({ "dmarc_policy": "reject" }),
-        )
+        .patch_domain(&id, &admin, json!({ "dmarc_policy": "reject" }))
         .await;
     assert_eq!(
         (status, &body["dmarc_policy"]),

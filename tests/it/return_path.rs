@@ -7,30 +7,21 @@ use test_dns::{Record, RecordKind};
 use time::Duration;
 
 use crate::both_stores;
-use crate::support::{StoreKind, TestApp};
+use crate::support::{Answer as _, StoreKind, TestApp, domain_path, items};
 
 const HOST: &str = "bounces.mail.example.com";
 const LEASE: Duration = Duration::minutes(5);
 
 /// The send-time decision for `alerts@mail.example.com` by tenant t1.
 async fn decide(app: &TestApp) -> Value {
-    let (status, body) = app
-        .post(
-            "/api/internal/sender-authorization",
-            &app.service_token(),
-            json!({"tenant_id": "t1", "partner_id": "p1", "from": "alerts@mail.example.com", "key_mode": "live"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = app.decide("alerts@mail.example.com").await;
     assert_eq!(body["decision"], "deliver", "{body}");
     body
 }
 
 /// The rows of `dns_records` for the return path.
 fn return_path_rows(domain: &Value) -> Vec<Value> {
-    domain["dns_records"]
-        .as_array()
-        .unwrap()
+    items(&domain["dns_records"])
         .iter()
         .filter(|r| r["purpose"] == "return_path")
         .cloned()
@@ -42,16 +33,14 @@ both_stores!(a_return_path_verifies_on_its_own_and_falls_back_after_the_grace);
 async fn a_return_path_verifies_on_its_own_and_falls_back_after_the_grace(kind: StoreKind) {
     let (app, clock) = TestApp::spawn_on_manual_clock(kind).await;
     let admin = app.admin();
-    let (status, created) = app
-        .post(
-            "/api/admin/domains",
+    let created = app
+        .create_domain(
             &admin,
             json!({"domain": "mail.example.com", "dmarc_policy": "quarantine", "return_path": "bounces"}),
         )
         .await;
-    assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/admin/domains/{id}");
+    let path = domain_path(&id);
     assert_eq!(created["return_path"], "bounces");
     assert_eq!(created["return_path_host"], HOST);
     assert_eq!(created["return_path_verified"], false);
@@ -76,14 +65,9 @@ async fn a_return_path_verifies_on_its_own_and_falls_back_after_the_grace(kind: 
 
     // Publish every row, verify: both flags rise, and mail goes out with the tenant's
     // own return path, SPF-aligned.
-    app.publish(&created["dns_records"]);
-    let (status, report) = app.post_empty(&format!("{path}/verify"), &admin).await;
-    assert_eq!(status, 200, "{report}");
-    assert_eq!(report["verified"], true, "{report}");
+    let report = app.publish_and_verify(&id, &created["dns_records"]).await;
     assert_eq!(report["return_path_verified"], true, "{report}");
-    let rp = report["checks"]
-        .as_array()
-        .unwrap()
+    let rp = items(&report["checks"])
         .iter()
         .find(|c| c["record"] == "return_path")
         .unwrap();
@@ -159,7 +143,7 @@ async fn the_return_path_is_set_checked_and_removed_through_the_api(kind: StoreK
     let app = TestApp::spawn(kind).await;
     let admin = app.admin();
     let created = app.create_product_page_domain().await;
-    let path = format!("/api/admin/domains/{}", created["id"].as_str().unwrap());
+    let path = domain_path(created["id"].as_str().unwrap());
     assert!(created["return_path"].is_null());
     assert!(return_path_rows(&created).is_empty());
     assert!(created["checks"].get("return_path").is_none());
@@ -185,10 +169,10 @@ async fn the_return_path_is_set_checked_and_removed_through_the_api(kind: StoreK
     // Set it, and publish everything; the product page's domain gets a DMARC record
     // asking for strict SPF alignment, which a return path below the domain can never
     // meet.
-    let (status, domain) = app
+    let domain = app
         .patch(&path, &admin, json!({"return_path": "Bounces"}))
-        .await;
-    assert_eq!(status, 200, "{domain}");
+        .await
+        .expect_status(200);
     assert_eq!(domain["return_path"], "bounces");
     app.publish(&domain["dns_records"]);
     app.dns
@@ -223,9 +207,7 @@ async fn the_return_path_is_set_checked_and_removed_through_the_api(kind: StoreK
     assert_eq!(report["verified"], true);
     assert_eq!(report["return_path_verified"], false);
     assert!(
-        report["errors"]
-            .as_array()
-            .unwrap()
+        items(&report["errors"])
             .iter()
             .any(|e| e.as_str().unwrap().contains("alias (CNAME)")),
         "{report}"
@@ -234,8 +216,10 @@ async fn the_return_path_is_set_checked_and_removed_through_the_api(kind: StoreK
     assert_eq!(domain["checks"]["return_path"]["code"], "return_path_cname");
 
     // Removed: the rows, the check and the flag go; the timeline says so.
-    let (status, domain) = app.patch(&path, &admin, json!({"return_path": null})).await;
-    assert_eq!(status, 200, "{domain}");
+    let domain = app
+        .patch(&path, &admin, json!({"return_path": null}))
+        .await
+        .expect_status(200);
     assert!(domain["return_path"].is_null());
     assert_eq!(domain["return_path_verified"], false);
     assert!(return_path_rows(&domain).is_empty());

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use domain_core::ServiceConfig;
 use serde_json::{Value, json};
 
-use crate::support::{Options, StoreKind, TestApp};
+use crate::support::{Answer as _, Options, StoreKind, TestApp};
 
 /// The decision TTL of these tests: short, so that the bound is observed quickly.
 const TTL: Duration = Duration::from_millis(300);
@@ -25,15 +25,10 @@ fn options() -> Options {
 }
 
 async fn decision(app: &TestApp) -> String {
-    let (status, body) = app
-        .post(
-            "/api/internal/sender-authorization",
-            &app.service_token(),
-            json!({"tenant_id": "t1", "partner_id": "p1", "from": "alerts@mail.example.com", "key_mode": "live"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["decision"].as_str().unwrap().to_owned()
+    app.decide("alerts@mail.example.com").await["decision"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,11 +37,7 @@ async fn a_deactivation_stops_delivery_here_at_once_and_on_another_instance_with
     let b = a.peer(options()).await;
     let created: Value = a.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
-    a.publish(&created["dns_records"]);
-    let (status, body) = a
-        .post_empty(&format!("/api/admin/domains/{id}/verify"), &a.admin())
-        .await;
-    assert_eq!(status, 200, "{body}");
+    a.publish_and_verify(id, &created["dns_records"]).await;
     // Both instances now hold "deliver" in their caches.
     assert_eq!(decision(&a).await, "deliver");
     let deadline = Instant::now() + TTL * 10;
@@ -55,14 +46,9 @@ async fn a_deactivation_stops_delivery_here_at_once_and_on_another_instance_with
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let (status, body) = a
-        .patch(
-            &format!("/api/admin/domains/{id}"),
-            &a.admin(),
-            json!({"is_active": false}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    a.patch_domain(id, &a.admin(), json!({"is_active": false}))
+        .await
+        .expect_status(200);
     let changed = Instant::now();
     assert_eq!(
         decision(&a).await,
@@ -81,14 +67,10 @@ async fn a_deactivation_stops_delivery_here_at_once_and_on_another_instance_with
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The signer follows the same decision on B: nothing deactivated is signed.
-    let (status, body) = b
-        .post(
-            "/api/internal/dkim/sign",
-            &b.service_token(),
-            json!({"tenant_id": "t1", "partner_id": "p1", "message": "From: alerts@mail.example.com\r\nSubject: x\r\n\r\nbody\r\n"}),
-        )
-        .await;
-    assert_eq!(status, 409, "{body}");
+    let message = "From: alerts@mail.example.com\r\nSubject: x\r\n\r\nbody\r\n";
+    b.post_sign(json!({"tenant_id": "t1", "partner_id": "p1", "message": message}))
+        .await
+        .expect_status(409);
 }
 
 /// The public keys in the pool, base64 as a DKIM record's `p=` shows them.
@@ -130,14 +112,12 @@ async fn two_instances_racing_over_one_pool_take_each_key_once() {
     let creates = (0..CREATES).map(|i| {
         let app = if i % 2 == 0 { &a } else { &b };
         async move {
-            let (status, body) = app
-                .post(
-                    "/api/admin/domains",
+            let body = app
+                .create_domain(
                     &app.admin(),
                     json!({"domain": format!("m{i}.example.com"), "dmarc_policy": "none"}),
                 )
                 .await;
-            assert_eq!(status, 201, "{body}");
             public_key(&body)
         }
     });

@@ -239,33 +239,24 @@ impl TestApp {
     }
 
     async fn start(started: Started, options: Options) -> TestApp {
-        let Started {
-            store,
-            db,
-            proxy,
-            dir,
-            secret,
-            service_secret,
-            master: master_b64,
-        } = started;
         let dns = TestDns::start().await.expect("test DNS starts");
         dns.publish("scaisend.scailabs.ai", Record::txt(INCLUDE_RECORD))
             .expect("include record");
-        let master = MasterKey::from_base64(&master_b64).expect("master key");
+        let master = MasterKey::from_base64(&started.master).expect("master key");
         let app = App::build(AppParts {
-            store,
+            store: started.store,
             dns: dns_client(dns.addr()),
             clock: options.clock,
             keygen: Arc::new(BlockingKeyGenerator::new(options.keygen_concurrency)),
             secrets: Secrets {
                 jwt: JwtSettings {
-                    key: JwtKey::Hs256(secret.clone()),
+                    key: JwtKey::Hs256(started.secret.clone()),
                     issuer: None,
                     audience: None,
                 },
                 hs256_secret: None,
                 service_jwt: JwtSettings {
-                    key: JwtKey::Hs256(service_secret.clone()),
+                    key: JwtKey::Hs256(started.service_secret.clone()),
                     issuer: None,
                     audience: None,
                 },
@@ -315,12 +306,12 @@ impl TestApp {
                 .build()
                 .expect("client"),
             service: app.service,
-            proxy,
-            secret,
-            service_secret,
-            master: master_b64,
-            _db: db,
-            _dir: dir,
+            proxy: started.proxy,
+            secret: started.secret,
+            service_secret: started.service_secret,
+            master: started.master,
+            _db: started.db,
+            _dir: started.dir,
             server,
             webhook_worker,
             _stop_webhooks: stop_webhooks,
@@ -396,9 +387,24 @@ impl TestApp {
         path: &str,
         token: &str,
     ) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token)
+        self.request_without_token(method, path).bearer_auth(token)
+    }
+
+    /// A request without any credentials.
+    pub fn request_without_token(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    /// `GET` without any credentials, for the whole response (status and headers).
+    pub async fn get_without_token(&self, path: &str) -> reqwest::Response {
+        self.request_without_token(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("the server answers")
     }
 
     /// `POST` JSON and read the answer.
@@ -430,6 +436,88 @@ impl TestApp {
         send(self.request(reqwest::Method::DELETE, path, token)).await
     }
 
+    /// `POST /api/admin/domains`: asks to create a domain.
+    pub async fn post_domain(&self, token: &str, request: Value) -> (u16, Value) {
+        self.post(DOMAINS, token, request).await
+    }
+
+    /// Creates a domain, asserting `201`; returns the representation.
+    pub async fn create_domain(&self, token: &str, request: Value) -> Value {
+        self.post_domain(token, request).await.expect_status(201)
+    }
+
+    /// `GET` a domain.
+    pub async fn get_domain(&self, id: &str, token: &str) -> (u16, Value) {
+        self.get(&domain_path(id), token).await
+    }
+
+    /// `PATCH` a domain with `changes`.
+    pub async fn patch_domain(&self, id: &str, token: &str, changes: Value) -> (u16, Value) {
+        self.patch(&domain_path(id), token, changes).await
+    }
+
+    /// `DELETE` a domain.
+    pub async fn delete_domain(&self, id: &str, token: &str) -> (u16, Value) {
+        self.delete(&domain_path(id), token).await
+    }
+
+    /// Checks a domain's records now (`POST …/verify`).
+    pub async fn verify_domain(&self, id: &str, token: &str) -> (u16, Value) {
+        self.post_empty(&format!("{}/verify", domain_path(id)), token)
+            .await
+    }
+
+    /// Starts a DKIM rotation (`POST …/rotate-dkim`).
+    pub async fn rotate_dkim(&self, id: &str, token: &str) -> (u16, Value) {
+        self.post_empty(&format!("{}/rotate-dkim", domain_path(id)), token)
+            .await
+    }
+
+    /// Removes (or cancels) a DKIM selector (`DELETE …/dkim/{selector}`).
+    pub async fn remove_selector(&self, id: &str, selector: &str, token: &str) -> (u16, Value) {
+        self.delete(&format!("{}/dkim/{selector}", domain_path(id)), token)
+            .await
+    }
+
+    /// Publishes `dns_records` as [`TestApp::publish`] does, then verifies the domain as
+    /// t1's admin, asserting that it is verified; returns the report.
+    pub async fn publish_and_verify(&self, id: &str, dns_records: &Value) -> Value {
+        self.publish(dns_records);
+        let report = self
+            .verify_domain(id, &self.admin())
+            .await
+            .expect_status(200);
+        assert_eq!(report["verified"], true, "{report}");
+        report
+    }
+
+    /// `POST /api/internal/sender-authorization` with the service token.
+    pub async fn post_sender_authorization(&self, request: Value) -> (u16, Value) {
+        self.post(SENDER_AUTHORIZATION, &self.service_token(), request)
+            .await
+    }
+
+    /// The send-time decision for `from` by tenant t1 of p1 with a live key, asserting
+    /// `200`.
+    pub async fn decide(&self, from: &str) -> Value {
+        let request =
+            json!({"tenant_id": "t1", "partner_id": "p1", "from": from, "key_mode": "live"});
+        self.post_sender_authorization(request)
+            .await
+            .expect_status(200)
+    }
+
+    /// `POST /api/internal/dkim/sign` with the service token.
+    pub async fn post_sign(&self, request: Value) -> (u16, Value) {
+        self.post(DKIM_SIGN, &self.service_token(), request).await
+    }
+
+    /// Signs `message` for tenant t1 of p1, asserting `200`; returns the answer.
+    pub async fn sign(&self, message: &str) -> Value {
+        let request = json!({"tenant_id": "t1", "partner_id": "p1", "message": message});
+        self.post_sign(request).await.expect_status(200)
+    }
+
     /// The types of a domain's timeline events, newest first (the first page).
     pub async fn event_types(&self, path: &str, token: &str) -> Vec<String> {
         let (status, events) = self.get(&format!("{path}/events"), token).await;
@@ -447,6 +535,12 @@ impl TestApp {
         self.create_product_page_domain_with(json!({})).await
     }
 
+    /// Creates the product page's domain as tenant t1's admin; returns its id.
+    pub async fn create_product_page_domain_id(&self) -> String {
+        let created = self.create_product_page_domain().await;
+        created["id"].as_str().expect("an id").to_owned()
+    }
+
     /// The product page's domain with more fields of the create request
     /// (`dkim_algorithms`, `return_path`, …).
     pub async fn create_product_page_domain_with(&self, extra: Value) -> Value {
@@ -458,11 +552,7 @@ impl TestApp {
         if let (Some(request), Value::Object(extra)) = (request.as_object_mut(), extra) {
             request.extend(extra);
         }
-        let (status, body) = self
-            .post("/api/admin/domains", &self.admin(), request)
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body
+        self.create_domain(&self.admin(), request).await
     }
 
     /// Publishes every `action: publish` row of `dns_records` in the test DNS, as an admin
@@ -528,6 +618,102 @@ pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
     (status, body)
 }
 
+/// Where domains are listed and created.
+pub const DOMAINS: &str = "/api/admin/domains";
+
+/// The sending pipeline's send-time decision.
+pub const SENDER_AUTHORIZATION: &str = "/api/internal/sender-authorization";
+
+/// The sending pipeline's signing endpoint.
+pub const DKIM_SIGN: &str = "/api/internal/dkim/sign";
+
+/// `/api/admin/domains/{id}`: a domain's resource, below which its actions live.
+pub fn domain_path(id: &str) -> String {
+    format!("{DOMAINS}/{id}")
+}
+
+/// What a test asserts of an answer, `(status, body)` as [`send`] reads it.
+pub trait Answer {
+    /// Asserts the status (showing the body when it differs); returns the body.
+    fn expect_status(self, expected: u16) -> Value;
+
+    /// Asserts that the answer is an RFC 9457 problem with status `expected`: the
+    /// status, and a body with that `status` and a string `type`, `title` and `detail`;
+    /// returns the body.
+    fn expect_problem(self, expected: u16) -> Value;
+}
+
+impl Answer for (u16, Value) {
+    #[track_caller]
+    fn expect_status(self, expected: u16) -> Value {
+        let (status, body) = self;
+        assert_eq!(status, expected, "{body}");
+        body
+    }
+
+    #[track_caller]
+    fn expect_problem(self, expected: u16) -> Value {
+        let body = self.expect_status(expected);
+        assert_eq!(body["status"], expected, "{body}");
+        for field in ["type", "title", "detail"] {
+            assert!(body[field].is_string(), "problem lacks {field}: {body}");
+        }
+        body
+    }
+}
+
+/// Sends `request` and asserts that the answer is an RFC 9457 problem with status
+/// `expected`, served as `application/problem+json` (see [`Answer::expect_problem`]);
+/// returns
+/// its headers and body.
+pub async fn expect_problem_response(
+    request: reqwest::RequestBuilder,
+    expected: u16,
+) -> (reqwest::header::HeaderMap, Value) {
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    assert_eq!(status, expected, "{text}");
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{status}: {text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (headers, (status, body).expect_problem(expected))
+}
+
+/// The elements of the JSON array `list`.
+#[track_caller]
+pub fn items(list: &Value) -> &[Value] {
+    list.as_array()
+        .unwrap_or_else(|| panic!("an array: {list}"))
+}
+
+/// The string `key` of every element of the JSON array `list`, in order.
+#[track_caller]
+pub fn strings<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    items(list)
+        .iter()
+        .map(|item| {
+            item[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("a string {key}: {item}"))
+        })
+        .collect()
+}
+
+/// The strings `first` and `second` of every element of the JSON array `list`, as pairs.
+#[track_caller]
+pub fn string_pairs(list: &Value, first: &str, second: &str) -> Vec<(String, String)> {
+    strings(list, first)
+        .into_iter()
+        .zip(strings(list, second))
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect()
+}
+
 /// Seconds since the epoch.
 pub fn now() -> u64 {
     time::OffsetDateTime::now_utc().unix_timestamp() as u64
@@ -547,6 +733,24 @@ macro_rules! both_stores {
                 async fn postgres() {
                     super::$name($crate::support::StoreKind::Postgres).await
                 }
+            }
+        )*
+    };
+}
+
+/// Like [`both_stores!`], for tests whose names already say the store:
+/// `both_stores_as!(name => name_on_sqlite, name_on_postgres)` expects `async fn name(kind)`.
+#[macro_export]
+macro_rules! both_stores_as {
+    ($($name:ident => $sqlite:ident, $postgres:ident);* $(;)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $sqlite() {
+                $name($crate::support::StoreKind::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $postgres() {
+                $name($crate::support::StoreKind::Postgres).await
             }
         )*
     };

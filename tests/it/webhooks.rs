@@ -16,7 +16,8 @@ use domain_core::webhook::EgressRules;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 
-use crate::support::{Options, StoreKind, TestApp};
+use crate::both_stores_as;
+use crate::support::{Answer as _, Options, StoreKind, TestApp};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -107,14 +108,14 @@ async fn wait_for(r: &Receiver, n: usize) -> Vec<Received> {
 }
 
 async fn register(app: &TestApp, token: &str, url: &str, events: Value) -> (String, String) {
-    let (status, body) = app
+    let body = app
         .post(
             "/api/admin/webhooks",
             token,
             json!({"url": url, "events": events, "description": "test receiver"}),
         )
-        .await;
-    assert_eq!(status, 201, "{body}");
+        .await
+        .expect_status(201);
     assert_eq!(body["enabled"], true);
     (
         body["id"].as_str().unwrap().to_owned(),
@@ -134,36 +135,17 @@ async fn seed_walk_events_arrive_once_each(kind: StoreKind) {
 
     let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
-    app.publish(&created["dns_records"]);
-    let verify = format!("/api/admin/domains/{id}/verify");
-    assert_eq!(app.post_empty(&verify, &admin).await.0, 200);
-    assert_eq!(
-        app.post_empty(&format!("/api/admin/domains/{id}/rotate-dkim"), &admin)
-            .await
-            .0,
-        202
-    );
-    let (_, domain) = app.get(&format!("/api/admin/domains/{id}"), &admin).await;
-    app.publish(&domain["dns_records"]);
-    assert_eq!(app.post_empty(&verify, &admin).await.0, 200);
-    let (status, _) = app
-        .delete(&format!("/api/admin/domains/{id}/dkim/scaisend"), &admin)
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = app
-        .patch(
-            &format!("/api/admin/domains/{id}"),
-            &admin,
-            json!({"is_active": false}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        app.delete(&format!("/api/admin/domains/{id}"), &admin)
-            .await
-            .0,
-        204
-    );
+    app.publish_and_verify(id, &created["dns_records"]).await;
+    app.rotate_dkim(id, &admin).await.expect_status(202);
+    let (_, domain) = app.get_domain(id, &admin).await;
+    app.publish_and_verify(id, &domain["dns_records"]).await;
+    app.remove_selector(id, "scaisend", &admin)
+        .await
+        .expect_status(200);
+    app.patch_domain(id, &admin, json!({"is_active": false}))
+        .await
+        .expect_status(200);
+    app.delete_domain(id, &admin).await.expect_status(204);
 
     let expected = [
         "domain.created",
@@ -283,15 +265,10 @@ fn documented_payload_matches(real: &Value) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_walk_events_arrive_once_each_on_sqlite() {
-    seed_walk_events_arrive_once_each(StoreKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_walk_events_arrive_once_each_on_postgres() {
-    seed_walk_events_arrive_once_each(StoreKind::Postgres).await;
-}
+both_stores_as!(
+    seed_walk_events_arrive_once_each =>
+        seed_walk_events_arrive_once_each_on_sqlite, seed_walk_events_arrive_once_each_on_postgres
+);
 
 async fn a_failing_receiver_is_retried(kind: StoreKind) {
     let app = TestApp::spawn(kind).await;
@@ -345,15 +322,10 @@ async fn a_failing_receiver_is_retried(kind: StoreKind) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_receiver_is_retried_on_sqlite() {
-    a_failing_receiver_is_retried(StoreKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_receiver_is_retried_on_postgres() {
-    a_failing_receiver_is_retried(StoreKind::Postgres).await;
-}
+both_stores_as!(
+    a_failing_receiver_is_retried =>
+        a_failing_receiver_is_retried_on_sqlite, a_failing_receiver_is_retried_on_postgres
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_410_disables_the_endpoint_and_tells_the_others() {
@@ -388,13 +360,13 @@ async fn both_secrets_sign_during_the_rotation_overlap() {
     let admin = app.admin();
     let (url, rx) = receiver().await;
     let (hook_id, old) = register(&app, &admin, &url, json!(["*"])).await;
-    let (status, rotated) = app
+    let rotated = app
         .post_empty(
             &format!("/api/admin/webhooks/{hook_id}/rotate-secret"),
             &admin,
         )
-        .await;
-    assert_eq!(status, 200, "{rotated}");
+        .await
+        .expect_status(200);
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
     assert!(rotated["previous_secret_expires_at"].is_string());
@@ -456,26 +428,25 @@ async fn the_ssrf_guard_refuses_loopback_targets() {
             "{target}: {problem}"
         );
     }
-    let (status, problem) = app
+    let problem = app
         .post(
             "/api/admin/webhooks",
             &admin,
             json!({"url": "https://hooks.example.com/x", "events": ["domain.exploded"]}),
         )
-        .await;
-    assert_eq!(status, 422);
+        .await
+        .expect_status(422);
     assert_eq!(problem["errors"][0]["field"], "events");
     let (_, list) = app.get("/api/admin/webhooks", &admin).await;
     assert_eq!(list["data"], json!([]), "nothing was stored");
     let viewer = app.token("tenant_viewer", Some("t1"), Some("p1"));
-    let (status, _) = app
-        .post(
-            "/api/admin/webhooks",
-            &viewer,
-            json!({"url": "https://hooks.example.com/x", "events": ["*"]}),
-        )
-        .await;
-    assert_eq!(status, 403);
+    app.post(
+        "/api/admin/webhooks",
+        &viewer,
+        json!({"url": "https://hooks.example.com/x", "events": ["*"]}),
+    )
+    .await
+    .expect_status(403);
 }
 
 /// An endpoint that answers nothing but errors for the whole retry window (three days,

@@ -9,16 +9,16 @@ use serde_json::{Value, json};
 use test_dns::{Record, TestDns};
 
 use crate::both_stores;
-use crate::support::{INCLUDE_RECORD, StoreKind, TestApp, dns_client};
+use crate::support::{
+    Answer as _, INCLUDE_RECORD, StoreKind, TestApp, dns_client, domain_path, items, strings,
+};
 
 both_stores!(the_zone_file_serves_exactly_the_records_to_publish);
 
 /// What `dns_records` says a server should serve: `(host, record)` of each row to
 /// publish, long values as their character-strings.
 fn records_to_publish(dns_records: &Value) -> BTreeSet<(String, Record)> {
-    dns_records
-        .as_array()
-        .unwrap()
+    items(dns_records)
         .iter()
         .filter(|r| r["action"] == "publish")
         .map(|r| {
@@ -42,30 +42,21 @@ async fn the_zone_file_serves_exactly_the_records_to_publish(kind: StoreKind) {
     let admin = app.admin();
     let created = app.create_product_page_domain().await;
     let id = created["id"].as_str().unwrap();
-    let path = format!("/api/admin/domains/{id}");
+    let path = domain_path(id);
 
     // Two rotations, the first selector removed: rows with every action and key state.
     app.publish(&created["dns_records"]);
-    let (status, _) = app.post_empty(&format!("{path}/verify"), &admin).await;
-    assert_eq!(status, 200);
-    let (status, _) = app.post_empty(&format!("{path}/rotate-dkim"), &admin).await;
-    assert_eq!(status, 202);
+    app.verify_domain(id, &admin).await.expect_status(200);
+    app.rotate_dkim(id, &admin).await.expect_status(202);
     let (_, records) = app.get(&format!("{path}/dns-records"), &admin).await;
-    app.publish(&records["dns_records"]);
-    let (_, report) = app.post_empty(&format!("{path}/verify"), &admin).await;
-    assert_eq!(report["verified"], true, "{report}");
-    let (status, _) = app.delete(&format!("{path}/dkim/scaisend"), &admin).await;
-    assert_eq!(status, 200);
-    let (status, _) = app.post_empty(&format!("{path}/rotate-dkim"), &admin).await;
-    assert_eq!(status, 202);
+    app.publish_and_verify(id, &records["dns_records"]).await;
+    app.remove_selector(id, "scaisend", &admin)
+        .await
+        .expect_status(200);
+    app.rotate_dkim(id, &admin).await.expect_status(202);
     let (_, records) = app.get(&format!("{path}/dns-records"), &admin).await;
     let rows = &records["dns_records"];
-    let actions: Vec<&str> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["action"].as_str().unwrap())
-        .collect();
+    let actions = strings(rows, "action");
     assert_eq!(
         actions,
         ["publish", "publish", "publish", "publish", "remove"]
@@ -100,7 +91,7 @@ async fn the_zone_file_serves_exactly_the_records_to_publish(kind: StoreKind) {
     // And that server serves them: asked through the production DNS adapter, each host
     // answers exactly its value, and the removed selector's name nothing.
     let dns = dns_client(server.addr());
-    for r in rows.as_array().unwrap() {
+    for r in items(rows) {
         let host = r["host"].as_str().unwrap();
         let answer = dns.txt(host).await;
         match (r["action"].as_str().unwrap(), answer.result) {
@@ -115,11 +106,11 @@ async fn the_zone_file_serves_exactly_the_records_to_publish(kind: StoreKind) {
 
     // A tenant who imports the file at their provider is done: the app's own DNS server
     // loads it in place of what the test published, and the domain verifies.
-    for r in rows.as_array().unwrap() {
+    for r in items(rows) {
         app.dns.delete_name(r["host"].as_str().unwrap()).unwrap();
     }
     app.dns.load_zone_file(&file, "example.com").unwrap();
-    let (_, report) = app.post_empty(&format!("{path}/verify"), &admin).await;
+    let (_, report) = app.verify_domain(id, &admin).await;
     assert_eq!(report["verified"], true, "{report}");
 
     // The same scope as the other domain routes: another tenant sees nothing, no token
@@ -127,12 +118,7 @@ async fn the_zone_file_serves_exactly_the_records_to_publish(kind: StoreKind) {
     let stranger = app.token("tenant_admin", Some("t2"), Some("p1"));
     let (status, body) = app.get(&format!("{path}/zone-file"), &stranger).await;
     assert_eq!((status, body["status"].clone()), (404, json!(404)));
-    let response = app
-        .client
-        .get(format!("{}{path}/zone-file", app.base))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_token(&format!("{path}/zone-file")).await;
     assert_eq!(response.status(), 401);
     assert_eq!(
         response.headers()["content-type"],
