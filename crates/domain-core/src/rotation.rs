@@ -672,6 +672,27 @@ mod tests {
         keys.map(|k| k.selector.to_string()).collect()
     }
 
+    /// A ring of RSA and Ed25519 keys in `mode` after one rotation, checking the
+    /// selectors on the way: generation 1 signs with `scaisend` and `scaisend-ed25519`,
+    /// generation 2 (`scaisend2`, `scaisend2-ed25519`) starts pending and is promoted.
+    fn second_generation_of_both(mode: DkimMode) -> KeyRing {
+        let t = t0();
+        let mut keys = fresh_in(mode, &[RSA, ED]);
+        assert_eq!(
+            selectors(keys.active_keys()),
+            ["scaisend", "scaisend-ed25519"]
+        );
+        assert_eq!(keys.algorithms(), [RSA, ED]);
+        keys.start_rotation(next(&keys, mode, &[RSA, ED]), t)
+            .unwrap();
+        assert_eq!(
+            selectors(keys.pending_keys()),
+            ["scaisend2", "scaisend2-ed25519"]
+        );
+        keys.promote(2, t).unwrap();
+        keys
+    }
+
     #[test]
     fn a_rotation_walks_through_every_state() {
         let t = t0();
@@ -704,19 +725,7 @@ mod tests {
     #[test]
     fn each_algorithm_has_its_own_selector_and_a_generation_moves_together() {
         let t = t0();
-        let mut keys = fresh_in(DkimMode::Txt, &[RSA, ED]);
-        assert_eq!(
-            selectors(keys.active_keys()),
-            ["scaisend", "scaisend-ed25519"]
-        );
-        assert_eq!(keys.algorithms(), [RSA, ED]);
-        keys.start_rotation(next(&keys, DkimMode::Txt, &[RSA, ED]), t)
-            .unwrap();
-        assert_eq!(
-            selectors(keys.pending_keys()),
-            ["scaisend2", "scaisend2-ed25519"]
-        );
-        keys.promote(2, t).unwrap();
+        let mut keys = second_generation_of_both(DkimMode::Txt);
         assert_eq!(
             selectors(keys.active_keys()),
             ["scaisend2", "scaisend2-ed25519"]
@@ -755,19 +764,8 @@ mod tests {
     #[test]
     fn cname_generations_take_turns_in_two_slots() {
         let t = t0();
-        let mut keys = fresh_in(DkimMode::Cname, &[RSA, ED]);
-        assert_eq!(
-            selectors(keys.active_keys()),
-            ["scaisend", "scaisend-ed25519"]
-        );
         // The next generation takes the other slot.
-        keys.start_rotation(next(&keys, DkimMode::Cname, &[RSA, ED]), t)
-            .unwrap();
-        assert_eq!(
-            selectors(keys.pending_keys()),
-            ["scaisend2", "scaisend2-ed25519"]
-        );
-        keys.promote(2, t).unwrap();
+        let mut keys = second_generation_of_both(DkimMode::Cname);
         // While the first slot's keys retire, a third rotation has no slot.
         let busy = keys.next_generation(&base(), DkimMode::Cname, &[RSA, ED]);
         assert!(matches!(busy, Err(RotationError::SlotsBusy(_))), "{busy:?}");

@@ -21,6 +21,7 @@ mod parse;
 mod tests;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::{BitAnd, BitOr, Not};
 
 pub use check_host::{
     IncludeStep, MAX_DNS_LOOKUPS, MAX_NAMES_PER_TERM, MAX_VOID_LOOKUPS, MatchedTerm, RedirectStep,
@@ -151,20 +152,12 @@ impl Mechanism {
     pub fn network_range(&self) -> Option<(IpAddr, IpAddr)> {
         match *self {
             Mechanism::Ip4 { addr, prefix } => {
-                let mask = v4_mask(prefix.unwrap_or(32));
-                let first = u32::from(addr) & mask;
-                Some((
-                    Ipv4Addr::from(first).into(),
-                    Ipv4Addr::from(first | !mask).into(),
-                ))
+                let (first, last) = span(u32::from(addr), v4_mask(prefix.unwrap_or(32)));
+                Some((Ipv4Addr::from(first).into(), Ipv4Addr::from(last).into()))
             }
             Mechanism::Ip6 { addr, prefix } => {
-                let mask = v6_mask(prefix.unwrap_or(128));
-                let first = u128::from(addr) & mask;
-                Some((
-                    Ipv6Addr::from(first).into(),
-                    Ipv6Addr::from(first | !mask).into(),
-                ))
+                let (first, last) = span(u128::from(addr), v6_mask(prefix.unwrap_or(128)));
+                Some((Ipv6Addr::from(first).into(), Ipv6Addr::from(last).into()))
             }
             _ => None,
         }
@@ -176,6 +169,15 @@ fn v4_mask(prefix: u8) -> u32 {
     u32::MAX
         .checked_shl(32u32.saturating_sub(u32::from(prefix)))
         .unwrap_or(0)
+}
+
+/// The first and last address (as bits) of the network of `addr` under `mask`.
+fn span<T>(addr: T, mask: T) -> (T, T)
+where
+    T: Copy + BitAnd<Output = T> + BitOr<Output = T> + Not<Output = T>,
+{
+    let first = addr & mask;
+    (first, first | !mask)
 }
 
 /// The network mask of an IPv6 prefix length; lengths over 128 mask the whole address.
