@@ -49,7 +49,7 @@ fn publish_with(
 
 /// The domain's stored verdicts as the API reads them back, in DKIM, SPF, DMARC order.
 async fn stored_checks(app: &TestApp, id: &str) -> Value {
-    let domain = app.get_domain(&id, &app.admin()).await.expect_status(200);
+    let domain = app.get_domain(id, &app.admin()).await.expect_status(200);
     ["dkim", "spf", "dmarc"]
         .iter()
         .map(|c| domain["checks"][c].clone())
