@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: runs every benchmark in release mode and writes their output,
-//! with the machine and the command, to `docs/benchmarks.md`.
+//! with the machine and the command, to `docs/benchmarks.md`, each bench in its own
+//! section; hand-written sections (the profiles) are kept.
 //!
 //! Benchmarks are `harness = false` bench targets that print markdown; speed targets
 //! live here, never in timed unit tests.
@@ -28,16 +29,8 @@ const BENCHES: &[(&str, &str, &str)] = &[
 ];
 
 pub fn run(filter: &[String]) -> Result<()> {
-    let mut report = String::new();
-    writeln!(report, "# Benchmarks\n")?;
-    writeln!(
-        report,
-        "Written by `cargo xtask bench` (release builds; each section is one bench target's \
-         output). Re-run it on the target machine kind before quoting numbers. On a shared \
-         two-core VM the loopback DNS figures move by tens of percent between runs; each \
-         comparison therefore alternates its two sides.\n"
-    )?;
-    writeln!(report, "{}", machine())?;
+    let path = root().join("docs/benchmarks.md");
+    let mut sections = Sections::parse(&std::fs::read_to_string(&path).unwrap_or_default());
     for (package, bench, title) in BENCHES {
         if !filter.is_empty() && !filter.iter().any(|f| f == bench || f == package) {
             continue;
@@ -56,17 +49,65 @@ pub fn run(filter: &[String]) -> Result<()> {
         }
         let stdout = String::from_utf8_lossy(&out.stdout);
         print!("{stdout}");
-        writeln!(report, "## {title}\n")?;
+        let mut section = String::new();
         writeln!(
-            report,
+            section,
             "Command: `cargo bench -p {package} --bench {bench}`\n"
         )?;
-        writeln!(report, "{}\n", stdout.trim())?;
+        writeln!(section, "{}\n", stdout.trim())?;
+        sections.replace(title, section);
     }
-    let path = root().join("docs/benchmarks.md");
-    std::fs::write(&path, report)?;
+    let mut report = String::new();
+    writeln!(report, "# Benchmarks\n")?;
+    writeln!(
+        report,
+        "Written by `cargo xtask bench` (release builds; each section is one bench target's \
+         output; `cargo xtask bench <target>` rewrites that target's section only, and \
+         sections no bench writes, such as the profiles, are kept as they are). Re-run it on \
+         the target machine kind before quoting numbers. On a shared two-core VM the \
+         loopback figures move by tens of percent between runs; each comparison therefore \
+         alternates its two sides.\n"
+    )?;
+    writeln!(report, "{}", machine())?;
+    for (title, text) in &sections.0 {
+        writeln!(report, "## {title}\n\n{}\n", text.trim())?;
+    }
+    std::fs::write(&path, report.trim_end().to_owned() + "\n")?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
+}
+
+/// The `## ` sections of docs/benchmarks.md, in order: (title, text below it).
+struct Sections(Vec<(String, String)>);
+
+impl Sections {
+    fn parse(markdown: &str) -> Sections {
+        let mut sections: Vec<(String, String)> = Vec::new();
+        for line in markdown.lines() {
+            if let Some(title) = line.strip_prefix("## ") {
+                sections.push((title.trim().to_owned(), String::new()));
+            } else if let Some((_, text)) = sections.last_mut() {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        Sections(sections)
+    }
+
+    /// Replaces the section titled `title`, or adds it before the sections no bench writes.
+    fn replace(&mut self, title: &str, text: String) {
+        if let Some(section) = self.0.iter_mut().find(|(t, _)| t == title) {
+            section.1 = text;
+            return;
+        }
+        let written_by_benches = |t: &str| BENCHES.iter().any(|(_, _, title)| *title == t);
+        let at = self
+            .0
+            .iter()
+            .rposition(|(t, _)| written_by_benches(t))
+            .map_or(0, |i| i + 1);
+        self.0.insert(at, (title.to_owned(), text));
+    }
 }
 
 fn machine() -> String {

@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -719,32 +719,11 @@ pub struct SignatureResponse {
     pub algorithm: &'static str,
 }
 
-/// The query of `POST /api/internal/dkim/sign` with a `message/rfc822` body: who sends.
-/// Read as text like the other queries, an empty value counting as absent.
+/// The query of a `message/rfc822` signing request: who sends (empty counts as absent).
 #[derive(Debug, Deserialize)]
-pub struct SignParams {
-    /// The sending tenant.
-    pub tenant_id: Option<String>,
-    /// Its partner.
-    pub partner_id: Option<String>,
-}
-
-/// Written by hand for the same reason as [`ListParams`]'s, and because the parameters
-/// are required with one content type of the body and not read with the other.
-impl IntoParams for SignParams {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let who = |name: &str, whom: &str| {
-            query(
-                name,
-                &format!("{whom}; required with a `message/rfc822` body, not read with JSON."),
-                Object::with_type(Type::String),
-            )
-        };
-        vec![
-            who("tenant_id", "The sending tenant"),
-            who("partner_id", "Its partner"),
-        ]
-    }
+struct Sender {
+    tenant_id: Option<String>,
+    partner_id: Option<String>,
 }
 
 /// The media type of the binary form of a signing request: the message itself.
@@ -775,8 +754,8 @@ fn sign_request(
         }])
     };
     if media_type(headers).is_some_and(|m| m.eq_ignore_ascii_case(RFC822)) {
-        let Query(q) = Query::<SignParams>::try_from_uri(uri)
-            .map_err(|e| ApiError::malformed(e.body_text()))?;
+        let Query(q) =
+            Query::<Sender>::try_from_uri(uri).map_err(|e| ApiError::malformed(e.body_text()))?;
         let present = |v: Option<String>| v.filter(|v| !v.is_empty());
         let (tenant_id, partner_id) = match (present(q.tenant_id), present(q.partner_id)) {
             (Some(t), Some(p)) => (t, p),
@@ -843,7 +822,10 @@ fn media_type(headers: &HeaderMap) -> Option<&str> {
 /// signature fields go back, for the caller to prepend.
 #[utoipa::path(
     post, path = "/api/internal/dkim/sign", tag = "internal",
-    params(SignParams),
+    params(
+        ("tenant_id" = Option<String>, Query, description = "The sending tenant; required with a `message/rfc822` body, not read with JSON."),
+        ("partner_id" = Option<String>, Query, description = "Its partner; required with a `message/rfc822` body, not read with JSON."),
+    ),
     request_body(
         description = "JSON with the message inside, or the message itself as `message/rfc822` (bytes as they are, up to 32 MiB) with `tenant_id` and `partner_id` in the query.",
         content(
@@ -892,9 +874,10 @@ pub async fn dkim_sign(
         // The input was UTF-8 and the signer only adds ASCII and normalises line endings,
         // so the bytes are moved into the string, not copied.
         SignForm::Text => (
-            Some(String::from_utf8(signature.into_signed_message()).unwrap_or_else(|e| {
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
-            })),
+            Some(
+                String::from_utf8(signature.into_signed_message())
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
             None,
         ),
     };

@@ -153,13 +153,14 @@ async fn a_schema_driven_fuzzer_with_every_check_finds_nothing() {
 async fn a_client_generated_from_the_document_walks_the_product_page() {
     let dir = tempfile::tempdir().unwrap();
     let document = write_document(dir.path());
-    // Two settings of the generator, neither about the document: no formatter run over
-    // the output (ruff need not be on PATH), and the metrics text read as text (the
-    // generator knows `text/plain`, not the OpenMetrics media type).
+    // Three settings of the generator, none about the document: no formatter run over
+    // the output (ruff need not be on PATH), the metrics text read as text and a signing
+    // request's `message/rfc822` body sent as bytes (the generator knows `text/plain` and
+    // `application/octet-stream`, not the OpenMetrics and message media types).
     let config = dir.path().join("generator.yaml");
     std::fs::write(
         &config,
-        "post_hooks: []\ncontent_type_overrides:\n  application/openmetrics-text: text/plain\n",
+        "post_hooks: []\ncontent_type_overrides:\n  application/openmetrics-text: text/plain\n  message/rfc822: application/octet-stream\n",
     )
     .unwrap();
     let out = python(
