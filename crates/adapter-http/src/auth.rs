@@ -589,70 +589,74 @@ mod tests {
         }
     }
 
+    /// A key that is neither the admin key nor the service key.
+    const STRANGER: [u8; 32] = [3; 32];
+
     /// The status a caller lookup answers: 200 for a caller, else the refusal's.
     fn status(result: Result<Caller, ApiError>) -> u16 {
         result.map_or_else(|e| e.status().as_u16(), |_| 200)
     }
 
+    /// Asserts the status `lookup` answers for a token signed with each key and claims.
+    fn assert_statuses(
+        lookup: impl Fn(&HeaderMap) -> Result<Caller, ApiError>,
+        cases: impl IntoIterator<Item = (&'static [u8; 32], Claims, u16, &'static str)>,
+    ) {
+        for (secret, claims, expected, why) in cases {
+            let token = issue_token(secret, &claims).unwrap();
+            assert_eq!(status(lookup(&headers(&token))), expected, "{why}");
+        }
+    }
+
     #[test]
     fn the_internal_endpoints_take_only_tokens_signed_with_the_service_key() {
         let auth = authenticator();
-        let stranger = [3u8; 32];
-        for (secret, claims, expected, why) in [
-            (
-                &SERVICE_SECRET,
-                service_claims(),
-                200,
-                "the service key and role",
-            ),
-            // Authentic, yet no credential here: the admin key, whatever the role.
-            (
-                &ADMIN_SECRET,
-                service_claims(),
-                403,
-                "role `service` signed with the admin key",
-            ),
-            (&ADMIN_SECRET, claims(), 403, "an admin role"),
-            (
-                &SERVICE_SECRET,
-                claims(),
-                403,
-                "the service key with another role",
-            ),
-            (&stranger, service_claims(), 401, "neither key"),
-        ] {
-            let token = issue_token(secret, &claims).unwrap();
-            assert_eq!(
-                status(auth.service_caller(&headers(&token))),
-                expected,
-                "{why}"
-            );
-        }
+        assert_statuses(
+            |h| auth.service_caller(h),
+            [
+                (
+                    &SERVICE_SECRET,
+                    service_claims(),
+                    200,
+                    "the service key and role",
+                ),
+                // Authentic, yet no credential here: the admin key, whatever the role.
+                (
+                    &ADMIN_SECRET,
+                    service_claims(),
+                    403,
+                    "role `service` signed with the admin key",
+                ),
+                (&ADMIN_SECRET, claims(), 403, "an admin role"),
+                (
+                    &SERVICE_SECRET,
+                    claims(),
+                    403,
+                    "the service key with another role",
+                ),
+                (&STRANGER, service_claims(), 401, "neither key"),
+            ],
+        );
         assert_eq!(status(auth.service_caller(&HeaderMap::new())), 401);
     }
 
     #[test]
     fn the_admin_api_refuses_service_key_tokens() {
         let auth = authenticator();
-        let stranger = [3u8; 32];
-        for (secret, claims, expected, why) in [
-            (&ADMIN_SECRET, claims(), 200, "the admin key"),
-            (&SERVICE_SECRET, service_claims(), 403, "a service token"),
-            (
-                &SERVICE_SECRET,
-                claims(),
-                403,
-                "a tenant role signed with the service key",
-            ),
-            (&stranger, claims(), 401, "neither key"),
-        ] {
-            let token = issue_token(secret, &claims).unwrap();
-            assert_eq!(
-                status(auth.admin_caller(&headers(&token))),
-                expected,
-                "{why}"
-            );
-        }
+        assert_statuses(
+            |h| auth.admin_caller(h),
+            [
+                (&ADMIN_SECRET, claims(), 200, "the admin key"),
+                (&SERVICE_SECRET, service_claims(), 403, "a service token"),
+                (
+                    &SERVICE_SECRET,
+                    claims(),
+                    403,
+                    "a tenant role signed with the service key",
+                ),
+                (&STRANGER, claims(), 401, "neither key"),
+            ],
+        );
     }
 
     #[test]

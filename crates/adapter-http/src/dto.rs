@@ -693,14 +693,62 @@ impl From<&DomainView> for DomainResponse {
     }
 }
 
-/// A page of domains.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DomainList {
-    /// The domains.
-    pub data: Vec<DomainResponse>,
-    /// Pass as `cursor` for the next page; `null` on the last one.
-    #[schema(required = true)]
-    pub next_cursor: Option<String>,
+/// Declares pages of the API's lists: the items, each made from the core's item by its
+/// `From<&item>`, and the cursor of the next page, made from a core
+/// [`Page`](domain_core::Page).
+macro_rules! page_types {
+    ($(
+        $(#[$doc:meta])*
+        pub struct $name:ident {
+            $(#[$data_doc:meta])*
+            data: Vec<$item:ty>,
+            $(#[$cursor_doc:meta])*
+            next_cursor,
+        }
+    )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Serialize, ToSchema)]
+            pub struct $name {
+                $(#[$data_doc])*
+                pub data: Vec<$item>,
+                $(#[$cursor_doc])*
+                #[schema(required = true)]
+                pub next_cursor: Option<String>,
+            }
+
+            impl<I> From<domain_core::Page<I>> for $name
+            where
+                for<'a> $item: From<&'a I>,
+            {
+                fn from(page: domain_core::Page<I>) -> Self {
+                    $name {
+                        data: page.items.iter().map(<$item>::from).collect(),
+                        next_cursor: crate::routes::encode_cursor(page.next_after),
+                    }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use page_types;
+
+page_types! {
+    /// A page of domains.
+    pub struct DomainList {
+        /// The domains.
+        data: Vec<DomainResponse>,
+        /// Pass as `cursor` for the next page; `null` on the last one.
+        next_cursor,
+    }
+
+    /// A page of events.
+    pub struct EventList {
+        /// Newest first.
+        data: Vec<EventResponse>,
+        /// Pass as `cursor` for the next page; `null` on the last one.
+        next_cursor,
+    }
 }
 
 /// `GET …/dns-records`.
@@ -811,16 +859,6 @@ impl From<&DomainEvent> for EventResponse {
             detail: e.detail.clone(),
         }
     }
-}
-
-/// A page of events.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventList {
-    /// Newest first.
-    pub data: Vec<EventResponse>,
-    /// Pass as `cursor` for the next page; `null` on the last one.
-    #[schema(required = true)]
-    pub next_cursor: Option<String>,
 }
 
 /// RFC 3339 in UTC.

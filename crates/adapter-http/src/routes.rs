@@ -4,13 +4,14 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use domain_core::sending::{KeyMode, SendDecision};
 use domain_core::service::SenderQuery;
 use domain_core::{DomainId, EventId, FieldError, InputError, ListFilter, PageRequest, Selector};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
@@ -22,12 +23,12 @@ use crate::dto::{
     EventList, RotateResponse, UpdateDomainRequest, VerifyResponse, json_body,
 };
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::{ApiPath, ApiQuery, IdPath, PathId};
 use crate::schema::{
-    BadRequest, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, TooManyRequests,
-    Unauthorized, Unavailable, UnsupportedMediaType, query,
+    BadRequest, ChangeOne, ChangeWithBody, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge,
+    ReadOne, ReadPage, Unauthorized, Unavailable, UnsupportedMediaType, query,
 };
-use crate::state::AppState;
+use crate::state::{AppState, Domains};
 
 /// Largest admin request body.
 pub const ADMIN_BODY_LIMIT: usize = 64 * 1024;
@@ -43,9 +44,29 @@ pub(crate) fn body(b: Result<Bytes, BytesRejection>, limit: usize) -> Result<Byt
     })
 }
 
-/// An id in a path that cannot be an id names nothing: `404`.
-fn domain_id(raw: &str) -> Result<DomainId, ApiError> {
-    DomainId::parse(raw).map_err(|_| ApiError::not_found())
+/// A JSON body of the admin API: at most [`ADMIN_BODY_LIMIT`], read by [`json_body`].
+#[derive(Debug)]
+pub struct AdminJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AdminJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let raw = Bytes::from_request(req, state).await;
+        json_body(&headers, &body(raw, ADMIN_BODY_LIMIT)?).map(AdminJson)
+    }
+}
+
+/// What a handler answers with a JSON body.
+pub(crate) type Reply<T> = Result<Json<T>, ApiError>;
+
+impl PathId for DomainId {
+    const FORM: &'static str = "`dom_<ULID>`";
+
+    fn from_segment(segment: &str) -> Option<Self> {
+        DomainId::parse(segment).ok()
+    }
 }
 
 const CURSOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -155,6 +176,19 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
+impl PageParams {
+    /// The page asked for, after the item `parse_id` reads from the cursor: a `cursor` or
+    /// `limit` that is not one is a `422` naming it.
+    pub(crate) fn page<T>(
+        &self,
+        parse_id: impl Fn(&str) -> Result<T, InputError>,
+    ) -> Result<PageRequest, ApiError> {
+        let cursor = decode_cursor(self.cursor.as_deref(), parse_id)
+            .map_err(|e| ApiError::invalid(vec![e]))?;
+        page_request(self.limit.as_deref(), cursor).map_err(ApiError::invalid)
+    }
+}
+
 impl IntoParams for PageParams {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         vec![
@@ -189,34 +223,34 @@ impl IntoParams for PageParams {
                 ("DomainEvents" = (operation_id = "domain_events", parameters(("id" = "$response.body#/id")))),
                 ("RemoveSelector" = (operation_id = "remove_selector", parameters(("id" = "$response.body#/id"), ("selector" = "$response.body#/dkim_selector")))),
             )),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 409, description = "The owner already has this domain, or its quota of domains is reached", content_type = PROBLEM_JSON, body = Problem),
-        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Invalid), (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        ChangeWithBody,
     ),
     security(("bearer" = []))
 )]
 pub async fn create_domain(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    d: Domains,
+    AdminJson(req): AdminJson<CreateDomainRequest>,
 ) -> Result<Response, ApiError> {
-    let req: CreateDomainRequest = json_body(&headers, &body(raw, ADMIN_BODY_LIMIT)?)?;
     // Who may create what is decided before the fields are judged: a viewer learns it
     // may not create, not that its payload was wrong.
-    caller.owner_for_new(req.is_shared.unwrap_or(false))?;
+    d.caller.owner_for_new(req.is_shared.unwrap_or(false))?;
     let new = req.into_domain().map_err(ApiError::invalid)?;
-    let view = s.service.create(&caller, new).await?;
-    let location = format!("/api/admin/domains/{}", view.domain.id);
-    Ok((
+    let view = d.service.create(&d.caller, new).await?;
+    Ok(created(
+        format!("/api/admin/domains/{}", view.domain.id),
+        DomainResponse::from(&view),
+    ))
+}
+
+/// `201 Created` with the new resource's path in `Location`.
+pub(crate) fn created(location: String, body: impl Serialize) -> Response {
+    (
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(DomainResponse::from(&view)),
+        Json(body),
     )
-        .into_response())
+        .into_response()
 }
 
 /// Lists the domains the caller may read.
@@ -224,17 +258,11 @@ pub async fn create_domain(
     get, path = "/api/admin/domains", tag = "domains", params(ListParams),
     responses(
         (status = 200, description = "A page of domains, in a stable order", body = DomainList),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 422, response = Invalid),
-        (status = 503, response = Unavailable),
+        ReadPage,
     ),
     security(("bearer" = []))
 )]
-pub async fn list_domains(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiQuery(q): ApiQuery<ListParams>,
-) -> Result<Json<DomainList>, ApiError> {
+pub async fn list_domains(d: Domains, ApiQuery(q): ApiQuery<ListParams>) -> Reply<DomainList> {
     let mut errors = Vec::new();
     let filter = ListFilter {
         verified: flag(&mut errors, "verified", q.verified.as_deref()),
@@ -252,101 +280,72 @@ pub async fn list_domains(
         Some(p) if errors.is_empty() => p,
         _ => return Err(ApiError::invalid(errors)),
     };
-    let result = s.service.list(&caller, &filter, &page).await?;
-    Ok(Json(DomainList {
-        data: result.items.iter().map(DomainResponse::from).collect(),
-        next_cursor: encode_cursor(result.next_after),
-    }))
+    Ok(Json(
+        d.service.list(&d.caller, &filter, &page).await?.into(),
+    ))
 }
 
 /// One domain.
 #[utoipa::path(
-    get, path = "/api/admin/domains/{id}", tag = "domains",
-    params(("id" = String, Path, description = "`dom_<ULID>`")),
-    responses(
-        (status = 200, description = "The domain", body = DomainResponse),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 503, response = Unavailable),
-    ),
+    get, path = "/api/admin/domains/{id}", tag = "domains", params(IdPath<DomainId>),
+    responses((status = 200, description = "The domain", body = DomainResponse), ReadOne),
     security(("bearer" = []))
 )]
-pub async fn get_domain(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<DomainResponse>, ApiError> {
-    let view = s.service.get(&caller, &domain_id(&id)?).await?;
-    Ok(Json(DomainResponse::from(&view)))
+pub async fn get_domain(d: Domains, IdPath(id): IdPath<DomainId>) -> Reply<DomainResponse> {
+    Ok(Json((&d.service.get(&d.caller, &id).await?).into()))
 }
 
 /// Changes `is_active`, `dmarc_policy`, `dmarc_rua_email` or `dkim_rotation_days`.
 #[utoipa::path(
-    patch, path = "/api/admin/domains/{id}", tag = "domains",
-    params(("id" = String, Path, description = "`dom_<ULID>`")),
+    patch, path = "/api/admin/domains/{id}", tag = "domains", params(IdPath<DomainId>),
     request_body = UpdateDomainRequest,
     responses(
         (status = 200, description = "The changed domain", body = DomainResponse),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType), (status = 422, response = Invalid),
-        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        ChangeWithBody,
     ),
     security(("bearer" = []))
 )]
 pub async fn update_domain(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<DomainResponse>, ApiError> {
-    let id = domain_id(&id)?;
+    d: Domains,
+    IdPath(id): IdPath<DomainId>,
     // Unknown fields are refused by name, with the list of those PATCH accepts.
-    let req: UpdateDomainRequest = json_body(&headers, &body(raw, ADMIN_BODY_LIMIT)?)?;
+    AdminJson(req): AdminJson<UpdateDomainRequest>,
+) -> Reply<DomainResponse> {
     let changes = req.into_changes().map_err(ApiError::invalid)?;
-    let view = s.service.update(&caller, &id, changes).await?;
-    Ok(Json(DomainResponse::from(&view)))
+    Ok(Json(
+        (&d.service.update(&d.caller, &id, changes).await?).into(),
+    ))
 }
 
 /// Deletes a domain; its private keys are destroyed.
 #[utoipa::path(
-    delete, path = "/api/admin/domains/{id}", tag = "domains",
-    params(("id" = String, Path, description = "`dom_<ULID>`")),
+    delete, path = "/api/admin/domains/{id}", tag = "domains", params(IdPath<DomainId>),
     responses(
         (status = 204, description = "Deleted, with its private keys"),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 409, response = Conflict),
-        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+        (status = 409, response = Conflict), ChangeOne,
     ),
     security(("bearer" = []))
 )]
 pub async fn delete_domain(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    d: Domains,
+    IdPath(id): IdPath<DomainId>,
 ) -> Result<StatusCode, ApiError> {
-    s.service.delete(&caller, &domain_id(&id)?).await?;
+    d.service.delete(&d.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The records to publish.
 #[utoipa::path(
-    get, path = "/api/admin/domains/{id}/dns-records", tag = "domains",
-    params(("id" = String, Path, description = "`dom_<ULID>`")),
+    get, path = "/api/admin/domains/{id}/dns-records", tag = "domains", params(IdPath<DomainId>),
     responses(
         (status = 200, description = "The records to publish, and those to remove", body = DnsRecordsResponse),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+        ReadOne,
     ),
     security(("bearer" = []))
 )]
-pub async fn dns_records(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<DnsRecordsResponse>, ApiError> {
-    let view = s.service.dns_records(&caller, &domain_id(&id)?).await?;
+pub async fn dns_records(d: Domains, IdPath(id): IdPath<DomainId>) -> Reply<DnsRecordsResponse> {
+    let view = d.service.dns_records(&d.caller, &id).await?;
     Ok(Json(DnsRecordsResponse {
         domain: view.domain.name.to_string(),
         dns_records: view.dns_records.iter().map(Into::into).collect(),
@@ -361,22 +360,16 @@ pub const TEXT_DNS: &str = "text/dns";
 /// values as quoted strings of at most 255 octets. Records to remove are only named in a
 /// comment.
 #[utoipa::path(
-    get, path = "/api/admin/domains/{id}/zone-file", tag = "domains",
-    params(("id" = String, Path, description = "`dom_<ULID>`")),
+    get, path = "/api/admin/domains/{id}/zone-file", tag = "domains", params(IdPath<DomainId>),
     responses(
         (status = 200, description = "A zone-file fragment (RFC 1035 §5), ASCII; `Content-Disposition` names it `<domain>.zone`", content_type = "text/dns", body = String,
             example = json!("; ScaiSend sender domain mail.example.com\nmail.example.com. 3600 IN TXT \"v=spf1 include:scaisend.scailabs.ai ~all\"\n")),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+        ReadOne,
     ),
     security(("bearer" = []))
 )]
-pub async fn zone_file(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Response, ApiError> {
-    let view = s.service.dns_records(&caller, &domain_id(&id)?).await?;
+pub async fn zone_file(d: Domains, IdPath(id): IdPath<DomainId>) -> Result<Response, ApiError> {
+    let view = d.service.dns_records(&d.caller, &id).await?;
     let name = &view.domain.name;
     let body = domain_core::publish::zone_file(name, &view.dns_records);
     Ok((
@@ -396,103 +389,76 @@ pub async fn zone_file(
 
 /// Checks the domain's records in DNS now.
 #[utoipa::path(
-    post, path = "/api/admin/domains/{id}/verify", tag = "verification",
-    params(("id" = String, Path, description = "`dom_<ULID>`")),
+    post, path = "/api/admin/domains/{id}/verify", tag = "verification", params(IdPath<DomainId>),
     responses(
         (status = 200, description = "The verdict of every check; `errors` names each failing record", body = VerifyResponse),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 409, response = Conflict),
-        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+        (status = 409, response = Conflict), ChangeOne,
     ),
     security(("bearer" = []))
 )]
-pub async fn verify_domain(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<VerifyResponse>, ApiError> {
-    let report = s.service.verify(&caller, &domain_id(&id)?).await?;
-    Ok(Json(VerifyResponse::from(&report)))
+pub async fn verify_domain(d: Domains, IdPath(id): IdPath<DomainId>) -> Reply<VerifyResponse> {
+    Ok(Json((&d.service.verify(&d.caller, &id).await?).into()))
 }
 
 /// Starts a DKIM rotation.
 #[utoipa::path(
-    post, path = "/api/admin/domains/{id}/rotate-dkim", tag = "rotation",
-    params(("id" = String, Path, description = "`dom_<ULID>`")),
+    post, path = "/api/admin/domains/{id}/rotate-dkim", tag = "rotation", params(IdPath<DomainId>),
     responses(
         (status = 202, description = "The new key is pending: publish its record, then verify", body = RotateResponse,
             links(
                 ("CancelRotation" = (operation_id = "remove_selector", parameters(("id" = "$request.path.id"), ("selector" = "$response.body#/new_selector")))),
             )),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "A rotation is already pending, or the domain changed at the same time", content_type = PROBLEM_JSON, body = Problem),
-        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+        ChangeOne,
     ),
     security(("bearer" = []))
 )]
 pub async fn rotate_dkim(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    d: Domains,
+    IdPath(id): IdPath<DomainId>,
 ) -> Result<(StatusCode, Json<RotateResponse>), ApiError> {
-    let started = s.service.rotate(&caller, &domain_id(&id)?).await?;
+    let started = d.service.rotate(&d.caller, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(RotateResponse::from(&started))))
 }
 
 /// Removes a retiring selector, or cancels a pending one.
 #[utoipa::path(
     delete, path = "/api/admin/domains/{id}/dkim/{selector}", tag = "rotation",
-    params(("id" = String, Path, description = "`dom_<ULID>`"), ("selector" = String, Path, description = "e.g. `scaisend`")),
+    params(IdPath<DomainId>, ("selector" = String, Path, description = "e.g. `scaisend`")),
     responses(
         (status = 200, description = "The domain without the selector", body = DomainResponse),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "The active selector cannot be removed, or the domain changed at the same time", content_type = PROBLEM_JSON, body = Problem),
-        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+        ChangeOne,
     ),
     security(("bearer" = []))
 )]
 pub async fn remove_selector(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
+    d: Domains,
     ApiPath((id, selector)): ApiPath<(String, String)>,
-) -> Result<Json<DomainResponse>, ApiError> {
+) -> Reply<DomainResponse> {
+    let id = DomainId::from_segment(&id).ok_or_else(ApiError::not_found)?;
     let selector = Selector::parse(&selector).map_err(|_| ApiError::not_found())?;
-    let view = s
-        .service
-        .remove_selector(&caller, &domain_id(&id)?, &selector)
-        .await?;
+    let view = d.service.remove_selector(&d.caller, &id, &selector).await?;
     Ok(Json(DomainResponse::from(&view)))
 }
 
 /// The domain's timeline, newest first.
 #[utoipa::path(
     get, path = "/api/admin/domains/{id}/events", tag = "domains",
-    params(("id" = String, Path, description = "`dom_<ULID>`"), PageParams),
+    params(IdPath<DomainId>, PageParams),
     responses(
         (status = 200, description = "A page of the timeline, newest first", body = EventList),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 422, response = Invalid), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), ReadPage,
     ),
     security(("bearer" = []))
 )]
 pub async fn domain_events(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    d: Domains,
     ApiQuery(q): ApiQuery<PageParams>,
-) -> Result<Json<EventList>, ApiError> {
-    let id = domain_id(&id)?;
-    let cursor = decode_cursor(q.cursor.as_deref(), EventId::parse)
-        .map_err(|e| ApiError::invalid(vec![e]))?;
-    let page = page_request(q.limit.as_deref(), cursor).map_err(ApiError::invalid)?;
-    let result = s.service.events(&caller, &id, &page).await?;
-    Ok(Json(EventList {
-        data: result.items.iter().map(Into::into).collect(),
-        next_cursor: encode_cursor(result.next_after),
-    }))
+    IdPath(id): IdPath<DomainId>,
+) -> Reply<EventList> {
+    let page = q.page(EventId::parse)?;
+    Ok(Json(d.service.events(&d.caller, &id, &page).await?.into()))
 }
 
 /// `POST /api/internal/sender-authorization`.

@@ -7,6 +7,8 @@
 //! schema, and the headers the server sends with it), and the operations name the ones
 //! they can answer. The document then says the same thing everywhere the server does.
 
+use std::collections::BTreeMap;
+
 use domain_core::PageRequest;
 use domain_core::crypto::RsaBits;
 use domain_core::rotation::RotationPeriod;
@@ -17,7 +19,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
-use utoipa::{PartialSchema, ToResponse, ToSchema};
+use utoipa::{IntoResponses, PartialSchema, ToResponse, ToSchema};
 
 use crate::error::{PROBLEM_JSON, Problem};
 
@@ -194,14 +196,18 @@ pub(crate) fn problem(
 
 /// Declares reusable problem responses: for each, a type whose [`ToResponse`] is the
 /// problem response with that description and those headers, listed under
-/// `components/responses` by [`PROBLEM_RESPONSES`].
+/// `components/responses` by [`problem_responses`], and the status it is sent with.
 macro_rules! problem_responses {
-    ($($(#[$doc:meta])* $name:ident => $description:expr $(, $header:expr)*;)*) => {
+    ($($(#[$doc:meta])* $name:ident = $status:literal => $description:expr $(, $header:expr)*;)*) => {
         $(
             $(#[$doc])*
             // Only a name for the document: never built, named in `responses(…)`.
             #[allow(dead_code)]
             pub(crate) struct $name;
+
+            impl ProblemResponse for $name {
+                const STATUS: u16 = $status;
+            }
 
             impl<'r> ToResponse<'r> for $name {
                 fn response() -> (&'r str, RefOr<Response>) {
@@ -219,30 +225,79 @@ macro_rules! problem_responses {
 
 problem_responses! {
     /// `400`.
-    BadRequest => "Malformed request: the body is not JSON or not a JSON object, or the query string cannot be read (a repeated parameter, say).";
+    BadRequest = 400 => "Malformed request: the body is not JSON or not a JSON object, or the query string cannot be read (a repeated parameter, say).";
     /// `401`, with `WWW-Authenticate: Bearer`.
-    Unauthorized => "No bearer token, or one that does not verify (signature, expiry, issuer, audience, missing claims).",
+    Unauthorized = 401 => "No bearer token, or one that does not verify (signature, expiry, issuer, audience, missing claims).",
         ("WWW-Authenticate", header(names(["Bearer"]), "The scheme to authenticate with."));
     /// `403`.
-    Forbidden => "The token is valid but may not do this: a viewer changing a domain, a tenant changing a shared domain, a service token on the admin API or an admin token on the internal endpoints.";
+    Forbidden = 403 => "The token is valid but may not do this: a viewer changing a domain, a tenant changing a shared domain, a service token on the admin API or an admin token on the internal endpoints.";
     /// `404`.
-    NotFound => "No such domain, or one the caller may not see.";
+    NotFound = 404 => "No such domain, or one the caller may not see.";
     /// `405`, with `Allow`: sent for a method a path does not take, so no operation
     /// lists it.
-    MethodNotAllowed => "This path does not take this method.",
+    MethodNotAllowed = 405 => "This path does not take this method.",
         ("Allow", header(ObjectBuilder::new().schema_type(Type::String), "The methods the path takes, comma-separated."));
     /// `409`.
-    Conflict => "The request conflicts with the current state.";
+    Conflict = 409 => "The request conflicts with the current state.";
     /// `413`.
-    PayloadTooLarge => "The body is over the limit: 64 KiB for the admin API, 32 MiB for signing.";
+    PayloadTooLarge = 413 => "The body is over the limit: 64 KiB for the admin API, 32 MiB for signing.";
     /// `415`.
-    UnsupportedMediaType => "The body is not declared as JSON: send `Content-Type: application/json`.";
+    UnsupportedMediaType = 415 => "The body is not declared as JSON: send `Content-Type: application/json`.";
     /// `422`.
-    Invalid => "One or more fields are invalid: `errors` names each and says what is wrong.";
+    Invalid = 422 => "One or more fields are invalid: `errors` names each and says what is wrong.";
     /// `429`, with `Retry-After`.
-    TooManyRequests => "The tenant's rate limit of changes is spent; retry after `Retry-After` seconds.",
+    TooManyRequests = 429 => "The tenant's rate limit of changes is spent; retry after `Retry-After` seconds.",
         ("Retry-After", retry_after());
     /// `503`, with `Retry-After`.
-    Unavailable => "A backend (the store or DNS) is unavailable, the server is at its limit of concurrent requests of this kind, or the request did not finish within its time limit; retry after `Retry-After` seconds.",
+    Unavailable = 503 => "A backend (the store or DNS) is unavailable, the server is at its limit of concurrent requests of this kind, or the request did not finish within its time limit; retry after `Retry-After` seconds.",
         ("Retry-After", retry_after());
+}
+
+/// Declares the sets of problem responses operations of one kind answer: for each, a type
+/// whose [`IntoResponses`] refers to its members under `components/responses`, so that an
+/// operation names its kind in `responses(…)` rather than each problem.
+macro_rules! problem_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($member:ident),+];)*) => {
+        $(
+            $(#[$doc])*
+            // Only a name for the document: never built, named in `responses(…)`.
+            #[allow(dead_code)]
+            pub(crate) struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    BTreeMap::from([$(member::<$member>()),+])
+                }
+            }
+        )*
+    };
+}
+
+/// A reusable problem response, sent with one status.
+pub(crate) trait ProblemResponse: ToResponse<'static> {
+    /// The status it is sent with.
+    const STATUS: u16;
+}
+
+/// The reference to a reusable problem response, under its status.
+fn member<R: ProblemResponse>() -> (String, RefOr<Response>) {
+    (
+        R::STATUS.to_string(),
+        Ref::from_response_name(R::response().0).into(),
+    )
+}
+
+problem_sets! {
+    /// Reading one thing by its id: `401`, `403`, `404`, `503`.
+    ReadOne = [Unauthorized, Forbidden, NotFound, Unavailable];
+    /// Reading a page of a list, whose query may be malformed or invalid: `400`, `401`,
+    /// `403`, `422`, `503`.
+    ReadPage = [BadRequest, Unauthorized, Forbidden, Invalid, Unavailable];
+    /// A change of one thing by its id, without a body: `401`, `403`, `404`, `429`, `503`.
+    ChangeOne = [Unauthorized, Forbidden, NotFound, TooManyRequests, Unavailable];
+    /// A change with a JSON body: `400`, `401`, `403`, `413`, `415`, `422`, `429`, `503`.
+    ChangeWithBody = [
+        BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType, Invalid,
+        TooManyRequests, Unavailable
+    ];
 }

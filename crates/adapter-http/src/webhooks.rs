@@ -2,11 +2,8 @@
 //! gives webhook payloads the API's shape of a domain.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use domain_core::ports::DomainRenderer;
 use domain_core::service::DomainView;
 use domain_core::webhook::{
@@ -15,18 +12,12 @@ use domain_core::webhook::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Authenticated;
-use crate::dto::{DomainResponse, json_body, rfc3339};
+use crate::dto::{DomainResponse, page_types, rfc3339};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
-use crate::extract::{ApiPath, ApiQuery};
-use crate::routes::{
-    ADMIN_BODY_LIMIT, PageParams, body, decode_cursor, encode_cursor, page_request,
-};
-use crate::schema::{
-    BadRequest, Forbidden, Invalid, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
-    Unavailable, UnsupportedMediaType,
-};
-use crate::state::AppState;
+use crate::extract::{ApiQuery, IdPath, PathId};
+use crate::routes::{self, AdminJson, PageParams, Reply};
+use crate::schema::{ChangeOne, ChangeWithBody, NotFound, ReadOne, ReadPage};
+use crate::state::Webhooks;
 
 /// Renders domains for webhook payloads exactly as `GET /api/admin/domains/{id}`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,12 +29,12 @@ impl DomainRenderer for ApiRenderer {
     }
 }
 
-fn endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
-    EndpointId::parse(raw).map_err(|_| ApiError::not_found())
-}
+impl PathId for EndpointId {
+    const FORM: &'static str = "`whe_<ULID>`";
 
-fn service(s: &AppState) -> Result<&domain_core::service::WebhookService, ApiError> {
-    s.webhooks.as_deref().ok_or_else(ApiError::not_found)
+    fn from_segment(segment: &str) -> Option<Self> {
+        EndpointId::parse(segment).ok()
+    }
 }
 
 /// `POST /api/admin/webhooks`.
@@ -146,16 +137,6 @@ fn with_secret(endpoint: &Endpoint, secret: &Secret) -> WebhookWithSecret {
     }
 }
 
-/// A page of endpoints.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookList {
-    /// The endpoints.
-    pub data: Vec<WebhookResponse>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
-    pub next_cursor: Option<String>,
-}
-
 /// One delivery attempt.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryResponse {
@@ -200,14 +181,22 @@ impl From<&Attempt> for DeliveryResponse {
     }
 }
 
-/// A page of delivery attempts, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryList {
-    /// The attempts.
-    pub data: Vec<DeliveryResponse>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    #[schema(required = true)]
-    pub next_cursor: Option<String>,
+page_types! {
+    /// A page of endpoints.
+    pub struct WebhookList {
+        /// The endpoints.
+        data: Vec<WebhookResponse>,
+        /// Pass as `cursor` for the next page; `null` on the last.
+        next_cursor,
+    }
+
+    /// A page of delivery attempts, newest first.
+    pub struct DeliveryList {
+        /// The attempts.
+        data: Vec<DeliveryResponse>,
+        /// Pass as `cursor` for the next page; `null` on the last.
+        next_cursor,
+    }
 }
 
 /// The queued test event.
@@ -224,41 +213,26 @@ pub struct TestResponse {
     responses(
         (status = 201, description = "Registered; `secret` is shown only here", body = WebhookWithSecret,
             headers(("Location" = String, description = "`/api/admin/webhooks/{id}`"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 409, description = "The owner has the most endpoints allowed", content_type = PROBLEM_JSON, body = Problem),
-        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Invalid), (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        ChangeWithBody,
     ),
     security(("bearer" = []))
 )]
 pub async fn create_webhook(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    w: Webhooks,
+    AdminJson(req): AdminJson<CreateWebhookRequest>,
 ) -> Result<Response, ApiError> {
-    let service = service(&s)?;
-    let req: CreateWebhookRequest = json_body(&headers, &body(raw, ADMIN_BODY_LIMIT)?)?;
-    caller.webhook_owner()?;
-    let created = service
-        .create(
-            &caller,
-            NewEndpoint {
-                url: req.url,
-                events: req.events,
-                description: req.description,
-            },
-        )
-        .await?;
-    let location = format!("/api/admin/webhooks/{}", created.endpoint.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(with_secret(&created.endpoint, &created.secret)),
-    )
-        .into_response())
+    w.caller.webhook_owner()?;
+    let new = NewEndpoint {
+        url: req.url,
+        events: req.events,
+        description: req.description,
+    };
+    let created = w.service.create(&w.caller, new).await?;
+    Ok(routes::created(
+        format!("/api/admin/webhooks/{}", created.endpoint.id),
+        with_secret(&created.endpoint, &created.secret),
+    ))
 }
 
 /// Lists the caller's webhook endpoints.
@@ -266,184 +240,123 @@ pub async fn create_webhook(
     get, path = "/api/admin/webhooks", tag = "webhooks", params(PageParams),
     responses(
         (status = 200, description = "A page of endpoints, in a stable order", body = WebhookList),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 422, response = Invalid),
-        (status = 503, response = Unavailable),
+        ReadPage,
     ),
     security(("bearer" = []))
 )]
 pub async fn list_webhooks(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
+    // A query that cannot be read is a `400` even where webhooks are off.
     ApiQuery(q): ApiQuery<PageParams>,
-) -> Result<Json<WebhookList>, ApiError> {
-    let service = service(&s)?;
-    let cursor = decode_cursor(q.cursor.as_deref(), EndpointId::parse)
-        .map_err(|e| ApiError::invalid(vec![e]))?;
-    let page = page_request(q.limit.as_deref(), cursor).map_err(ApiError::invalid)?;
-    let result = service.list(&caller, &page).await?;
-    Ok(Json(WebhookList {
-        data: result.items.iter().map(Into::into).collect(),
-        next_cursor: encode_cursor(result.next_after),
-    }))
+    w: Webhooks,
+) -> Reply<WebhookList> {
+    let page = q.page(EndpointId::parse)?;
+    Ok(Json(w.service.list(&w.caller, &page).await?.into()))
 }
 
 /// One webhook endpoint.
 #[utoipa::path(
-    get, path = "/api/admin/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "`whe_<ULID>`")),
+    get, path = "/api/admin/webhooks/{id}", tag = "webhooks", params(IdPath<EndpointId>),
     responses(
         (status = 200, description = "The endpoint (without its secret)", body = WebhookResponse),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+        ReadOne,
     ),
     security(("bearer" = []))
 )]
-pub async fn get_webhook(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<WebhookResponse>, ApiError> {
-    let endpoint = service(&s)?.get(&caller, &endpoint_id(&id)?).await?;
-    Ok(Json((&endpoint).into()))
+pub async fn get_webhook(w: Webhooks, IdPath(id): IdPath<EndpointId>) -> Reply<WebhookResponse> {
+    Ok(Json((&w.service.get(&w.caller, &id).await?).into()))
 }
 
 /// Changes a webhook endpoint.
 #[utoipa::path(
-    patch, path = "/api/admin/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "`whe_<ULID>`")),
+    patch, path = "/api/admin/webhooks/{id}", tag = "webhooks", params(IdPath<EndpointId>),
     request_body = UpdateWebhookRequest,
     responses(
         (status = 200, description = "The changed endpoint", body = WebhookResponse),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Invalid), (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), ChangeWithBody,
     ),
     security(("bearer" = []))
 )]
 pub async fn update_webhook(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<WebhookResponse>, ApiError> {
-    let service = service(&s)?;
-    let id = endpoint_id(&id)?;
-    let req: UpdateWebhookRequest = json_body(&headers, &body(raw, ADMIN_BODY_LIMIT)?)?;
-    let endpoint = service
-        .update(
-            &caller,
-            &id,
-            EndpointChanges {
-                url: req.url,
-                events: req.events,
-                enabled: req.enabled,
-                description: req.description,
-            },
-        )
-        .await?;
-    Ok(Json((&endpoint).into()))
+    w: Webhooks,
+    IdPath(id): IdPath<EndpointId>,
+    AdminJson(req): AdminJson<UpdateWebhookRequest>,
+) -> Reply<WebhookResponse> {
+    let changes = EndpointChanges {
+        url: req.url,
+        events: req.events,
+        enabled: req.enabled,
+        description: req.description,
+    };
+    Ok(Json(
+        (&w.service.update(&w.caller, &id, changes).await?).into(),
+    ))
 }
 
 /// Deletes a webhook endpoint and its pending deliveries.
 #[utoipa::path(
-    delete, path = "/api/admin/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "`whe_<ULID>`")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
-    ),
+    delete, path = "/api/admin/webhooks/{id}", tag = "webhooks", params(IdPath<EndpointId>),
+    responses((status = 204, description = "Deleted"), ChangeOne),
     security(("bearer" = []))
 )]
 pub async fn delete_webhook(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    w: Webhooks,
+    IdPath(id): IdPath<EndpointId>,
 ) -> Result<StatusCode, ApiError> {
-    service(&s)?.delete(&caller, &endpoint_id(&id)?).await?;
+    w.service.delete(&w.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Issues a new signing secret; the previous one keeps signing beside it for 24 hours.
 #[utoipa::path(
-    post, path = "/api/admin/webhooks/{id}/rotate-secret", tag = "webhooks",
-    params(("id" = String, Path, description = "`whe_<ULID>`")),
+    post, path = "/api/admin/webhooks/{id}/rotate-secret", tag = "webhooks", params(IdPath<EndpointId>),
     responses(
         (status = 200, description = "The endpoint with its new secret, shown only here", body = WebhookWithSecret),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        ChangeOne,
     ),
     security(("bearer" = []))
 )]
 pub async fn rotate_webhook_secret(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<WebhookWithSecret>, ApiError> {
-    let rotated = service(&s)?
-        .rotate_secret(&caller, &endpoint_id(&id)?)
-        .await?;
+    w: Webhooks,
+    IdPath(id): IdPath<EndpointId>,
+) -> Reply<WebhookWithSecret> {
+    let rotated = w.service.rotate_secret(&w.caller, &id).await?;
     Ok(Json(with_secret(&rotated.endpoint, &rotated.secret)))
 }
 
 /// Sends a `webhook.test` event to the endpoint.
 #[utoipa::path(
-    post, path = "/api/admin/webhooks/{id}/test", tag = "webhooks",
-    params(("id" = String, Path, description = "`whe_<ULID>`")),
+    post, path = "/api/admin/webhooks/{id}/test", tag = "webhooks", params(IdPath<EndpointId>),
     responses(
         (status = 202, description = "Queued; its attempts show in the deliveries", body = TestResponse),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        ChangeOne,
     ),
     security(("bearer" = []))
 )]
 pub async fn test_webhook(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    w: Webhooks,
+    IdPath(id): IdPath<EndpointId>,
 ) -> Result<(StatusCode, Json<TestResponse>), ApiError> {
-    let message = service(&s)?.test(&caller, &endpoint_id(&id)?).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(TestResponse {
-            event_id: message.to_string(),
-        }),
-    ))
+    let event_id = w.service.test(&w.caller, &id).await?.to_string();
+    Ok((StatusCode::ACCEPTED, Json(TestResponse { event_id })))
 }
 
 /// The endpoint's recent delivery attempts, newest first.
 #[utoipa::path(
     get, path = "/api/admin/webhooks/{id}/deliveries", tag = "webhooks",
-    params(("id" = String, Path, description = "`whe_<ULID>`"), PageParams),
+    params(IdPath<EndpointId>, PageParams),
     responses(
         (status = 200, description = "A page of attempts, newest first", body = DeliveryList),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 422, response = Invalid), (status = 503, response = Unavailable),
+        (status = 404, response = NotFound), ReadPage,
     ),
     security(("bearer" = []))
 )]
 pub async fn webhook_deliveries(
-    State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageParams>,
-) -> Result<Json<DeliveryList>, ApiError> {
-    let service = service(&s)?;
-    let id = endpoint_id(&id)?;
-    let cursor = decode_cursor(q.cursor.as_deref(), AttemptId::parse)
-        .map_err(|e| ApiError::invalid(vec![e]))?;
-    let page = page_request(q.limit.as_deref(), cursor).map_err(ApiError::invalid)?;
-    let result = service.deliveries(&caller, &id, &page).await?;
-    Ok(Json(DeliveryList {
-        data: result.items.iter().map(Into::into).collect(),
-        next_cursor: encode_cursor(result.next_after),
-    }))
+    w: Webhooks,
+    IdPath(id): IdPath<EndpointId>,
+) -> Reply<DeliveryList> {
+    let page = q.page(AttemptId::parse)?;
+    Ok(Json(
+        w.service.deliveries(&w.caller, &id, &page).await?.into(),
+    ))
 }

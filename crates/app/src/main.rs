@@ -1,5 +1,6 @@
 //! The `scaisend-domains` binary: parses the command line and runs one command.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,14 +129,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let internal_listener = match args.internal_listen {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listening on {addr} (SCAISEND_INTERNAL_LISTEN)"))?,
-        ),
-        None => None,
-    };
+    let internal_listener = listen_if_set(args.internal_listen, "SCAISEND_INTERNAL_LISTEN").await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let zone = match args.zone_server.dns_listen {
         Some(addr) => Some(
@@ -265,14 +259,7 @@ async fn serve_dns(args: DnsServeArgs) -> Result<()> {
         stop_rx.clone(),
     )
     .await?;
-    let http = match args.metrics_listen {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listening on {addr} (SCAISEND_METRICS_LISTEN)"))?,
-        ),
-        None => None,
-    };
+    let http = listen_if_set(args.metrics_listen, "SCAISEND_METRICS_LISTEN").await?;
     tracing::info!(
         dns_listen = %zone.local_addr(),
         metrics_listen = ?args.metrics_listen,
@@ -306,6 +293,17 @@ async fn serve_dns(args: DnsServeArgs) -> Result<()> {
     tokio::join!(drain, zone.shutdown(args.shutdown_grace));
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A listener on the address of an optional setting, if it is set.
+async fn listen_if_set(addr: Option<SocketAddr>, variable: &str) -> Result<Option<TcpListener>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} ({variable})"))?;
+    Ok(Some(listener))
 }
 
 async fn shutdown_signal() {

@@ -357,21 +357,17 @@ mod tests {
         }
         assert!(e.contains("SCAISEND_DATABASE_URL is not SQLite"), "{e}");
         // A configured token key alone is a signal; the other secrets are named.
-        let mut a = args(&dir);
-        a.jwt_secret = Some("x".repeat(40));
-        let e = load(&a, &[]).unwrap_err().to_string();
-        assert!(
-            e.contains("SCAISEND_SERVICE_JWT_SECRET") && e.contains("SCAISEND_MASTER_KEY"),
-            "{e}"
-        );
+        let refusal_with = |set: fn(&mut SecretArgs)| {
+            let mut a = args(&dir);
+            set(&mut a);
+            load(&a, &[]).unwrap_err().to_string()
+        };
+        let e = refusal_with(|a| a.jwt_secret = Some("x".repeat(40)));
+        let names = |e: &str, secret: &str| e.contains(secret) && e.contains("SCAISEND_MASTER_KEY");
+        assert!(names(&e, "SCAISEND_SERVICE_JWT_SECRET"), "{e}");
         assert!(!e.contains("SCAISEND_JWT_SECRET (or"), "{e}");
-        let mut a = args(&dir);
-        a.service_jwt_secret = Some("y".repeat(40));
-        let e = load(&a, &[]).unwrap_err().to_string();
-        assert!(
-            e.contains("SCAISEND_JWT_SECRET") && e.contains("SCAISEND_MASTER_KEY"),
-            "{e}"
-        );
+        let e = refusal_with(|a| a.service_jwt_secret = Some("y".repeat(40)));
+        assert!(names(&e, "SCAISEND_JWT_SECRET"), "{e}");
         // The token command too: a configured admin key means no generated service key.
         let mut a = args(&dir);
         a.jwt_secret = Some("x".repeat(40));

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use crate::Error;
 use crate::record::{Failure, ReceivedQuery, Record, RecordKind, Transport, key_of};
-use crate::store::{Reply, Store};
+use crate::store::{Reply, Sections, Store};
 
 /// How long an idle TCP connection stays open; long enough that a client reusing its
 /// connection across a slow test does not see it closed.
@@ -313,21 +313,16 @@ impl RequestHandler for Handler {
                     .send_response(builder.build_no_records(metadata))
                     .await
             }
-            Reply::Answer {
-                code,
-                answers,
-                authorities,
-                additionals,
-            } => {
+            Reply::Answer(code, sections) => {
                 metadata.response_code = *code;
                 metadata.authoritative = true;
                 response_handle
                     .send_response(builder.build(
                         metadata,
-                        answers.iter(),
-                        authorities.iter(),
+                        sections.answers.iter(),
+                        sections.authorities.iter(),
                         [],
-                        additionals.iter(),
+                        sections.additionals.iter(),
                     ))
                     .await
             }
@@ -367,9 +362,9 @@ impl Handler {
         let reply = state.store.reply(&name, query.query_type(), ttl);
         // A chain that ends in a CNAME into a delegated zone is completed there, unless
         // the CNAME itself was asked for.
-        if let Reply::Answer { answers, .. } = &reply
+        if let Reply::Answer(_, sections) = &reply
             && query.query_type() != RecordType::CNAME
-            && let Some(RData::CNAME(target)) = answers.last().map(|r| &r.data)
+            && let Some(RData::CNAME(target)) = sections.answers.last().map(|r| &r.data)
             && let Some(server) = state.delegated(&key_of(&target.0))
         {
             let question = Query::query(target.0.clone(), query.query_type());
@@ -382,24 +377,16 @@ impl Handler {
 /// `local`'s CNAME chain followed by what the delegated zone answered for its target.
 fn chain(local: Reply, delegated: Reply) -> Reply {
     match (local, delegated) {
-        (
-            Reply::Answer {
-                answers: mut chain, ..
-            },
-            Reply::Answer {
+        (Reply::Answer(_, local), Reply::Answer(code, delegated)) => {
+            let mut answers = local.answers;
+            answers.extend(delegated.answers);
+            Reply::Answer(
                 code,
-                answers,
-                authorities,
-                additionals,
-            },
-        ) => {
-            chain.extend(answers);
-            Reply::Answer {
-                code,
-                answers: chain,
-                authorities,
-                additionals,
-            }
+                Sections {
+                    answers,
+                    ..delegated
+                },
+            )
         }
         (_, failed) => failed,
     }
@@ -411,12 +398,14 @@ const DELEGATED_PATIENCE: Duration = Duration::from_secs(3);
 /// The delegated server's answer to `query`, relayed; SERVFAIL when it gives none.
 async fn ask_delegated(server: SocketAddr, query: Query) -> Reply {
     match tokio::time::timeout(DELEGATED_PATIENCE, exchange(server, query)).await {
-        Ok(Ok(answer)) => Reply::Answer {
-            code: answer.metadata.response_code,
-            answers: answer.answers,
-            authorities: answer.authorities,
-            additionals: Vec::new(),
-        },
+        Ok(Ok(answer)) => Reply::Answer(
+            answer.metadata.response_code,
+            Sections {
+                answers: answer.answers,
+                authorities: answer.authorities,
+                additionals: Vec::new(),
+            },
+        ),
         _ => Reply::Error(ResponseCode::ServFail),
     }
 }

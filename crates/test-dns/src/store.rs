@@ -27,13 +27,20 @@ pub(crate) enum Reply {
     /// Answer with this RCODE and nothing else, without the AA flag (a failure is not an
     /// authoritative statement about the data).
     Error(ResponseCode),
-    /// An authoritative answer.
-    Answer {
-        code: ResponseCode,
-        answers: Vec<WireRecord>,
-        authorities: Vec<WireRecord>,
-        additionals: Vec<WireRecord>,
-    },
+    /// An authoritative answer with this RCODE (NOERROR or NXDOMAIN here; a delegated
+    /// zone's own when relayed).
+    Answer(ResponseCode, Sections),
+}
+
+/// The sections of an answer.
+#[derive(Debug)]
+pub(crate) struct Sections {
+    /// The records asked for, after the CNAME chain that leads to them.
+    pub(crate) answers: Vec<WireRecord>,
+    /// The zone's SOA in a negative answer.
+    pub(crate) authorities: Vec<WireRecord>,
+    /// The addresses of nameservers named in `answers` (glue).
+    pub(crate) additionals: Vec<WireRecord>,
 }
 
 impl Store {
@@ -146,12 +153,14 @@ impl Store {
             }
         }
         let additionals = self.glue(&answers, ttl);
-        Reply::Answer {
+        Reply::Answer(
             code,
-            answers,
-            authorities,
-            additionals,
-        }
+            Sections {
+                answers,
+                authorities,
+                additionals,
+            },
+        )
     }
 
     /// The A and AAAA records of the nameservers named in `answers` (glue).
@@ -235,12 +244,7 @@ mod tests {
         let got = match store.reply(name, qtype, 60) {
             Reply::Silence => "silence".to_owned(),
             Reply::Error(code) => format!("{code:?}"),
-            Reply::Answer {
-                code,
-                answers,
-                authorities,
-                additionals,
-            } => {
+            Reply::Answer(code, sections) => {
                 let describe = |records: &[WireRecord]| -> String {
                     records
                         .iter()
@@ -250,9 +254,9 @@ mod tests {
                 };
                 format!(
                     "{code:?} [{}] [{}] [{}]",
-                    describe(&answers),
-                    describe(&authorities),
-                    describe(&additionals)
+                    describe(&sections.answers),
+                    describe(&sections.authorities),
+                    describe(&sections.additionals)
                 )
             }
         };
