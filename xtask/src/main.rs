@@ -151,22 +151,21 @@ fn ensure_python_packages() -> Result<()> {
             .map(|(_, requirement)| *requirement)
             .collect()
     };
-    let to_install = missing();
-    if to_install.is_empty() {
-        return Ok(());
-    }
-    eprintln!("xtask: installing {} for the tests", to_install.join(", "));
-    let _ = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--user"])
-        .args(&to_install)
-        .status();
-    let still = missing();
-    if still.is_empty() {
-        return Ok(());
-    }
-    bail!(
-        "the tests need these Python packages: `python3 -m pip install --user {}`",
-        still.join(" ")
+    install_missing(
+        "the tests",
+        missing,
+        |packages| {
+            let _ = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--user"])
+                .args(packages)
+                .status();
+        },
+        |still| {
+            format!(
+                "the tests need these Python packages: `python3 -m pip install --user {}`",
+                still.join(" ")
+            )
+        },
     )
 }
 
@@ -184,15 +183,7 @@ fn ensure_chromium() -> Result<()> {
             .map(|(_, package)| *package)
             .collect::<Vec<_>>()
     };
-    let packages = missing();
-    if packages.is_empty() {
-        return Ok(());
-    }
-    eprintln!(
-        "xtask: installing {} for the console's browser tests",
-        packages.join(" ")
-    );
-    let install = |packages: &[&str]| {
+    let apt_install = |packages: &[&str]| {
         Command::new("apt-get")
             .args(["install", "-y", "-q"])
             .args(packages)
@@ -200,21 +191,46 @@ fn ensure_chromium() -> Result<()> {
             .status()
             .is_ok_and(|s| s.success())
     };
-    // A fresh machine's package lists may be empty or stale: update them once if the
-    // first attempt fails.
-    if !install(&packages) {
-        let _ = Command::new("apt-get").args(["update", "-q"]).status();
-        install(&packages);
+    install_missing(
+        "the console's browser tests",
+        missing,
+        |packages| {
+            // A fresh machine's package lists may be empty or stale: update them once if
+            // the first attempt fails.
+            if !apt_install(packages) {
+                let _ = Command::new("apt-get").args(["update", "-q"]).status();
+                apt_install(packages);
+            }
+        },
+        |still| {
+            format!(
+                "the console's browser tests need Debian's {}: `apt-get install {}`",
+                still.join(" and "),
+                still.join(" ")
+            )
+        },
+    )
+}
+
+/// Installs what `missing` lists, if anything, with `install`, announcing it as being for
+/// `purpose`; fails with `advice` on what is missing still.
+fn install_missing<'a>(
+    purpose: &str,
+    missing: impl Fn() -> Vec<&'a str>,
+    install: impl FnOnce(&[&'a str]),
+    advice: impl FnOnce(&[&'a str]) -> String,
+) -> Result<()> {
+    let packages = missing();
+    if packages.is_empty() {
+        return Ok(());
     }
+    eprintln!("xtask: installing {} for {purpose}", packages.join(", "));
+    install(&packages);
     let still = missing();
     if still.is_empty() {
         return Ok(());
     }
-    bail!(
-        "the console's browser tests need Debian's {}: `apt-get install {}`",
-        still.join(" and "),
-        still.join(" ")
-    )
+    bail!(advice(&still))
 }
 
 fn postgres_addr(url: &str) -> SocketAddr {

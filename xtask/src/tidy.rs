@@ -42,12 +42,19 @@ mod tests {
         serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
     }
 
+    /// The elements of `value`, an array in cargo's metadata; none if it is not one.
+    fn items(value: &Value) -> impl Iterator<Item = &Value> {
+        value.as_array().into_iter().flatten()
+    }
+
+    /// The strings among the elements of `value`.
+    fn strings(value: &Value) -> impl Iterator<Item = &str> {
+        items(value).filter_map(Value::as_str)
+    }
+
     /// Package name → names of its normal (non-dev, non-build) dependencies.
     fn normal_dependency_graph(meta: &Value) -> BTreeMap<String, BTreeSet<String>> {
-        let names: BTreeMap<&str, &str> = meta["packages"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let names: BTreeMap<&str, &str> = items(&meta["packages"])
             .map(|p| {
                 (
                     p["id"].as_str().unwrap_or(""),
@@ -55,23 +62,11 @@ mod tests {
                 )
             })
             .collect();
-        meta["resolve"]["nodes"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        items(&meta["resolve"]["nodes"])
             .map(|node| {
                 let name = names[node["id"].as_str().unwrap_or("")].to_owned();
-                let deps = node["deps"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|d| {
-                        d["dep_kinds"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .any(|k| k["kind"].is_null())
-                    })
+                let deps = items(&node["deps"])
+                    .filter(|d| items(&d["dep_kinds"]).any(|k| k["kind"].is_null()))
                     .map(|d| names[d["pkg"].as_str().unwrap_or("")].to_owned())
                     .collect();
                 (name, deps)
@@ -137,23 +132,13 @@ mod tests {
     #[test]
     fn every_crate_has_a_module_doc() {
         let meta = metadata();
-        let members: BTreeSet<&str> = meta["workspace_members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        for package in meta["packages"].as_array().into_iter().flatten() {
+        let members: BTreeSet<&str> = strings(&meta["workspace_members"]).collect();
+        for package in items(&meta["packages"]) {
             if !members.contains(package["id"].as_str().unwrap_or("")) {
                 continue;
             }
-            for target in package["targets"].as_array().into_iter().flatten() {
-                let kinds: Vec<&str> = target["kind"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
+            for target in items(&package["targets"]) {
+                let kinds: Vec<&str> = strings(&target["kind"]).collect();
                 if !kinds.iter().any(|k| *k == "lib" || *k == "bin") {
                     continue;
                 }

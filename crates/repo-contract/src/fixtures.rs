@@ -1,7 +1,7 @@
 //! Builders of domains, keys, verdicts and events for the cases, and comparisons. A few
 //! are public, for adapter-specific tests beside the contract.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use domain_core::crypto::{GeneratedKey, KeyRow, MasterKey, SealedKey};
 use domain_core::model::{
@@ -18,6 +18,7 @@ use domain_core::verify::{CheckKind, CheckStatus, Verdict, VerdictCode, Verdicts
 use serde_json::json;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
+use tokio::sync::Barrier;
 
 /// The time the cases start from, with microseconds, which both stores keep (finer digits
 /// are dropped by Postgres, and so by the SQLite store too).
@@ -52,6 +53,38 @@ pub(crate) fn new_domain_id() -> DomainId {
 /// A new event id, later than every earlier one.
 pub(crate) fn new_event_id() -> EventId {
     EventId::parse(&format!("evt_{}", next_ulid())).expect("a valid event id")
+}
+
+/// Runs `count` racers as tasks at once: racer `i` is `racer(i, start)`, and waits on
+/// `start`, which lets all of them go together, where its race begins. Their outputs, in
+/// order; a racer that panicked fails the case.
+pub(crate) async fn race<T, R>(count: usize, racer: impl Fn(usize, Arc<Barrier>) -> R) -> Vec<T>
+where
+    R: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let start = Arc::new(Barrier::new(count));
+    let racers: Vec<_> = (0..count)
+        .map(|i| tokio::spawn(racer(i, start.clone())))
+        .collect();
+    let mut outputs = Vec::with_capacity(count);
+    for racer in racers {
+        outputs.push(racer.await.expect("a racer panicked"));
+    }
+    outputs
+}
+
+/// Owners under two partners: tenants `a` and `b` of p1 and p1's shared domains; tenant
+/// `a` of p2 (the same tenant id under another partner is another tenant) and p2's
+/// shared domains.
+pub(crate) fn owners_of_two_partners(a: &str, b: &str) -> [Owner; 5] {
+    [
+        tenant("p1", a),
+        tenant("p1", b),
+        shared("p1"),
+        tenant("p2", a),
+        shared("p2"),
+    ]
 }
 
 /// A tenant's owner.

@@ -59,7 +59,7 @@ macro_rules! contract_tests {
     ($backend:ty) => {
         $crate::contract_tests!(ports $backend);
         // Cases that look under the ports.
-        $crate::contract_tests!(@backend $backend;
+        $crate::contract_tests!(@each $backend, |store| (&store);
             delete_removes_keys_checks_and_events,
             a_row_that_does_not_decode_is_internal,
             no_private_key_material_is_stored_in_clear,
@@ -79,7 +79,7 @@ macro_rules! contract_tests {
     };
     (ports $backend:ty) => {
         // Cases that need only the repository.
-        $crate::contract_tests!(@repo $backend;
+        $crate::contract_tests!(@each $backend, |store| ($crate::Store::repo(&store));
             insert_then_get_returns_the_same_domain,
             list_pages_are_stable_under_inserts,
             page_limits_at_the_edges,
@@ -99,43 +99,24 @@ macro_rules! contract_tests {
             zone_domains_are_those_with_a_live_cname_key,
         );
         // Cases that need the repository and the key store.
-        $crate::contract_tests!(@keys $backend;
+        $crate::contract_tests!(@each $backend,
+            |store| ($crate::Store::repo(&store), &*$crate::Store::key_store(&store));
             sealed_keys_come_back_by_selector,
             generations_of_every_algorithm_and_mode_come_back,
         );
         // Cases of the key pool.
-        $crate::contract_tests!(@pool $backend;
+        $crate::contract_tests!(@each $backend, |store| ($crate::Store::key_pool(&store));
             pooled_keys_come_out_once_oldest_first_by_kind,
             concurrent_takers_get_each_pooled_key_once,
         );
     };
-    (@repo $backend:ty; $($case:ident),* $(,)?) => {$(
+    // One test per case, each on a fresh store bound to `$store`, calling the case with
+    // `$args`.
+    (@each $backend:ty, |$store:ident| $args:tt; $($case:ident),* $(,)?) => {$(
         #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
         async fn $case() {
-            let backend = <$backend as $crate::Store>::fresh().await;
-            $crate::$case($crate::Store::repo(&backend)).await;
-        }
-    )*};
-    (@keys $backend:ty; $($case:ident),* $(,)?) => {$(
-        #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
-        async fn $case() {
-            let backend = <$backend as $crate::Store>::fresh().await;
-            let keys = $crate::Store::key_store(&backend);
-            $crate::$case($crate::Store::repo(&backend), &*keys).await;
-        }
-    )*};
-    (@pool $backend:ty; $($case:ident),* $(,)?) => {$(
-        #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
-        async fn $case() {
-            let backend = <$backend as $crate::Store>::fresh().await;
-            $crate::$case($crate::Store::key_pool(&backend)).await;
-        }
-    )*};
-    (@backend $backend:ty; $($case:ident),* $(,)?) => {$(
-        #[$crate::__tokio::test(flavor = "multi_thread", worker_threads = 2, crate = "repo_contract::__tokio")]
-        async fn $case() {
-            let backend = <$backend as $crate::Store>::fresh().await;
-            $crate::$case(&backend).await;
+            let $store = <$backend as $crate::Store>::fresh().await;
+            $crate::$case $args.await;
         }
     )*};
 }

@@ -117,6 +117,14 @@ impl Keys {
     }
 }
 
+/// The first generation of each of [`SETS`], each published in a zone of its own.
+fn published_sets() -> impl Iterator<Item = (Keys, Zone)> {
+    SETS.into_iter().map(|set| {
+        let keys = Keys::first(set);
+        (keys, zone(&[keys]))
+    })
+}
+
 /// A zone publishing each of `keys` under `mail.example.com`.
 fn zone(keys: &[Keys]) -> Zone {
     let zone = Zone::new();
@@ -254,16 +262,15 @@ fn passing_messages() -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn mail_auth_verifies_every_message_shape() {
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         for (name, message) in passing_messages() {
             let signature = keys.sign(&message);
             let verdicts = verdicts(&zone, signature.signed_message());
             assert_eq!(
                 verdicts,
                 keys.passes(),
-                "{name}, {set:?}\n{}",
+                "{name}, {:?}\n{}",
+                keys.set,
                 String::from_utf8_lossy(signature.signed_message())
             );
         }
@@ -272,9 +279,7 @@ fn mail_auth_verifies_every_message_shape() {
 
 #[test]
 fn the_pass_names_our_domain_and_each_selector() {
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         assert_passes(&zone, keys.sign(PLAIN.as_bytes()).signed_message(), &keys);
     }
 }
@@ -282,9 +287,7 @@ fn the_pass_names_our_domain_and_each_selector() {
 #[test]
 fn a_signed_message_stored_with_lf_endings_still_verifies() {
     // Local delivery often rewrites CRLF to LF; relaxed canonicalization absorbs it.
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         let signed = keys.sign(PLAIN.as_bytes()).into_signed_message();
         let lf: Vec<u8> = signed.iter().copied().filter(|&b| b != b'\r').collect();
         assert_passes(&zone, &lf, &keys);
@@ -293,9 +296,7 @@ fn a_signed_message_stored_with_lf_endings_still_verifies() {
 
 #[test]
 fn relays_may_refold_headers_and_add_trace_fields() {
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         let signature = keys.sign(PLAIN.as_bytes());
         let (fields, rest) = split(&signature);
         let refolded = String::from_utf8(rest.to_vec())
@@ -336,9 +337,7 @@ fn the_rsa_signature_passes_without_the_ed25519_record() {
 /// mail-auth was fixed: turn it into an `assert_passes`.
 #[test]
 fn mail_auth_0_13_3_hashes_whitespace_only_trailing_lines() {
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         let signed = keys
             .sign(b"From: billing@mail.example.com\r\n\r\nbody\r\n\r\n\r\n")
             .into_signed_message();
@@ -357,16 +356,14 @@ fn mail_auth_0_13_3_hashes_whitespace_only_trailing_lines() {
 /// relay put it back. If it starts failing, mail-auth was fixed.
 #[test]
 fn mail_auth_0_13_3_misses_fields_with_whitespace_before_the_colon() {
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         let signature = keys.sign(PLAIN.as_bytes());
         let (fields, rest) = split(&signature);
         let spaced = String::from_utf8(rest.to_vec())
             .unwrap()
             .replace("From: Example", "From : Example");
         let results = assert_fails(&zone, &[fields, spaced.as_bytes()].concat(), &keys);
-        for (result, algorithm) in results.iter().zip(set) {
+        for (result, algorithm) in results.iter().zip(keys.set) {
             // mail-auth reports AWS-LC's Ed25519 refusal as a library error, without
             // the RSA path's `FailedVerification`; both are a failed signature.
             let expected = match algorithm {
@@ -382,9 +379,7 @@ fn mail_auth_0_13_3_misses_fields_with_whitespace_before_the_colon() {
 
 #[test]
 fn a_changed_body_fails() {
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         let signed = keys.sign(PLAIN.as_bytes()).into_signed_message();
         let text = String::from_utf8(signed).unwrap();
         let tampered = text.replace(
@@ -407,9 +402,7 @@ fn a_changed_body_fails() {
 
 #[test]
 fn a_second_from_prepended_fails() {
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         let signature = keys.sign(PLAIN.as_bytes());
         let (fields, rest) = split(&signature);
         let tampered = [fields, b"From: CEO <ceo@bank.example>\r\n", rest].concat();
@@ -422,9 +415,7 @@ fn a_second_from_prepended_fails() {
 
 #[test]
 fn added_reply_to_subject_or_cc_fail_even_when_the_message_had_none() {
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         let signature = keys.sign(b"From: billing@mail.example.com\r\n\r\nhello\r\n");
         let (fields, rest) = split(&signature);
         for added in [
@@ -441,9 +432,7 @@ fn added_reply_to_subject_or_cc_fail_even_when_the_message_had_none() {
 
 #[test]
 fn a_changed_signed_header_fails() {
-    for set in SETS {
-        let keys = Keys::first(set);
-        let zone = zone(&[keys]);
+    for (keys, zone) in published_sets() {
         let text = String::from_utf8(keys.sign(PLAIN.as_bytes()).into_signed_message()).unwrap();
         for (from, to) in [
             ("Subject: Your invoice", "Subject: Your overdue invoice"),
@@ -462,8 +451,7 @@ fn a_changed_signed_header_fails() {
 
 #[test]
 fn a_different_published_key_fails() {
-    for set in SETS {
-        let keys = Keys::first(set);
+    for keys in SETS.map(Keys::first) {
         let zone = zone(&[keys.with_key(1)]);
         for result in assert_fails(&zone, keys.sign(PLAIN.as_bytes()).signed_message(), &keys) {
             assert!(matches!(result, DkimResult::Fail(_)), "{result:?}");
@@ -473,8 +461,7 @@ fn a_different_published_key_fails() {
 
 #[test]
 fn an_unpublished_selector_fails_without_leaving_the_machine() {
-    for set in SETS {
-        let keys = Keys::first(set);
+    for keys in SETS.map(Keys::first) {
         let zone = zone(&[keys.generation(3)]);
         for result in assert_fails(&zone, keys.sign(PLAIN.as_bytes()).signed_message(), &keys) {
             assert!(matches!(result, DkimResult::PermError(_)), "{result:?}");
@@ -487,10 +474,8 @@ fn an_unpublished_selector_fails_without_leaving_the_machine() {
 #[test]
 fn a_message_signed_before_rotation_verifies_while_the_old_keys_retire() {
     let now = OffsetDateTime::now_utc();
-    for set in SETS {
-        // Generation 1 (keys A) is active under `scaisend` (and `scaisend-ed25519`).
-        let old = Keys::first(set);
-        let zone = zone(&[old]);
+    // Generation 1 (keys A) is active under `scaisend` (and `scaisend-ed25519`).
+    for (old, zone) in published_sets() {
         let before = old.sign_at(PLAIN.as_bytes(), now);
         assert_passes(&zone, before.signed_message(), &old);
 

@@ -7,7 +7,6 @@ use domain_core::RepoError;
 use domain_core::model::{EventKind, Scope};
 use domain_core::ports::{DomainRepo, LeaseOnWrite};
 use domain_core::rotation::KeyState;
-use tokio::sync::Barrier;
 
 use crate::fixtures::*;
 
@@ -22,29 +21,22 @@ pub async fn concurrent_rotations_let_exactly_one_win(repo: Arc<dyn DomainRepo>)
     repo.insert(&domain, &[]).await.unwrap();
 
     // Everyone reads before anyone writes, so all hold version 0.
-    let barrier = Arc::new(Barrier::new(RACERS));
-    let racers: Vec<_> = (0..RACERS)
-        .map(|i| {
-            let repo = repo.clone();
-            let barrier = barrier.clone();
-            let id = domain.id.clone();
-            tokio::spawn(async move {
-                let mut mine = repo.get(&Scope::System, &id).await.unwrap();
-                assert_eq!(mine.version, 0);
-                let sealed = start_rotation(&mut mine, i % 8, at(1));
-                let started = event(&mine, EventKind::RotationStarted, at(1));
-                barrier.wait().await;
-                let result = repo
-                    .update(&mine, std::slice::from_ref(&started), LeaseOnWrite::Keep)
-                    .await;
-                (result, sealed, started)
-            })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for racer in racers {
-        outcomes.push(racer.await.expect("a racer panicked"));
-    }
+    let outcomes = race(RACERS, |i, start| {
+        let repo = repo.clone();
+        let id = domain.id.clone();
+        async move {
+            let mut mine = repo.get(&Scope::System, &id).await.unwrap();
+            assert_eq!(mine.version, 0);
+            let sealed = start_rotation(&mut mine, i % 8, at(1));
+            let started = event(&mine, EventKind::RotationStarted, at(1));
+            start.wait().await;
+            let result = repo
+                .update(&mine, std::slice::from_ref(&started), LeaseOnWrite::Keep)
+                .await;
+            (result, sealed, started)
+        }
+    })
+    .await;
 
     let winners: Vec<_> = outcomes.iter().filter(|(r, _, _)| r.is_ok()).collect();
     assert_eq!(
@@ -100,22 +92,18 @@ pub async fn concurrent_claimers_never_share_a_domain(repo: Arc<dyn DomainRepo>)
     later.next_check_at = at(60);
     repo.insert(&later, &[]).await.unwrap();
 
-    let barrier = Arc::new(Barrier::new(CLAIMERS));
-    let claimers: Vec<_> = (0..CLAIMERS)
-        .map(|i| {
-            let repo = repo.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                repo.claim_due(at(1), &format!("instance-{i}"), at(6), 10)
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
+    let claims = race(CLAIMERS, |i, start| {
+        let repo = repo.clone();
+        async move {
+            start.wait().await;
+            repo.claim_due(at(1), &format!("instance-{i}"), at(6), 10)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
     let mut claimed = Vec::new();
-    for claimer in claimers {
-        let got = claimer.await.expect("a claimer panicked");
+    for got in claims {
         assert!(got.len() <= 10, "a claimer got more than its limit");
         claimed.extend(got);
     }

@@ -197,13 +197,7 @@ pub async fn page_limits_at_the_edges(repo: Arc<dyn DomainRepo>) {
 /// Every combination of the three filters, in every scope, lists exactly the domains that
 /// `Scope::can_see` and the filter admit, in id order.
 pub async fn list_filters_match_the_scope_rule(repo: Arc<dyn DomainRepo>) {
-    let owners = [
-        tenant("p1", "t1"),
-        tenant("p1", "t2"),
-        shared("p1"),
-        tenant("p2", "t1"),
-        shared("p2"),
-    ];
+    let owners = owners_of_two_partners("t1", "t2");
     let mut stored = Vec::new();
     for (i, owner) in owners.iter().enumerate() {
         for (verified, active) in [(false, false), (false, true), (true, false), (true, true)] {
@@ -625,17 +619,18 @@ pub async fn a_row_that_does_not_decode_is_internal<B: Backend>(backend: &B) {
     domain.checks = passing_checks();
     repo.insert(&domain, &[]).await.unwrap();
     let id = lit(domain.id.as_str());
+    let execute = async |sql: String| backend.execute(&sql).await;
+    let set_domain = async |assignments: &str| {
+        execute(format!("UPDATE domains SET {assignments} WHERE id = {id}")).await
+    };
+    let get = || repo.get(&Scope::System, &domain.id);
 
-    let changed = backend
-        .execute(&format!(
-            "UPDATE domain_checks SET verdict = '{{\"not\": \"a verdict\"}}' WHERE domain_id = {id}"
-        ))
-        .await;
+    let changed = execute(format!(
+        "UPDATE domain_checks SET verdict = '{{\"not\": \"a verdict\"}}' WHERE domain_id = {id}"
+    ))
+    .await;
     assert_eq!(changed, CheckKind::ALL.len() as u64, "one row per check");
-    assert!(matches!(
-        repo.get(&Scope::System, &domain.id).await,
-        Err(RepoError::Internal(_))
-    ));
+    assert!(matches!(get().await, Err(RepoError::Internal(_))));
     let page = one_page();
     assert!(matches!(
         repo.list(&Scope::System, &ListFilter::default(), &page)
@@ -643,29 +638,17 @@ pub async fn a_row_that_does_not_decode_is_internal<B: Backend>(backend: &B) {
         Err(RepoError::Internal(_))
     ));
 
-    backend
-        .execute(&format!("DELETE FROM domain_checks WHERE domain_id = {id}"))
-        .await;
-    repo.get(&Scope::System, &domain.id)
-        .await
-        .expect("readable again");
+    execute(format!("DELETE FROM domain_checks WHERE domain_id = {id}")).await;
+    get().await.expect("readable again");
     // A return-path label no tenant could have set.
-    backend
-        .execute(&format!(
-            "UPDATE domains SET return_path = '_dmarc', return_path_set_at = created_at WHERE id = {id}"
-        ))
-        .await;
+    set_domain("return_path = '_dmarc', return_path_set_at = created_at").await;
     assert!(matches!(
-        repo.get(&Scope::System, &domain.id).await,
+        get().await,
         Err(RepoError::Internal(m)) if m.contains("return path")
     ));
-    backend
-        .execute(&format!(
-            "UPDATE domains SET return_path = 'bounces' WHERE id = {id}"
-        ))
-        .await;
+    set_domain("return_path = 'bounces'").await;
     assert_eq!(
-        repo.get(&Scope::System, &domain.id)
+        get()
             .await
             .expect("readable again")
             .return_path
@@ -673,15 +656,8 @@ pub async fn a_row_that_does_not_decode_is_internal<B: Backend>(backend: &B) {
             .as_deref(),
         Some("bounces.mail.example.com")
     );
-    backend
-        .execute(&format!(
-            "UPDATE domains SET dmarc_rua = 'no at sign; p=none' WHERE id = {id}"
-        ))
-        .await;
-    assert!(matches!(
-        repo.get(&Scope::System, &domain.id).await,
-        Err(RepoError::Internal(_))
-    ));
+    set_domain("dmarc_rua = 'no at sign; p=none'").await;
+    assert!(matches!(get().await, Err(RepoError::Internal(_))));
     assert!(matches!(
         repo.find_sendable("p1", "t1", &domain.name).await,
         Err(RepoError::Internal(_))

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use domain_core::crypto::SealedKey;
 use domain_core::ports::{KeyPool, PooledKey};
 use domain_core::testing;
-use tokio::sync::Barrier;
+
+use crate::fixtures::race;
 
 /// A pooled key with id `id` (ids order the pool) of `kind`; the sealed bytes are opaque
 /// to the store.
@@ -54,25 +55,19 @@ pub async fn concurrent_takers_get_each_pooled_key_once(pool: Arc<dyn KeyPool>) 
             .await
             .unwrap();
     }
-    let barrier = Arc::new(Barrier::new(TAKERS));
-    let takers: Vec<_> = (0..TAKERS)
-        .map(|_| {
-            let pool = pool.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let mut mine = Vec::new();
-                while let Some(key) = pool.take("rsa-2048").await.unwrap() {
-                    mine.push(key.id);
-                }
-                mine
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for taker in takers {
-        all.extend(taker.await.expect("a taker panicked"));
-    }
+    let taken = race(TAKERS, |_, start| {
+        let pool = pool.clone();
+        async move {
+            start.wait().await;
+            let mut mine = Vec::new();
+            while let Some(key) = pool.take("rsa-2048").await.unwrap() {
+                mine.push(key.id);
+            }
+            mine
+        }
+    })
+    .await;
+    let all: Vec<String> = taken.into_iter().flatten().collect();
     let distinct: BTreeSet<_> = all.iter().cloned().collect();
     assert_eq!(all.len(), KEYS, "each key once: {all:?}");
     assert_eq!(distinct.len(), KEYS);

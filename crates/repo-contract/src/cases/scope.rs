@@ -28,14 +28,7 @@ fn partner_scope(partner: &str) -> Scope {
 /// it; the system sees all. For `get`, `list`, `events` and `delete`, an invisible domain
 /// is `NotFound`, and a refused delete deletes nothing.
 pub async fn scopes_hide_what_they_may_not_see(repo: Arc<dyn DomainRepo>) {
-    let owners = [
-        tenant("p1", "a"),
-        tenant("p1", "b"),
-        shared("p1"),
-        // The same tenant id under another partner is another tenant.
-        tenant("p2", "a"),
-        shared("p2"),
-    ];
+    let owners = owners_of_two_partners("a", "b");
     let mut domains = Vec::new();
     for (i, owner) in owners.iter().enumerate() {
         let d = new_domain(owner.clone(), &format!("s{i}.example.com"));

@@ -159,27 +159,21 @@ pub async fn a_sealed_key_copied_to_another_row_does_not_open<B: Backend>(backen
             },
         )
     };
-    let copy = |from: &str, from_selector: &str, to: &str, to_selector: &str| {
-        format!(
-            "UPDATE dkim_keys SET sealed_private = \
-             (SELECT sealed_private FROM dkim_keys WHERE domain_id = {} AND selector = {}) \
-             WHERE domain_id = {} AND selector = {}",
-            lit(from),
-            lit(from_selector),
-            lit(to),
-            lit(to_selector)
-        )
+    // Copies in SQL the sealed key of `from`'s first selector to `to`'s `to_selector`;
+    // the number of rows changed.
+    let copy = async |from: &DomainId, to: &DomainId, to_selector: &Selector| {
+        let (from, selector) = (lit(from.as_str()), lit(first.as_str()));
+        let (to, to_selector) = (lit(to.as_str()), lit(to_selector.as_str()));
+        backend
+            .execute(&format!(
+                "UPDATE dkim_keys SET sealed_private = \
+                 (SELECT sealed_private FROM dkim_keys WHERE domain_id = {from} AND selector = {selector}) \
+                 WHERE domain_id = {to} AND selector = {to_selector}"
+            ))
+            .await
     };
 
-    let changed = backend
-        .execute(&copy(
-            victim.id.as_str(),
-            first.as_str(),
-            thief.id.as_str(),
-            first.as_str(),
-        ))
-        .await;
-    assert_eq!(changed, 1);
+    assert_eq!(copy(&victim.id, &thief.id, &first).await, 1);
     let copied = store.sealed_key(&thief.id, &first).await.unwrap();
     assert_eq!(
         Some(&copied),
@@ -192,15 +186,7 @@ pub async fn a_sealed_key_copied_to_another_row_does_not_open<B: Backend>(backen
     );
     open(&copied, row(&victim.id, 1, &first)).expect("the key itself is intact");
 
-    let changed = backend
-        .execute(&copy(
-            victim.id.as_str(),
-            first.as_str(),
-            victim.id.as_str(),
-            second.as_str(),
-        ))
-        .await;
-    assert_eq!(changed, 1);
+    assert_eq!(copy(&victim.id, &victim.id, &second).await, 1);
     let moved = store.sealed_key(&victim.id, &second).await.unwrap();
     assert_eq!(
         open(&moved, row(&victim.id, 2, &second)).unwrap_err(),

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeSet;
 
+use domain_core::Domain;
 use domain_core::RepoError;
 use domain_core::crypto::MasterKey;
 use domain_core::ids::IdGenerator;
 use domain_core::model::{Owner, PageRequest};
-use domain_core::ports::LeaseOnWrite;
+use domain_core::ports::{DomainRepo, LeaseOnWrite, WebhookRepo};
 use domain_core::webhook::{
     Attempt, AttemptId, DeliveryOutcome, Endpoint, EndpointId, EventFilter, EventType,
     OutboxMessage, Secret, SecretOverlap, WebhookUrl, payload,
@@ -35,6 +36,23 @@ fn endpoint(ids: &IdGenerator, owner: Owner, events: EventFilter) -> Endpoint {
         created_at: T0,
         updated_at: T0,
     }
+}
+
+/// Stores each of `endpoints`, under a limit none of the cases reaches.
+async fn create_all(hooks: &dyn WebhookRepo, endpoints: &[&Endpoint]) {
+    for e in endpoints {
+        hooks.create_endpoint(e, 20).await.unwrap();
+    }
+}
+
+/// Inserts a new domain of tenant t1 of p1 named `name`, with the messages of its
+/// creation queued in the same write.
+async fn insert_created(repo: &dyn DomainRepo, ids: &IdGenerator, name: &str) -> Domain {
+    let domain = new_domain(tenant("p1", "t1"), name);
+    repo.insert_notifying(&domain, &[], &created(ids, &domain))
+        .await
+        .unwrap();
+    domain
 }
 
 fn only(types: &[EventType]) -> EventFilter {
@@ -164,21 +182,20 @@ pub async fn webhooks_are_queued_with_the_domain_write<B: Backend>(b: &B) {
     disabled.enabled = false;
     let stranger = endpoint(&ids, tenant("p1", "t2"), EventFilter::All);
     let partner = endpoint(&ids, shared("p1"), EventFilter::All);
-    for e in [
-        &all,
-        &created_only,
-        &verified_only,
-        &disabled,
-        &stranger,
-        &partner,
-    ] {
-        hooks.create_endpoint(e, 20).await.unwrap();
-    }
+    create_all(
+        &*hooks,
+        &[
+            &all,
+            &created_only,
+            &verified_only,
+            &disabled,
+            &stranger,
+            &partner,
+        ],
+    )
+    .await;
 
-    let domain = new_domain(tenant("p1", "t1"), "hooks.example.com");
-    repo.insert_notifying(&domain, &[], &created(&ids, &domain))
-        .await
-        .unwrap();
+    let domain = insert_created(&*repo, &ids, "hooks.example.com").await;
     // A write that loses its version check stores neither its events nor its messages.
     let mut stale = domain.clone();
     stale.version += 5;
@@ -252,11 +269,8 @@ pub async fn deliveries_are_leased_retried_and_logged<B: Backend>(b: &B) {
     let hooks = b.webhooks();
     let ids = IdGenerator::new();
     let e = endpoint(&ids, tenant("p1", "t1"), EventFilter::All);
-    hooks.create_endpoint(&e, 20).await.unwrap();
-    let domain = new_domain(tenant("p1", "t1"), "lease.example.com");
-    repo.insert_notifying(&domain, &[], &created(&ids, &domain))
-        .await
-        .unwrap();
+    create_all(&*hooks, &[&e]).await;
+    insert_created(&*repo, &ids, "lease.example.com").await;
 
     let due = hooks.claim_deliveries(at(0), "a", at(5), 10).await.unwrap();
     assert_eq!(due.len(), 1);
@@ -357,13 +371,8 @@ pub async fn a_disabled_endpoint_notifies_the_others<B: Backend>(b: &B) {
         tenant("p1", "t1"),
         only(&[EventType::WebhookDisabled]),
     );
-    for e in [&dying, &other] {
-        hooks.create_endpoint(e, 20).await.unwrap();
-    }
-    let domain = new_domain(tenant("p1", "t1"), "gone.example.com");
-    repo.insert_notifying(&domain, &[], &created(&ids, &domain))
-        .await
-        .unwrap();
+    create_all(&*hooks, &[&dying, &other]).await;
+    insert_created(&*repo, &ids, "gone.example.com").await;
     let due = hooks.claim_deliveries(at(0), "a", at(5), 10).await.unwrap();
     assert_eq!(due.len(), 1);
     let notify = payload::disabled(&ids, &dying, "the endpoint answered 410 Gone", at(1));
@@ -410,7 +419,7 @@ pub async fn no_webhook_secret_is_stored_in_clear<B: Backend>(b: &B) {
     let mut e = endpoint(&IdGenerator::new(), tenant("p1", "t1"), EventFilter::All);
     e.id = id.clone();
     e.secret = master.seal_secret(secret.as_bytes(), id.as_str()).unwrap();
-    hooks.create_endpoint(&e, 20).await.unwrap();
+    create_all(&*hooks, &[&e]).await;
     let shown = secret.expose();
     for cell in b.dump().await {
         assert!(
