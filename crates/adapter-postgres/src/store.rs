@@ -13,14 +13,13 @@ use domain_core::name::{DomainName, Selector};
 use domain_core::ports::{DomainRepo, KeyPool, KeyStore, LeaseOnWrite, OwnerUsage, PooledKey};
 use domain_core::stored::{self, conflict};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::error::map_err;
-use domain_core::stored::corrupt;
 use domain_core::webhook::OutboxMessage;
 use store_sql::webhooks::write_outbox;
-use store_sql::writes;
+use store_sql::{reads, writes};
 
 /// The schema, embedded at build time from `migrations/postgres`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -109,23 +108,10 @@ impl PgStore {
     }
 
     /// Runs one of [`store_sql`]'s statements that read domains with their keys and
-    /// verdicts: one statement, so one snapshot, and no transaction around it.
-    async fn fetch_domains(
-        &self,
-        mut query: QueryBuilder<Postgres>,
-    ) -> Result<Vec<Domain>, RepoError> {
-        let rows = query.build().fetch_all(&self.pool).await.map_err(map_err)?;
-        store_sql::rows::aggregates::<Postgres>(&rows)
-    }
-
-    /// Whether a domain visible to `scope` exists.
-    async fn visible(&self, scope: &Scope, id: &DomainId) -> Result<bool, RepoError> {
-        let row = store_sql::visible(scope, id)
-            .build()
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
+    /// verdicts: one statement, and no transaction around it.
+    async fn fetch_domains(&self, query: QueryBuilder<Postgres>) -> Result<Vec<Domain>, RepoError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        reads::domains(&mut *conn, query).await
     }
 }
 
@@ -194,15 +180,7 @@ impl DomainRepo for PgStore {
         // The foreign keys cascade to the keys (and so the sealed private keys), the
         // checks and the events; the outbox is written in the same transaction.
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let deleted = store_sql::delete(scope, id)
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if deleted.rows_affected() == 0 {
-            return Err(RepoError::NotFound);
-        }
-        write_outbox::<Postgres>(&mut tx, outbox).await?;
+        writes::delete_domain::<Postgres>(&mut tx, scope, id, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -212,35 +190,13 @@ impl DomainRepo for PgStore {
         id: &DomainId,
         page: &PageRequest,
     ) -> Result<Page<DomainEvent>, RepoError> {
-        if !self.visible(scope, id).await? {
-            return Err(RepoError::NotFound);
-        }
-        let rows = store_sql::events(id, page)
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let events = rows
-            .iter()
-            .map(store_sql::rows::event::<Postgres>)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(events, page, |e| e.id.as_str()))
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        reads::events::<Postgres>(&mut conn, scope, id, page).await
     }
 
     async fn owner_usage(&self, owner: &Owner, name: &DomainName) -> Result<OwnerUsage, RepoError> {
-        let row = store_sql::owner_usage(owner, name)
-            .build()
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let count = |column: &str| -> Result<u64, RepoError> {
-            let n: i64 = row.try_get(column).map_err(map_err)?;
-            u64::try_from(n).map_err(|e| stored::corrupt("domain count", e))
-        };
-        Ok(OwnerUsage {
-            domains: count("domains")?,
-            name_taken: count("taken")? > 0,
-        })
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        reads::owner_usage::<Postgres>(&mut conn, owner, name).await
     }
 
     async fn find_sendable(
@@ -288,15 +244,7 @@ impl DomainRepo for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        let mut ids = rows
-            .iter()
-            .map(|r| {
-                let id: String = store_sql::rows::get::<Postgres, _>(r, "id")?;
-                DomainId::parse(&id).map_err(|e| corrupt("domain id", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        ids.sort();
-        Ok(ids)
+        reads::claimed_ids::<Postgres>(&rows)
     }
 
     async fn release(

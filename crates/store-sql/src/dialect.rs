@@ -280,6 +280,21 @@ pub async fn execute<D: Dialect>(
     D::execute(conn, &mut q).await.map_err(map_err::<D>)
 }
 
+/// Runs a write that may violate a unique index: `taken` says what a violation of the
+/// index [`Dialect::unique_violation`] names means.
+pub async fn execute_unique<D: Dialect>(
+    conn: &mut D::Connection,
+    mut q: QueryBuilder<D>,
+    taken: impl FnOnce(&str) -> RepoError,
+) -> Result<u64, RepoError> {
+    D::execute(conn, &mut q)
+        .await
+        .map_err(|e| match D::unique_violation(&e) {
+            Some(index) => taken(&index),
+            None => map_err::<D>(e),
+        })
+}
+
 /// Runs `q` on `conn`: its rows.
 pub async fn fetch_all<D: Dialect>(
     conn: &mut D::Connection,

@@ -14,6 +14,7 @@ use domain_core::name::DomainName;
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 pub mod dialect;
+pub mod reads;
 pub mod rows;
 pub mod writes;
 
@@ -114,11 +115,7 @@ where
             }
             None => {}
         }
-        if let Some(after) = &page.after {
-            q.push(" AND id > ").push_bind(after.clone());
-        }
-        q.push(" ORDER BY id LIMIT ")
-            .push_bind(i64::from(page.fetch_limit()));
+        push_page(q, page, Ids::Ascending);
     })
 }
 
@@ -129,15 +126,8 @@ where
     String: Bind<DB>,
     i64: Bind<DB>,
 {
-    let mut q = QueryBuilder::new(format!(
-        "SELECT {EVENT_COLUMNS} FROM domain_events WHERE domain_id = "
-    ));
-    q.push_bind(id.as_str().to_owned());
-    if let Some(after) = &page.after {
-        q.push(" AND id < ").push_bind(after.clone());
-    }
-    q.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(page.fetch_limit()));
+    let mut q = select_where(EVENT_COLUMNS, "domain_events", "domain_id", id.as_str());
+    push_page(&mut q, page, Ids::Descending);
     q
 }
 
@@ -271,6 +261,49 @@ fn with_children<DB: Dialect>(
     }
     q.push("domain_id, idx");
     q
+}
+
+/// `SELECT <columns> FROM <table> WHERE <column> = <value>`, for more conditions to
+/// follow.
+fn select_where<DB: Database>(
+    columns: &str,
+    table: &str,
+    column: &str,
+    value: &str,
+) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+{
+    let mut q = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE {column} = "));
+    q.push_bind(value.to_owned());
+    q
+}
+
+/// The order of a page's ids.
+#[derive(Debug, Clone, Copy)]
+enum Ids {
+    /// Oldest first (ids are ULIDs), each page after the last id of the one before.
+    Ascending,
+    /// Newest first, each page before the last id of the one before.
+    Descending,
+}
+
+/// Ends a `… WHERE <condition>` query with the rows of `page`, in `order`: reading
+/// [`PageRequest::fetch_limit`] rows for
+/// [`Page::from_overfetch`](domain_core::model::Page::from_overfetch).
+fn push_page<DB: Database>(q: &mut QueryBuilder<DB>, page: &PageRequest, order: Ids)
+where
+    String: Bind<DB>,
+    i64: Bind<DB>,
+{
+    let (after, by) = match order {
+        Ids::Ascending => (" AND id > ", " ORDER BY id LIMIT "),
+        Ids::Descending => (" AND id < ", " ORDER BY id DESC LIMIT "),
+    };
+    if let Some(last) = &page.after {
+        q.push(after).push_bind(last.clone());
+    }
+    q.push(by).push_bind(i64::from(page.fetch_limit()));
 }
 
 /// Restricts a `… WHERE <condition>` query to the rows `scope` may see, exactly as

@@ -12,8 +12,10 @@ use domain_core::webhook::stored::{event_rows, state_after};
 use domain_core::webhook::{Attempt, DeliveryOutcome, DueDelivery, Endpoint, OutboxMessage};
 use sqlx::{Database, QueryBuilder};
 
-use super::Bind;
-use crate::dialect::{self, Binds, Dialect, execute, fetch_all, fetch_optional, insert_row};
+use super::{Bind, Ids, push_page, select_where};
+use crate::dialect::{
+    Binds, Dialect, execute, execute_unique, fetch_all, fetch_optional, insert_row,
+};
 use crate::rows;
 
 /// The columns of `webhook_endpoints` that each adapter's decoder reads.
@@ -53,10 +55,7 @@ pub fn endpoint<DB: Database>(owner: &Owner, id: &str) -> QueryBuilder<DB>
 where
     String: Bind<DB>,
 {
-    let mut q = QueryBuilder::new(format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = "
-    ));
-    q.push_bind(id.to_owned());
+    let mut q = endpoint_by_id(id);
     push_owner(&mut q, owner);
     q
 }
@@ -66,11 +65,7 @@ pub fn endpoint_by_id<DB: Database>(id: &str) -> QueryBuilder<DB>
 where
     String: Bind<DB>,
 {
-    let mut q = QueryBuilder::new(format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = "
-    ));
-    q.push_bind(id.to_owned());
-    q
+    select_where(ENDPOINT_COLUMNS, "webhook_endpoints", "id", id)
 }
 
 /// `SELECT` of a page of the endpoints of `owner`, in id order.
@@ -83,11 +78,7 @@ where
         "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE 1 = 1"
     ));
     push_owner(&mut q, owner);
-    if let Some(after) = &page.after {
-        q.push(" AND id > ").push_bind(after.clone());
-    }
-    q.push(" ORDER BY id LIMIT ")
-        .push_bind(i64::from(page.fetch_limit()));
+    push_page(&mut q, page, Ids::Ascending);
     q
 }
 
@@ -179,11 +170,7 @@ pub fn message<DB: Database>(id: &str) -> QueryBuilder<DB>
 where
     String: Bind<DB>,
 {
-    let mut q = QueryBuilder::new(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM webhook_messages WHERE id = "
-    ));
-    q.push_bind(id.to_owned());
-    q
+    select_where(MESSAGE_COLUMNS, "webhook_messages", "id", id)
 }
 
 /// `SELECT` of a page of an endpoint's attempts, newest first.
@@ -192,15 +179,13 @@ where
     String: Bind<DB>,
     i64: Bind<DB>,
 {
-    let mut q = QueryBuilder::new(format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE endpoint_id = "
-    ));
-    q.push_bind(endpoint_id.to_owned());
-    if let Some(after) = &page.after {
-        q.push(" AND id < ").push_bind(after.clone());
-    }
-    q.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(page.fetch_limit()));
+    let mut q = select_where(
+        ATTEMPT_COLUMNS,
+        "webhook_attempts",
+        "endpoint_id",
+        endpoint_id,
+    );
+    push_page(&mut q, page, Ids::Descending);
     q
 }
 
@@ -306,7 +291,7 @@ where
             "the owner has {count} endpoints already"
         )));
     }
-    let mut q = insert_row::<D>(
+    let q = insert_row::<D>(
         "webhook_endpoints (id, partner_id, tenant_id, url, description, all_events, enabled, \
          disabled_reason, secret, previous_secret, previous_secret_until, failing_since, \
          created_at, updated_at)",
@@ -327,12 +312,10 @@ where
                 .time(e.updated_at);
         },
     );
-    D::execute(conn, &mut q)
-        .await
-        .map_err(|err| match D::unique_violation(&err) {
-            Some(_) => RepoError::Conflict(format!("endpoint id {} is taken", e.id)),
-            None => dialect::map_err::<D>(err),
-        })?;
+    execute_unique(conn, q, |_| {
+        RepoError::Conflict(format!("endpoint id {} is taken", e.id))
+    })
+    .await?;
     write_endpoint_events::<D>(conn, e).await
 }
 

@@ -8,10 +8,13 @@ use domain_core::model::{Domain, DomainEvent, DomainId, Scope};
 use domain_core::name::Selector;
 use domain_core::ports::{LeaseOnWrite, PooledKey};
 use domain_core::stored::{self, conflict};
+use domain_core::webhook::OutboxMessage;
 use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 
-use crate::dialect::{self, Binds, Dialect, execute, fetch_optional, insert_row, insert_rows};
+use crate::dialect::{
+    Binds, Dialect, execute, execute_unique, fetch_optional, insert_row, insert_rows,
+};
 
 /// Inserts the row of a new domain: a name its owner already has, or an id already
 /// taken, is a conflict that says which.
@@ -20,7 +23,7 @@ pub async fn insert_domain<D: Dialect>(
     domain: &Domain,
 ) -> Result<(), RepoError> {
     let return_path = stored::return_path_columns(domain);
-    let mut q = insert_row::<D>(
+    let q = insert_row::<D>(
         "domains (id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, is_active, \
          verified, dkim_rotation_days, created_at, updated_at, last_verified_at, failing_since, \
          next_check_at, version, dkim_label, return_path, return_path_set_at, \
@@ -48,15 +51,14 @@ pub async fn insert_domain<D: Dialect>(
                 .time(return_path.failing_since);
         },
     );
-    D::execute(conn, &mut q)
-        .await
-        .map_err(|e| match D::unique_violation(&e) {
-            Some(index) if index.contains(D::OWNER_NAME_INDEX) => {
-                conflict::name_taken(&domain.name)
-            }
-            Some(_) => conflict::id_taken(&domain.id),
-            None => dialect::map_err::<D>(e),
-        })?;
+    execute_unique(conn, q, |index| {
+        if index.contains(D::OWNER_NAME_INDEX) {
+            conflict::name_taken(&domain.name)
+        } else {
+            conflict::id_taken(&domain.id)
+        }
+    })
+    .await?;
     Ok(())
 }
 
@@ -167,15 +169,28 @@ pub async fn write_children<D: Dialect>(
                 .json(detail);
         },
     );
-    if let Some(mut q) = events {
-        D::execute(conn, &mut q)
-            .await
-            .map_err(|e| match D::unique_violation(&e) {
-                Some(_) => conflict::event_id_taken(),
-                None => dialect::map_err::<D>(e),
-            })?;
+    if let Some(q) = events {
+        execute_unique(conn, q, |_| conflict::event_id_taken()).await?;
     }
     Ok(())
+}
+
+/// Deletes the domain `id` if `scope` sees it (`NotFound` otherwise), and stores
+/// `outbox`. The foreign keys cascade to its keys (and so the sealed private keys), checks
+/// and events.
+pub async fn delete_domain<D: Dialect>(
+    conn: &mut D::Connection,
+    scope: &Scope,
+    id: &DomainId,
+    outbox: &[OutboxMessage],
+) -> Result<(), RepoError>
+where
+    String: crate::Bind<D>,
+{
+    if execute(conn, crate::delete::<D>(scope, id)).await? == 0 {
+        return Err(RepoError::NotFound);
+    }
+    crate::webhooks::write_outbox::<D>(conn, outbox).await
 }
 
 /// After a guarded write touched no row: `NotFound` if the domain is gone, else the given
