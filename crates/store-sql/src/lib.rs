@@ -1,13 +1,15 @@
-//! `store-sql`: the read queries that the PostgreSQL and SQLite stores share, written
-//! once and generic over sqlx's [`Database`], so that both adapters scope, filter and
-//! page exactly alike.
+//! `store-sql`: the statements that the PostgreSQL and SQLite stores share — reads,
+//! writes, row decoders — written once and generic over [`Dialect`], so that both
+//! adapters scope, filter, page, decode and write exactly alike.
 //!
 //! A key design decision made in this crate is that it holds only SQL both databases
-//! parse the same way, and no driver: placeholders come from [`QueryBuilder`], which
-//! writes `$1` for PostgreSQL and `?` for SQLite. What differs — how times and JSON are
-//! stored, writes, locking, monitor leases — stays in each adapter. Most importantly,
-//! [`push_scope`] is the one place that turns a caller's [`Scope`] into SQL: a query
-//! built here can never return another tenant's row.
+//! parse the same way: placeholders come from [`QueryBuilder`], which writes `$1` for
+//! PostgreSQL and `?` for SQLite, and what the two store differently (a time, a JSON
+//! value) or mean differently (an error code) is said once, in [`dialect`]. What is truly
+//! each database's own — transactions (SQLite's `BEGIN IMMEDIATE`), locking (PostgreSQL's
+//! `FOR UPDATE SKIP LOCKED` claims), migrations, set-up — stays in each adapter. Most
+//! importantly, [`push_scope`] is the one place that turns a caller's [`Scope`] into SQL:
+//! a query built here can never return another tenant's row.
 
 use domain_core::model::{DomainId, ListFilter, Owner, PageRequest, Scope};
 use domain_core::name::DomainName;
