@@ -11,7 +11,6 @@
 //! never check a domain twice at once, and pick up the claims of an instance that died.
 
 mod error;
-mod rows;
 mod store;
 mod webhooks;
 

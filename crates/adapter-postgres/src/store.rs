@@ -12,21 +12,17 @@ use domain_core::model::{
 use domain_core::name::{DomainName, Selector};
 use domain_core::ports::{DomainRepo, KeyPool, KeyStore, LeaseOnWrite, OwnerUsage, PooledKey};
 use domain_core::stored::{self, conflict};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
-use crate::error::{map_err, violated_unique};
-use crate::rows;
-use crate::webhooks::write_outbox;
-use domain_core::stored::corrupt;
+use crate::error::map_err;
 use domain_core::webhook::OutboxMessage;
+use store_sql::webhooks::write_outbox;
+use store_sql::{reads, writes};
 
 /// The schema, embedded at build time from `migrations/postgres`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
-
-/// The unique index that makes a name unique per owner (see the migration).
-const OWNER_NAME_INDEX: &str = "domains_owner_name";
 
 /// Sender domains, their keys, verdicts, timeline and monitor leases in PostgreSQL.
 ///
@@ -111,65 +107,11 @@ impl PgStore {
         &self.pool
     }
 
-    /// Reads the domains of `rows` with their keys and checks.
-    ///
-    /// Callers run this inside a repeatable-read transaction, so that the domain rows, keys
-    /// and checks come from one snapshot even while a writer commits in between.
-    async fn load(conn: &mut PgConnection, rows: Vec<PgRow>) -> Result<Vec<Domain>, RepoError> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids = rows
-            .iter()
-            .map(|r| rows::get::<String>(r, "id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let key_rows = store_sql::keys_of(&ids)
-            .build()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        let check_rows = store_sql::checks_of(&ids)
-            .build()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?;
-
-        let domain_rows = rows
-            .iter()
-            .map(rows::domain)
-            .collect::<Result<Vec<_>, _>>()?;
-        let keys = key_rows.iter().map(rows::key).collect::<Result<_, _>>()?;
-        let checks = check_rows
-            .iter()
-            .map(rows::check)
-            .collect::<Result<_, _>>()?;
-        stored::domains(domain_rows, keys, checks)
-    }
-
-    /// Runs a `SELECT … FROM domains` and loads the aggregates, in one snapshot.
-    async fn fetch_domains(
-        &self,
-        mut query: QueryBuilder<Postgres>,
-    ) -> Result<Vec<Domain>, RepoError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(map_err)?;
-        let rows = query.build().fetch_all(&mut *tx).await.map_err(map_err)?;
-        let domains = Self::load(&mut tx, rows).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(domains)
-    }
-
-    /// Whether a domain visible to `scope` exists.
-    async fn visible(&self, scope: &Scope, id: &DomainId) -> Result<bool, RepoError> {
-        let row = store_sql::visible(scope, id)
-            .build()
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
+    /// Runs one of [`store_sql`]'s statements that read domains with their keys and
+    /// verdicts: one statement, and no transaction around it.
+    async fn fetch_domains(&self, query: QueryBuilder<Postgres>) -> Result<Vec<Domain>, RepoError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        reads::domains(&mut *conn, query).await
     }
 }
 
@@ -182,45 +124,10 @@ impl DomainRepo for PgStore {
         outbox: &[OutboxMessage],
     ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
-        let return_path = stored::return_path_columns(domain);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO domains (id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, \
-             is_active, verified, dkim_rotation_days, created_at, updated_at, last_verified_at, \
-             failing_since, next_check_at, version, dkim_label, return_path, \
-             return_path_set_at, return_path_verified, return_path_failing_since) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20)",
-        )
-        .bind(domain.id.as_str())
-        .bind(domain.name.as_str())
-        .bind(&domain.owner.partner_id)
-        .bind(&domain.owner.tenant_id)
-        .bind(domain.dmarc_policy.as_str())
-        .bind(domain.dmarc_rua.as_ref().map(|r| r.as_str()))
-        .bind(domain.is_active)
-        .bind(domain.verified)
-        .bind(domain.dkim_rotation_days.map(|p| i64::from(p.days())))
-        .bind(domain.created_at)
-        .bind(domain.updated_at)
-        .bind(domain.last_verified_at)
-        .bind(domain.failing_since)
-        .bind(domain.next_check_at)
-        .bind(domain.version)
-        .bind(domain.zone_label.as_str())
-        .bind(return_path.label)
-        .bind(return_path.set_at)
-        .bind(return_path.verified)
-        .bind(return_path.failing_since)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match violated_unique(&e).as_deref() {
-            Some(OWNER_NAME_INDEX) => conflict::name_taken(&domain.name),
-            Some(_) => conflict::id_taken(&domain.id),
-            None => map_err(e),
-        })?;
-        write_children(&mut tx, domain, events).await?;
-        write_outbox(&mut tx, outbox).await?;
+        writes::insert_domain::<Postgres>(&mut tx, domain).await?;
+        writes::write_children::<Postgres>(&mut tx, domain, events).await?;
+        write_outbox::<Postgres>(&mut tx, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -252,46 +159,15 @@ impl DomainRepo for PgStore {
         lease: LeaseOnWrite,
     ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
-        let return_path = stored::return_path_columns(domain);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // Name and owner are not written: they never change, and leaving them out means a
-        // confused caller cannot move a domain to another tenant.
-        let updated = sqlx::query(
-            "UPDATE domains SET dmarc_policy = $3, dmarc_rua = $4, is_active = $5, verified = $6, \
-             dkim_rotation_days = $7, updated_at = $8, last_verified_at = $9, failing_since = $10, \
-             next_check_at = $11, version = version + 1, \
-             lease_expires_at = CASE WHEN lease_owner = $12 THEN NULL ELSE lease_expires_at END, \
-             lease_owner = CASE WHEN lease_owner = $12 THEN NULL ELSE lease_owner END, \
-             return_path = $13, return_path_set_at = $14, return_path_verified = $15, \
-             return_path_failing_since = $16 \
-             WHERE id = $1 AND version = $2",
-        )
-        .bind(domain.id.as_str())
-        .bind(domain.version)
-        .bind(domain.dmarc_policy.as_str())
-        .bind(domain.dmarc_rua.as_ref().map(|r| r.as_str()))
-        .bind(domain.is_active)
-        .bind(domain.verified)
-        .bind(domain.dkim_rotation_days.map(|p| i64::from(p.days())))
-        .bind(domain.updated_at)
-        .bind(domain.last_verified_at)
-        .bind(domain.failing_since)
-        .bind(domain.next_check_at)
-        .bind(lease.owner())
-        .bind(return_path.label)
-        .bind(return_path.set_at)
-        .bind(return_path.verified)
-        .bind(return_path.failing_since)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if updated.rows_affected() == 0 {
+        if writes::update_domain::<Postgres>(&mut tx, domain, &lease).await? == 0 {
             // A concurrent winner held the row lock until it committed; its new version made
             // our WHERE false, so nothing of ours was written.
-            return Err(missing_or(&mut *tx, &domain.id, conflict::stale_version()).await);
+            let stale = conflict::stale_version();
+            return Err(writes::missing_or::<Postgres>(&mut tx, &domain.id, stale).await);
         }
-        write_children(&mut tx, domain, events).await?;
-        write_outbox(&mut tx, outbox).await?;
+        writes::write_children::<Postgres>(&mut tx, domain, events).await?;
+        write_outbox::<Postgres>(&mut tx, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -304,15 +180,7 @@ impl DomainRepo for PgStore {
         // The foreign keys cascade to the keys (and so the sealed private keys), the
         // checks and the events; the outbox is written in the same transaction.
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let deleted = store_sql::delete(scope, id)
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if deleted.rows_affected() == 0 {
-            return Err(RepoError::NotFound);
-        }
-        write_outbox(&mut tx, outbox).await?;
+        writes::delete_domain::<Postgres>(&mut tx, scope, id, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -322,35 +190,13 @@ impl DomainRepo for PgStore {
         id: &DomainId,
         page: &PageRequest,
     ) -> Result<Page<DomainEvent>, RepoError> {
-        if !self.visible(scope, id).await? {
-            return Err(RepoError::NotFound);
-        }
-        let rows = store_sql::events(id, page)
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let events = rows
-            .iter()
-            .map(rows::event)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(events, page, |e| e.id.as_str()))
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        reads::events::<Postgres>(&mut conn, scope, id, page).await
     }
 
     async fn owner_usage(&self, owner: &Owner, name: &DomainName) -> Result<OwnerUsage, RepoError> {
-        let row = store_sql::owner_usage(owner, name)
-            .build()
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let count = |column: &str| -> Result<u64, RepoError> {
-            let n: i64 = row.try_get(column).map_err(map_err)?;
-            u64::try_from(n).map_err(|e| stored::corrupt("domain count", e))
-        };
-        Ok(OwnerUsage {
-            domains: count("domains")?,
-            name_taken: count("taken")? > 0,
-        })
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        reads::owner_usage::<Postgres>(&mut conn, owner, name).await
     }
 
     async fn find_sendable(
@@ -398,15 +244,7 @@ impl DomainRepo for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        let mut ids = rows
-            .iter()
-            .map(|r| {
-                let id: String = rows::get(r, "id")?;
-                DomainId::parse(&id).map_err(|e| corrupt("domain id", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        ids.sort();
-        Ok(ids)
+        reads::claimed_ids::<Postgres>(&rows)
     }
 
     async fn release(
@@ -415,18 +253,11 @@ impl DomainRepo for PgStore {
         owner: &str,
         retry_at: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        let released = sqlx::query(
-            "UPDATE domains SET lease_owner = NULL, lease_expires_at = NULL, next_check_at = $3 \
-             WHERE id = $1 AND lease_owner = $2",
-        )
-        .bind(id.as_str())
-        .bind(owner)
-        .bind(retry_at)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        if released.rows_affected() == 0 {
-            return Err(missing_or(&self.pool, id, conflict::not_lease_holder()).await);
+        // One statement: no transaction around it.
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        if writes::release::<Postgres>(&mut conn, id, owner, retry_at).await? == 0 {
+            let not_holder = conflict::not_lease_holder();
+            return Err(writes::missing_or::<Postgres>(&mut conn, id, not_holder).await);
         }
         Ok(())
     }
@@ -443,40 +274,16 @@ impl DomainRepo for PgStore {
 #[async_trait]
 impl KeyStore for PgStore {
     async fn sealed_key(&self, id: &DomainId, selector: &Selector) -> Result<SealedKey, RepoError> {
-        let row = sqlx::query(
-            "SELECT sealed_private FROM dkim_keys \
-             WHERE domain_id = $1 AND selector = $2 AND sealed_private IS NOT NULL",
-        )
-        .bind(id.as_str())
-        .bind(selector.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        // A removed key keeps its row without the private key: as absent as no row at all.
-        let sealed: Option<Vec<u8>> = match &row {
-            Some(row) => row.try_get("sealed_private").map_err(map_err)?,
-            None => None,
-        };
-        sealed.map(SealedKey::from_bytes).ok_or(RepoError::NotFound)
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        writes::sealed_key::<Postgres>(&mut conn, id, selector).await
     }
 }
 
 #[async_trait]
 impl KeyPool for PgStore {
     async fn put(&self, key: &PooledKey) -> Result<(), RepoError> {
-        sqlx::query(
-            "INSERT INTO key_pool (id, kind, algorithm, public_key, sealed_private) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&key.id)
-        .bind(&key.kind)
-        .bind(key.public_key.algorithm().as_str())
-        .bind(key.public_key.p_bytes())
-        .bind(key.sealed.as_bytes())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        writes::put_pooled::<Postgres>(&mut conn, key).await
     }
 
     async fn take(&self, kind: &str) -> Result<Option<PooledKey>, RepoError> {
@@ -498,12 +305,8 @@ impl KeyPool for PgStore {
     }
 
     async fn pooled(&self, kind: &str) -> Result<u64, RepoError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_pool WHERE kind = $1")
-            .bind(kind)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(n.max(0) as u64)
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        writes::pooled::<Postgres>(&mut conn, kind).await
     }
 }
 
@@ -531,102 +334,4 @@ fn pool_options(config: &PoolConfig) -> PgPoolOptions {
         // is pinged before use, so the ones a restart or a network cut killed are
         // replaced instead of failing the first requests after the database is back.
         .test_before_acquire(true)
-}
-
-/// After a guarded write touched no row: `NotFound` if the domain is gone, else the given
-/// conflict.
-async fn missing_or<'e>(
-    exec: impl PgExecutor<'e>,
-    id: &DomainId,
-    conflict: RepoError,
-) -> RepoError {
-    match sqlx::query("SELECT 1 FROM domains WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_optional(exec)
-        .await
-    {
-        Ok(Some(_)) => conflict,
-        Ok(None) => RepoError::NotFound,
-        Err(e) => map_err(e),
-    }
-}
-
-/// Writes what belongs to a domain row, inside the caller's transaction: keys inserted or
-/// updated (never deleted), the checks replaced, the events appended.
-async fn write_children(
-    tx: &mut PgConnection,
-    domain: &Domain,
-    events: &[DomainEvent],
-) -> Result<(), RepoError> {
-    let keys = domain.keys.all();
-    if !keys.is_empty() {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO dkim_keys (domain_id, selector, idx, state, algorithm, mode, public_key, sealed_private, \
-             created_at, activated_at, retired_at, removed_at) ",
-        );
-        q.push_values(keys, |mut row, key| {
-            row.push_bind(domain.id.as_str())
-                .push_bind(key.selector.as_str())
-                .push_bind(i64::from(key.index))
-                .push_bind(key.state.as_str())
-                .push_bind(key.public_key.algorithm().as_str())
-                .push_bind(key.mode.as_str())
-                .push_bind(key.public_key.p_bytes())
-                .push_bind(key.sealed.as_ref().map(|s| s.as_bytes()))
-                .push_bind(key.created_at)
-                .push_bind(key.activated_at)
-                .push_bind(key.retired_at)
-                .push_bind(key.removed_at);
-        });
-        // A key is named by its generation and algorithm; its selector, mode and public
-        // key are its for good. Only the state, its times and the private key (destroyed
-        // on removal) change.
-        q.push(
-            " ON CONFLICT (domain_id, idx, algorithm) DO UPDATE SET state = EXCLUDED.state, \
-             sealed_private = EXCLUDED.sealed_private, activated_at = EXCLUDED.activated_at, \
-             retired_at = EXCLUDED.retired_at, removed_at = EXCLUDED.removed_at",
-        );
-        q.build().execute(&mut *tx).await.map_err(map_err)?;
-    }
-
-    sqlx::query("DELETE FROM domain_checks WHERE domain_id = $1")
-        .bind(domain.id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    let checks = stored::check_rows(&domain.checks)?;
-    if !checks.is_empty() {
-        let mut q =
-            QueryBuilder::<Postgres>::new("INSERT INTO domain_checks (domain_id, kind, verdict) ");
-        q.push_values(&checks, |mut row, (kind, verdict)| {
-            row.push_bind(domain.id.as_str())
-                .push_bind(*kind)
-                .push_bind(verdict);
-        });
-        q.build().execute(&mut *tx).await.map_err(map_err)?;
-    }
-
-    if !events.is_empty() {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO domain_events (id, domain_id, at, actor, kind, message, detail) ",
-        );
-        q.push_values(events, |mut row, event| {
-            let (message, detail) = stored::event_columns(event);
-            row.push_bind(event.id.as_str())
-                .push_bind(event.domain_id.as_str())
-                .push_bind(event.at)
-                .push_bind(event.actor.as_str())
-                .push_bind(event.kind.as_str())
-                .push_bind(message)
-                .push_bind(detail);
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match violated_unique(&e) {
-                Some(_) => conflict::event_id_taken(),
-                None => map_err(e),
-            })?;
-    }
-    Ok(())
 }

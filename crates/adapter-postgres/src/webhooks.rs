@@ -1,168 +1,20 @@
-//! The webhook store: endpoints, the outbox, deliveries with leases, and attempts.
-
-use std::collections::HashMap;
+//! The webhook store: endpoints, the outbox, deliveries with leases, and attempts. The
+//! statements are [`store_sql::webhooks`]'; what is PostgreSQL's own here is that creates
+//! of one owner take turns on an advisory lock, and claims skip rows others are claiming.
 
 use async_trait::async_trait;
 use domain_core::RepoError;
 use domain_core::model::{Owner, Page, PageRequest};
 use domain_core::ports::WebhookRepo;
-use domain_core::stored::conflict;
-use domain_core::webhook::stored::{
-    StoredAttempt, StoredEndpoint, StoredMessage, event_rows, state_after,
-};
 use domain_core::webhook::{
     Attempt, DeliveryOutcome, DueDelivery, Endpoint, EndpointId, OutboxMessage,
 };
-use sqlx::QueryBuilder;
-use sqlx::postgres::{PgConnection, PgRow, Postgres};
+use sqlx::Postgres;
 use store_sql::webhooks as q;
 use time::OffsetDateTime;
 
 use crate::error::map_err;
-use crate::rows::get;
 use crate::store::PgStore;
-
-/// Stores `outbox` and fans each message out to its owner's endpoints, inside the
-/// caller's transaction.
-pub(crate) async fn write_outbox(
-    tx: &mut PgConnection,
-    outbox: &[OutboxMessage],
-) -> Result<(), RepoError> {
-    for m in outbox {
-        insert_message(tx, m).await?;
-        q::fan_out::<Postgres>(m.id.as_str(), None)
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-    }
-    Ok(())
-}
-
-async fn insert_message(tx: &mut PgConnection, m: &OutboxMessage) -> Result<(), RepoError> {
-    sqlx::query(
-        "INSERT INTO webhook_messages (id, partner_id, tenant_id, event_type, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(m.id.as_str())
-    .bind(&m.owner.partner_id)
-    .bind(&m.owner.tenant_id)
-    .bind(m.event_type.as_str())
-    .bind(&m.payload)
-    .bind(m.created_at)
-    .execute(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    Ok(())
-}
-
-fn endpoint_row(row: &PgRow) -> Result<StoredEndpoint, RepoError> {
-    Ok(StoredEndpoint {
-        id: get(row, "id")?,
-        partner_id: get(row, "partner_id")?,
-        tenant_id: get(row, "tenant_id")?,
-        url: get(row, "url")?,
-        description: get(row, "description")?,
-        all_events: get(row, "all_events")?,
-        enabled: get(row, "enabled")?,
-        disabled_reason: get(row, "disabled_reason")?,
-        secret: get(row, "secret")?,
-        previous_secret: get(row, "previous_secret")?,
-        previous_secret_until: get(row, "previous_secret_until")?,
-        failing_since: get(row, "failing_since")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
-}
-
-fn message_row(row: &PgRow) -> Result<OutboxMessage, RepoError> {
-    StoredMessage {
-        id: get(row, "id")?,
-        partner_id: get(row, "partner_id")?,
-        tenant_id: get(row, "tenant_id")?,
-        event_type: get(row, "event_type")?,
-        payload: get(row, "payload")?,
-        created_at: get(row, "created_at")?,
-    }
-    .into_message()
-}
-
-fn attempt_row(row: &PgRow) -> Result<Attempt, RepoError> {
-    StoredAttempt {
-        id: get(row, "id")?,
-        message_id: get(row, "message_id")?,
-        endpoint_id: get(row, "endpoint_id")?,
-        event_type: get(row, "event_type")?,
-        attempt: get(row, "attempt")?,
-        at: get(row, "at")?,
-        status: get(row, "status")?,
-        error: get(row, "error")?,
-        latency_ms: get(row, "latency_ms")?,
-        next_attempt_at: get(row, "next_attempt_at")?,
-    }
-    .into_attempt()
-}
-
-/// The endpoints of `rows` with their listed event types.
-async fn load_endpoints(
-    conn: &mut PgConnection,
-    rows: &[PgRow],
-) -> Result<Vec<Endpoint>, RepoError> {
-    let stored = rows
-        .iter()
-        .map(endpoint_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<String> = stored.iter().map(|e| e.id.clone()).collect();
-    let mut types: HashMap<String, Vec<String>> = HashMap::new();
-    for row in q::endpoint_events::<Postgres>(&ids)
-        .build()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?
-    {
-        types
-            .entry(get(&row, "endpoint_id")?)
-            .or_default()
-            .push(get(&row, "event_type")?);
-    }
-    stored
-        .into_iter()
-        .map(|e| {
-            let listed = types.remove(&e.id).unwrap_or_default();
-            e.into_endpoint(&listed)
-        })
-        .collect()
-}
-
-async fn write_endpoint_events(
-    tx: &mut PgConnection,
-    endpoint: &Endpoint,
-) -> Result<(), RepoError> {
-    sqlx::query("DELETE FROM webhook_endpoint_events WHERE endpoint_id = $1")
-        .bind(endpoint.id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    if let Some(mut insert) =
-        q::insert_endpoint_events::<Postgres>(endpoint.id.as_str(), &event_rows(endpoint))
-    {
-        insert.build().execute(&mut *tx).await.map_err(map_err)?;
-    }
-    Ok(())
-}
-
-impl PgStore {
-    async fn fetch_endpoints(
-        &self,
-        mut query: QueryBuilder<Postgres>,
-    ) -> Result<Vec<Endpoint>, RepoError> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let rows = query.build().fetch_all(&mut *tx).await.map_err(map_err)?;
-        let endpoints = load_endpoints(&mut tx, &rows).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(endpoints)
-    }
-}
 
 #[async_trait]
 impl WebhookRepo for PgStore {
@@ -178,53 +30,16 @@ impl WebhookRepo for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let count: i64 = get(
-            &q::endpoint_count::<Postgres>(&e.owner)
-                .build()
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?,
-            "n",
-        )?;
-        if count >= i64::from(max_per_owner) {
-            return Err(RepoError::Conflict(format!(
-                "the owner has {count} endpoints already"
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO webhook_endpoints (id, partner_id, tenant_id, url, description, all_events, \
-             enabled, disabled_reason, secret, previous_secret, previous_secret_until, failing_since, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(e.id.as_str())
-        .bind(&e.owner.partner_id)
-        .bind(&e.owner.tenant_id)
-        .bind(e.url.as_str())
-        .bind(&e.description)
-        .bind(event_rows(e).is_empty())
-        .bind(e.enabled)
-        .bind(&e.disabled_reason)
-        .bind(e.secret.as_bytes())
-        .bind(e.previous.as_ref().map(|p| p.secret.as_bytes()))
-        .bind(e.previous.as_ref().map(|p| p.until))
-        .bind(e.failing_since)
-        .bind(e.created_at)
-        .bind(e.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|err| match crate::error::violated_unique(&err) {
-            Some(_) => RepoError::Conflict(format!("endpoint id {} is taken", e.id)),
-            None => map_err(err),
-        })?;
-        write_endpoint_events(&mut tx, e).await?;
+        q::create_endpoint::<Postgres>(&mut tx, e, max_per_owner).await?;
         tx.commit().await.map_err(map_err)
     }
 
     async fn endpoint(&self, owner: &Owner, id: &EndpointId) -> Result<Endpoint, RepoError> {
-        self.fetch_endpoints(q::endpoint(owner, id.as_str()))
-            .await?
-            .pop()
-            .ok_or(RepoError::NotFound)
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        let mut found =
+            q::fetch_endpoints(&mut *tx, q::endpoint::<Postgres>(owner, id.as_str())).await?;
+        tx.commit().await.map_err(map_err)?;
+        found.pop().ok_or(RepoError::NotFound)
     }
 
     async fn endpoints(
@@ -232,49 +47,22 @@ impl WebhookRepo for PgStore {
         owner: &Owner,
         page: &PageRequest,
     ) -> Result<Page<Endpoint>, RepoError> {
-        let items = self.fetch_endpoints(q::endpoints(owner, page)).await?;
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        let items = q::fetch_endpoints(&mut *tx, q::endpoints::<Postgres>(owner, page)).await?;
+        tx.commit().await.map_err(map_err)?;
         Ok(Page::from_overfetch(items, page, |e| e.id.as_str()))
     }
 
     async fn update_endpoint(&self, e: &Endpoint) -> Result<(), RepoError> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let updated = sqlx::query(
-            "UPDATE webhook_endpoints SET url = $3, description = $4, all_events = $5, enabled = $6, \
-             disabled_reason = $7, secret = $8, previous_secret = $9, previous_secret_until = $10, \
-             failing_since = $11, updated_at = $12 \
-             WHERE id = $1 AND partner_id = $2 AND owner_key = $13",
-        )
-        .bind(e.id.as_str())
-        .bind(&e.owner.partner_id)
-        .bind(e.url.as_str())
-        .bind(&e.description)
-        .bind(event_rows(e).is_empty())
-        .bind(e.enabled)
-        .bind(&e.disabled_reason)
-        .bind(e.secret.as_bytes())
-        .bind(e.previous.as_ref().map(|p| p.secret.as_bytes()))
-        .bind(e.previous.as_ref().map(|p| p.until))
-        .bind(e.failing_since)
-        .bind(e.updated_at)
-        .bind(q::owner_key(&e.owner))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if updated.rows_affected() == 0 {
-            return Err(RepoError::NotFound);
-        }
-        write_endpoint_events(&mut tx, e).await?;
+        q::update_endpoint::<Postgres>(&mut tx, e).await?;
         tx.commit().await.map_err(map_err)
     }
 
     async fn delete_endpoint(&self, owner: &Owner, id: &EndpointId) -> Result<(), RepoError> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let deleted = q::delete_endpoint::<Postgres>(owner, id.as_str())
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if deleted.rows_affected() == 0 {
+        let delete = q::delete_endpoint::<Postgres>(owner, id.as_str());
+        if store_sql::dialect::execute(&mut *tx, delete).await? == 0 {
             return Err(RepoError::NotFound);
         }
         tx.commit().await.map_err(map_err)
@@ -282,15 +70,7 @@ impl WebhookRepo for PgStore {
 
     async fn enqueue_for(&self, m: &OutboxMessage, to: &EndpointId) -> Result<(), RepoError> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        insert_message(&mut tx, m).await?;
-        let queued = q::fan_out::<Postgres>(m.id.as_str(), Some(to.as_str()))
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if queued.rows_affected() == 0 {
-            return Err(RepoError::NotFound);
-        }
+        q::enqueue_for::<Postgres>(&mut tx, m, to.as_str()).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -326,33 +106,7 @@ impl WebhookRepo for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut due = Vec::with_capacity(claimed.len());
-        for row in &claimed {
-            let message_id: String = get(row, "message_id")?;
-            let endpoint_id: String = get(row, "endpoint_id")?;
-            let attempts: i64 = get(row, "attempts")?;
-            let message = message_row(
-                &q::message::<Postgres>(&message_id)
-                    .build()
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?,
-            )?;
-            let rows = q::endpoint_by_id::<Postgres>(&endpoint_id)
-                .build()
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            let endpoint = load_endpoints(&mut tx, &rows)
-                .await?
-                .pop()
-                .ok_or(RepoError::NotFound)?;
-            due.push(DueDelivery {
-                message,
-                endpoint,
-                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            });
-        }
+        let due = q::claimed::<Postgres>(&mut tx, &claimed).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(due)
     }
@@ -364,64 +118,7 @@ impl WebhookRepo for PgStore {
         owner: &str,
     ) -> Result<(), RepoError> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let released = sqlx::query(
-            "UPDATE webhook_deliveries SET state = $4, attempts = $5, next_attempt_at = $6, \
-             lease_owner = NULL, lease_expires_at = NULL \
-             WHERE message_id = $1 AND endpoint_id = $2 AND lease_owner = $3",
-        )
-        .bind(a.message_id.as_str())
-        .bind(a.endpoint_id.as_str())
-        .bind(owner)
-        .bind(state_after(outcome))
-        .bind(i64::from(a.attempt))
-        .bind(a.next_attempt_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if released.rows_affected() == 0 {
-            return Err(conflict::not_lease_holder());
-        }
-        sqlx::query(
-            "INSERT INTO webhook_attempts (id, message_id, endpoint_id, event_type, attempt, at, \
-             status, error, latency_ms, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(a.id.as_str())
-        .bind(a.message_id.as_str())
-        .bind(a.endpoint_id.as_str())
-        .bind(a.event_type.as_str())
-        .bind(i64::from(a.attempt))
-        .bind(a.at)
-        .bind(a.status.map(i64::from))
-        .bind(&a.error)
-        .bind(i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
-        .bind(a.next_attempt_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
-            "UPDATE webhook_endpoints SET failing_since = \
-             CASE WHEN $3 THEN NULL ELSE COALESCE(failing_since, $2) END WHERE id = $1",
-        )
-        .bind(a.endpoint_id.as_str())
-        .bind(a.at)
-        .bind(a.succeeded())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if let DeliveryOutcome::Disable { reason, notify } = outcome {
-            sqlx::query(
-                "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, updated_at = $3 \
-                 WHERE id = $1",
-            )
-            .bind(a.endpoint_id.as_str())
-            .bind(reason)
-            .bind(a.at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            write_outbox(&mut tx, std::slice::from_ref(notify)).await?;
-        }
+        q::record_attempt::<Postgres>(&mut tx, a, outcome, owner).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -432,24 +129,8 @@ impl WebhookRepo for PgStore {
         page: &PageRequest,
     ) -> Result<Page<Attempt>, RepoError> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let visible = q::endpoint::<Postgres>(owner, id.as_str())
-            .build()
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if visible.is_none() {
-            return Err(RepoError::NotFound);
-        }
-        let rows = q::attempts::<Postgres>(id.as_str(), page)
-            .build()
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let attempts = q::attempts_of::<Postgres>(&mut tx, owner, id.as_str(), page).await?;
         tx.commit().await.map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(attempt_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(items, page, |a| a.id.as_str()))
+        Ok(attempts)
     }
 }

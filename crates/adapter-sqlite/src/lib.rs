@@ -12,7 +12,6 @@
 //! leases — but several app instances need the Postgres store.
 
 mod error;
-mod rows;
 mod store;
 mod webhooks;
 

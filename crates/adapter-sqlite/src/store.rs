@@ -12,18 +12,17 @@ use domain_core::model::{
 use domain_core::name::{DomainName, Selector};
 use domain_core::ports::{DomainRepo, KeyPool, KeyStore, LeaseOnWrite, OwnerUsage, PooledKey};
 use domain_core::stored::{self, conflict};
+use sqlx::QueryBuilder;
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteRow,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
 };
-use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 
-use crate::error::{map_err, violated_unique};
-use crate::rows::{self, Micros};
-use crate::webhooks::write_outbox;
-use domain_core::stored::corrupt;
+use crate::error::map_err;
 use domain_core::webhook::OutboxMessage;
+use store_sql::Micros;
+use store_sql::webhooks::write_outbox;
+use store_sql::{reads, writes};
 
 /// The schema, embedded at build time from `migrations/sqlite`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -118,65 +117,11 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Reads the domains of `rows` with their keys and checks.
-    ///
-    /// Callers run this inside a transaction, so that the domain rows, keys and checks come
-    /// from one snapshot even while a writer commits in between.
-    async fn load(
-        conn: &mut SqliteConnection,
-        rows: Vec<SqliteRow>,
-    ) -> Result<Vec<Domain>, RepoError> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids = rows
-            .iter()
-            .map(|r| rows::get::<String>(r, "id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let key_rows = store_sql::keys_of(&ids)
-            .build()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        let check_rows = store_sql::checks_of(&ids)
-            .build()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?;
-
-        let domain_rows = rows
-            .iter()
-            .map(rows::domain)
-            .collect::<Result<Vec<_>, _>>()?;
-        let keys = key_rows.iter().map(rows::key).collect::<Result<_, _>>()?;
-        let checks = check_rows
-            .iter()
-            .map(rows::check)
-            .collect::<Result<_, _>>()?;
-        stored::domains(domain_rows, keys, checks)
-    }
-
-    /// Runs a `SELECT … FROM domains` and loads the aggregates, in one snapshot (a read
-    /// transaction sees one state of the WAL throughout).
-    async fn fetch_domains(
-        &self,
-        mut query: QueryBuilder<Sqlite>,
-    ) -> Result<Vec<Domain>, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let rows = query.build().fetch_all(&mut *tx).await.map_err(map_err)?;
-        let domains = Self::load(&mut tx, rows).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(domains)
-    }
-
-    /// Whether a domain visible to `scope` exists.
-    async fn visible(&self, scope: &Scope, id: &DomainId) -> Result<bool, RepoError> {
-        let row = store_sql::visible(scope, id)
-            .build()
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
+    /// Runs one of [`store_sql`]'s statements that read domains with their keys and
+    /// verdicts: one statement, and no transaction around it.
+    async fn fetch_domains(&self, query: QueryBuilder<Sqlite>) -> Result<Vec<Domain>, RepoError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        reads::domains(&mut *conn, query).await
     }
 }
 
@@ -189,48 +134,10 @@ impl DomainRepo for SqliteStore {
         outbox: &[OutboxMessage],
     ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
-        let return_path = stored::return_path_columns(domain);
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO domains (id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, \
-             is_active, verified, dkim_rotation_days, created_at, updated_at, last_verified_at, \
-             failing_since, next_check_at, version, dkim_label, return_path, \
-             return_path_set_at, return_path_verified, return_path_failing_since) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-             ?18, ?19, ?20)",
-        )
-        .bind(domain.id.as_str())
-        .bind(domain.name.as_str())
-        .bind(&domain.owner.partner_id)
-        .bind(&domain.owner.tenant_id)
-        .bind(domain.dmarc_policy.as_str())
-        .bind(domain.dmarc_rua.as_ref().map(|r| r.as_str()))
-        .bind(domain.is_active)
-        .bind(domain.verified)
-        .bind(domain.dkim_rotation_days.map(|p| i64::from(p.days())))
-        .bind(Micros(domain.created_at))
-        .bind(Micros(domain.updated_at))
-        .bind(Micros::opt(domain.last_verified_at))
-        .bind(Micros::opt(domain.failing_since))
-        .bind(Micros(domain.next_check_at))
-        .bind(domain.version)
-        .bind(domain.zone_label.as_str())
-        .bind(return_path.label)
-        .bind(Micros::opt(return_path.set_at))
-        .bind(return_path.verified)
-        .bind(Micros::opt(return_path.failing_since))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match violated_unique(&e) {
-            // SQLite names the columns of the violated index, not the index.
-            Some(message) if message.contains("domains.owner_key") => {
-                conflict::name_taken(&domain.name)
-            }
-            Some(_) => conflict::id_taken(&domain.id),
-            None => map_err(e),
-        })?;
-        write_children(&mut tx, domain, events).await?;
-        write_outbox(&mut tx, outbox).await?;
+        writes::insert_domain::<Sqlite>(&mut tx, domain).await?;
+        writes::write_children::<Sqlite>(&mut tx, domain, events).await?;
+        write_outbox::<Sqlite>(&mut tx, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -262,45 +169,14 @@ impl DomainRepo for SqliteStore {
         lease: LeaseOnWrite,
     ) -> Result<(), RepoError> {
         stored::events_belong(domain, events)?;
-        let return_path = stored::return_path_columns(domain);
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
-        // Name and owner are not written: they never change, and leaving them out means a
-        // confused caller cannot move a domain to another tenant.
-        let updated = sqlx::query(
-            "UPDATE domains SET dmarc_policy = ?3, dmarc_rua = ?4, is_active = ?5, verified = ?6, \
-             dkim_rotation_days = ?7, updated_at = ?8, last_verified_at = ?9, failing_since = ?10, \
-             next_check_at = ?11, version = version + 1, \
-             lease_expires_at = CASE WHEN lease_owner = ?12 THEN NULL ELSE lease_expires_at END, \
-             lease_owner = CASE WHEN lease_owner = ?12 THEN NULL ELSE lease_owner END, \
-             return_path = ?13, return_path_set_at = ?14, return_path_verified = ?15, \
-             return_path_failing_since = ?16 \
-             WHERE id = ?1 AND version = ?2",
-        )
-        .bind(domain.id.as_str())
-        .bind(domain.version)
-        .bind(domain.dmarc_policy.as_str())
-        .bind(domain.dmarc_rua.as_ref().map(|r| r.as_str()))
-        .bind(domain.is_active)
-        .bind(domain.verified)
-        .bind(domain.dkim_rotation_days.map(|p| i64::from(p.days())))
-        .bind(Micros(domain.updated_at))
-        .bind(Micros::opt(domain.last_verified_at))
-        .bind(Micros::opt(domain.failing_since))
-        .bind(Micros(domain.next_check_at))
-        .bind(lease.owner())
-        .bind(return_path.label)
-        .bind(Micros::opt(return_path.set_at))
-        .bind(return_path.verified)
-        .bind(Micros::opt(return_path.failing_since))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if updated.rows_affected() == 0 {
+        if writes::update_domain::<Sqlite>(&mut tx, domain, &lease).await? == 0 {
             // We hold the write lock, so this answer cannot change before we roll back.
-            return Err(missing_or(&mut tx, &domain.id, conflict::stale_version()).await);
+            let stale = conflict::stale_version();
+            return Err(writes::missing_or::<Sqlite>(&mut tx, &domain.id, stale).await);
         }
-        write_children(&mut tx, domain, events).await?;
-        write_outbox(&mut tx, outbox).await?;
+        writes::write_children::<Sqlite>(&mut tx, domain, events).await?;
+        write_outbox::<Sqlite>(&mut tx, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -315,15 +191,7 @@ impl DomainRepo for SqliteStore {
         // (on for every connection) cascade to the keys, so the sealed private keys, the
         // checks and the events; `secure_delete` overwrites the freed space.
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
-        let deleted = store_sql::delete(scope, id)
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if deleted.rows_affected() == 0 {
-            return Err(RepoError::NotFound);
-        }
-        write_outbox(&mut tx, outbox).await?;
+        writes::delete_domain::<Sqlite>(&mut tx, scope, id, outbox).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -333,35 +201,13 @@ impl DomainRepo for SqliteStore {
         id: &DomainId,
         page: &PageRequest,
     ) -> Result<Page<DomainEvent>, RepoError> {
-        if !self.visible(scope, id).await? {
-            return Err(RepoError::NotFound);
-        }
-        let rows = store_sql::events(id, page)
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let events = rows
-            .iter()
-            .map(rows::event)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(events, page, |e| e.id.as_str()))
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        reads::events::<Sqlite>(&mut conn, scope, id, page).await
     }
 
     async fn owner_usage(&self, owner: &Owner, name: &DomainName) -> Result<OwnerUsage, RepoError> {
-        let row = store_sql::owner_usage(owner, name)
-            .build()
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let count = |column: &str| -> Result<u64, RepoError> {
-            let n: i64 = row.try_get(column).map_err(map_err)?;
-            u64::try_from(n).map_err(|e| stored::corrupt("domain count", e))
-        };
-        Ok(OwnerUsage {
-            domains: count("domains")?,
-            name_taken: count("taken")? > 0,
-        })
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        reads::owner_usage::<Sqlite>(&mut conn, owner, name).await
     }
 
     async fn find_sendable(
@@ -409,15 +255,7 @@ impl DomainRepo for SqliteStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        let mut ids = rows
-            .iter()
-            .map(|r| {
-                let id: String = rows::get(r, "id")?;
-                DomainId::parse(&id).map_err(|e| corrupt("domain id", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        ids.sort();
-        Ok(ids)
+        reads::claimed_ids::<Sqlite>(&rows)
     }
 
     async fn release(
@@ -427,18 +265,9 @@ impl DomainRepo for SqliteStore {
         retry_at: OffsetDateTime,
     ) -> Result<(), RepoError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_err)?;
-        let released = sqlx::query(
-            "UPDATE domains SET lease_owner = NULL, lease_expires_at = NULL, next_check_at = ?3 \
-             WHERE id = ?1 AND lease_owner = ?2",
-        )
-        .bind(id.as_str())
-        .bind(owner)
-        .bind(Micros(retry_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if released.rows_affected() == 0 {
-            return Err(missing_or(&mut tx, id, conflict::not_lease_holder()).await);
+        if writes::release::<Sqlite>(&mut tx, id, owner, retry_at).await? == 0 {
+            let not_holder = conflict::not_lease_holder();
+            return Err(writes::missing_or::<Sqlite>(&mut tx, id, not_holder).await);
         }
         tx.commit().await.map_err(map_err)
     }
@@ -455,40 +284,16 @@ impl DomainRepo for SqliteStore {
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn sealed_key(&self, id: &DomainId, selector: &Selector) -> Result<SealedKey, RepoError> {
-        let row = sqlx::query(
-            "SELECT sealed_private FROM dkim_keys \
-             WHERE domain_id = ?1 AND selector = ?2 AND sealed_private IS NOT NULL",
-        )
-        .bind(id.as_str())
-        .bind(selector.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        // A removed key keeps its row without the private key: as absent as no row at all.
-        let sealed: Option<Vec<u8>> = match &row {
-            Some(row) => row.try_get("sealed_private").map_err(map_err)?,
-            None => None,
-        };
-        sealed.map(SealedKey::from_bytes).ok_or(RepoError::NotFound)
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        writes::sealed_key::<Sqlite>(&mut conn, id, selector).await
     }
 }
 
 #[async_trait]
 impl KeyPool for SqliteStore {
     async fn put(&self, key: &PooledKey) -> Result<(), RepoError> {
-        sqlx::query(
-            "INSERT INTO key_pool (id, kind, algorithm, public_key, sealed_private) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(&key.id)
-        .bind(&key.kind)
-        .bind(key.public_key.algorithm().as_str())
-        .bind(key.public_key.p_bytes())
-        .bind(key.sealed.as_bytes())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        writes::put_pooled::<Sqlite>(&mut conn, key).await
     }
 
     async fn take(&self, kind: &str) -> Result<Option<PooledKey>, RepoError> {
@@ -510,12 +315,8 @@ impl KeyPool for SqliteStore {
     }
 
     async fn pooled(&self, kind: &str) -> Result<u64, RepoError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_pool WHERE kind = ?1")
-            .bind(kind)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(n.max(0) as u64)
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        writes::pooled::<Sqlite>(&mut conn, kind).await
     }
 }
 
@@ -546,98 +347,4 @@ fn pool_options(config: &PoolConfig) -> SqlitePoolOptions {
     SqlitePoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
-}
-
-/// After a guarded write touched no row: `NotFound` if the domain is gone, else the given
-/// conflict. Runs in the write transaction, whose lock keeps the answer true.
-async fn missing_or(tx: &mut SqliteConnection, id: &DomainId, conflict: RepoError) -> RepoError {
-    match sqlx::query("SELECT 1 FROM domains WHERE id = ?1")
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-    {
-        Ok(Some(_)) => conflict,
-        Ok(None) => RepoError::NotFound,
-        Err(e) => map_err(e),
-    }
-}
-
-/// Writes what belongs to a domain row, inside the caller's transaction: keys inserted or
-/// updated (never deleted), the checks replaced, the events appended.
-async fn write_children(
-    tx: &mut SqliteConnection,
-    domain: &Domain,
-    events: &[DomainEvent],
-) -> Result<(), RepoError> {
-    let keys = domain.keys.all();
-    if !keys.is_empty() {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO dkim_keys (domain_id, selector, idx, state, algorithm, mode, public_key, sealed_private, \
-             created_at, activated_at, retired_at, removed_at) ",
-        );
-        q.push_values(keys, |mut row, key| {
-            row.push_bind(domain.id.as_str())
-                .push_bind(key.selector.as_str())
-                .push_bind(i64::from(key.index))
-                .push_bind(key.state.as_str())
-                .push_bind(key.public_key.algorithm().as_str())
-                .push_bind(key.mode.as_str())
-                .push_bind(key.public_key.p_bytes())
-                .push_bind(key.sealed.as_ref().map(|s| s.as_bytes()))
-                .push_bind(Micros(key.created_at))
-                .push_bind(Micros::opt(key.activated_at))
-                .push_bind(Micros::opt(key.retired_at))
-                .push_bind(Micros::opt(key.removed_at));
-        });
-        // A key is named by its generation and algorithm; its selector, mode and public
-        // key are its for good. Only the state, its times and the private key (destroyed
-        // on removal) change.
-        q.push(
-            " ON CONFLICT (domain_id, idx, algorithm) DO UPDATE SET state = excluded.state, \
-             sealed_private = excluded.sealed_private, activated_at = excluded.activated_at, \
-             retired_at = excluded.retired_at, removed_at = excluded.removed_at",
-        );
-        q.build().execute(&mut *tx).await.map_err(map_err)?;
-    }
-
-    sqlx::query("DELETE FROM domain_checks WHERE domain_id = ?1")
-        .bind(domain.id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    let checks = stored::check_rows(&domain.checks)?;
-    if !checks.is_empty() {
-        let mut q =
-            QueryBuilder::<Sqlite>::new("INSERT INTO domain_checks (domain_id, kind, verdict) ");
-        q.push_values(&checks, |mut row, (kind, verdict)| {
-            row.push_bind(domain.id.as_str())
-                .push_bind(*kind)
-                .push_bind(verdict.to_string());
-        });
-        q.build().execute(&mut *tx).await.map_err(map_err)?;
-    }
-
-    if !events.is_empty() {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO domain_events (id, domain_id, at, actor, kind, message, detail) ",
-        );
-        q.push_values(events, |mut row, event| {
-            let (message, detail) = stored::event_columns(event);
-            row.push_bind(event.id.as_str())
-                .push_bind(event.domain_id.as_str())
-                .push_bind(Micros(event.at))
-                .push_bind(event.actor.as_str())
-                .push_bind(event.kind.as_str())
-                .push_bind(message)
-                .push_bind(detail.to_string());
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match violated_unique(&e) {
-                Some(_) => conflict::event_id_taken(),
-                None => map_err(e),
-            })?;
-    }
-    Ok(())
 }

@@ -1,17 +1,26 @@
-//! `store-sql`: the read queries that the PostgreSQL and SQLite stores share, written
-//! once and generic over sqlx's [`Database`], so that both adapters scope, filter and
-//! page exactly alike.
+//! `store-sql`: the statements that the PostgreSQL and SQLite stores share — reads,
+//! writes, row decoders — written once and generic over [`Dialect`], so that both
+//! adapters scope, filter, page, decode and write exactly alike.
 //!
 //! A key design decision made in this crate is that it holds only SQL both databases
-//! parse the same way, and no driver: placeholders come from [`QueryBuilder`], which
-//! writes `$1` for PostgreSQL and `?` for SQLite. What differs — how times and JSON are
-//! stored, writes, locking, monitor leases — stays in each adapter. Most importantly,
-//! [`push_scope`] is the one place that turns a caller's [`Scope`] into SQL: a query
-//! built here can never return another tenant's row.
+//! parse the same way: placeholders come from [`QueryBuilder`], which writes `$1` for
+//! PostgreSQL and `?` for SQLite, and what the two store differently (a time, a JSON
+//! value) or mean differently (an error code) is said once, in [`dialect`]. What is truly
+//! each database's own — transactions (SQLite's `BEGIN IMMEDIATE`), locking (PostgreSQL's
+//! `FOR UPDATE SKIP LOCKED` claims), migrations, set-up — stays in each adapter. Most
+//! importantly, [`push_scope`] is the one place that turns a caller's [`Scope`] into SQL:
+//! a query built here can never return another tenant's row.
 
 use domain_core::model::{DomainId, ListFilter, Owner, PageRequest, Scope};
 use domain_core::name::DomainName;
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
+
+pub mod dialect;
+pub mod reads;
+pub mod rows;
+pub mod writes;
+
+pub use dialect::{Dialect, Micros};
 
 /// A value type the database binds: what each query here needs of `String`, `bool` and
 /// `i64`.
@@ -37,19 +46,21 @@ pub const KEY_COLUMNS: &str = "domain_id, selector, idx, state, algorithm, mode,
 /// The columns of `domain_events` that each adapter's event decoder reads.
 pub const EVENT_COLUMNS: &str = "id, domain_id, at, actor, kind, message, detail";
 
-/// `SELECT` of the domain `id`, if `scope` may see it.
-pub fn domain<DB: Database>(scope: &Scope, id: &DomainId) -> QueryBuilder<DB>
+/// One statement that reads the domain `id`, if `scope` may see it, with its keys and
+/// stored verdicts (see [`with_children`]).
+pub fn domain<DB: Dialect>(scope: &Scope, id: &DomainId) -> QueryBuilder<DB>
 where
     String: Bind<DB>,
 {
-    let mut q = QueryBuilder::new(concat!(
-        "SELECT ",
-        domain_columns!(),
-        " FROM domains WHERE id = "
-    ));
-    q.push_bind(id.as_str().to_owned());
-    push_scope(&mut q, scope);
-    q
+    with_children("", |q| {
+        q.push(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE id = "
+        ));
+        q.push_bind(id.as_str().to_owned());
+        push_scope(q, scope);
+    })
 }
 
 /// `SELECT 1` of the domain `id`, if `scope` may see it.
@@ -74,46 +85,40 @@ where
     q
 }
 
-/// `SELECT` of one page of the domains `scope` sees that match `filter`, in id order,
-/// reading [`PageRequest::fetch_limit`] rows for
+/// One statement that reads one page of the domains `scope` sees that match `filter`, in
+/// id order, with their keys and verdicts (see [`with_children`]), reading
+/// [`PageRequest::fetch_limit`] domains for
 /// [`Page::from_overfetch`](domain_core::model::Page::from_overfetch).
-pub fn list<DB: Database>(
-    scope: &Scope,
-    filter: &ListFilter,
-    page: &PageRequest,
-) -> QueryBuilder<DB>
+pub fn list<DB: Dialect>(scope: &Scope, filter: &ListFilter, page: &PageRequest) -> QueryBuilder<DB>
 where
     String: Bind<DB>,
     bool: Bind<DB>,
     i64: Bind<DB>,
 {
-    let mut q = QueryBuilder::new(concat!(
-        "SELECT ",
-        domain_columns!(),
-        " FROM domains WHERE 1 = 1"
-    ));
-    push_scope(&mut q, scope);
-    if let Some(verified) = filter.verified {
-        q.push(" AND verified = ").push_bind(verified);
-    }
-    if let Some(active) = filter.is_active {
-        q.push(" AND is_active = ").push_bind(active);
-    }
-    match filter.is_shared {
-        Some(true) => {
-            q.push(" AND tenant_id IS NULL");
+    with_children("id", |q| {
+        q.push(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE 1 = 1"
+        ));
+        push_scope(q, scope);
+        if let Some(verified) = filter.verified {
+            q.push(" AND verified = ").push_bind(verified);
         }
-        Some(false) => {
-            q.push(" AND tenant_id IS NOT NULL");
+        if let Some(active) = filter.is_active {
+            q.push(" AND is_active = ").push_bind(active);
         }
-        None => {}
-    }
-    if let Some(after) = &page.after {
-        q.push(" AND id > ").push_bind(after.clone());
-    }
-    q.push(" ORDER BY id LIMIT ")
-        .push_bind(i64::from(page.fetch_limit()));
-    q
+        match filter.is_shared {
+            Some(true) => {
+                q.push(" AND tenant_id IS NULL");
+            }
+            Some(false) => {
+                q.push(" AND tenant_id IS NOT NULL");
+            }
+            None => {}
+        }
+        push_page(q, page, Ids::Ascending);
+    })
 }
 
 /// `SELECT` of one page of a domain's timeline, newest first. The caller checks first
@@ -123,22 +128,16 @@ where
     String: Bind<DB>,
     i64: Bind<DB>,
 {
-    let mut q = QueryBuilder::new(format!(
-        "SELECT {EVENT_COLUMNS} FROM domain_events WHERE domain_id = "
-    ));
-    q.push_bind(id.as_str().to_owned());
-    if let Some(after) = &page.after {
-        q.push(" AND id < ").push_bind(after.clone());
-    }
-    q.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(page.fetch_limit()));
+    let mut q = select_where(EVENT_COLUMNS, "domain_events", "domain_id", id.as_str());
+    push_page(&mut q, page, Ids::Descending);
     q
 }
 
-/// `SELECT` of the domains named `name` that tenant `tenant_id` of `partner_id` may send
-/// from: its own first, then the partner's shared one. The owner keys match the unique
+/// One statement that reads the domains named `name` that tenant `tenant_id` of
+/// `partner_id` may send from, with their keys and verdicts (see [`with_children`]): its
+/// own first, then the partner's shared one. The owner keys match the unique
 /// `(partner_id, owner_key, name)` index, which answers this on the send path.
-pub fn sendable<DB: Database>(
+pub fn sendable<DB: Dialect>(
     partner_id: &str,
     tenant_id: &str,
     name: &DomainName,
@@ -146,29 +145,31 @@ pub fn sendable<DB: Database>(
 where
     String: Bind<DB>,
 {
-    let mut q = QueryBuilder::new(concat!(
-        "SELECT ",
-        domain_columns!(),
-        " FROM domains WHERE partner_id = "
-    ));
-    q.push_bind(partner_id.to_owned())
-        .push(" AND owner_key IN ('tenant:' || ")
-        .push_bind(tenant_id.to_owned())
-        .push(", 'shared') AND name = ")
-        .push_bind(name.as_str().to_owned())
-        .push(" ORDER BY tenant_id IS NULL, id");
-    q
+    with_children("tenant_id IS NULL, id", |q| {
+        q.push(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE partner_id = "
+        ));
+        q.push_bind(partner_id.to_owned())
+            .push(" AND owner_key IN ('tenant:' || ")
+            .push_bind(tenant_id.to_owned())
+            .push(", 'shared') AND name = ")
+            .push_bind(name.as_str().to_owned());
+    })
 }
 
-/// `SELECT` of the domains with a CNAME-mode key that is not removed: those our DKIM zone
-/// serves keys for.
-pub fn zone_domains<DB: Database>() -> QueryBuilder<DB> {
-    QueryBuilder::new(concat!(
-        "SELECT ",
-        domain_columns!(),
-        " FROM domains WHERE id IN (SELECT domain_id FROM dkim_keys \
-         WHERE mode = 'cname' AND state <> 'removed') ORDER BY id"
-    ))
+/// One statement that reads the domains with a CNAME-mode key that is not removed (those
+/// our DKIM zone serves keys for), with their keys and verdicts (see [`with_children`]).
+pub fn zone_domains<DB: Dialect>() -> QueryBuilder<DB> {
+    with_children("id", |q| {
+        q.push(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE id IN (SELECT domain_id FROM dkim_keys \
+             WHERE mode = 'cname' AND state <> 'removed')"
+        ));
+    })
 }
 
 /// `SELECT` of how many domains `owner` has (`domains`) and how many of them are named
@@ -193,29 +194,118 @@ where
     q
 }
 
-/// `SELECT` of the DKIM keys of the domains `ids` (not empty), each domain's in selector
-/// order.
-pub fn keys_of<DB: Database>(ids: &[String]) -> QueryBuilder<DB>
-where
-    String: Bind<DB>,
-{
-    let mut q = QueryBuilder::new(format!(
-        "SELECT {KEY_COLUMNS} FROM dkim_keys WHERE domain_id"
+/// What a row of [`with_children`] holds, in its `part` column.
+pub mod part {
+    /// A domain's row: the columns of [`domain_columns`](crate::domain_columns).
+    pub const DOMAIN: i32 = 0;
+    /// One of its keys: the columns of [`KEY_COLUMNS`](crate::KEY_COLUMNS).
+    pub const KEY: i32 = 1;
+    /// One of its stored verdicts: `domain_id`, `kind`, `verdict`.
+    pub const CHECK: i32 = 2;
+}
+
+/// The columns of `domain_checks` that [`rows::check`] reads.
+const CHECK_COLUMNS: &str = "domain_id, kind, verdict";
+
+/// One statement, so one snapshot and one round trip without a transaction, that reads
+/// the domains `select` pushes (a `SELECT` of [`domain_columns`] `FROM domains`) with
+/// their keys and stored verdicts: a `UNION ALL` of rows told apart by [`part`], each
+/// holding the columns its row decoder reads ([`rows::aggregates`] decodes them all).
+/// Domains come first, in `order` (columns of `domains`; empty: any order), then each
+/// domain's keys in generation order, then the verdicts.
+fn with_children<DB: Dialect>(
+    order: &str,
+    select: impl FnOnce(&mut QueryBuilder<DB>),
+) -> QueryBuilder<DB> {
+    let mut q = QueryBuilder::new("WITH d AS (");
+    select(&mut q);
+    let domain_cols: Vec<&str> = domain_columns!().split(", ").collect();
+    let key_cols: Vec<&str> = KEY_COLUMNS.split(", ").collect();
+    let check_cols: Vec<&str> = CHECK_COLUMNS.split(", ").collect();
+    // Every column any part has, each once: a part's row leaves the others NULL.
+    let mut all = domain_cols.clone();
+    for c in key_cols.iter().chain(&check_cols) {
+        if !all.contains(c) {
+            all.push(c);
+        }
+    }
+    let branch = |part: i32, from: &str, own: &[&str]| {
+        let columns = all
+            .iter()
+            .map(|c| match (own.contains(c), *c) {
+                (true, c) => format!("{c} AS {c}"),
+                // PostgreSQL types an untyped NULL as text when no earlier part has the
+                // column, which no later jsonb matches.
+                (false, "verdict") => format!("CAST(NULL AS {}) AS verdict", DB::JSON_TYPE),
+                (false, c) => format!("NULL AS {c}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("SELECT {part} AS part, {columns} FROM {from}")
+    };
+    q.push(") SELECT * FROM (");
+    q.push(branch(part::DOMAIN, "d", &domain_cols));
+    q.push(" UNION ALL ");
+    q.push(branch(
+        part::KEY,
+        "dkim_keys WHERE domain_id IN (SELECT id FROM d)",
+        &key_cols,
     ));
-    push_in(&mut q, ids);
-    q.push(" ORDER BY domain_id, idx");
+    q.push(" UNION ALL ");
+    q.push(branch(
+        part::CHECK,
+        "domain_checks WHERE domain_id IN (SELECT id FROM d)",
+        &check_cols,
+    ));
+    q.push(") AS u ORDER BY part, ");
+    if !order.is_empty() {
+        q.push(order).push(", ");
+    }
+    q.push("domain_id, idx");
     q
 }
 
-/// `SELECT` of the stored verdicts of the domains `ids` (not empty).
-pub fn checks_of<DB: Database>(ids: &[String]) -> QueryBuilder<DB>
+/// `SELECT <columns> FROM <table> WHERE <column> = <value>`, for more conditions to
+/// follow.
+fn select_where<DB: Database>(
+    columns: &str,
+    table: &str,
+    column: &str,
+    value: &str,
+) -> QueryBuilder<DB>
 where
     String: Bind<DB>,
 {
-    let mut q =
-        QueryBuilder::new("SELECT domain_id, kind, verdict FROM domain_checks WHERE domain_id");
-    push_in(&mut q, ids);
+    let mut q = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE {column} = "));
+    q.push_bind(value.to_owned());
     q
+}
+
+/// The order of a page's ids.
+#[derive(Debug, Clone, Copy)]
+enum Ids {
+    /// Oldest first (ids are ULIDs), each page after the last id of the one before.
+    Ascending,
+    /// Newest first, each page before the last id of the one before.
+    Descending,
+}
+
+/// Ends a `… WHERE <condition>` query with the rows of `page`, in `order`: reading
+/// [`PageRequest::fetch_limit`] rows for
+/// [`Page::from_overfetch`](domain_core::model::Page::from_overfetch).
+fn push_page<DB: Database>(q: &mut QueryBuilder<DB>, page: &PageRequest, order: Ids)
+where
+    String: Bind<DB>,
+    i64: Bind<DB>,
+{
+    let (after, by) = match order {
+        Ids::Ascending => (" AND id > ", " ORDER BY id LIMIT "),
+        Ids::Descending => (" AND id < ", " ORDER BY id DESC LIMIT "),
+    };
+    if let Some(last) = &page.after {
+        q.push(after).push_bind(last.clone());
+    }
+    q.push(by).push_bind(i64::from(page.fetch_limit()));
 }
 
 /// Restricts a `… WHERE <condition>` query to the rows `scope` may see, exactly as
@@ -243,7 +333,7 @@ where
 }
 
 /// ` IN (…, …)` over `ids`, one placeholder each (SQLite has no array binds; a page holds
-/// at most a few hundred ids).
+/// at most a few hundred ids); ` IN (NULL)`, which holds for no row, when there are none.
 fn push_in<DB: Database>(q: &mut QueryBuilder<DB>, ids: &[String])
 where
     String: Bind<DB>,
@@ -253,212 +343,13 @@ where
     for id in ids {
         list.push_bind(id.clone());
     }
+    if ids.is_empty() {
+        list.push("NULL");
+    }
     q.push(")");
 }
 
-/// The webhook queries both stores share: only text and integer binds, so that they are
-/// written once. Times (which each store encodes its own way) are bound by the adapters.
-pub mod webhooks {
-    use domain_core::model::{Owner, PageRequest};
-    use sqlx::{Database, QueryBuilder};
-
-    use super::Bind;
-
-    /// The columns of `webhook_endpoints` that each adapter's decoder reads.
-    pub const ENDPOINT_COLUMNS: &str = "id, partner_id, tenant_id, url, description, all_events, \
-         enabled, disabled_reason, secret, previous_secret, previous_secret_until, failing_since, \
-         created_at, updated_at";
-
-    /// The columns of `webhook_messages` that each adapter's decoder reads.
-    pub const MESSAGE_COLUMNS: &str = "id, partner_id, tenant_id, event_type, payload, created_at";
-
-    /// The columns of `webhook_attempts` that each adapter's decoder reads.
-    pub const ATTEMPT_COLUMNS: &str = "id, message_id, endpoint_id, event_type, attempt, at, \
-         status, error, latency_ms, next_attempt_at";
-
-    /// ` AND` the row belongs to `owner` (a tenant, or its partner's shared side): the
-    /// one place an endpoint's owner becomes SQL.
-    pub fn push_owner<DB: Database>(q: &mut QueryBuilder<DB>, owner: &Owner)
-    where
-        String: Bind<DB>,
-    {
-        q.push(" AND partner_id = ")
-            .push_bind(owner.partner_id.clone())
-            .push(" AND owner_key = ")
-            .push_bind(owner_key(owner));
-    }
-
-    /// What the schema's generated `owner_key` column holds for `owner`.
-    pub fn owner_key(owner: &Owner) -> String {
-        match &owner.tenant_id {
-            Some(t) => format!("tenant:{t}"),
-            None => "shared".to_owned(),
-        }
-    }
-
-    /// `SELECT` of the endpoint `id` of `owner`.
-    pub fn endpoint<DB: Database>(owner: &Owner, id: &str) -> QueryBuilder<DB>
-    where
-        String: Bind<DB>,
-    {
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = "
-        ));
-        q.push_bind(id.to_owned());
-        push_owner(&mut q, owner);
-        q
-    }
-
-    /// `SELECT` of the endpoint `id`, whoever owns it (for the delivery worker).
-    pub fn endpoint_by_id<DB: Database>(id: &str) -> QueryBuilder<DB>
-    where
-        String: Bind<DB>,
-    {
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = "
-        ));
-        q.push_bind(id.to_owned());
-        q
-    }
-
-    /// `SELECT` of a page of the endpoints of `owner`, in id order.
-    pub fn endpoints<DB: Database>(owner: &Owner, page: &PageRequest) -> QueryBuilder<DB>
-    where
-        String: Bind<DB>,
-        i64: Bind<DB>,
-    {
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE 1 = 1"
-        ));
-        push_owner(&mut q, owner);
-        if let Some(after) = &page.after {
-            q.push(" AND id > ").push_bind(after.clone());
-        }
-        q.push(" ORDER BY id LIMIT ")
-            .push_bind(i64::from(page.fetch_limit()));
-        q
-    }
-
-    /// `SELECT endpoint_id, event_type` of the listed types of the endpoints `ids`.
-    pub fn endpoint_events<DB: Database>(ids: &[String]) -> QueryBuilder<DB>
-    where
-        String: Bind<DB>,
-    {
-        let mut q = QueryBuilder::new(
-            "SELECT endpoint_id, event_type FROM webhook_endpoint_events WHERE endpoint_id IN (",
-        );
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(id.clone());
-        }
-        if ids.is_empty() {
-            list.push("NULL");
-        }
-        q.push(") ORDER BY endpoint_id, event_type");
-        q
-    }
-
-    /// `SELECT COUNT(*) AS n` of the endpoints of `owner`.
-    pub fn endpoint_count<DB: Database>(owner: &Owner) -> QueryBuilder<DB>
-    where
-        String: Bind<DB>,
-    {
-        let mut q = QueryBuilder::new("SELECT COUNT(*) AS n FROM webhook_endpoints WHERE 1 = 1");
-        push_owner(&mut q, owner);
-        q
-    }
-
-    /// `DELETE` of the endpoint `id` of `owner`; its events, deliveries and attempts go
-    /// with it by cascade.
-    pub fn delete_endpoint<DB: Database>(owner: &Owner, id: &str) -> QueryBuilder<DB>
-    where
-        String: Bind<DB>,
-    {
-        let mut q = QueryBuilder::new("DELETE FROM webhook_endpoints WHERE id = ");
-        q.push_bind(id.to_owned());
-        push_owner(&mut q, owner);
-        q
-    }
-
-    /// `INSERT INTO webhook_endpoint_events` of an endpoint's listed types (none: no
-    /// statement).
-    pub fn insert_endpoint_events<DB: Database>(
-        id: &str,
-        types: &[&'static str],
-    ) -> Option<QueryBuilder<DB>>
-    where
-        String: Bind<DB>,
-    {
-        if types.is_empty() {
-            return None;
-        }
-        let mut q =
-            QueryBuilder::new("INSERT INTO webhook_endpoint_events (endpoint_id, event_type) ");
-        q.push_values(types, |mut row, t| {
-            row.push_bind(id.to_owned()).push_bind((*t).to_owned());
-        });
-        Some(q)
-    }
-
-    /// Fans the stored message `message_id` out: a pending delivery, due at once, for
-    /// each enabled endpoint of its owner that receives its type — or, with `only`, for
-    /// that one endpoint of the owner whatever it subscribes to (a `webhook.test`).
-    pub fn fan_out<DB: Database>(message_id: &str, only: Option<&str>) -> QueryBuilder<DB>
-    where
-        String: Bind<DB>,
-    {
-        let mut q = QueryBuilder::new(
-            "INSERT INTO webhook_deliveries (message_id, endpoint_id, state, attempts, next_attempt_at) \
-             SELECT m.id, e.id, 'pending', 0, m.created_at \
-             FROM webhook_messages m JOIN webhook_endpoints e \
-             ON e.partner_id = m.partner_id AND e.owner_key = m.owner_key \
-             WHERE m.id = ",
-        );
-        q.push_bind(message_id.to_owned());
-        match only {
-            Some(id) => {
-                q.push(" AND e.id = ").push_bind(id.to_owned());
-            }
-            None => {
-                q.push(
-                    " AND e.enabled AND (e.all_events OR EXISTS (SELECT 1 FROM webhook_endpoint_events x \
-                     WHERE x.endpoint_id = e.id AND x.event_type = m.event_type))",
-                );
-            }
-        }
-        q
-    }
-
-    /// `SELECT` of a message.
-    pub fn message<DB: Database>(id: &str) -> QueryBuilder<DB>
-    where
-        String: Bind<DB>,
-    {
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM webhook_messages WHERE id = "
-        ));
-        q.push_bind(id.to_owned());
-        q
-    }
-
-    /// `SELECT` of a page of an endpoint's attempts, newest first.
-    pub fn attempts<DB: Database>(endpoint_id: &str, page: &PageRequest) -> QueryBuilder<DB>
-    where
-        String: Bind<DB>,
-        i64: Bind<DB>,
-    {
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE endpoint_id = "
-        ));
-        q.push_bind(endpoint_id.to_owned());
-        if let Some(after) = &page.after {
-            q.push(" AND id < ").push_bind(after.clone());
-        }
-        q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(page.fetch_limit()));
-        q
-    }
-}
+pub mod webhooks;
 
 /// The columns of `key_pool`, in the order [`pooled_key`] reads them.
 pub const POOL_COLUMNS: &str = "id, kind, algorithm, public_key, sealed_private";
