@@ -68,10 +68,7 @@ pub fn visible<DB: Database>(scope: &Scope, id: &DomainId) -> QueryBuilder<DB>
 where
     String: Bind<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT 1 FROM domains WHERE id = ");
-    q.push_bind(id.as_str().to_owned());
-    push_scope(&mut q, scope);
-    q
+    scoped_by_id("SELECT 1 FROM domains", scope, id)
 }
 
 /// `DELETE` of the domain `id`, if `scope` may see it.
@@ -79,7 +76,15 @@ pub fn delete<DB: Database>(scope: &Scope, id: &DomainId) -> QueryBuilder<DB>
 where
     String: Bind<DB>,
 {
-    let mut q = QueryBuilder::new("DELETE FROM domains WHERE id = ");
+    scoped_by_id("DELETE FROM domains", scope, id)
+}
+
+/// `head` (a statement on `domains`) limited to the domain `id`, if `scope` may see it.
+fn scoped_by_id<DB: Database>(head: &str, scope: &Scope, id: &DomainId) -> QueryBuilder<DB>
+where
+    String: Bind<DB>,
+{
+    let mut q = QueryBuilder::new(format!("{head} WHERE id = "));
     q.push_bind(id.as_str().to_owned());
     push_scope(&mut q, scope);
     q

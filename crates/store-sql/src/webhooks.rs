@@ -165,14 +165,6 @@ where
     q
 }
 
-/// `SELECT` of a message.
-pub fn message<DB: Database>(id: &str) -> QueryBuilder<DB>
-where
-    String: Bind<DB>,
-{
-    select_where(MESSAGE_COLUMNS, "webhook_messages", "id", id)
-}
-
 /// `SELECT` of a page of an endpoint's attempts, newest first.
 pub fn attempts<DB: Database>(endpoint_id: &str, page: &PageRequest) -> QueryBuilder<DB>
 where
@@ -292,24 +284,15 @@ where
         )));
     }
     let q = insert_row::<D>(
-        "webhook_endpoints (id, partner_id, tenant_id, url, description, all_events, enabled, \
-         disabled_reason, secret, previous_secret, previous_secret_until, failing_since, \
-         created_at, updated_at)",
+        &format!(
+            "webhook_endpoints (id, partner_id, tenant_id, created_at, {ENDPOINT_STATE_COLUMNS})"
+        ),
         |row| {
             row.bind(e.id.as_str())
                 .bind(e.owner.partner_id.as_str())
                 .bind(e.owner.tenant_id.as_deref())
-                .bind(e.url.as_str())
-                .bind(e.description.as_str())
-                .bind(event_rows(e).is_empty())
-                .bind(e.enabled)
-                .bind(e.disabled_reason.as_deref())
-                .bind(e.secret.as_bytes())
-                .bind(e.previous.as_ref().map(|p| p.secret.as_bytes()))
-                .time(e.previous.as_ref().map(|p| p.until))
-                .time(e.failing_since)
-                .time(e.created_at)
-                .time(e.updated_at);
+                .time(e.created_at);
+            bind_endpoint_state(row, e);
         },
     );
     execute_unique(conn, q, |_| {
@@ -317,6 +300,25 @@ where
     })
     .await?;
     write_endpoint_events::<D>(conn, e).await
+}
+
+/// The columns of an endpoint that an update writes, in the order
+/// [`bind_endpoint_state`] binds them; an insert writes the identity before them.
+const ENDPOINT_STATE_COLUMNS: &str = "url, description, all_events, enabled, disabled_reason, \
+     secret, previous_secret, previous_secret_until, failing_since, updated_at";
+
+/// Binds the values of [`ENDPOINT_STATE_COLUMNS`] of `e`.
+fn bind_endpoint_state<D: Dialect>(row: &mut Binds<'_, D>, e: &Endpoint) {
+    row.bind(e.url.as_str())
+        .bind(e.description.as_str())
+        .bind(event_rows(e).is_empty())
+        .bind(e.enabled)
+        .bind(e.disabled_reason.as_deref())
+        .bind(e.secret.as_bytes())
+        .bind(e.previous.as_ref().map(|p| p.secret.as_bytes()))
+        .time(e.previous.as_ref().map(|p| p.until))
+        .time(e.failing_since)
+        .time(e.updated_at);
 }
 
 /// Writes an endpoint of its owner: `NotFound` if the owner has no such endpoint.
@@ -327,21 +329,10 @@ pub async fn update_endpoint<D: Dialect>(
 where
     String: Bind<D>,
 {
-    let mut q = QueryBuilder::new(
-        "UPDATE webhook_endpoints SET (url, description, all_events, enabled, disabled_reason, \
-         secret, previous_secret, previous_secret_until, failing_since, updated_at) = (",
-    );
-    Binds::new(&mut q)
-        .bind(e.url.as_str())
-        .bind(e.description.as_str())
-        .bind(event_rows(e).is_empty())
-        .bind(e.enabled)
-        .bind(e.disabled_reason.as_deref())
-        .bind(e.secret.as_bytes())
-        .bind(e.previous.as_ref().map(|p| p.secret.as_bytes()))
-        .time(e.previous.as_ref().map(|p| p.until))
-        .time(e.failing_since)
-        .time(e.updated_at);
+    let mut q = QueryBuilder::new(format!(
+        "UPDATE webhook_endpoints SET ({ENDPOINT_STATE_COLUMNS}) = ("
+    ));
+    bind_endpoint_state(&mut Binds::new(&mut q), e);
     q.push(") WHERE id = ");
     D::bind(&mut q, e.id.as_str());
     push_owner(&mut q, &e.owner);
@@ -381,7 +372,12 @@ where
         let message_id: String = rows::get::<D, _>(row, "message_id")?;
         let endpoint_id: String = rows::get::<D, _>(row, "endpoint_id")?;
         let attempts: i64 = rows::get::<D, _>(row, "attempts")?;
-        let message = match fetch_optional(conn, message::<D>(&message_id)).await? {
+        let message = match fetch_optional(
+            conn,
+            select_where::<D>(MESSAGE_COLUMNS, "webhook_messages", "id", &message_id),
+        )
+        .await?
+        {
             Some(row) => rows::message::<D>(&row)?,
             None => return Err(RepoError::NotFound),
         };

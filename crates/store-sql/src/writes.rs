@@ -22,33 +22,19 @@ pub async fn insert_domain<D: Dialect>(
     conn: &mut D::Connection,
     domain: &Domain,
 ) -> Result<(), RepoError> {
-    let return_path = stored::return_path_columns(domain);
     let q = insert_row::<D>(
-        "domains (id, name, partner_id, tenant_id, dmarc_policy, dmarc_rua, is_active, \
-         verified, dkim_rotation_days, created_at, updated_at, last_verified_at, failing_since, \
-         next_check_at, version, dkim_label, return_path, return_path_set_at, \
-         return_path_verified, return_path_failing_since)",
+        &format!(
+            "domains (id, name, partner_id, tenant_id, created_at, version, dkim_label, {STATE_COLUMNS})"
+        ),
         |row| {
             row.bind(domain.id.as_str())
                 .bind(domain.name.as_str())
                 .bind(domain.owner.partner_id.as_str())
                 .bind(domain.owner.tenant_id.as_deref())
-                .bind(domain.dmarc_policy.as_str())
-                .bind(domain.dmarc_rua.as_ref().map(|r| r.as_str()))
-                .bind(domain.is_active)
-                .bind(domain.verified)
-                .bind(domain.dkim_rotation_days.map(|p| i64::from(p.days())))
                 .time(domain.created_at)
-                .time(domain.updated_at)
-                .time(domain.last_verified_at)
-                .time(domain.failing_since)
-                .time(domain.next_check_at)
                 .bind(domain.version)
-                .bind(domain.zone_label.as_str())
-                .bind(return_path.label)
-                .time(return_path.set_at)
-                .bind(return_path.verified)
-                .time(return_path.failing_since);
+                .bind(domain.zone_label.as_str());
+            bind_state(row, domain);
         },
     );
     execute_unique(conn, q, |index| {
@@ -62,23 +48,16 @@ pub async fn insert_domain<D: Dialect>(
     Ok(())
 }
 
-/// Writes a domain over the version it was read at, releasing the monitor's lease if
-/// `lease` says so: how many rows changed (none: the version is stale, or the domain
-/// gone). Name and owner are not written: they never change, and leaving them out means
-/// a confused caller cannot move a domain to another tenant.
-pub async fn update_domain<D: Dialect>(
-    conn: &mut D::Connection,
-    domain: &Domain,
-    lease: &LeaseOnWrite,
-) -> Result<u64, RepoError> {
+/// The columns of a domain that change over its life, in the order [`bind_state`] binds
+/// them: what an update writes, and all an insert writes beyond the fixed identity.
+const STATE_COLUMNS: &str = "dmarc_policy, dmarc_rua, is_active, verified, dkim_rotation_days, \
+     updated_at, last_verified_at, failing_since, next_check_at, return_path, \
+     return_path_set_at, return_path_verified, return_path_failing_since";
+
+/// Binds the values of [`STATE_COLUMNS`] of `domain`.
+fn bind_state<D: Dialect>(row: &mut Binds<'_, D>, domain: &Domain) {
     let return_path = stored::return_path_columns(domain);
-    let mut q = QueryBuilder::new(
-        "UPDATE domains SET (dmarc_policy, dmarc_rua, is_active, verified, dkim_rotation_days, \
-         updated_at, last_verified_at, failing_since, next_check_at, return_path, \
-         return_path_set_at, return_path_verified, return_path_failing_since) = (",
-    );
-    Binds::new(&mut q)
-        .bind(domain.dmarc_policy.as_str())
+    row.bind(domain.dmarc_policy.as_str())
         .bind(domain.dmarc_rua.as_ref().map(|r| r.as_str()))
         .bind(domain.is_active)
         .bind(domain.verified)
@@ -91,6 +70,19 @@ pub async fn update_domain<D: Dialect>(
         .time(return_path.set_at)
         .bind(return_path.verified)
         .time(return_path.failing_since);
+}
+
+/// Writes a domain over the version it was read at, releasing the monitor's lease if
+/// `lease` says so: how many rows changed (none: the version is stale, or the domain
+/// gone). Name and owner are not written: they never change, and leaving them out means
+/// a confused caller cannot move a domain to another tenant.
+pub async fn update_domain<D: Dialect>(
+    conn: &mut D::Connection,
+    domain: &Domain,
+    lease: &LeaseOnWrite,
+) -> Result<u64, RepoError> {
+    let mut q = QueryBuilder::new(format!("UPDATE domains SET ({STATE_COLUMNS}) = ("));
+    bind_state(&mut Binds::new(&mut q), domain);
     q.push("), version = version + 1, lease_expires_at = CASE WHEN lease_owner = ");
     D::bind(&mut q, lease.owner());
     q.push(" THEN NULL ELSE lease_expires_at END, lease_owner = CASE WHEN lease_owner = ");
