@@ -4,8 +4,9 @@
 use domain_core::RepoError;
 use domain_core::crypto::{self, GeneratedKey, KeyAlgorithm, KeyError, KeyRow, SealedKey};
 use domain_core::model::DomainId;
-use domain_core::model::{EventKind, Scope};
+use domain_core::model::{Domain, EventKind, Scope};
 use domain_core::name::Selector;
+use domain_core::ports::DomainRepo;
 use domain_core::ports::LeaseOnWrite;
 use domain_core::records::dkim::DkimPublicKey;
 
@@ -57,13 +58,7 @@ pub async fn no_private_key_material_is_stored_in_clear<B: Backend>(backend: &B)
     for domain in &mut domains[1..] {
         let key = generate();
         start_rotation_with(domain, &key, at(1));
-        repo.update(
-            domain,
-            &[event(domain, EventKind::RotationStarted, at(1))],
-            LeaseOnWrite::Keep,
-        )
-        .await
-        .unwrap();
+        write_with_event(&*repo, domain, EventKind::RotationStarted, 1).await;
         domain.version += 1;
         generated.push(key);
     }
@@ -71,13 +66,7 @@ pub async fn no_private_key_material_is_stored_in_clear<B: Backend>(backend: &B)
     let pending = third.keys.pending().unwrap().index;
     third.keys.promote(pending, at(2)).unwrap();
     third.keys.remove(&base(), at(3)).unwrap();
-    repo.update(
-        third,
-        &[event(third, EventKind::SelectorRemoved, at(3))],
-        LeaseOnWrite::Keep,
-    )
-    .await
-    .unwrap();
+    write_with_event(&*repo, third, EventKind::SelectorRemoved, 3).await;
 
     let cells = backend.dump().await;
     for key in &generated {
@@ -199,6 +188,17 @@ pub async fn a_sealed_key_copied_to_another_row_does_not_open<B: Backend>(backen
 
 /// The last 64 bytes of the modulus and the public exponent's DER, as they end an RSA
 /// SubjectPublicKeyInfo and appear inside every RSA private key encoding.
+/// Writes `domain` with one timeline event of `kind` at `at(minute)`.
+async fn write_with_event(repo: &dyn DomainRepo, domain: &Domain, kind: EventKind, minute: i64) {
+    repo.update(
+        domain,
+        &[event(domain, kind, at(minute))],
+        LeaseOnWrite::Keep,
+    )
+    .await
+    .unwrap();
+}
+
 fn modulus_tail(public: &DkimPublicKey) -> Vec<u8> {
     let spki = public.p_bytes();
     // e = 65537 as DER: INTEGER, 3 bytes, 01 00 01. Keys from `crypto::generate` use it.
