@@ -61,6 +61,12 @@ fn check(dns: &FakeDns, status: CheckStatus, code: VerdictCode) -> Verdict {
     v
 }
 
+/// [`check`] for a [`CheckStatus::Mismatch`] with `code`.
+#[track_caller]
+fn mismatch(dns: &FakeDns, code: VerdictCode) -> Verdict {
+    check(dns, CheckStatus::Mismatch, code)
+}
+
 #[test]
 fn our_mx_and_an_spf_record_that_authorizes_us_verify() {
     let dns = published();
@@ -91,11 +97,7 @@ fn names_compare_without_case_or_trailing_dot_and_any_preference_passes() {
 
 #[test]
 fn a_null_mx_is_its_own_code() {
-    let v = check(
-        &with_mx(0, "."),
-        CheckStatus::Mismatch,
-        VerdictCode::ReturnPathNullMx,
-    );
+    let v = mismatch(&with_mx(0, "."), VerdictCode::ReturnPathNullMx);
     assert_eq!(v.found, ["0 ."]);
     assert_mentions(&v, "null MX");
 }
@@ -104,11 +106,7 @@ fn a_null_mx_is_its_own_code() {
 fn several_mail_exchangers_fail_even_with_ours_among_them() {
     let dns = published();
     dns.mx(HOST, 20, "mx.example.net");
-    let v = check(
-        &dns,
-        CheckStatus::Mismatch,
-        VerdictCode::ReturnPathMultipleMx,
-    );
+    let v = mismatch(&dns, VerdictCode::ReturnPathMultipleMx);
     assert_mentions(&v, "mx.example.net");
     assert_eq!(
         v.expected.as_deref(),
@@ -118,9 +116,8 @@ fn several_mail_exchangers_fail_even_with_ours_among_them() {
 
 #[test]
 fn a_wrong_target_is_a_mismatch_naming_it() {
-    let v = check(
+    let v = mismatch(
         &with_mx(10, "mx.example.net"),
-        CheckStatus::Mismatch,
         VerdictCode::ReturnPathMxMismatch,
     );
     assert_eq!(v.found, ["10 mx.example.net"]);
@@ -198,11 +195,7 @@ fn an_spf_record_without_us_gets_our_include_merged_in() {
     let dns = dns();
     dns.mx(HOST, 10, BOUNCE)
         .txt(HOST, "v=spf1 ip4:203.0.113.9 -all");
-    let v = check(
-        &dns,
-        CheckStatus::Mismatch,
-        VerdictCode::ReturnPathSpfNotAuthorized,
-    );
+    let v = mismatch(&dns, VerdictCode::ReturnPathSpfNotAuthorized);
     assert_eq!(
         v.expected.as_deref(),
         Some("v=spf1 ip4:203.0.113.9 include:scaisend.scailabs.ai -all")
