@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use domain_core::RepoError;
+use domain_core::model::{Page, PageRequest};
 use domain_core::stored::corrupt;
 use sqlx::encode::IsNull;
 use sqlx::error::{BoxDynError, DatabaseError};
@@ -309,6 +310,28 @@ pub async fn fetch_optional<D: Dialect>(
     mut q: QueryBuilder<D>,
 ) -> Result<Option<D::Row>, RepoError> {
     D::fetch_optional(conn, &mut q).await.map_err(map_err::<D>)
+}
+
+/// One page of the children `items` selects (overfetched by one, see
+/// [`PageRequest::fetch_limit`]), decoded by `decode` and paged by `id`: `NotFound`
+/// unless `parent` — the parent row as the caller may see it — finds a row.
+pub async fn page_of_children<D: Dialect, T>(
+    conn: &mut D::Connection,
+    parent: QueryBuilder<D>,
+    items: QueryBuilder<D>,
+    page: &PageRequest,
+    decode: fn(&D::Row) -> Result<T, RepoError>,
+    id: fn(&T) -> &str,
+) -> Result<Page<T>, RepoError> {
+    if fetch_optional(conn, parent).await?.is_none() {
+        return Err(RepoError::NotFound);
+    }
+    let items = fetch_all(conn, items)
+        .await?
+        .iter()
+        .map(decode)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_overfetch(items, page, id))
 }
 
 /// Binds pushed one after another, `, `-separated, where the query stands: a `VALUES`

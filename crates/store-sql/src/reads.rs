@@ -7,7 +7,7 @@ use domain_core::ports::OwnerUsage;
 use domain_core::stored::corrupt;
 use sqlx::QueryBuilder;
 
-use crate::dialect::{Dialect, fetch_all, fetch_optional};
+use crate::dialect::{Dialect, fetch_all, fetch_optional, page_of_children};
 use crate::{Bind, rows};
 
 /// Runs one of this crate's statements that read domains with their keys and verdicts
@@ -32,18 +32,15 @@ where
     String: Bind<D>,
     i64: Bind<D>,
 {
-    if fetch_optional(conn, crate::visible::<D>(scope, id))
-        .await?
-        .is_none()
-    {
-        return Err(RepoError::NotFound);
-    }
-    let events = fetch_all(conn, crate::events::<D>(id, page))
-        .await?
-        .iter()
-        .map(rows::event::<D>)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::from_overfetch(events, page, |e| e.id.as_str()))
+    page_of_children(
+        conn,
+        crate::visible::<D>(scope, id),
+        crate::events::<D>(id, page),
+        page,
+        rows::event::<D>,
+        |e| e.id.as_str(),
+    )
+    .await
 }
 
 /// How many domains `owner` has, and whether one of them is named `name`.

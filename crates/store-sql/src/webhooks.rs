@@ -15,6 +15,7 @@ use sqlx::{Database, QueryBuilder};
 use super::{Bind, Ids, push_page, select_where};
 use crate::dialect::{
     Binds, Dialect, execute, execute_unique, fetch_all, fetch_optional, insert_row,
+    page_of_children,
 };
 use crate::rows;
 
@@ -476,16 +477,13 @@ where
     String: Bind<D>,
     i64: Bind<D>,
 {
-    if fetch_optional(conn, endpoint::<D>(owner, id))
-        .await?
-        .is_none()
-    {
-        return Err(RepoError::NotFound);
-    }
-    let items = fetch_all(conn, attempts::<D>(id, page))
-        .await?
-        .iter()
-        .map(rows::attempt::<D>)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::from_overfetch(items, page, |a| a.id.as_str()))
+    page_of_children(
+        conn,
+        endpoint::<D>(owner, id),
+        attempts::<D>(id, page),
+        page,
+        rows::attempt::<D>,
+        |a| a.id.as_str(),
+    )
+    .await
 }
