@@ -16,6 +16,10 @@ use tokio::sync::Semaphore;
 /// How many CNAMEs one answer may chain before it is treated as broken.
 pub(crate) const MAX_CHAIN: usize = 8;
 
+/// The least time a query is sent with: a loopback round trip takes well under a
+/// millisecond, a real one tens of them; with less left, asking is pure load.
+const MIN_QUERY_TIME: Duration = Duration::from_millis(10);
+
 /// One server, asked through a hickory pool of exactly one nameserver, so that every
 /// answer is known to come from it and nothing between us and it caches.
 #[derive(Clone)]
@@ -102,6 +106,14 @@ impl Upstream {
                 "too many DNS queries in flight: none could be sent within {budget:?}"
             ));
         };
+        // A slot that comes free just before the lookup's time is up is not used: no
+        // answer could arrive in time, and the server would only see one more query
+        // beside the one the previous holder gave up on.
+        if until.saturating_duration_since(tokio::time::Instant::now()) < MIN_QUERY_TIME {
+            return Err(format!(
+                "too many DNS queries in flight: a slot came free with too little of {budget:?} left"
+            ));
+        }
         let mut options = DnsRequestOptions::default();
         options.recursion_desired = self.recursion_desired;
         options.use_edns = true;
