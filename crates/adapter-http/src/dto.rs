@@ -29,14 +29,20 @@ use utoipa::{PartialSchema as _, ToSchema};
 use crate::error::ApiError;
 use crate::schema;
 
-/// Reads a JSON body: `415` unless declared JSON, `400` unless a JSON object, `422` when a
-/// field has the wrong type or is unknown (naming the field).
-pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
-    let is_json = headers
+/// The media type of the body (`Content-Type` without its parameters), as sent.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
+        .map(str::trim)
+}
+
+/// Reads a JSON body: `415` unless declared JSON, `400` unless a JSON object, `422` when a
+/// field has the wrong type or is unknown (naming the field).
+pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+    let is_json = media_type(headers)
+        .map(str::to_ascii_lowercase)
         .is_some_and(|m| {
             m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
         });

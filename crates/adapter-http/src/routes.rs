@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Authenticated;
 use crate::dto::{
     AlignmentResponse, CreateDomainRequest, DnsRecordsResponse, DomainList, DomainResponse,
-    EventList, RotateResponse, UpdateDomainRequest, VerifyResponse, json_body,
+    EventList, RotateResponse, UpdateDomainRequest, VerifyResponse, json_body, media_type,
 };
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{ApiPath, ApiQuery, IdPath, PathId};
@@ -770,15 +770,6 @@ fn sign_request(
         message,
     };
     Ok((request, form))
-}
-
-/// The media type of the body, without parameters.
-fn media_type(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim)
 }
 
 /// Signs a message with the active key of its `From:` domain (service tokens only).
