@@ -130,3 +130,58 @@ async fn two_instances_racing_over_one_pool_take_each_key_once() {
     let after = pooled_keys(&db).await;
     assert!(keys.iter().all(|k| !after.contains(k)));
 }
+
+/// Until its first `LISTEN` (and after a lost connection) an instance may miss a change;
+/// the feed then says `Lost` and the caches start again. Within this, B must see A's change.
+const FEED_DEADLINE: Duration = Duration::from_secs(3);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instances_change_is_seen_at_once_through_the_change_feed() {
+    // A TTL far longer than the test: only the feed can explain B seeing A's changes.
+    let long = || Options {
+        config: ServiceConfig {
+            decision_ttl: time::Duration::minutes(10),
+            ..ServiceConfig::default()
+        },
+        ..Options::default()
+    };
+    let a = TestApp::spawn_with(StoreKind::Postgres, long()).await;
+    let b = a.peer(long()).await;
+    let created: Value = a.create_product_page_domain().await;
+    let id = created["id"].as_str().unwrap();
+    a.publish_and_verify(id, &created["dns_records"]).await;
+    let read_on_b = || async { b.get_domain(id, &b.admin()).await };
+    let deadline = Instant::now() + FEED_DEADLINE;
+    while read_on_b().await.1["verified"] != json!(true) || decision(&b).await != "deliver" {
+        assert!(Instant::now() < deadline, "B never saw the verification");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // B now answers both from its caches.
+
+    a.patch_domain(id, &a.admin(), json!({"is_active": false}))
+        .await
+        .expect_status(200);
+    let deadline = Instant::now() + FEED_DEADLINE;
+    loop {
+        let (status, seen) = read_on_b().await;
+        assert_eq!(status, 200);
+        if seen["is_active"] == json!(false) && decision(&b).await == "reject" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B still shows the domain active {FEED_DEADLINE:?} after A's change"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    a.delete_domain(id, &a.admin()).await.expect_status(204);
+    let deadline = Instant::now() + FEED_DEADLINE;
+    while read_on_b().await.0 != 404 {
+        assert!(
+            Instant::now() < deadline,
+            "B still shows the deleted domain"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -97,6 +97,7 @@ pub struct TestApp {
     webhook_worker: tokio::task::JoinHandle<()>,
     _stop_webhooks: tokio::sync::watch::Sender<bool>,
     refill: Option<tokio::task::JoinHandle<()>>,
+    follower: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What an app is started from: its store and its secrets.
@@ -114,8 +115,8 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
         self.webhook_worker.abort();
-        if let Some(refill) = &self.refill {
-            refill.abort();
+        for task in [&self.refill, &self.follower].into_iter().flatten() {
+            task.abort();
         }
     }
 }
@@ -280,6 +281,7 @@ impl TestApp {
         })
         .expect("app builds");
         let refill = app.key_pool.clone().map(|refill| refill.spawn());
+        let follower = app.changes.clone().map(|follower| follower.spawn());
         let (stop_webhooks, stop_rx) = tokio::sync::watch::channel(false);
         let webhook_worker = tokio::spawn(scaisend_domains::webhooks::run(
             app.webhooks.clone(),
@@ -316,6 +318,7 @@ impl TestApp {
             webhook_worker,
             _stop_webhooks: stop_webhooks,
             refill,
+            follower,
         }
     }
 

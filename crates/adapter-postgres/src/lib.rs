@@ -9,9 +9,14 @@
 //! first; and the monitor claims due domains with `FOR UPDATE SKIP LOCKED` under leases
 //! that expire. Any number of stateless instances share one database without coordinating,
 //! never check a domain twice at once, and pick up the claims of an instance that died.
+//! What one instance caches of a domain, another's change makes stale: [`PgChangeFeed`]
+//! announces every change to every instance (`LISTEN`/`NOTIFY`), so that they forget it
+//! at once.
 
+mod changes;
 mod error;
 mod store;
 mod webhooks;
 
+pub use changes::{CHANNEL, PgChangeFeed};
 pub use store::{PgStore, PoolConfig, SetupError};

@@ -402,8 +402,9 @@ pub struct ServeArgs {
 /// Caches and pools on the hot paths (docs/operations.md, "Speed").
 #[derive(Debug, Clone, Args)]
 pub struct SpeedArgs {
-    /// How long a send-time decision is served from this instance's cache: the longest
-    /// another instance's change (a deactivation) goes unseen here. 0 turns it off.
+    /// How long a send-time decision or a read domain is served from this instance's
+    /// caches: the longest another instance's change (a deactivation) goes unseen here
+    /// while PostgreSQL's change feed is down. 0 turns them off.
     #[arg(long, env = "SCAISEND_DECISION_TTL", default_value = "5s", value_parser = parse_duration)]
     pub decision_ttl: Duration,
     /// RSA-2048 keys generated ahead of time, so that a create does not wait for one;

@@ -146,6 +146,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     // Aborted at shutdown: a key being generated is simply not stored.
     let key_pool = app.key_pool.clone().map(|refill| refill.spawn());
+    // Aborted at shutdown too: it only makes caches forget.
+    let changes = app.changes.clone().map(|follower| follower.spawn());
     let mut monitor = args.monitor.then(|| {
         tokio::spawn(monitor::run(
             app.service.clone(),
@@ -191,7 +193,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let _ = stop_tx.send(true);
     };
     tokio::join!(public, internal, signal);
-    if let Some(task) = &key_pool {
+    for task in [&key_pool, &changes].into_iter().flatten() {
         task.abort();
     }
 

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use domain_core::crypto::{GeneratedKey, KeyAlgorithm, KeyError};
 use domain_core::ports::{
-    Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyPool, KeyStore, PoolError,
-    WebhookRepo, offload,
+    ChangeFeed, Clock, CpuJob, CpuPool, DnsLookup, DomainRepo, KeyGenerator, KeyPool, KeyStore,
+    PoolError, WebhookRepo, offload,
 };
 use domain_core::service::{PoolConfig, PooledKeys, WebhookService};
 use domain_core::{DomainService, Ports, ServiceConfig};
@@ -30,7 +30,13 @@ pub struct Store {
     pub webhooks: Arc<dyn WebhookRepo>,
     /// Keys generated ahead of time.
     pub pool: Arc<dyn KeyPool>,
+    /// Opens the feed of what other instances change, for a store that several instances
+    /// share (PostgreSQL); `None` for one that serves this process alone (SQLite).
+    pub changes: Option<ChangeFeeds>,
 }
+
+/// Opens a [`ChangeFeed`] (one per follower).
+pub type ChangeFeeds = Arc<dyn Fn() -> Box<dyn ChangeFeed> + Send + Sync>;
 
 impl Store {
     /// Both ports served by one store.
@@ -41,7 +47,14 @@ impl Store {
             repo: store.clone(),
             keys: store.clone(),
             pool: store,
+            changes: None,
         }
+    }
+
+    /// The same, with the feed of what other instances change.
+    pub fn with_changes(mut self, feeds: ChangeFeeds) -> Store {
+        self.changes = Some(feeds);
+        self
     }
 }
 
@@ -71,7 +84,10 @@ pub async fn open_store(url: &str) -> Result<Store> {
             .migrate()
             .await
             .context("migrating the PostgreSQL store")?;
-        Ok(Store::both(store))
+        let feeds = store.clone();
+        Ok(Store::both(store).with_changes(Arc::new(move || {
+            Box::new(adapter_postgres::PgChangeFeed::of(&feeds))
+        })))
     } else {
         bail!("SCAISEND_DATABASE_URL must start with sqlite:// or postgres://")
     }
@@ -226,6 +242,35 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The key pool, when there is one: [`KeyPoolRefill::spawn`] keeps it full.
     pub key_pool: Option<KeyPoolRefill>,
+    /// What other instances change, when the store is shared: [`ChangeFollower::spawn`]
+    /// makes this instance's caches forget it at once.
+    pub changes: Option<ChangeFollower>,
+}
+
+/// Feeds what other instances change to this instance's caches
+/// ([`DomainService::follow`]).
+#[derive(Clone)]
+pub struct ChangeFollower {
+    service: Arc<DomainService>,
+    feeds: ChangeFeeds,
+}
+
+impl std::fmt::Debug for ChangeFollower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangeFollower { .. }")
+    }
+}
+
+impl ChangeFollower {
+    /// Follows the feed until the task is aborted.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut feed = (self.feeds)();
+            loop {
+                self.service.follow(&feed.next().await);
+            }
+        })
+    }
 }
 
 /// The kinds of key kept in the pool: the default RSA size, the one slow kind most creates
@@ -273,6 +318,7 @@ impl App {
         let auth = Authenticator::new(&parts.secrets.jwt, &parts.secrets.service_jwt)
             .map_err(anyhow::Error::msg)?;
         let master = Arc::new(parts.secrets.master);
+        let change_feeds = parts.store.changes;
         let (keygen, key_pool) = if parts.key_pool == 0 {
             (parts.keygen, None)
         } else {
@@ -329,6 +375,10 @@ impl App {
             },
             parts.separate_internal,
         );
+        let changes = change_feeds.map(|feeds| ChangeFollower {
+            service: service.clone(),
+            feeds,
+        });
         Ok(App {
             service,
             webhooks,
@@ -336,6 +386,7 @@ impl App {
             internal_router: routers.internal,
             metrics,
             key_pool,
+            changes,
         })
     }
 }

@@ -7,6 +7,7 @@
 //! Ports sit above the model and the key types: they name them, and nothing in the model,
 //! the records or the keys imports a port.
 
+mod changes;
 mod clock;
 mod cpu;
 mod dns;
@@ -15,6 +16,7 @@ mod observe;
 mod store;
 mod webhook;
 
+pub use changes::{ChangeFeed, DomainChange, FeedEvent};
 pub use clock::{Clock, SystemClock};
 pub use cpu::{CpuJob, CpuPool, InlinePool, PoolError, offload};
 pub use dns::{DnsAnswer, DnsLookup, DnsResult, MxRecord, TxtRecordData};

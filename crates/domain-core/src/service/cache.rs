@@ -127,6 +127,14 @@ impl<K: Ord + Clone, V: Clone> LruCache<K, V> {
         }
     }
 
+    /// Forgets every entry (what they were read from may have changed unseen).
+    pub(super) fn forget_all(&self) {
+        let mut inner = self.lock();
+        inner.epoch += 1;
+        inner.map.clear();
+        inner.order.clear();
+    }
+
     /// How many entries are held.
     pub(super) fn len(&self) -> usize {
         self.lock().map.len()

@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::cache::LruCache;
 use crate::error::RepoError;
-use crate::model::Domain;
+use crate::model::{Domain, DomainId, Scope};
 use crate::name::DomainName;
 use crate::ports::DomainRepo;
 
@@ -87,6 +87,18 @@ impl SendableCache {
             .forget_from(&first, |(n, p, _)| n == &domain.name && p == partner);
     }
 
+    /// Forgets every entry of `name`, whoever owns it: a change made elsewhere names
+    /// only the domain.
+    pub fn forget_name(&self, name: &DomainName) {
+        let first = (name.clone(), String::new(), String::new());
+        self.entries.forget_from(&first, |(n, _, _)| n == name);
+    }
+
+    /// Forgets every entry.
+    pub fn forget_all(&self) {
+        self.entries.forget_all();
+    }
+
     /// How many entries are held.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -95,5 +107,66 @@ impl SendableCache {
     /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Domains by id, cached in front of the store for reads (`GET` of one domain): the
+/// same staleness bound as [`SendableCache`], and a change feed, where the store has one,
+/// makes another instance's change seen at once (docs/operations.md, "Speed").
+///
+/// Only reads use it: a change loads the domain from the store, so an optimistic write
+/// never starts from a cached version.
+pub struct DomainCache {
+    ttl: Duration,
+    entries: LruCache<DomainId, Arc<Domain>>,
+}
+
+crate::debug_fields!(DomainCache { ttl, .. });
+
+impl DomainCache {
+    /// How many domains are kept by default (a domain with its keys and verdicts is a
+    /// few kilobytes).
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+
+    /// A cache of at most `capacity` domains, each used for `ttl` (zero: no caching).
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        DomainCache {
+            ttl,
+            entries: LruCache::new(capacity, ttl),
+        }
+    }
+
+    /// The domain `id` as [`DomainRepo::get`] reads it for `scope`, from the cache while
+    /// fresh. The scope is checked on a cached domain as the store checks it.
+    pub async fn get(
+        &self,
+        repo: &dyn DomainRepo,
+        scope: &Scope,
+        id: &DomainId,
+        now: OffsetDateTime,
+    ) -> Result<Arc<Domain>, RepoError> {
+        if !self.ttl.is_positive() {
+            return Ok(Arc::new(repo.get(scope, id).await?));
+        }
+        if let Some(found) = self.entries.get(id, now) {
+            return if scope.can_see(&found.owner) {
+                Ok(found)
+            } else {
+                Err(RepoError::NotFound)
+            };
+        }
+        let epoch = self.entries.epoch();
+        let found = Arc::new(repo.get(scope, id).await?);
+        Ok(self.entries.insert(id.clone(), found, now, epoch))
+    }
+
+    /// Forgets `id`, changed here or elsewhere.
+    pub fn forget(&self, id: &DomainId) {
+        self.entries.forget_from(id, |k| k == id);
+    }
+
+    /// Forgets every domain.
+    pub fn forget_all(&self) {
+        self.entries.forget_all();
     }
 }

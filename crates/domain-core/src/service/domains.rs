@@ -1,5 +1,7 @@
 //! Adding, reading, changing and deleting domains.
 
+use std::sync::Arc;
+
 use time::Duration;
 
 use super::rotation::key_kinds;
@@ -189,7 +191,7 @@ impl DomainService {
                 other => other.into(),
             })?;
         // A new own domain, even unverified, decides for its name instead of a shared one.
-        self.sendable.forget(&domain);
+        self.forget(&domain);
         Ok(self.view(domain))
     }
 
@@ -207,8 +209,16 @@ impl DomainService {
 
     /// A domain the caller may read.
     pub async fn get(&self, caller: &Caller, id: &DomainId) -> Result<DomainView> {
-        let domain = self.load(&caller.admin_scope()?, id).await?;
-        Ok(self.view(domain))
+        let scope = caller.admin_scope()?;
+        let domain = self
+            .domains
+            .get(self.ports.repo.as_ref(), &scope, id, self.now())
+            .await?;
+        // Defence in depth, as in `load`: the store's scoping is checked again here.
+        if !scope.can_see(&domain.owner) {
+            return Err(Error::NotFound);
+        }
+        Ok(self.view(Arc::unwrap_or_clone(domain)))
     }
 
     /// The domains the caller may read.
@@ -315,7 +325,7 @@ impl DomainService {
             .delete_notifying(&caller.admin_scope()?, &domain.id, &outbox)
             .await?;
         self.signers.forget_domain(&domain.id);
-        self.sendable.forget(&domain);
+        self.forget(&domain);
         Ok(())
     }
 

@@ -32,8 +32,8 @@ use crate::events::DomainEvent;
 use crate::model::{Domain, DomainId, IdGenerator, Scope};
 use crate::name::{DomainName, Selector};
 use crate::ports::{
-    Clock, CpuPool, DnsLookup, DomainRenderer, DomainRepo, KeyGenerator, KeyStore, LeaseOnWrite,
-    ObservedDns, Observer,
+    Clock, CpuPool, DnsLookup, DomainRenderer, DomainRepo, FeedEvent, KeyGenerator, KeyStore,
+    LeaseOnWrite, ObservedDns, Observer,
 };
 use crate::publish::{DnsRecordSpec, Publishing, dns_records};
 use crate::records::spf::DomainSpec;
@@ -41,7 +41,7 @@ use crate::sending::envelope;
 use crate::webhook::{self, OutboxMessage};
 use crate::zone::{DEFAULT_TTL, DEFAULT_ZONE, ZoneConfig};
 
-pub use decisions::SendableCache;
+pub use decisions::{DomainCache, SendableCache};
 pub use domains::{DomainChanges, DomainView, NewDomain};
 pub use keypool::{PoolConfig, PooledKeys, RefillError};
 pub use monitor::MonitorReport;
@@ -151,6 +151,7 @@ pub struct DomainService {
     signers: SignerCache,
     renderer: Option<Arc<dyn DomainRenderer>>,
     sendable: SendableCache,
+    domains: DomainCache,
 }
 
 crate::debug_fields!(DomainService { config, .. });
@@ -163,6 +164,7 @@ impl DomainService {
         let include_spec = DomainSpec::for_domain(&config.spf_include);
         let signers = SignerCache::new(ports.keys.clone(), master.clone());
         let sendable = SendableCache::new(config.decision_ttl, config.decision_capacity);
+        let domains = DomainCache::new(config.decision_ttl, DomainCache::DEFAULT_CAPACITY);
         DomainService {
             ports,
             master,
@@ -172,6 +174,7 @@ impl DomainService {
             signers,
             renderer: None,
             sendable,
+            domains,
         }
     }
 
@@ -254,6 +257,30 @@ impl DomainService {
         Ok(domain)
     }
 
+    /// Forgets what this instance cached of `domain`, which it just changed.
+    fn forget(&self, domain: &Domain) {
+        self.sendable.forget(domain);
+        self.domains.forget(&domain.id);
+    }
+
+    /// Applies what a store's [`ChangeFeed`](crate::ports::ChangeFeed) reports: a domain
+    /// changed elsewhere is forgotten by every cache at once; after a lost feed, all of
+    /// them start again from the store. Without a feed, another instance's change is
+    /// seen when the entries expire ([`ServiceConfig::decision_ttl`]).
+    pub fn follow(&self, event: &FeedEvent) {
+        match event {
+            FeedEvent::Changed(change) => {
+                self.sendable.forget_name(&change.name);
+                self.domains.forget(&change.id);
+                self.signers.forget_domain(&change.id);
+            }
+            FeedEvent::Lost => {
+                self.sendable.forget_all();
+                self.domains.forget_all();
+            }
+        }
+    }
+
     /// Stores a changed domain with its events and bumps the in-memory version to match.
     /// `lease` names the monitor lease the caller holds, to be released with the write.
     async fn store(
@@ -273,7 +300,7 @@ impl DomainService {
                 ),
                 other => other.into(),
             })?;
-        self.sendable.forget(domain);
+        self.forget(domain);
         domain.version += 1;
         Ok(())
     }

@@ -84,10 +84,13 @@ impl DomainService {
                         let retry = self.now() + Duration::minutes(5);
                         // If even the release fails the lease simply expires.
                         let _ = self.ports.repo.release(id, owner, retry).await;
+                        // The next check's time shows in a read of the domain.
+                        self.domains.forget(id);
                     }
                     None => {
                         report.released += 1;
                         let _ = self.ports.repo.release(id, owner, self.now()).await;
+                        self.domains.forget(id);
                     }
                 }
             }

@@ -16,7 +16,7 @@ use crate::events::Actor;
 use crate::model::Owner;
 use crate::model::{DomainEvent, EventKind, ListFilter, Page, PageRequest, Scope};
 use crate::name::{DmarcPolicy, ReturnPathLabel, RuaAddress};
-use crate::ports::{DomainRepo, KeyStore};
+use crate::ports::{DomainChange, DomainRepo, KeyStore};
 use crate::ports::{LeaseOnWrite, OwnerUsage};
 use crate::publish::RecordAction;
 use crate::rotation::KeyState;
@@ -1339,16 +1339,9 @@ fn the_zone_serves_every_slot_of_cname_domains_and_nothing_of_txt_ones() {
     assert!(block_on(service_over(repo).zone_source().snapshot(8)).is_err());
 }
 
-/// A mocked store whose `find_sendable` answers with the domain as `update` and `delete`
-/// last left it, over a clock the test moves.
-fn decision_world(
-    ttl: Duration,
-) -> (
-    DomainService,
-    Arc<ManualClock>,
-    Arc<std::sync::atomic::AtomicUsize>,
-    DomainId,
-) {
+/// A mocked store whose `find_sendable` and `get` answer with the domain as `update` and
+/// `delete` last left it, over a clock the test moves; it counts both kinds of reads.
+fn decision_world(ttl: Duration) -> DecisionWorld {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let w = world();
@@ -1357,10 +1350,13 @@ fn decision_world(
     let id = domain.id.clone();
     let stored = Arc::new(Mutex::new(Some(domain)));
     let reads = Arc::new(AtomicUsize::new(0));
+    let gets = Arc::new(AtomicUsize::new(0));
     let mut repo = MockRepo::new();
-    let s = stored.clone();
-    repo.expect_get()
-        .returning(move |_, _| s.lock().unwrap().clone().ok_or(RepoError::NotFound));
+    let (s, g) = (stored.clone(), gets.clone());
+    repo.expect_get().returning(move |_, _| {
+        g.fetch_add(1, Ordering::SeqCst);
+        s.lock().unwrap().clone().ok_or(RepoError::NotFound)
+    });
     let s = stored.clone();
     repo.expect_update_notifying().returning(move |d, _, _, _| {
         let mut d = d.clone();
@@ -1390,7 +1386,33 @@ fn decision_world(
         ..ServiceConfig::default()
     };
     let svc = testing::service(ports, config);
-    (svc, clock, reads, id)
+    (
+        svc,
+        clock,
+        Reads {
+            sendable: reads,
+            gets,
+        },
+        id,
+    )
+}
+
+type DecisionWorld = (DomainService, Arc<ManualClock>, Reads, DomainId);
+
+/// How often the store was read: `find_sendable`, `get`.
+struct Reads {
+    sendable: Arc<std::sync::atomic::AtomicUsize>,
+    gets: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Reads {
+    fn sendable(&self) -> usize {
+        self.sendable.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn gets(&self) -> usize {
+        self.gets.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// The name of [`live_send`]'s decision.
@@ -1400,40 +1422,80 @@ fn live_decision(svc: &DomainService) -> &'static str {
 
 #[test]
 fn a_cached_decision_does_not_ask_the_store_again_until_it_expires() {
-    use std::sync::atomic::Ordering;
     let (svc, clock, reads, _) = decision_world(Duration::seconds(5));
     for _ in 0..3 {
         assert_eq!(live_decision(&svc), "deliver");
     }
-    assert_eq!(reads.load(Ordering::SeqCst), 1, "one read, then the cache");
+    assert_eq!(reads.sendable(), 1, "one read, then the cache");
     clock.advance(Duration::milliseconds(4_999));
     assert_eq!(live_decision(&svc), "deliver");
-    assert_eq!(reads.load(Ordering::SeqCst), 1);
+    assert_eq!(reads.sendable(), 1);
     clock.advance(Duration::milliseconds(1));
     assert_eq!(live_decision(&svc), "deliver");
-    assert_eq!(reads.load(Ordering::SeqCst), 2, "read again after the TTL");
+    assert_eq!(reads.sendable(), 2, "read again after the TTL");
 }
 
 #[test]
 fn own_writes_invalidate_cached_decisions_at_once() {
-    use std::sync::atomic::Ordering;
     let (svc, _clock, reads, id) = decision_world(Duration::seconds(5));
     assert_eq!(live_decision(&svc), "deliver");
     block_on(svc.update(&admin(), &id, deactivate())).unwrap();
     // No time passed: only the write's own invalidation explains the new answer.
     assert_eq!(live_decision(&svc), "reject");
-    assert_eq!(reads.load(Ordering::SeqCst), 2);
+    assert_eq!(reads.sendable(), 2);
     block_on(svc.delete(&admin(), &id)).unwrap();
     assert_eq!(live_decision(&svc), "accept_then_fail");
-    assert_eq!(reads.load(Ordering::SeqCst), 3);
+    assert_eq!(reads.sendable(), 3);
+}
+
+#[test]
+fn a_read_domain_is_cached_until_a_change_here_or_elsewhere_forgets_it() {
+    let (svc, clock, reads, id) = decision_world(Duration::seconds(5));
+    assert!(block_on(svc.get(&admin(), &id)).unwrap().domain.is_active);
+    assert!(block_on(svc.get(&admin(), &id)).unwrap().domain.is_active);
+    assert_eq!(reads.gets(), 1, "one read, then the cache");
+    // Another tenant of the partner never sees the cached domain.
+    let other = caller(Role::TenantAdmin, Some("t2"), "p1");
+    assert!(matches!(
+        block_on(svc.get(&other, &id)),
+        Err(Error::NotFound)
+    ));
+
+    // A change here loads from the store (never from the cache) and forgets the entry.
+    block_on(svc.update(&admin(), &id, deactivate())).unwrap();
+    assert_eq!(reads.gets(), 2);
+    assert!(!block_on(svc.get(&admin(), &id)).unwrap().domain.is_active);
+    assert_eq!(reads.gets(), 3);
+
+    // A change elsewhere, announced by the feed, is forgotten at once, decisions too.
+    let name = DomainName::parse("mail.example.com").unwrap();
+    assert_eq!(live_decision(&svc), "reject");
+    let sendable = reads.sendable();
+    svc.follow(&FeedEvent::Changed(DomainChange {
+        id: id.clone(),
+        name,
+    }));
+    block_on(svc.get(&admin(), &id)).unwrap();
+    assert_eq!(reads.gets(), 4);
+    assert_eq!(live_decision(&svc), "reject");
+    assert_eq!(reads.sendable(), sendable + 1);
+    // A lost feed forgets everything.
+    svc.follow(&FeedEvent::Lost);
+    block_on(svc.get(&admin(), &id)).unwrap();
+    assert_eq!(reads.gets(), 5);
+    // Without the feed, the entry expires with the TTL.
+    clock.advance(Duration::seconds(5));
+    block_on(svc.get(&admin(), &id)).unwrap();
+    assert_eq!(reads.gets(), 6);
 }
 
 #[test]
 fn a_zero_ttl_reads_the_store_for_every_decision() {
-    use std::sync::atomic::Ordering;
-    let (svc, _clock, reads, _) = decision_world(Duration::ZERO);
+    let (svc, _clock, reads, id) = decision_world(Duration::ZERO);
     for _ in 0..3 {
         assert_eq!(live_decision(&svc), "deliver");
+        block_on(svc.get(&admin(), &id)).unwrap();
     }
-    assert_eq!(reads.load(Ordering::SeqCst), 3);
+    assert_eq!(reads.sendable(), 3);
+    assert_eq!(reads.gets(), 3, "and every read of a domain");
 }
