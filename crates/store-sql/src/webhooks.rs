@@ -1,7 +1,7 @@
 //! The webhook store's statements both stores share, written once: endpoints, the
 //! outbox and its fan-out, and what a delivery attempt records. How deliveries are
-//! claimed (under SQLite's write lock, or PostgreSQL's `SKIP LOCKED`) stays in each
-//! adapter.
+//! claimed (under SQLite's write lock, or PostgreSQL's `SKIP LOCKED`) is each database's
+//! own: [`Dialect::CLAIM_DELIVERIES`].
 
 use std::collections::HashMap;
 
@@ -19,15 +19,15 @@ use crate::dialect::{
 };
 use crate::rows;
 
-/// The columns of `webhook_endpoints` that each adapter's decoder reads.
+/// The columns of `webhook_endpoints` that [`rows::endpoint`] reads.
 pub const ENDPOINT_COLUMNS: &str = "id, partner_id, tenant_id, url, description, all_events, \
      enabled, disabled_reason, secret, previous_secret, previous_secret_until, failing_since, \
      created_at, updated_at";
 
-/// The columns of `webhook_messages` that each adapter's decoder reads.
+/// The columns of `webhook_messages` that [`rows::message`] reads.
 pub const MESSAGE_COLUMNS: &str = "id, partner_id, tenant_id, event_type, payload, created_at";
 
-/// The columns of `webhook_attempts` that each adapter's decoder reads.
+/// The columns of `webhook_attempts` that [`rows::attempt`] reads.
 pub const ATTEMPT_COLUMNS: &str = "id, message_id, endpoint_id, event_type, attempt, at, \
      status, error, latency_ms, next_attempt_at";
 
@@ -265,8 +265,9 @@ where
         .collect()
 }
 
-/// Creates an endpoint unless its owner has `max_per_owner` already. The adapter makes
-/// creates of one owner take turns, so that two cannot both pass the count.
+/// Creates an endpoint unless its owner has `max_per_owner` already. The caller makes
+/// creates of one owner take turns ([`Dialect::lock_endpoints_of`]), so that two cannot
+/// both pass the count.
 pub async fn create_endpoint<D: Dialect>(
     conn: &mut D::Connection,
     e: &Endpoint,

@@ -1,6 +1,7 @@
-//! The statements of a domain's writes that both stores run alike, inside the
-//! transaction each adapter opens its own way (SQLite: `BEGIN IMMEDIATE`, which takes the
-//! write lock up front; PostgreSQL: a plain `BEGIN`, with row locks and versions).
+//! The statements of a domain's writes that both stores run alike, inside the write
+//! transaction each database opens its own way ([`Dialect::begin_write`] — SQLite:
+//! `BEGIN IMMEDIATE`, which takes the write lock up front; PostgreSQL: a plain `BEGIN`,
+//! with row locks and versions).
 
 use domain_core::RepoError;
 use domain_core::crypto::SealedKey;
