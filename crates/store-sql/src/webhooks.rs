@@ -219,17 +219,14 @@ async fn insert_message<D: Dialect>(
     conn: &mut D::Connection,
     m: &OutboxMessage,
 ) -> Result<(), RepoError> {
-    let q = insert_row::<D>(
-        "webhook_messages (id, partner_id, tenant_id, event_type, payload, created_at)",
-        |row| {
-            row.bind(m.id.as_str())
-                .bind(m.owner.partner_id.as_str())
-                .bind(m.owner.tenant_id.as_deref())
-                .bind(m.event_type.as_str())
-                .bind(m.payload.as_str())
-                .time(m.created_at);
-        },
-    );
+    let q = insert_row::<D>(&format!("webhook_messages ({MESSAGE_COLUMNS})"), |row| {
+        row.bind(m.id.as_str())
+            .bind(m.owner.partner_id.as_str())
+            .bind(m.owner.tenant_id.as_deref())
+            .bind(m.event_type.as_str())
+            .bind(m.payload.as_str())
+            .time(m.created_at);
+    });
     execute(conn, q).await?;
     Ok(())
 }
