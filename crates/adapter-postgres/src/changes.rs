@@ -10,7 +10,7 @@ use domain_core::name::DomainName;
 use domain_core::ports::{ChangeFeed, DomainChange, FeedEvent};
 use sqlx::postgres::{PgListener, PgPool};
 
-use crate::store::PgStore;
+use crate::PgStore;
 
 /// The channel the trigger announces on.
 pub const CHANNEL: &str = "scaisend_domain_changes";

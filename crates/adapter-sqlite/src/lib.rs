@@ -1,18 +1,123 @@
 //! `adapter-sqlite`: the store of sender domains in one SQLite file, the zero-set-up
-//! default. [`SqliteStore`] implements the core's
-//! [`DomainRepo`](domain_core::ports::DomainRepo) and
-//! [`KeyStore`](domain_core::ports::KeyStore) ports with sqlx; the schema lives in
-//! `migrations/sqlite` and is embedded in the binary.
+//! default. [`SqliteStore`] is [`store_sql::SqlStore`] on SQLite, which implements the
+//! core's [`DomainRepo`](domain_core::ports::DomainRepo),
+//! [`KeyStore`](domain_core::ports::KeyStore), [`KeyPool`](domain_core::ports::KeyPool)
+//! and [`WebhookRepo`](domain_core::ports::WebhookRepo) ports with sqlx; this crate opens
+//! the file ([`connect`], [`connect_with`], [`connect_lazy`]) and applies the schema
+//! ([`migrate`]), which lives in `migrations/sqlite` and is embedded in the binary.
 //!
 //! A key design decision made in this crate is that it serves exactly one process: every
-//! write is a `BEGIN IMMEDIATE` transaction, which takes SQLite's single write lock up
-//! front, so writers queue on the lock (WAL keeps readers going meanwhile) and a guarded
-//! write or a monitor claim sees no other writer between its check and its change. The
-//! contract is the same as Postgres's — optimistic versions, scoped queries, expiring
-//! leases — but several app instances need the Postgres store.
+//! write is a `BEGIN IMMEDIATE` transaction (SQLite's [`Dialect`](store_sql::Dialect)),
+//! which takes SQLite's single write lock up front, so writers queue on the lock (WAL,
+//! which this crate turns on, keeps readers going meanwhile) and a guarded write or a
+//! monitor claim sees no other writer between its check and its change. The contract is
+//! the same as Postgres's — optimistic versions, scoped queries, expiring leases — but
+//! several app instances need the Postgres store.
 
-mod error;
-mod store;
-mod webhooks;
+use std::str::FromStr;
+use std::time::Duration;
 
-pub use store::{PoolConfig, SetupError, SqliteStore};
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+/// Sender domains, their keys, verdicts, timeline, monitor leases, key pool and webhooks
+/// in one SQLite file.
+///
+/// Cheap to clone: clones share one connection pool. Serves one process; several app
+/// instances need the Postgres store.
+pub type SqliteStore = store_sql::SqlStore<Sqlite>;
+
+/// The schema, embedded at build time from `migrations/sqlite`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// Connection pool settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// The most connections the pool opens. Readers run side by side (WAL); writers take
+    /// turns on the one write lock whatever this says.
+    pub max_connections: u32,
+    /// How long an operation waits for a connection, and a writer for the write lock,
+    /// before it fails with `Unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    /// Eight connections; five seconds, short enough for a readiness probe and a `503` to
+    /// come back while a client still waits.
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the store could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The URL does not parse as a SQLite URL.
+    #[error("the database URL is not a valid SQLite URL: {0}")]
+    InvalidUrl(#[source] sqlx::Error),
+    /// The file could not be opened or created.
+    #[error("cannot open the SQLite database: {0}")]
+    Connect(#[source] sqlx::Error),
+    /// Applying the migrations failed.
+    #[error("migrating the SQLite database failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Opens `url` (`sqlite://scaisend.db`, `sqlite:///var/lib/scaisend/domains.db`,
+/// `sqlite::memory:`) with the default pool settings, creating the file if it is missing,
+/// and failing at once if it cannot be opened.
+pub async fn connect(url: &str) -> Result<SqliteStore, SetupError> {
+    connect_with(url, &PoolConfig::default()).await
+}
+
+/// Opens `url` with explicit pool settings, creating the file if it is missing.
+pub async fn connect_with(url: &str, config: &PoolConfig) -> Result<SqliteStore, SetupError> {
+    let pool = pool_options(config)
+        .connect_with(connect_options(url, config)?)
+        .await
+        .map_err(SetupError::Connect)?;
+    Ok(SqliteStore::from_pool(pool))
+}
+
+/// A store that opens the file on first use: operations fail with `Unavailable` while it
+/// cannot be opened. Only the URL is checked here.
+pub fn connect_lazy(url: &str, config: &PoolConfig) -> Result<SqliteStore, SetupError> {
+    let pool = pool_options(config).connect_lazy_with(connect_options(url, config)?);
+    Ok(SqliteStore::from_pool(pool))
+}
+
+/// Applies the migrations that the database has not seen yet.
+pub async fn migrate(store: &SqliteStore) -> Result<(), SetupError> {
+    store.migrate(&MIGRATOR).await.map_err(SetupError::Migrate)
+}
+
+fn connect_options(url: &str, config: &PoolConfig) -> Result<SqliteConnectOptions, SetupError> {
+    // sqlx would read any other string as a file name (`postgres://…` included) and create
+    // that file; a URL meant for another store must be refused instead.
+    if !url.starts_with("sqlite:") {
+        return Err(SetupError::InvalidUrl(sqlx::Error::Configuration(
+            format!("`{url}` does not start with `sqlite:`").into(),
+        )));
+    }
+    let options = SqliteConnectOptions::from_str(url).map_err(SetupError::InvalidUrl)?;
+    Ok(options
+        // Zero set-up: the first start creates the database file.
+        .create_if_missing(true)
+        // Readers do not block the writer nor it them; the database survives a crash.
+        .journal_mode(SqliteJournalMode::Wal)
+        // Off by default in SQLite; the cascades that delete keys and events need them.
+        .foreign_keys(true)
+        // A writer waits this long for the write lock before giving up with SQLITE_BUSY.
+        .busy_timeout(config.acquire_timeout)
+        // Deleted rows (a destroyed private key among them) are overwritten with zeros
+        // instead of lingering in free pages of the file.
+        .pragma("secure_delete", "ON"))
+}
+
+fn pool_options(config: &PoolConfig) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+}

@@ -68,20 +68,18 @@ impl std::fmt::Debug for Store {
 /// migrations.
 pub async fn open_store(url: &str) -> Result<Store> {
     if url.starts_with("sqlite:") {
-        let store = adapter_sqlite::SqliteStore::connect(url)
+        let store = adapter_sqlite::connect(url)
             .await
             .with_context(|| format!("opening SQLite store {url}"))?;
-        store
-            .migrate()
+        adapter_sqlite::migrate(&store)
             .await
             .context("migrating the SQLite store")?;
         Ok(Store::both(store))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        let store = adapter_postgres::PgStore::connect(url)
+        let store = adapter_postgres::connect(url)
             .await
             .context("connecting to PostgreSQL (check SCAISEND_DATABASE_URL)")?;
-        store
-            .migrate()
+        adapter_postgres::migrate(&store)
             .await
             .context("migrating the PostgreSQL store")?;
         let feeds = store.clone();

@@ -1,19 +1,23 @@
-//! What differs between the two databases in how a value is stored: a time is INTEGER
+//! What differs between the two databases. In how a value is stored: a time is INTEGER
 //! microseconds in SQLite ([`Micros`]) and `timestamptz` in PostgreSQL; JSON is TEXT in
-//! SQLite and `jsonb` in PostgreSQL. [`Dialect`] says it once for each, so that the row
-//! decoders and the statements of this crate are written once for both.
+//! SQLite and `jsonb` in PostgreSQL. In how writers keep out of each other's way: SQLite
+//! has one write lock, which every write transaction takes up front and under which
+//! claims take turns; PostgreSQL has row locks, `FOR UPDATE SKIP LOCKED` claims and
+//! advisory locks. [`Dialect`] says it once for each, so that the row decoders, the
+//! statements and the ports ([`SqlStore`](crate::SqlStore)) of this crate are written
+//! once for both.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use domain_core::RepoError;
-use domain_core::model::{Page, PageRequest};
+use domain_core::model::{Owner, Page, PageRequest};
 use domain_core::stored::corrupt;
 use sqlx::encode::IsNull;
 use sqlx::error::{BoxDynError, DatabaseError};
 use sqlx::postgres::Postgres;
 use sqlx::sqlite::{Sqlite, SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
-use sqlx::{Database, Decode, Encode, Executor, QueryBuilder, Row, Type};
+use sqlx::{Database, Decode, Encode, Executor, Pool, QueryBuilder, Row, Transaction, Type};
 use time::OffsetDateTime;
 
 /// A value both databases read the same way: text, integers, booleans, bytes and their
@@ -43,8 +47,10 @@ impl<'t, T> Arg<'t> for T where
 /// A statement running on a connection.
 pub type Running<'c, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
 
-/// How one of the two databases stores what the other stores differently, and what its
-/// errors mean; the rest of this crate is generic over it.
+/// How one of the two databases stores what the other stores differently, what its errors
+/// mean, and what it does its own way: how a write transaction begins, how claims and
+/// takes keep apart, how creates of one owner's endpoints take turns. The rest of this
+/// crate, the ports ([`SqlStore`](crate::SqlStore)) among it, is generic over it.
 pub trait Dialect: Database {
     /// The SQL type of a JSON column, for a typed `NULL` where PostgreSQL cannot infer one.
     const JSON_TYPE: &'static str;
@@ -52,6 +58,40 @@ pub trait Dialect: Database {
     /// What [`unique_violation`](Dialect::unique_violation) says of a violation of the
     /// index that makes a domain name unique per owner.
     const OWNER_NAME_INDEX: &'static str;
+
+    /// The monitor's claim of due domains, written whole (see
+    /// [`written`](Dialect::written)): `1` is now, `2` the most domains to claim, `3` the
+    /// claimer and `4` the end of its lease; it returns the claimed `id`s. Two claimers
+    /// never receive the same domain, and a live lease is never taken over.
+    const CLAIM_DUE: &'static str;
+
+    /// Takes the oldest key of the kind `1` out of the pool, written whole (see
+    /// [`written`](Dialect::written)): it returns the key's
+    /// [`POOL_COLUMNS`](crate::POOL_COLUMNS), and two takers never receive the same key.
+    const TAKE_POOLED: &'static str;
+
+    /// Claims due webhook deliveries to enabled endpoints, written whole (see
+    /// [`written`](Dialect::written)), with the binds of
+    /// [`CLAIM_DUE`](Dialect::CLAIM_DUE); it returns `message_id, endpoint_id, attempts`.
+    const CLAIM_DELIVERIES: &'static str;
+
+    /// A time as this database binds it: [`Micros`] in SQLite, `timestamptz`
+    /// ([`OffsetDateTime`] itself) in PostgreSQL.
+    type Time: From<OffsetDateTime> + crate::Bind<Self>;
+
+    /// Begins a transaction that writes, as every write of the ports does, so that a
+    /// guarded write sees no other writer between its check and its change.
+    fn begin_write(pool: &Pool<Self>) -> Running<'_, Transaction<'static, Self>>;
+
+    /// In a write transaction, before an endpoint of `owner` is created: makes creates of
+    /// that owner's endpoints take turns until the transaction ends, so that two cannot
+    /// both pass the count of [`create_endpoint`](crate::webhooks::create_endpoint).
+    fn lock_endpoints_of<'c>(conn: &'c mut Self::Connection, owner: &Owner) -> Running<'c, ()>;
+
+    /// `sql`, a statement written whole in this database's own placeholders (`?1` in
+    /// SQLite, `$1` in PostgreSQL: numbered, so one value can stand in two places), with
+    /// `args` bound to them in order: a query to run like any other of this crate.
+    fn written(sql: &'static str, args: Self::Arguments) -> QueryBuilder<Self>;
 
     /// What a database error that is not a unique violation means for the port: the
     /// database cannot serve us right now (`Unavailable`), another transaction won a race
@@ -97,7 +137,8 @@ pub trait Dialect: Database {
     /// Binds `value` where the query stands.
     fn bind<'t, T: Arg<'t>>(q: &mut QueryBuilder<Self>, value: T);
 
-    /// Binds a time (`None`: `NULL`) where the query stands.
+    /// Binds a time (`None`: `NULL`) where the query stands, as a
+    /// [`Time`](Dialect::Time).
     fn bind_time(q: &mut QueryBuilder<Self>, time: Option<OffsetDateTime>);
 
     /// Binds a JSON value where the query stands.
@@ -108,6 +149,10 @@ pub trait Dialect: Database {
 /// concrete: running a query, reading a column, binding a value.
 macro_rules! same_for_both {
     () => {
+        fn written(sql: &'static str, args: Self::Arguments) -> QueryBuilder<Self> {
+            QueryBuilder::with_arguments(sql, args)
+        }
+
         fn execute<'c>(
             conn: &'c mut Self::Connection,
             q: &'c mut QueryBuilder<Self>,
@@ -136,6 +181,10 @@ macro_rules! same_for_both {
         fn bind<'t, T: Arg<'t>>(q: &mut QueryBuilder<Self>, value: T) {
             q.push_bind(value);
         }
+
+        fn bind_time(q: &mut QueryBuilder<Self>, time: Option<OffsetDateTime>) {
+            q.push_bind(time.map(Self::Time::from));
+        }
     };
 }
 
@@ -148,12 +197,60 @@ const SQLITE_IOERR: i32 = 10;
 const SQLITE_FULL: i32 = 13;
 const SQLITE_CANTOPEN: i32 = 14;
 
+/// Takes SQLite's write lock at the start of a transaction instead of at its first write,
+/// so that a transaction never has to upgrade a read snapshot another writer made stale
+/// (which fails at once, without waiting for the busy timeout).
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// SQLite serves one process: every write takes its one write lock up front
+/// ([`BEGIN_WRITE`]), so writers queue on the lock (WAL keeps readers going meanwhile),
+/// and a guarded write, a claim or a take sees no other writer between its check and its
+/// change.
 impl Dialect for Sqlite {
     const JSON_TYPE: &'static str = "TEXT";
     // SQLite names the columns of the violated index, not the index.
     const OWNER_NAME_INDEX: &'static str = "domains.owner_key";
 
+    // Choosing the due rows and leasing them happen under the one write lock, so two
+    // claimers (tasks of this process) take turns and the second sees the first's
+    // leases: the single-process counterpart of Postgres's SKIP LOCKED.
+    const CLAIM_DUE: &'static str = "UPDATE domains SET lease_owner = ?3, lease_expires_at = ?4 \
+         WHERE id IN ( \
+             SELECT id FROM domains \
+             WHERE next_check_at <= ?1 AND (lease_expires_at IS NULL OR lease_expires_at <= ?1) \
+             ORDER BY next_check_at, id \
+             LIMIT ?2) \
+         RETURNING id";
+
+    // One statement: SQLite runs it under its write lock, so two takers never read the
+    // same row.
+    const TAKE_POOLED: &'static str = "DELETE FROM key_pool WHERE id = \
+         (SELECT id FROM key_pool WHERE kind = ?1 ORDER BY id LIMIT 1) \
+         RETURNING id, kind, algorithm, public_key, sealed_private";
+
+    // Under the one write lock, as the monitor's claim: two claimers take turns.
+    const CLAIM_DELIVERIES: &'static str = "UPDATE webhook_deliveries SET lease_owner = ?3, lease_expires_at = ?4 \
+         WHERE (message_id, endpoint_id) IN ( \
+             SELECT d.message_id, d.endpoint_id FROM webhook_deliveries d \
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND e.enabled \
+             AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= ?1) \
+             ORDER BY d.next_attempt_at, d.message_id LIMIT ?2) \
+         RETURNING message_id, endpoint_id, attempts";
+
+    type Time = Micros;
+
     same_for_both!();
+
+    fn begin_write(pool: &Pool<Self>) -> Running<'_, Transaction<'static, Self>> {
+        Box::pin(pool.begin_with(BEGIN_WRITE))
+    }
+
+    /// Nothing to take: the write transaction holds SQLite's one write lock, so creates
+    /// take turns already.
+    fn lock_endpoints_of<'c>(_conn: &'c mut Self::Connection, _owner: &Owner) -> Running<'c, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 
     /// A database file that is locked past the busy timeout, unreadable, read-only, full
     /// or gone is unavailable (the request may be retried); anything else — a corrupt
@@ -190,20 +287,75 @@ impl Dialect for Sqlite {
         Ok(serde_json::from_str(&text).map_err(|e| corrupt(what, e)))
     }
 
-    fn bind_time(q: &mut QueryBuilder<Self>, time: Option<OffsetDateTime>) {
-        q.push_bind(time.map(Micros));
-    }
-
     fn bind_json(q: &mut QueryBuilder<Self>, json: serde_json::Value) {
         q.push_bind(json.to_string());
     }
 }
 
+/// PostgreSQL arbitrates between app instances: a write transaction is a plain `BEGIN`,
+/// with row locks and versions (every update names the version it read); claims and
+/// takes skip the rows others are locking; creates of one owner's endpoints take turns on
+/// an advisory lock.
 impl Dialect for Postgres {
     const JSON_TYPE: &'static str = "jsonb";
     const OWNER_NAME_INDEX: &'static str = "domains_owner_name";
 
+    // SKIP LOCKED: rows another instance is claiming right now are passed over instead
+    // of waited for, and the lease condition is checked again on the locked row, so a
+    // row claimed and committed meanwhile is not claimed twice.
+    const CLAIM_DUE: &'static str = "WITH due AS ( \
+             SELECT id FROM domains \
+             WHERE next_check_at <= $1 AND (lease_expires_at IS NULL OR lease_expires_at <= $1) \
+             ORDER BY next_check_at, id \
+             LIMIT $2 \
+             FOR UPDATE SKIP LOCKED) \
+         UPDATE domains d SET lease_owner = $3, lease_expires_at = $4 \
+         FROM due WHERE d.id = due.id \
+         RETURNING d.id";
+
+    // One statement: the row is locked as it is chosen, and a taker that finds it
+    // locked skips to the next one instead of waiting for it and then finding it gone.
+    const TAKE_POOLED: &'static str = "DELETE FROM key_pool WHERE id = \
+         (SELECT id FROM key_pool WHERE kind = $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, kind, algorithm, public_key, sealed_private";
+
+    // SKIP LOCKED, as the monitor's claim: rows another instance is claiming are
+    // passed over, and the lease condition is checked again on the locked row.
+    const CLAIM_DELIVERIES: &'static str = "WITH due AS ( \
+             SELECT d.message_id, d.endpoint_id FROM webhook_deliveries d \
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND e.enabled \
+             AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= $1) \
+             ORDER BY d.next_attempt_at, d.message_id LIMIT $2 \
+             FOR UPDATE OF d SKIP LOCKED) \
+         UPDATE webhook_deliveries w SET lease_owner = $3, lease_expires_at = $4 \
+         FROM due WHERE w.message_id = due.message_id AND w.endpoint_id = due.endpoint_id \
+         RETURNING w.message_id, w.endpoint_id, w.attempts";
+
+    type Time = OffsetDateTime;
+
     same_for_both!();
+
+    fn begin_write(pool: &Pool<Self>) -> Running<'_, Transaction<'static, Self>> {
+        Box::pin(pool.begin())
+    }
+
+    /// A transaction-scoped advisory lock on the owner's endpoints: the second of two
+    /// creates waits here until the first commits, then counts its endpoint.
+    fn lock_endpoints_of<'c>(conn: &'c mut Self::Connection, owner: &Owner) -> Running<'c, ()> {
+        let key = format!(
+            "webhook-endpoints:{}:{}",
+            owner.partner_id,
+            crate::webhooks::owner_key(owner)
+        );
+        Box::pin(async move {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    }
 
     /// Serialization failures and deadlocks are conflicts; a server or network that
     /// cannot serve us is unavailable (the request may be retried); anything else — an
@@ -240,10 +392,6 @@ impl Dialect for Postgres {
         _what: &str,
     ) -> Result<Result<serde_json::Value, RepoError>, sqlx::Error> {
         row.try_get(column).map(Ok)
-    }
-
-    fn bind_time(q: &mut QueryBuilder<Self>, time: Option<OffsetDateTime>) {
-        q.push_bind(time);
     }
 
     fn bind_json(q: &mut QueryBuilder<Self>, json: serde_json::Value) {
@@ -411,6 +559,12 @@ pub fn insert_rows<D: Dialect, I: IntoIterator>(
 /// PostgreSQL does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Micros(pub OffsetDateTime);
+
+impl From<OffsetDateTime> for Micros {
+    fn from(time: OffsetDateTime) -> Self {
+        Micros(time)
+    }
+}
 
 impl Type<Sqlite> for Micros {
     fn type_info() -> SqliteTypeInfo {

@@ -1,26 +1,33 @@
-//! `store-sql`: the statements that the PostgreSQL and SQLite stores share — reads,
-//! writes, row decoders — written once and generic over [`Dialect`], so that both
-//! adapters scope, filter, page, decode and write exactly alike.
+//! `store-sql`: the store of sender domains on SQL — the ports ([`SqlStore`]), the
+//! statements they run (reads, writes, the webhook store), the row decoders — written once
+//! and generic over [`Dialect`], so that the PostgreSQL and SQLite stores scope, filter,
+//! page, decode, write, lock and claim exactly alike.
 //!
 //! A key design decision made in this crate is that it holds only SQL both databases
-//! parse the same way: placeholders come from [`QueryBuilder`], which writes `$1` for
-//! PostgreSQL and `?` for SQLite, and what the two store differently (a time, a JSON
-//! value) or mean differently (an error code) is said once, in [`dialect`]. What is truly
-//! each database's own — transactions (SQLite's `BEGIN IMMEDIATE`), locking (PostgreSQL's
-//! `FOR UPDATE SKIP LOCKED` claims), migrations, set-up — stays in each adapter. Most
-//! importantly, [`push_scope`] is the one place that turns a caller's [`Scope`] into SQL:
-//! a query built here can never return another tenant's row.
+//! parse the same way, but for the few statements that are each database's own:
+//! placeholders come from [`QueryBuilder`], which writes `$1` for PostgreSQL and `?` for
+//! SQLite, and what the two store differently (a time, a JSON value), mean differently
+//! (an error code) or do differently (how a write transaction begins — SQLite's
+//! `BEGIN IMMEDIATE` — how claims and takes keep apart — PostgreSQL's
+//! `FOR UPDATE SKIP LOCKED` — and how creates of one owner's endpoints take turns) is said
+//! once, in [`dialect`]. Connecting and migrating stay in each adapter, which makes a
+//! [`SqlStore`] from the pool it configured. Most importantly, [`push_scope`] is the one
+//! place that turns a caller's [`Scope`] into SQL: a query built here can never return
+//! another tenant's row.
 
 use domain_core::model::{DomainId, ListFilter, Owner, PageRequest, Scope};
 use domain_core::name::DomainName;
-use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
+use sqlx::{Database, Encode, QueryBuilder, Type};
 
 pub mod dialect;
 pub mod reads;
 pub mod rows;
+mod store;
+pub mod webhooks;
 pub mod writes;
 
 pub use dialect::{Dialect, Micros};
+pub use store::SqlStore;
 
 /// A value type the database binds: what each query here needs of `String`, `bool` and
 /// `i64`.
@@ -28,7 +35,7 @@ pub trait Bind<DB: Database>: for<'t> Encode<'t, DB> + Type<DB> {}
 
 impl<T, DB: Database> Bind<DB> for T where T: for<'t> Encode<'t, DB> + Type<DB> {}
 
-/// The columns of `domains` that each adapter's row decoder reads, in a `SELECT`.
+/// The columns of `domains` that the row decoder ([`rows::domain`]) reads, in a `SELECT`.
 #[macro_export]
 macro_rules! domain_columns {
     () => {
@@ -39,11 +46,11 @@ macro_rules! domain_columns {
     };
 }
 
-/// The columns of `dkim_keys` that each adapter's key decoder reads.
+/// The columns of `dkim_keys` that the key decoder ([`rows::key`]) reads.
 pub const KEY_COLUMNS: &str = "domain_id, selector, idx, state, algorithm, mode, public_key, \
      sealed_private, created_at, activated_at, retired_at, removed_at";
 
-/// The columns of `domain_events` that each adapter's event decoder reads.
+/// The columns of `domain_events` that the event decoder ([`rows::event`]) reads.
 pub const EVENT_COLUMNS: &str = "id, domain_id, at, actor, kind, message, detail";
 
 /// One statement that reads the domain `id`, if `scope` may see it, with its keys and
@@ -354,28 +361,6 @@ where
     q.push(")");
 }
 
-pub mod webhooks;
-
-/// The columns of `key_pool`, in the order [`pooled_key`] reads them.
+/// The columns of `key_pool`: what a put writes, and what a take
+/// ([`Dialect::TAKE_POOLED`]) returns for [`rows::pooled_key`].
 pub const POOL_COLUMNS: &str = "id, kind, algorithm, public_key, sealed_private";
-
-/// Reads a `key_pool` row selected with [`POOL_COLUMNS`]: the driver's error, or the
-/// stored key (or why it is corrupt).
-pub fn pooled_key<'r, R: Row>(
-    row: &'r R,
-) -> Result<Result<domain_core::ports::PooledKey, domain_core::RepoError>, sqlx::Error>
-where
-    usize: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let algorithm: String = row.try_get(2)?;
-    let public_key: Vec<u8> = row.try_get(3)?;
-    Ok(domain_core::stored::pooled_key(
-        row.try_get(0)?,
-        row.try_get(1)?,
-        &algorithm,
-        &public_key,
-        row.try_get(4)?,
-    ))
-}

@@ -1,13 +1,13 @@
 //! The reads of the domain store that both stores run alike, each on one connection.
 
 use domain_core::RepoError;
-use domain_core::model::{Domain, DomainEvent, DomainId, Owner, Page, PageRequest, Scope};
+use domain_core::model::{Domain, DomainId, Owner};
 use domain_core::name::DomainName;
 use domain_core::ports::OwnerUsage;
 use domain_core::stored::corrupt;
 use sqlx::QueryBuilder;
 
-use crate::dialect::{Dialect, fetch_all, fetch_optional, page_of_children};
+use crate::dialect::{Dialect, fetch_all, fetch_optional};
 use crate::{Bind, rows};
 
 /// Runs one of this crate's statements that read domains with their keys and verdicts
@@ -18,29 +18,6 @@ pub async fn domains<D: Dialect>(
     query: QueryBuilder<D>,
 ) -> Result<Vec<Domain>, RepoError> {
     rows::aggregates::<D>(&fetch_all(conn, query).await?)
-}
-
-/// A page of the timeline of the domain `id`, newest first: `NotFound` unless `scope`
-/// sees the domain.
-pub async fn events<D: Dialect>(
-    conn: &mut D::Connection,
-    scope: &Scope,
-    id: &DomainId,
-    page: &PageRequest,
-) -> Result<Page<DomainEvent>, RepoError>
-where
-    String: Bind<D>,
-    i64: Bind<D>,
-{
-    page_of_children(
-        conn,
-        crate::visible::<D>(scope, id),
-        crate::events::<D>(id, page),
-        page,
-        rows::event::<D>,
-        |e| e.id.as_str(),
-    )
-    .await
 }
 
 /// How many domains `owner` has, and whether one of them is named `name`.

@@ -4,6 +4,7 @@
 
 use domain_core::RepoError;
 use domain_core::model::{Domain, DomainEvent};
+use domain_core::ports::PooledKey;
 use domain_core::stored::{self, StoredCheck, StoredDomain, StoredEvent, StoredKey, corrupt};
 use domain_core::webhook::stored::{StoredAttempt, StoredEndpoint, StoredMessage};
 use domain_core::webhook::{Attempt, OutboxMessage};
@@ -12,8 +13,8 @@ use time::OffsetDateTime;
 use crate::dialect::{Dialect, Value};
 use crate::part;
 
-/// One column; a value of the wrong type is `Internal`, as the adapters map a decoding
-/// error.
+/// One column; a value of the wrong type is `Internal`, as
+/// [`map_err`](crate::dialect::map_err) maps a decoding error.
 pub fn get<'r, D: Dialect, T: Value<'r>>(row: &'r D::Row, column: &str) -> Result<T, RepoError> {
     D::get(row, column).map_err(decode_err)
 }
@@ -131,6 +132,20 @@ pub fn event<D: Dialect>(row: &D::Row) -> Result<DomainEvent, RepoError> {
         message: text("message")?,
         detail: json::<D>(row, "detail", "event detail")?,
     })
+}
+
+/// A pooled key's row (the columns of [`POOL_COLUMNS`](crate::POOL_COLUMNS)): the stored
+/// key, or why it is corrupt.
+pub fn pooled_key<D: Dialect>(row: &D::Row) -> Result<PooledKey, RepoError> {
+    let text = |column: &str| get::<D, String>(row, column);
+    let public_key: Vec<u8> = get::<D, _>(row, "public_key")?;
+    stored::pooled_key(
+        text("id")?,
+        text("kind")?,
+        &text("algorithm")?,
+        &public_key,
+        get::<D, _>(row, "sealed_private")?,
+    )
 }
 
 /// A webhook endpoint's row (the columns of

@@ -1,7 +1,7 @@
 //! The webhook store's statements both stores share, written once: endpoints, the
 //! outbox and its fan-out, and what a delivery attempt records. How deliveries are
-//! claimed (under SQLite's write lock, or PostgreSQL's `SKIP LOCKED`) stays in each
-//! adapter.
+//! claimed (under SQLite's write lock, or PostgreSQL's `SKIP LOCKED`) is each database's
+//! own: [`Dialect::CLAIM_DELIVERIES`].
 
 use std::collections::HashMap;
 
@@ -19,15 +19,15 @@ use crate::dialect::{
 };
 use crate::rows;
 
-/// The columns of `webhook_endpoints` that each adapter's decoder reads.
+/// The columns of `webhook_endpoints` that [`rows::endpoint`] reads.
 pub const ENDPOINT_COLUMNS: &str = "id, partner_id, tenant_id, url, description, all_events, \
      enabled, disabled_reason, secret, previous_secret, previous_secret_until, failing_since, \
      created_at, updated_at";
 
-/// The columns of `webhook_messages` that each adapter's decoder reads.
+/// The columns of `webhook_messages` that [`rows::message`] reads.
 pub const MESSAGE_COLUMNS: &str = "id, partner_id, tenant_id, event_type, payload, created_at";
 
-/// The columns of `webhook_attempts` that each adapter's decoder reads.
+/// The columns of `webhook_attempts` that [`rows::attempt`] reads.
 pub const ATTEMPT_COLUMNS: &str = "id, message_id, endpoint_id, event_type, attempt, at, \
      status, error, latency_ms, next_attempt_at";
 
@@ -219,17 +219,14 @@ async fn insert_message<D: Dialect>(
     conn: &mut D::Connection,
     m: &OutboxMessage,
 ) -> Result<(), RepoError> {
-    let q = insert_row::<D>(
-        "webhook_messages (id, partner_id, tenant_id, event_type, payload, created_at)",
-        |row| {
-            row.bind(m.id.as_str())
-                .bind(m.owner.partner_id.as_str())
-                .bind(m.owner.tenant_id.as_deref())
-                .bind(m.event_type.as_str())
-                .bind(m.payload.as_str())
-                .time(m.created_at);
-        },
-    );
+    let q = insert_row::<D>(&format!("webhook_messages ({MESSAGE_COLUMNS})"), |row| {
+        row.bind(m.id.as_str())
+            .bind(m.owner.partner_id.as_str())
+            .bind(m.owner.tenant_id.as_deref())
+            .bind(m.event_type.as_str())
+            .bind(m.payload.as_str())
+            .time(m.created_at);
+    });
     execute(conn, q).await?;
     Ok(())
 }
@@ -265,8 +262,9 @@ where
         .collect()
 }
 
-/// Creates an endpoint unless its owner has `max_per_owner` already. The adapter makes
-/// creates of one owner take turns, so that two cannot both pass the count.
+/// Creates an endpoint unless its owner has `max_per_owner` already. The caller makes
+/// creates of one owner take turns ([`Dialect::lock_endpoints_of`]), so that two cannot
+/// both pass the count.
 pub async fn create_endpoint<D: Dialect>(
     conn: &mut D::Connection,
     e: &Endpoint,

@@ -1,6 +1,7 @@
-//! The statements of a domain's writes that both stores run alike, inside the
-//! transaction each adapter opens its own way (SQLite: `BEGIN IMMEDIATE`, which takes the
-//! write lock up front; PostgreSQL: a plain `BEGIN`, with row locks and versions).
+//! The statements of a domain's writes that both stores run alike, inside the write
+//! transaction each database opens its own way ([`Dialect::begin_write`] — SQLite:
+//! `BEGIN IMMEDIATE`, which takes the write lock up front; PostgreSQL: a plain `BEGIN`,
+//! with row locks and versions).
 
 use domain_core::RepoError;
 use domain_core::crypto::SealedKey;
@@ -12,6 +13,7 @@ use domain_core::webhook::OutboxMessage;
 use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 
+use crate::POOL_COLUMNS;
 use crate::dialect::{
     Binds, Dialect, execute, execute_unique, fetch_optional, insert_row, insert_rows,
 };
@@ -245,16 +247,13 @@ pub async fn put_pooled<D: Dialect>(
     conn: &mut D::Connection,
     key: &PooledKey,
 ) -> Result<(), RepoError> {
-    let q = insert_row::<D>(
-        "key_pool (id, kind, algorithm, public_key, sealed_private)",
-        |row| {
-            row.bind(key.id.as_str())
-                .bind(key.kind.as_str())
-                .bind(key.public_key.algorithm().as_str())
-                .bind(key.public_key.p_bytes())
-                .bind(key.sealed.as_bytes());
-        },
-    );
+    let q = insert_row::<D>(&format!("key_pool ({POOL_COLUMNS})"), |row| {
+        row.bind(key.id.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.public_key.algorithm().as_str())
+            .bind(key.public_key.p_bytes())
+            .bind(key.sealed.as_bytes());
+    });
     execute(conn, q).await?;
     Ok(())
 }

@@ -33,11 +33,10 @@ impl Store for PgBackend {
     async fn fresh() -> Self {
         let database = TestDatabase::create().await;
         let url = database.url();
-        let store = PgStore::connect(&url)
+        let store = adapter_postgres::connect(&url)
             .await
             .expect("the store connects to its database");
-        store
-            .migrate()
+        adapter_postgres::migrate(&store)
             .await
             .expect("the migrations apply to an empty database");
         let raw = PgPool::connect(&url).await.expect("a second pool connects");
@@ -127,7 +126,7 @@ impl Backend for PgBackend {
             max_connections: 2,
             acquire_timeout: Duration::from_millis(500),
         };
-        let store = PgStore::connect_lazy("postgres://postgres@127.0.0.1:1/none", &config)
+        let store = adapter_postgres::connect_lazy("postgres://postgres@127.0.0.1:1/none", &config)
             .expect("a well-formed URL");
         (Arc::new(store.clone()), Arc::new(store))
     }
@@ -138,13 +137,11 @@ impl Backend for PgBackend {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrating_again_is_harmless_and_setup_errors_say_why() {
     let backend = PgBackend::fresh().await;
-    backend
-        .store
-        .migrate()
+    adapter_postgres::migrate(&backend.store)
         .await
         .expect("a second migration run is a no-op");
-    let again = PgStore::connect(&backend.url).await.unwrap();
-    again.migrate().await.unwrap();
+    let again = adapter_postgres::connect(&backend.url).await.unwrap();
+    adapter_postgres::migrate(&again).await.unwrap();
     again.ping().await.unwrap();
     let applied: i64 = sqlx::query("SELECT count(*) AS n FROM _sqlx_migrations")
         .fetch_one(&backend.raw)
@@ -158,7 +155,7 @@ async fn migrating_again_is_harmless_and_setup_errors_say_why() {
     );
 
     assert!(matches!(
-        PgStore::connect("mysql://nope").await,
+        adapter_postgres::connect("mysql://nope").await,
         Err(SetupError::InvalidUrl(_))
     ));
     let config = PoolConfig {
@@ -166,7 +163,7 @@ async fn migrating_again_is_harmless_and_setup_errors_say_why() {
         acquire_timeout: Duration::from_millis(300),
     };
     assert!(matches!(
-        PgStore::connect_with("postgres://postgres@127.0.0.1:1/none", &config).await,
+        adapter_postgres::connect_with("postgres://postgres@127.0.0.1:1/none", &config).await,
         Err(SetupError::Connect(_))
     ));
 }

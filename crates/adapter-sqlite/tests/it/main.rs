@@ -37,11 +37,10 @@ impl Store for SqliteBackend {
     async fn fresh() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("domains.db");
-        let store = SqliteStore::connect(&url_of(&path))
+        let store = adapter_sqlite::connect(&url_of(&path))
             .await
             .expect("the store creates its file");
-        store
-            .migrate()
+        adapter_sqlite::migrate(&store)
             .await
             .expect("the migrations apply to an empty database");
         let raw = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
@@ -132,7 +131,7 @@ impl Backend for SqliteBackend {
             acquire_timeout: Duration::from_millis(500),
         };
         let store =
-            SqliteStore::connect_lazy(&url_of(&missing), &config).expect("a well-formed URL");
+            adapter_sqlite::connect_lazy(&url_of(&missing), &config).expect("a well-formed URL");
         (Arc::new(store.clone()), Arc::new(store))
     }
 }
@@ -153,8 +152,8 @@ async fn the_file_is_created_in_wal_mode_and_keeps_data_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fresh.db");
     assert!(!path.exists());
-    let store = SqliteStore::connect(&url_of(&path)).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = adapter_sqlite::connect(&url_of(&path)).await.unwrap();
+    adapter_sqlite::migrate(&store).await.unwrap();
     assert!(path.exists(), "connect creates the file");
     let raw = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
         .await
@@ -173,9 +172,8 @@ async fn the_file_is_created_in_wal_mode_and_keeps_data_across_restarts() {
     store.insert(&domain, &[]).await.unwrap();
     store.close().await;
 
-    let reopened = SqliteStore::connect(&url_of(&path)).await.unwrap();
-    reopened
-        .migrate()
+    let reopened = adapter_sqlite::connect(&url_of(&path)).await.unwrap();
+    adapter_sqlite::migrate(&reopened)
         .await
         .expect("a second migration run is a no-op");
     let applied: i64 = sqlx::query("SELECT count(*) AS n FROM _sqlx_migrations")
@@ -198,12 +196,12 @@ async fn the_file_is_created_in_wal_mode_and_keeps_data_across_restarts() {
     );
 
     assert!(matches!(
-        SqliteStore::connect("postgres://nope").await,
+        adapter_sqlite::connect("postgres://nope").await,
         Err(SetupError::InvalidUrl(_))
     ));
     let missing = dir.path().join("no/such/dir/x.db");
     assert!(matches!(
-        SqliteStore::connect(&url_of(&missing)).await,
+        adapter_sqlite::connect(&url_of(&missing)).await,
         Err(SetupError::Connect(_))
     ));
 }
