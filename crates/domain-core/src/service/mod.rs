@@ -46,7 +46,7 @@ pub use domains::{DomainChanges, DomainView, NewDomain};
 pub use keypool::{PoolConfig, PooledKeys, RefillError};
 pub use monitor::MonitorReport;
 pub use rotation::RotationStarted;
-pub use sending::{SenderQuery, SignRequest};
+pub use sending::{INLINE_SIGN_MAX_BYTES, SenderQuery, SignRequest};
 pub use signers::SignerCache;
 pub use verification::VerificationReport;
 pub use webhooks::{WebhookConfig, WebhookService, WithSecret};
@@ -133,7 +133,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// Key generation (slow: a bounded blocking pool in the app).
     pub keygen: Arc<dyn KeyGenerator>,
-    /// Where signing runs, away from the threads that serve requests.
+    /// Where heavy signing runs (a message over [`INLINE_SIGN_MAX_BYTES`], a key over 2048
+    /// bits), away from the threads that serve requests.
     pub cpu: Arc<dyn CpuPool>,
     /// Where verdicts, monitor rounds and DNS queries are reported for metrics.
     pub observer: Arc<dyn Observer>,

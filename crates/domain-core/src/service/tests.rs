@@ -912,6 +912,47 @@ fn only_deliverable_domains_sign_and_with_their_active_key() {
     ));
 }
 
+/// A CPU pool that is always saturated: whatever reaches it is refused.
+struct BusyPool;
+
+#[async_trait]
+impl crate::ports::CpuPool for BusyPool {
+    async fn run(
+        &self,
+        _: crate::ports::CpuJob,
+    ) -> std::result::Result<(), crate::ports::PoolError> {
+        Err(crate::ports::PoolError::Busy)
+    }
+}
+
+#[test]
+fn a_short_message_is_signed_on_the_callers_thread_and_a_large_one_on_the_cpu_pool() {
+    let w = world();
+    let view = w.create("mail.example.com");
+    publish(&w.dns, &view);
+    w.verify(&view.domain.id);
+    let mut ports = w.svc.ports().clone();
+    ports.cpu = Arc::new(BusyPool);
+    let svc = DomainService::new(ports, w.svc.master_key(), ServiceConfig::default());
+    let message = |body_len: usize| SignRequest {
+        tenant_id: "t1".into(),
+        partner_id: "p1".into(),
+        message: [
+            b"From: alerts@mail.example.com\r\nSubject: hi\r\n\r\n".as_slice(),
+            &vec![b'a'; body_len],
+        ]
+        .concat(),
+    };
+    let short = message(100);
+    assert!(short.message.len() <= INLINE_SIGN_MAX_BYTES);
+    block_on(svc.sign(&pipeline(), short)).expect("signed without the pool");
+    let large = message(INLINE_SIGN_MAX_BYTES);
+    assert!(matches!(
+        block_on(svc.sign(&pipeline(), large)),
+        Err(Error::Unavailable(_))
+    ));
+}
+
 #[test]
 fn a_stopped_monitor_round_releases_the_domains_it_has_not_checked() {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -208,6 +208,11 @@ impl DkimSigner {
         &self.selector
     }
 
+    /// Whether its key signs cheaply ([`SigningKey::is_cheap`]).
+    pub fn is_cheap(&self) -> bool {
+        self.key.is_cheap()
+    }
+
     /// Signs `message` (an RFC 5322 message, CRLF or LF line endings) at time `now`
     /// (`t=`).
     pub fn sign(&self, message: &[u8], now: OffsetDateTime) -> Result<DkimSignature, SignError> {
