@@ -21,7 +21,6 @@ mod changes;
 pub use changes::{CHANNEL, PgChangeFeed};
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, Postgres};
 
@@ -34,77 +33,49 @@ pub type PgStore = store_sql::SqlStore<Postgres>;
 /// The schema, embedded at build time from `migrations/postgres`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
-/// Connection pool settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolConfig {
-    /// The most connections the pool opens (per app instance).
-    pub max_connections: u32,
-    /// How long an operation waits for a connection before it fails with `Unavailable`.
-    pub acquire_timeout: Duration,
-}
+pub use store_sql::{PoolConfig, SetupError};
 
-impl Default for PoolConfig {
-    /// Ten connections; five seconds, short enough for a readiness probe and a `503`
-    /// to come back while a client still waits.
-    fn default() -> Self {
-        PoolConfig {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
-}
+/// The pool [`connect`] opens: ten connections per app instance.
+pub const DEFAULT_POOL: PoolConfig = PoolConfig::with_connections(10);
 
-/// Why the store could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// The URL does not parse as a PostgreSQL URL.
-    #[error("the database URL is not a valid PostgreSQL URL: {0}")]
-    InvalidUrl(#[source] sqlx::Error),
-    /// The server could not be reached, or refused us.
-    #[error("cannot connect to PostgreSQL: {0}")]
-    Connect(#[source] sqlx::Error),
-    /// Applying the migrations failed.
-    #[error("migrating the PostgreSQL database failed: {0}")]
-    Migrate(#[source] sqlx::migrate::MigrateError),
-}
-
-/// Connects to `url` (`postgres://user:password@host:5432/database`) with the default
-/// pool settings, failing at once if the server cannot be reached.
+/// Connects to `url` (`postgres://user:password@host:5432/database`) with
+/// [`DEFAULT_POOL`], failing at once if the server cannot be reached.
 pub async fn connect(url: &str) -> Result<PgStore, SetupError> {
-    connect_with(url, &PoolConfig::default()).await
+    connect_with(url, &DEFAULT_POOL).await
 }
 
 /// Connects with explicit pool settings, failing at once if the server cannot be reached.
 pub async fn connect_with(url: &str, config: &PoolConfig) -> Result<PgStore, SetupError> {
-    let pool = pool_options(config)
-        .connect_with(connect_options(url)?)
-        .await
-        .map_err(SetupError::Connect)?;
-    Ok(PgStore::from_pool(pool))
+    PgStore::open(pool_options(config), connect_options(url)?).await
 }
 
 /// A store that connects on first use: operations fail with `Unavailable` while the
 /// server is down, and succeed once it is up. Only the URL is checked here.
 pub fn connect_lazy(url: &str, config: &PoolConfig) -> Result<PgStore, SetupError> {
-    let pool = pool_options(config).connect_lazy_with(connect_options(url)?);
-    Ok(PgStore::from_pool(pool))
+    Ok(PgStore::open_lazy(
+        pool_options(config),
+        connect_options(url)?,
+    ))
 }
 
-/// Applies the migrations that the database has not seen yet. Safe to run from several
-/// instances at once: sqlx serialises them with an advisory lock.
+/// Applies the migrations (`migrations/postgres`) that the database has not seen yet.
+/// Safe to run from several instances at once: sqlx serialises them with an advisory
+/// lock.
 pub async fn migrate(store: &PgStore) -> Result<(), SetupError> {
-    store.migrate(&MIGRATOR).await.map_err(SetupError::Migrate)
+    store.migrate(&MIGRATOR).await
 }
 
 fn connect_options(url: &str) -> Result<PgConnectOptions, SetupError> {
     // sqlx reads the host and database out of any URL, whatever its scheme; a URL meant for
     // another store must be refused instead.
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(SetupError::InvalidUrl(sqlx::Error::Configuration(
-            format!("`{url}` does not start with `postgres://` or `postgresql://`").into(),
-        )));
+        return Err(SetupError::invalid_url::<Postgres>(
+            sqlx::Error::Configuration(
+                format!("`{url}` does not start with `postgres://` or `postgresql://`").into(),
+            ),
+        ));
     }
-    let options = PgConnectOptions::from_str(url).map_err(SetupError::InvalidUrl)?;
+    let options = PgConnectOptions::from_str(url).map_err(SetupError::invalid_url::<Postgres>)?;
     // Names our sessions in pg_stat_activity, for whoever looks at a busy server.
     Ok(options.application_name("scaisend-domains"))
 }

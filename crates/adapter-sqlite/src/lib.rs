@@ -15,7 +15,6 @@
 //! several app instances need the Postgres store.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
@@ -29,79 +28,46 @@ pub type SqliteStore = store_sql::SqlStore<Sqlite>;
 /// The schema, embedded at build time from `migrations/sqlite`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
-/// Connection pool settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolConfig {
-    /// The most connections the pool opens. Readers run side by side (WAL); writers take
-    /// turns on the one write lock whatever this says.
-    pub max_connections: u32,
-    /// How long an operation waits for a connection, and a writer for the write lock,
-    /// before it fails with `Unavailable`.
-    pub acquire_timeout: Duration,
-}
+pub use store_sql::{PoolConfig, SetupError};
 
-impl Default for PoolConfig {
-    /// Eight connections; five seconds, short enough for a readiness probe and a `503` to
-    /// come back while a client still waits.
-    fn default() -> Self {
-        PoolConfig {
-            max_connections: 8,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Why the store could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// The URL does not parse as a SQLite URL.
-    #[error("the database URL is not a valid SQLite URL: {0}")]
-    InvalidUrl(#[source] sqlx::Error),
-    /// The file could not be opened or created.
-    #[error("cannot open the SQLite database: {0}")]
-    Connect(#[source] sqlx::Error),
-    /// Applying the migrations failed.
-    #[error("migrating the SQLite database failed: {0}")]
-    Migrate(#[source] sqlx::migrate::MigrateError),
-}
+/// The pool [`connect`] opens: eight connections.
+pub const DEFAULT_POOL: PoolConfig = PoolConfig::with_connections(8);
 
 /// Opens `url` (`sqlite://scaisend.db`, `sqlite:///var/lib/scaisend/domains.db`,
-/// `sqlite::memory:`) with the default pool settings, creating the file if it is missing,
-/// and failing at once if it cannot be opened.
+/// `sqlite::memory:`) with [`DEFAULT_POOL`], creating the file if it is missing, and
+/// failing at once if it cannot be opened.
 pub async fn connect(url: &str) -> Result<SqliteStore, SetupError> {
-    connect_with(url, &PoolConfig::default()).await
+    connect_with(url, &DEFAULT_POOL).await
 }
 
 /// Opens `url` with explicit pool settings, creating the file if it is missing.
 pub async fn connect_with(url: &str, config: &PoolConfig) -> Result<SqliteStore, SetupError> {
-    let pool = pool_options(config)
-        .connect_with(connect_options(url, config)?)
-        .await
-        .map_err(SetupError::Connect)?;
-    Ok(SqliteStore::from_pool(pool))
+    SqliteStore::open(pool_options(config), connect_options(url, config)?).await
 }
 
 /// A store that opens the file on first use: operations fail with `Unavailable` while it
 /// cannot be opened. Only the URL is checked here.
 pub fn connect_lazy(url: &str, config: &PoolConfig) -> Result<SqliteStore, SetupError> {
-    let pool = pool_options(config).connect_lazy_with(connect_options(url, config)?);
-    Ok(SqliteStore::from_pool(pool))
+    Ok(SqliteStore::open_lazy(
+        pool_options(config),
+        connect_options(url, config)?,
+    ))
 }
 
-/// Applies the migrations that the database has not seen yet.
+/// Applies the migrations (`migrations/sqlite`) that the database has not seen yet.
 pub async fn migrate(store: &SqliteStore) -> Result<(), SetupError> {
-    store.migrate(&MIGRATOR).await.map_err(SetupError::Migrate)
+    store.migrate(&MIGRATOR).await
 }
 
 fn connect_options(url: &str, config: &PoolConfig) -> Result<SqliteConnectOptions, SetupError> {
     // sqlx would read any other string as a file name (`postgres://…` included) and create
     // that file; a URL meant for another store must be refused instead.
     if !url.starts_with("sqlite:") {
-        return Err(SetupError::InvalidUrl(sqlx::Error::Configuration(
-            format!("`{url}` does not start with `sqlite:`").into(),
-        )));
+        return Err(SetupError::invalid_url::<Sqlite>(
+            sqlx::Error::Configuration(format!("`{url}` does not start with `sqlite:`").into()),
+        ));
     }
-    let options = SqliteConnectOptions::from_str(url).map_err(SetupError::InvalidUrl)?;
+    let options = SqliteConnectOptions::from_str(url).map_err(SetupError::invalid_url::<Sqlite>)?;
     Ok(options
         // Zero set-up: the first start creates the database file.
         .create_if_missing(true)

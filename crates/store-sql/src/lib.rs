@@ -22,11 +22,13 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 pub mod dialect;
 pub mod reads;
 pub mod rows;
+mod setup;
 mod store;
 pub mod webhooks;
 pub mod writes;
 
 pub use dialect::{Dialect, Micros};
+pub use setup::{PoolConfig, SetupError};
 pub use store::SqlStore;
 
 /// A value type the database binds: what each query here needs of `String`, `bool` and

@@ -80,14 +80,14 @@ impl<DB: Dialect> SqlStore<DB> {
     /// Applies the migrations of `migrator` (the adapter embeds them) that the database
     /// has not seen yet. On PostgreSQL several instances may run this at once: sqlx
     /// serialises them with an advisory lock.
-    pub async fn migrate(
-        &self,
-        migrator: &sqlx::migrate::Migrator,
-    ) -> Result<(), sqlx::migrate::MigrateError>
+    pub async fn migrate(&self, migrator: &sqlx::migrate::Migrator) -> Result<(), crate::SetupError>
     where
         DB::Connection: sqlx::migrate::Migrate,
     {
-        migrator.run(&self.pool).await
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| crate::SetupError::Migrate(DB::NAME, e))
     }
 
     /// A connection, for a read or a lone statement: no transaction around it.

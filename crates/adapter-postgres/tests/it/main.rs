@@ -156,7 +156,7 @@ async fn migrating_again_is_harmless_and_setup_errors_say_why() {
 
     assert!(matches!(
         adapter_postgres::connect("mysql://nope").await,
-        Err(SetupError::InvalidUrl(_))
+        Err(SetupError::InvalidUrl(..))
     ));
     let config = PoolConfig {
         max_connections: 1,
@@ -164,7 +164,7 @@ async fn migrating_again_is_harmless_and_setup_errors_say_why() {
     };
     assert!(matches!(
         adapter_postgres::connect_with("postgres://postgres@127.0.0.1:1/none", &config).await,
-        Err(SetupError::Connect(_))
+        Err(SetupError::Connect(..))
     ));
 }
 

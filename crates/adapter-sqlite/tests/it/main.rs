@@ -197,12 +197,12 @@ async fn the_file_is_created_in_wal_mode_and_keeps_data_across_restarts() {
 
     assert!(matches!(
         adapter_sqlite::connect("postgres://nope").await,
-        Err(SetupError::InvalidUrl(_))
+        Err(SetupError::InvalidUrl(..))
     ));
     let missing = dir.path().join("no/such/dir/x.db");
     assert!(matches!(
         adapter_sqlite::connect(&url_of(&missing)).await,
-        Err(SetupError::Connect(_))
+        Err(SetupError::Connect(..))
     ));
 }
 
