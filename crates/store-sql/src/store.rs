@@ -329,10 +329,9 @@ where
     }
 
     async fn endpoint(&self, owner: &Owner, id: &EndpointId) -> Result<Endpoint, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err::<DB>)?;
-        let mut found =
-            hooks::fetch_endpoints(&mut *tx, hooks::endpoint::<DB>(owner, id.as_str())).await?;
-        tx.commit().await.map_err(map_err::<DB>)?;
+        // One statement: no transaction around it, as for a domain.
+        let query = hooks::endpoint::<DB>(owner, id.as_str());
+        let mut found = hooks::fetch_endpoints(&mut *self.conn().await?, query).await?;
         found.pop().ok_or(RepoError::NotFound)
     }
 
@@ -341,9 +340,8 @@ where
         owner: &Owner,
         page: &PageRequest,
     ) -> Result<Page<Endpoint>, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err::<DB>)?;
-        let items = hooks::fetch_endpoints(&mut *tx, hooks::endpoints::<DB>(owner, page)).await?;
-        tx.commit().await.map_err(map_err::<DB>)?;
+        let query = hooks::endpoints::<DB>(owner, page);
+        let items = hooks::fetch_endpoints(&mut *self.conn().await?, query).await?;
         Ok(Page::from_overfetch(items, page, |e| e.id.as_str()))
     }
 
@@ -411,9 +409,7 @@ where
         id: &EndpointId,
         page: &PageRequest,
     ) -> Result<Page<Attempt>, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err::<DB>)?;
-        let attempts = hooks::attempts_of::<DB>(&mut tx, owner, id.as_str(), page).await?;
-        tx.commit().await.map_err(map_err::<DB>)?;
-        Ok(attempts)
+        // As a domain's timeline: NotFound unless the owner sees the endpoint.
+        hooks::attempts_of::<DB>(&mut *self.conn().await?, owner, id.as_str(), page).await
     }
 }

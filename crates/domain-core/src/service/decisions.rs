@@ -137,7 +137,8 @@ impl DomainCache {
     }
 
     /// The domain `id` as [`DomainRepo::get`] reads it for `scope`, from the cache while
-    /// fresh. The scope is checked on a cached domain as the store checks it.
+    /// fresh. Whichever way it came, the scope is checked on it here too (the store
+    /// checks it in SQL; a cached domain was read for someone else's scope).
     pub async fn get(
         &self,
         repo: &dyn DomainRepo,
@@ -145,19 +146,20 @@ impl DomainCache {
         id: &DomainId,
         now: OffsetDateTime,
     ) -> Result<Arc<Domain>, RepoError> {
-        if !self.ttl.is_positive() {
-            return Ok(Arc::new(repo.get(scope, id).await?));
+        let found = match self.entries.get(id, now) {
+            Some(found) => found,
+            None if !self.ttl.is_positive() => Arc::new(repo.get(scope, id).await?),
+            None => {
+                let epoch = self.entries.epoch();
+                let read = Arc::new(repo.get(scope, id).await?);
+                self.entries.insert(id.clone(), read, now, epoch)
+            }
+        };
+        if scope.can_see(&found.owner) {
+            Ok(found)
+        } else {
+            Err(RepoError::NotFound)
         }
-        if let Some(found) = self.entries.get(id, now) {
-            return if scope.can_see(&found.owner) {
-                Ok(found)
-            } else {
-                Err(RepoError::NotFound)
-            };
-        }
-        let epoch = self.entries.epoch();
-        let found = Arc::new(repo.get(scope, id).await?);
-        Ok(self.entries.insert(id.clone(), found, now, epoch))
     }
 
     /// Forgets `id`, changed here or elsewhere.

@@ -214,10 +214,6 @@ impl DomainService {
             .domains
             .get(self.ports.repo.as_ref(), &scope, id, self.now())
             .await?;
-        // Defence in depth, as in `load`: the store's scoping is checked again here.
-        if !scope.can_see(&domain.owner) {
-            return Err(Error::NotFound);
-        }
         Ok(self.view(Arc::unwrap_or_clone(domain)))
     }
 
