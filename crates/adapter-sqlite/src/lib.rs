@@ -16,7 +16,9 @@
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// Sender domains, their keys, verdicts, timeline, monitor leases, key pool and webhooks
 /// in one SQLite file.
@@ -73,6 +75,10 @@ fn connect_options(url: &str, config: &PoolConfig) -> Result<SqliteConnectOption
         .create_if_missing(true)
         // Readers do not block the writer nor it them; the database survives a crash.
         .journal_mode(SqliteJournalMode::Wal)
+        // Every commit waits for the WAL to reach the disk: an acknowledged write survives
+        // a power loss. (SQLite's default too, said here because the key pool's writes
+        // lower it for themselves and restore exactly this: `Dialect::RELAX`.)
+        .synchronous(SqliteSynchronous::Full)
         // Off by default in SQLite; the cascades that delete keys and events need them.
         .foreign_keys(true)
         // A writer waits this long for the write lock before giving up with SQLITE_BUSY.

@@ -16,6 +16,8 @@
 //! `SCAISEND_BENCH_PROFILE=sign` (or `authorize`) only starts the server on SQLite and
 //! keeps that one load on it for `SCAISEND_BENCH_SECONDS` (default 30), printing the
 //! server's pid first: for `perf record -p <pid>` (docs/benchmarks.md, "Profiles").
+//! `SCAISEND_BENCH_CONNECTIONS` changes its number of connections. `create` runs the create figure (100 creates at 10/s after 5 s of refill) once per
+//! 10 seconds asked for, printing each round's p50 and p99.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -69,11 +71,18 @@ async fn run() {
 
 /// Keeps one load on a SQLite server for a profiler (see the crate's documentation).
 async fn profile(what: &str) {
-    let seconds = std::env::var("SCAISEND_BENCH_SECONDS")
+    let seconds: u64 = std::env::var("SCAISEND_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
     let server = Server::start("sqlite").await.expect("SQLite");
+    if what == "create" {
+        println!("pid {}", server.child.id());
+        for _ in 0..seconds.div_ceil(10) {
+            server.creates().await;
+        }
+        return;
+    }
     let id = server.verified_domain().await;
     let (load, conns) = match what {
         "sign" => (server.sign_json(SHORT_MESSAGE), 2),
@@ -83,6 +92,10 @@ async fn profile(what: &str) {
         "healthz" => (server.health(), 32),
         other => panic!("SCAISEND_BENCH_PROFILE: unknown load {other}"),
     };
+    let conns = std::env::var("SCAISEND_BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(conns);
     println!("pid {}", server.child.id());
     let m = server.rate(&load, conns, Duration::from_secs(seconds));
     println!(
@@ -329,9 +342,10 @@ impl Server {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let mut latencies = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let round = ulid::Ulid::generate().to_string().to_lowercase();
         for i in 0..100 {
             tick.tick().await;
-            let (took, _) = self.create(&format!("c{i}.example.com")).await;
+            let (took, _) = self.create(&format!("c{i}-{round}.example.com")).await;
             latencies.push(took);
         }
         latencies.sort();

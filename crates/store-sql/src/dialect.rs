@@ -70,6 +70,16 @@ pub trait Dialect: Database {
     /// [`POOL_COLUMNS`](crate::POOL_COLUMNS), and two takers never receive the same key.
     const TAKE_POOLED: &'static str;
 
+    /// Run on a connection before a write whose commit need not wait for the disk (see
+    /// `SqlStore::relaxed`), as one script of plain statements: after it, a commit
+    /// returns once the database has it, before it is on disk. Each database writes its
+    /// log in order, so the next commit that does wait for the disk carries this one
+    /// with it; only a crash before such a commit can lose it.
+    const RELAX: &'static str;
+
+    /// Run on the same connection after that write: commits wait for the disk again.
+    const RESTORE: &'static str;
+
     /// Claims due webhook deliveries to enabled endpoints, written whole (see
     /// [`written`](Dialect::written)), with the binds of
     /// [`CLAIM_DUE`](Dialect::CLAIM_DUE); it returns `message_id, endpoint_id, attempts`.
@@ -107,6 +117,10 @@ pub trait Dialect: Database {
         conn: &'c mut Self::Connection,
         q: &'c mut QueryBuilder<Self>,
     ) -> Running<'c, u64>;
+
+    /// Runs `sql`, one or more statements without binds ([`RELAX`](Dialect::RELAX),
+    /// [`RESTORE`](Dialect::RESTORE)), on `conn`.
+    fn script<'c>(conn: &'c mut Self::Connection, sql: &'static str) -> Running<'c, ()>;
 
     /// Runs `q` on `conn`: its rows.
     fn fetch_all<'c>(
@@ -158,6 +172,13 @@ macro_rules! same_for_both {
             q: &'c mut QueryBuilder<Self>,
         ) -> Running<'c, u64> {
             Box::pin(async move { Ok(conn.execute(q.build()).await?.rows_affected()) })
+        }
+
+        fn script<'c>(conn: &'c mut Self::Connection, sql: &'static str) -> Running<'c, ()> {
+            Box::pin(async move {
+                conn.execute(sqlx::raw_sql(sql)).await?;
+                Ok(())
+            })
         }
 
         fn fetch_all<'c>(
@@ -227,6 +248,13 @@ impl Dialect for Sqlite {
     const TAKE_POOLED: &'static str = "DELETE FROM key_pool WHERE id = \
          (SELECT id FROM key_pool WHERE kind = ?1 ORDER BY id LIMIT 1) \
          RETURNING id, kind, algorithm, public_key, sealed_private";
+
+    // `synchronous` is the connection's own setting; NORMAL, in WAL mode, appends the
+    // commit to the WAL without syncing it. It cannot change inside a transaction, so
+    // the write between the two is a lone statement. FULL is what every connection of
+    // the adapter opens with.
+    const RELAX: &'static str = "PRAGMA synchronous = NORMAL";
+    const RESTORE: &'static str = "PRAGMA synchronous = FULL";
 
     // Under the one write lock, as the monitor's claim: two claimers take turns.
     const CLAIM_DELIVERIES: &'static str = "UPDATE webhook_deliveries SET lease_owner = ?3, lease_expires_at = ?4 \
@@ -318,6 +346,11 @@ impl Dialect for Postgres {
     const TAKE_POOLED: &'static str = "DELETE FROM key_pool WHERE id = \
          (SELECT id FROM key_pool WHERE kind = $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
          RETURNING id, kind, algorithm, public_key, sealed_private";
+
+    // A transaction of its own, so that the setting ends with it: nothing is left on
+    // the session (which a pooler in front of the server might hand to someone else).
+    const RELAX: &'static str = "BEGIN; SET LOCAL synchronous_commit = off";
+    const RESTORE: &'static str = "COMMIT";
 
     // SKIP LOCKED, as the monitor's claim: rows another instance is claiming are
     // passed over, and the lease condition is checked again on the locked row.

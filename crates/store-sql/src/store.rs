@@ -95,10 +95,54 @@ impl<DB: Dialect> SqlStore<DB> {
         self.pool.acquire().await.map_err(map_err::<DB>)
     }
 
+    /// A connection whose commits do not wait for the disk ([`Dialect::RELAX`]), for the
+    /// key pool's writes, which a crash may undo without harm: a take is followed by the
+    /// create that uses the key, whose durable commit makes the take durable with it (the
+    /// log is written in order), and a put that is lost is a key generated again.
+    async fn relaxed(&self) -> Result<Relaxed<DB>, RepoError> {
+        let mut relaxed = Relaxed {
+            conn: self.conn().await?,
+            restored: false,
+        };
+        DB::script(&mut *relaxed.conn, DB::RELAX)
+            .await
+            .map_err(map_err::<DB>)?;
+        Ok(relaxed)
+    }
+
     /// Runs one of this crate's statements that read domains with their keys and
     /// verdicts: one statement, and no transaction around it.
     async fn fetch_domains(&self, query: QueryBuilder<DB>) -> Result<Vec<Domain>, RepoError> {
         reads::domains(&mut *self.conn().await?, query).await
+    }
+}
+
+/// A pool connection between [`Dialect::RELAX`] and [`Dialect::RESTORE`]. One that is
+/// dropped without being restored (an error, a cancelled request) is closed instead of
+/// going back to the pool, so that no connection that skips the disk serves a write that
+/// must not.
+struct Relaxed<DB: Dialect> {
+    conn: PoolConnection<DB>,
+    restored: bool,
+}
+
+impl<DB: Dialect> Relaxed<DB> {
+    /// Makes the connection's commits wait for the disk again (on PostgreSQL, commits
+    /// the write), and gives it back to the pool.
+    async fn restore(mut self) -> Result<(), RepoError> {
+        DB::script(&mut *self.conn, DB::RESTORE)
+            .await
+            .map_err(map_err::<DB>)?;
+        self.restored = true;
+        Ok(())
+    }
+}
+
+impl<DB: Dialect> Drop for Relaxed<DB> {
+    fn drop(&mut self) {
+        if !self.restored {
+            self.conn.close_on_drop();
+        }
     }
 }
 
@@ -292,19 +336,22 @@ where
     String: Bind<DB>,
 {
     async fn put(&self, key: &PooledKey) -> Result<(), RepoError> {
-        writes::put_pooled::<DB>(&mut *self.conn().await?, key).await
+        let mut conn = self.relaxed().await?;
+        writes::put_pooled::<DB>(&mut *conn.conn, key).await?;
+        conn.restore().await
     }
 
     async fn take(&self, kind: &str) -> Result<Option<PooledKey>, RepoError> {
-        // One statement, no transaction: how two takers keep apart is the dialect's (see
-        // `Dialect::TAKE_POOLED`).
+        // One statement: how two takers keep apart is the dialect's (see
+        // `Dialect::TAKE_POOLED`). Its commit does not wait for the disk; the create's
+        // own does, for both (`relaxed`).
         let mut args = DB::Arguments::default();
         add::<DB, _>(&mut args, kind.to_owned())?;
         let take = DB::written(DB::TAKE_POOLED, args);
-        match fetch_optional(&mut *self.conn().await?, take).await? {
-            Some(row) => rows::pooled_key::<DB>(&row).map(Some),
-            None => Ok(None),
-        }
+        let mut conn = self.relaxed().await?;
+        let row = fetch_optional(&mut *conn.conn, take).await?;
+        conn.restore().await?;
+        row.map(|row| rows::pooled_key::<DB>(&row)).transpose()
     }
 
     async fn pooled(&self, kind: &str) -> Result<u64, RepoError> {

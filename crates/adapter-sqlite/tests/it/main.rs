@@ -217,3 +217,69 @@ fn shipped_migrations() -> i64 {
         })
         .count() as i64
 }
+
+/// The key pool's writes commit without waiting for the disk (the create that uses a
+/// key commits durably after its take, and so makes the take durable too), but no
+/// connection goes back to the pool that way: after puts, takes, and takes cancelled at
+/// any point, the pool's one connection commits with `synchronous = FULL` again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_pools_quick_commits_leave_every_connection_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url_of(&dir.path().join("pool.db"));
+    let store = adapter_sqlite::connect_with(&url, &PoolConfig::with_connections(1))
+        .await
+        .unwrap();
+    adapter_sqlite::migrate(&store).await.unwrap();
+    let synchronous = || async {
+        sqlx::query("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .get::<i64, _>(0)
+    };
+    const FULL: i64 = 2;
+    assert_eq!(synchronous().await, FULL, "what the adapter opens with");
+
+    for i in 0..40 {
+        let key = domain_core::ports::PooledKey {
+            id: format!("{i:02}"),
+            kind: "rsa-2048".to_owned(),
+            public_key: domain_core::testing::key(0).public.clone(),
+            sealed: domain_core::crypto::SealedKey::from_bytes(vec![7; 64]),
+        };
+        store.put(&key).await.unwrap();
+    }
+    assert_eq!(synchronous().await, FULL, "after the puts");
+    assert_eq!(store.take("rsa-2048").await.unwrap().unwrap().id, "00");
+    assert_eq!(synchronous().await, FULL, "after a take");
+
+    // Takes dropped after one poll, then two, and so on: some are cut off between
+    // lowering the setting and restoring it, whose connection must then be closed.
+    let mut finished = 0;
+    for limit in 0..30 {
+        let mut take = store.take("rsa-2048");
+        let mut polls = 0;
+        let taken = std::future::poll_fn(|cx| {
+            if polls == limit {
+                return std::task::Poll::Ready(None);
+            }
+            polls += 1;
+            take.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        drop(take);
+        if let Some(taken) = taken {
+            assert!(taken.unwrap().is_some());
+            finished += 1;
+        }
+        assert_eq!(
+            synchronous().await,
+            FULL,
+            "after a take dropped after {limit} polls"
+        );
+    }
+    assert!(
+        (1..30).contains(&finished),
+        "some takes were cut off and some finished ({finished} of 30)"
+    );
+}
