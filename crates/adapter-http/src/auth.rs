@@ -9,8 +9,8 @@
 //! module depends on nothing but the error type: the router hands its middleware their
 //! own state.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -120,10 +120,31 @@ impl From<&str> for Audience {
 }
 
 /// Verifies bearer tokens.
+///
+/// Tokens that verified are remembered (up to [`VERIFIED_CACHE`] of them, each at most
+/// [`CACHED_TOKEN_MAX`] bytes), so that a caller sending the same token with every
+/// request — the sending pipeline, once per message — pays for the signature check and
+/// the claims' parsing once. A remembered token is the exact text that verified; only its
+/// expiry can change what it means, and it is checked again on every use.
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
+    verified: Mutex<HashMap<Box<str>, Verified>>,
 }
+
+/// A token that verified: whom it speaks for, and until when.
+#[derive(Clone)]
+struct Verified {
+    caller: Caller,
+    exp: u64,
+}
+
+/// How many verified tokens a verifier remembers; when full, it forgets them all and
+/// starts again (each costs one verification more, and memory stays bounded).
+pub const VERIFIED_CACHE: usize = 10_000;
+
+/// The longest token remembered; longer ones are verified every time.
+pub const CACHED_TOKEN_MAX: usize = 4096;
 
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,17 +193,53 @@ impl JwtVerifier {
             }
             None => validation.validate_aud = false,
         }
-        Ok(JwtVerifier { key, validation })
+        Ok(JwtVerifier {
+            key,
+            validation,
+            verified: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The caller a token speaks for, or why it is refused.
     pub fn verify(&self, token: &str) -> Result<Caller, String> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(known) = self.remembered(token, now) {
+            return Ok(known);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| describe(e.kind()))?;
         let claims = data.claims;
         let role = Role::parse(&claims.role).map_err(|e| e.message().to_owned())?;
-        Caller::new(claims.sub, role, claims.tenant_id, claims.partner_id)
-            .map_err(|e| e.message().to_owned())
+        let exp = claims.exp;
+        let caller = Caller::new(claims.sub, role, claims.tenant_id, claims.partner_id)
+            .map_err(|e| e.message().to_owned())?;
+        if token.len() <= CACHED_TOKEN_MAX {
+            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if verified.len() >= VERIFIED_CACHE {
+                verified.clear();
+            }
+            let entry = Verified {
+                caller: caller.clone(),
+                exp,
+            };
+            verified.insert(token.into(), entry);
+        }
+        Ok(caller)
+    }
+
+    /// The caller of a token that verified before and has not expired since (with the
+    /// same leeway as a full check). `nbf` needs no second look: it had passed when the
+    /// token verified, and time only moves on.
+    fn remembered(&self, token: &str, now: u64) -> Option<Caller> {
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let known = verified.get(token)?;
+        // Valid while `exp >= now - leeway`, as in the full check.
+        if known.exp >= now.saturating_sub(self.validation.leeway) {
+            return Some(known.caller.clone());
+        }
+        // Expired: forgotten, and the full check below says so.
+        verified.remove(token);
+        None
     }
 }
 
@@ -664,5 +721,69 @@ mod tests {
         let same = settings(JwtKey::Hs256(ADMIN_SECRET.to_vec()));
         let e = Authenticator::new(&same, &same).unwrap_err();
         assert!(e.contains("differ"), "{e}");
+    }
+
+    use domain_core::events::Actor;
+
+    fn hs256() -> (JwtVerifier, &'static [u8]) {
+        let secret: &'static [u8] = b"a secret of at least thirty-two bytes!!";
+        let verifier = JwtVerifier::new(&settings(JwtKey::Hs256(secret.to_vec()))).unwrap();
+        (verifier, secret)
+    }
+
+    /// A token that verified is answered from memory until it expires (with the same
+    /// leeway), then checked in full again; a token of other text is never taken for it.
+    #[test]
+    fn verified_tokens_are_remembered_until_they_expire() {
+        let (verifier, secret) = hs256();
+        let c = claims();
+        let token = issue_token(secret, &c).unwrap();
+        let caller = verifier.verify(&token).unwrap();
+        assert_eq!(
+            verifier.remembered(&token, c.exp),
+            Some(caller),
+            "remembered up to its expiry"
+        );
+        assert!(
+            verifier.remembered(&token, c.exp + 30).is_some(),
+            "and through the leeway"
+        );
+        assert!(
+            verifier.remembered(&token, c.exp + 31).is_none(),
+            "not after"
+        );
+        assert!(
+            verifier.remembered(&token, c.exp).is_none(),
+            "an expired token is forgotten, not kept"
+        );
+
+        // One changed character of the signature: not the remembered text, and refused.
+        let token = issue_token(secret, &c).unwrap();
+        verifier.verify(&token).unwrap();
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(verifier.verify(&forged).is_err());
+        // The same claims signed with another secret: refused.
+        let other = issue_token(b"another secret of thirty-two bytes or more", &c).unwrap();
+        assert!(verifier.verify(&other).is_err());
+    }
+
+    /// Memory stays bounded however many distinct tokens come, and tokens over the size
+    /// limit are verified every time instead of being kept.
+    #[test]
+    fn the_verified_token_memory_is_bounded() {
+        let (verifier, secret) = hs256();
+        let mut c = claims();
+        for i in 0..=VERIFIED_CACHE {
+            c.sub = format!("u{i}");
+            verifier.verify(&issue_token(secret, &c).unwrap()).unwrap();
+            assert!(verifier.verified.lock().unwrap().len() <= VERIFIED_CACHE);
+        }
+        c.sub = "u".repeat(CACHED_TOKEN_MAX);
+        let long = issue_token(secret, &c).unwrap();
+        assert_eq!(verifier.verify(&long).unwrap().actor(), Actor::User(c.sub));
+        assert!(verifier.remembered(&long, c.exp).is_none());
     }
 }
