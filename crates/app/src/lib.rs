@@ -16,6 +16,6 @@ mod wiring;
 pub mod zone;
 
 pub use wiring::{
-    App, AppParts, BlockingKeyGenerator, BlockingPool, ChangeFeeds, ChangeFollower, Store,
-    dns_lookup, open_store,
+    App, AppParts, BackgroundKeyGenerator, BlockingKeyGenerator, BlockingPool, ChangeFeeds,
+    ChangeFollower, Store, dns_lookup, open_store,
 };

@@ -144,6 +144,64 @@ impl KeyGenerator for BlockingKeyGenerator {
     }
 }
 
+/// Generates keys on one thread of its own at the lowest CPU priority (nice 19), for the
+/// key pool's refill: at ten creates a second, refilling takes most of a core, and at
+/// normal priority it took that core from the requests (a create's many hops between
+/// threads each waited for it). At nice 19 the refill runs on what requests leave over.
+/// One key at a time, one waiting; beyond that it answers busy, which ends a refill round
+/// early (`PooledKeys::refill`).
+#[derive(Debug)]
+pub struct BackgroundKeyGenerator {
+    jobs: std::sync::mpsc::SyncSender<KeyJob>,
+}
+
+/// A key to generate, and where its answer goes.
+type KeyJob = (
+    KeyAlgorithm,
+    tokio::sync::oneshot::Sender<Result<GeneratedKey, KeyError>>,
+);
+
+impl BackgroundKeyGenerator {
+    /// Starts the thread; it ends when the generator is dropped.
+    pub fn spawn() -> Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<KeyJob>(1);
+        std::thread::Builder::new()
+            .name("key-pool-refill".to_owned())
+            .spawn(move || {
+                // Linux keeps a nice value per thread: only this one is lowered. Where
+                // that is refused, the refill runs at normal priority, as it did before.
+                let tid = rustix::thread::gettid();
+                if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
+                    tracing::warn!(error = %e, "the key pool's refill runs at normal priority");
+                }
+                for (algorithm, answer) in queue {
+                    // The asker may have gone (its task aborted at shutdown): nothing to do.
+                    let _ = answer.send(domain_core::crypto::generate(algorithm));
+                }
+            })
+            .context("starting the key pool's refill thread")?;
+        Ok(BackgroundKeyGenerator { jobs })
+    }
+}
+
+#[async_trait]
+impl KeyGenerator for BackgroundKeyGenerator {
+    async fn generate(&self, algorithm: KeyAlgorithm) -> Result<GeneratedKey, KeyError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.jobs
+            .try_send((algorithm, answer))
+            .map_err(|e| match e {
+                std::sync::mpsc::TrySendError::Full(_) => KeyError::Busy,
+                std::sync::mpsc::TrySendError::Disconnected(_) => {
+                    KeyError::Generation("the key pool's refill thread has stopped".to_owned())
+                }
+            })?;
+        answered.await.map_err(|_| {
+            KeyError::Generation("the key pool's refill thread has stopped".to_owned())
+        })?
+    }
+}
+
 /// Runs CPU-bound work (signing) on tokio's blocking pool, at most `limit` jobs at once
 /// and as many waiting: beyond that the pool answers busy, so a flood of large messages
 /// is refused quickly instead of queueing without bound.
@@ -322,16 +380,19 @@ impl App {
         } else {
             let wake = Arc::new(tokio::sync::Notify::new());
             let waker = wake.clone();
-            let pool = Arc::new(PooledKeys::new(
-                parts.store.pool,
-                master.clone(),
-                (parts.keygen, parts.clock.clone()),
-                PoolConfig {
-                    kinds: POOLED_KINDS.to_vec(),
-                    size: parts.key_pool,
-                },
-                Box::new(move || waker.notify_one()),
-            ));
+            let pool = Arc::new(
+                PooledKeys::new(
+                    parts.store.pool,
+                    master.clone(),
+                    (parts.keygen, parts.clock.clone()),
+                    PoolConfig {
+                        kinds: POOLED_KINDS.to_vec(),
+                        size: parts.key_pool,
+                    },
+                    Box::new(move || waker.notify_one()),
+                )
+                .refilled_by(Arc::new(BackgroundKeyGenerator::spawn()?)),
+            );
             let refill = KeyPoolRefill {
                 pool: pool.clone(),
                 wake,
@@ -386,5 +447,50 @@ impl App {
             key_pool,
             changes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nice value of this process's thread named `name`, from `/proc`.
+    fn nice_of_thread(name: &str) -> Option<i64> {
+        for task in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = task.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if comm.trim() != name {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // After the `(comm)` field: state is field 3, nice field 19.
+            let after = &stat[stat.rfind(')')? + 2..];
+            return after.split_whitespace().nth(16)?.parse().ok();
+        }
+        None
+    }
+
+    /// The refill's keys are real keys, made on a thread of its own at nice 19; a second
+    /// ask while one waits is told busy instead of queueing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_refill_generates_on_a_thread_of_the_lowest_priority() {
+        let generator = BackgroundKeyGenerator::spawn().unwrap();
+        let key = generator.generate(KeyAlgorithm::Ed25519).await.unwrap();
+        assert!(!key.public.p_bytes().is_empty());
+        assert_eq!(nice_of_thread("key-pool-refill"), Some(19));
+
+        let rsa = KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::Rsa2048);
+        let (a, b, c, d) = tokio::join!(
+            generator.generate(rsa),
+            generator.generate(rsa),
+            generator.generate(rsa),
+            generator.generate(rsa)
+        );
+        let asks = [a, b, c, d];
+        assert!(asks.iter().any(Result::is_ok), "one at least is generated");
+        assert!(
+            asks.iter().any(|a| matches!(a, Err(KeyError::Busy))),
+            "one generating and one waiting: the others are told busy"
+        );
     }
 }

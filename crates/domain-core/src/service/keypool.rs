@@ -22,6 +22,7 @@ pub struct PooledKeys {
     pool: Arc<dyn KeyPool>,
     master: Arc<MasterKey>,
     inner: Arc<dyn KeyGenerator>,
+    refill_with: Arc<dyn KeyGenerator>,
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
     kinds: Vec<KeyAlgorithm>,
@@ -69,6 +70,7 @@ impl PooledKeys {
         PooledKeys {
             pool,
             master,
+            refill_with: inner.clone(),
             inner,
             clock,
             ids: IdGenerator::new(),
@@ -76,6 +78,14 @@ impl PooledKeys {
             size: config.size,
             on_take,
         }
+    }
+
+    /// Generates the refill's keys with `generator` instead of the one that generates
+    /// inline: the app gives the refill a thread of its own at the lowest CPU priority,
+    /// so that the pool fills from what requests leave over.
+    pub fn refilled_by(mut self, generator: Arc<dyn KeyGenerator>) -> Self {
+        self.refill_with = generator;
+        self
     }
 
     /// Tops every kind up to the pool's size, one key at a time; returns how many keys it
@@ -87,7 +97,7 @@ impl PooledKeys {
             let kind = algorithm.pool_kind();
             let have = self.pool.pooled(&kind).await?;
             for _ in have..self.size {
-                let key = match self.inner.generate(algorithm).await {
+                let key = match self.refill_with.generate(algorithm).await {
                     Ok(key) => key,
                     Err(KeyError::Busy) => return Ok(added),
                     Err(e) => return Err(e.into()),
@@ -248,6 +258,27 @@ mod tests {
             assert_eq!(p.generator.generated(), 1, "generated inline");
             assert_eq!(key.public, testing::key(0).public);
             assert_eq!(p.store.pooled("rsa-2048").await.unwrap(), 0);
+        });
+    }
+
+    /// With a refill generator of its own, the pool is filled by it alone, and inline
+    /// keys still come from the inline generator.
+    #[test]
+    fn a_refill_generator_fills_the_pool_and_only_the_pool() {
+        let p = pool(3, master());
+        let background = Arc::new(FixedKeys::default());
+        let keys = p.keys.refilled_by(background.clone());
+        block_on(async {
+            assert_eq!(keys.refill().await.unwrap(), 3);
+            assert_eq!(background.generated(), 3);
+            assert_eq!(p.generator.generated(), 0, "nothing inline yet");
+            for _ in 0..3 {
+                keys.generate(RSA).await.unwrap();
+            }
+            assert_eq!(p.generator.generated(), 0, "all three from the pool");
+            keys.generate(RSA).await.unwrap();
+            assert_eq!(p.generator.generated(), 1, "an empty pool: inline");
+            assert_eq!(background.generated(), 3);
         });
     }
 
