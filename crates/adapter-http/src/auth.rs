@@ -133,7 +133,6 @@ pub struct JwtVerifier {
 }
 
 /// A token that verified: whom it speaks for, and until when.
-#[derive(Clone)]
 struct Verified {
     caller: Caller,
     exp: u64,
@@ -392,6 +391,7 @@ mod tests {
     use super::*;
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
     use base64::Engine as _;
+    use domain_core::events::Actor;
 
     fn pem(label: &str, der: &[u8]) -> Vec<u8> {
         let b64 = base64::engine::general_purpose::STANDARD.encode(der);
@@ -722,8 +722,6 @@ mod tests {
         let e = Authenticator::new(&same, &same).unwrap_err();
         assert!(e.contains("differ"), "{e}");
     }
-
-    use domain_core::events::Actor;
 
     fn hs256() -> (JwtVerifier, &'static [u8]) {
         let secret: &'static [u8] = b"a secret of at least thirty-two bytes!!";
