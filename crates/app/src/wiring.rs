@@ -144,10 +144,13 @@ impl KeyGenerator for BlockingKeyGenerator {
     }
 }
 
-/// Generates keys on one thread of its own at the lowest CPU priority (nice 19), for the
-/// key pool's refill: at ten creates a second, refilling takes most of a core, and at
-/// normal priority it took that core from the requests (a create's many hops between
-/// threads each waited for it). At nice 19 the refill runs on what requests leave over.
+/// Generates keys on one thread of its own in Linux's idle scheduling class
+/// (`SCHED_IDLE`), for the key pool's refill: at ten creates a second, refilling takes
+/// most of a core. At normal priority it took that core from the requests (a create's many
+/// hops between threads each waited for it); at nice 19 a request thread that woke still
+/// waited, often for milliseconds, for the refill's time slice to end. An idle-class
+/// thread gives way the moment any other thread wants its core, and runs on what the
+/// requests leave over. Where that class is refused, the thread runs at nice 19.
 /// One key at a time, one waiting; beyond that it answers busy, which ends a refill round
 /// early (`PooledKeys::refill`).
 #[derive(Debug)]
@@ -168,12 +171,7 @@ impl BackgroundKeyGenerator {
         std::thread::Builder::new()
             .name("key-pool-refill".to_owned())
             .spawn(move || {
-                // Linux keeps a nice value per thread: only this one is lowered. Where
-                // that is refused, the refill runs at normal priority, as it did before.
-                let tid = rustix::thread::gettid();
-                if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
-                    tracing::warn!(error = %e, "the key pool's refill runs at normal priority");
-                }
+                lowest_priority();
                 for (algorithm, answer) in queue {
                     // The asker may have gone (its task aborted at shutdown): nothing to do.
                     let _ = answer.send(domain_core::crypto::generate(algorithm));
@@ -181,6 +179,33 @@ impl BackgroundKeyGenerator {
             })
             .context("starting the key pool's refill thread")?;
         Ok(BackgroundKeyGenerator { jobs })
+    }
+}
+
+/// Puts the calling thread, and only it (Linux schedules threads one by one), in the idle
+/// scheduling class; where that is refused, at nice 19; where that is refused too, it
+/// stays as it was, with a warning.
+fn lowest_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let this = thread_native_id();
+    let lowered = [
+        NormalThreadSchedulePolicy::Idle,
+        NormalThreadSchedulePolicy::Other,
+    ]
+    .into_iter()
+    .map(|policy| {
+        set_thread_priority_and_policy(
+            this,
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(policy),
+        )
+    })
+    .find_map(Result::ok);
+    if lowered.is_none() {
+        tracing::warn!("the key pool's refill runs at normal priority");
     }
 }
 
@@ -454,30 +479,42 @@ impl App {
 mod tests {
     use super::*;
 
-    /// The nice value of this process's thread named `name`, from `/proc`.
-    fn nice_of_thread(name: &str) -> Option<i64> {
+    /// The scheduling policy in a thread's `stat` file of `/proc`.
+    fn policy(stat: &std::path::Path) -> Option<i64> {
+        let stat = std::fs::read_to_string(stat).ok()?;
+        // After the `(comm)` field: state is field 3, the policy field 41.
+        let after = &stat[stat.rfind(')')? + 2..];
+        after.split_whitespace().nth(38)?.parse().ok()
+    }
+
+    /// The scheduling policy of this process's thread named `name`.
+    fn policy_of_thread(name: &str) -> Option<i64> {
         for task in std::fs::read_dir("/proc/self/task").ok()? {
             let dir = task.ok()?.path();
             let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-            if comm.trim() != name {
-                continue;
+            if comm.trim() == name {
+                return policy(&dir.join("stat"));
             }
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            // After the `(comm)` field: state is field 3, nice field 19.
-            let after = &stat[stat.rfind(')')? + 2..];
-            return after.split_whitespace().nth(16)?.parse().ok();
         }
         None
     }
 
-    /// The refill's keys are real keys, made on a thread of its own at nice 19; a second
-    /// ask while one waits is told busy instead of queueing.
+    /// Linux's number for the idle scheduling class (`sched.h`).
+    const SCHED_IDLE: i64 = 5;
+
+    /// The refill's keys are real keys, made on a thread of its own in the idle scheduling
+    /// class; a second ask while one waits is told busy instead of queueing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_refill_generates_on_a_thread_of_the_lowest_priority() {
         let generator = BackgroundKeyGenerator::spawn().unwrap();
         let key = generator.generate(KeyAlgorithm::Ed25519).await.unwrap();
         assert!(!key.public.p_bytes().is_empty());
-        assert_eq!(nice_of_thread("key-pool-refill"), Some(19));
+        assert_eq!(policy_of_thread("key-pool-refill"), Some(SCHED_IDLE));
+        assert_eq!(
+            policy("/proc/thread-self/stat".as_ref()),
+            Some(0),
+            "only the refill's thread is lowered"
+        );
 
         let rsa = KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::Rsa2048);
         let (a, b, c, d) = tokio::join!(
