@@ -21,8 +21,10 @@
 //! `SCAISEND_BENCH_PROFILE=sign` (or `authorize`) only starts the server on SQLite and
 //! keeps that one load on it for `SCAISEND_BENCH_SECONDS` (default 30), printing the
 //! server's pid first: for `perf record -p <pid>` (docs/benchmarks.md, "Profiles").
-//! `SCAISEND_BENCH_CONNECTIONS` changes its number of connections. `create` runs the create figure (100 creates at 10/s after 5 s of refill) once per
-//! 10 seconds asked for, printing each round's p50 and p99.
+//! `SCAISEND_BENCH_CONNECTIONS` changes its number of connections. `create` runs the
+//! create figure (100 creates at 10/s after 5 s of refill) once per 10 seconds asked for,
+//! printing each round's p50 and p99; `create-slow-disk` does the same on a new server
+//! each round, with `slowfsync.c` loaded.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -99,6 +101,12 @@ async fn profile(what: &str) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
+    if what == "create-slow-disk" {
+        for _ in 0..seconds.div_ceil(10) {
+            Server::creates_on_a_slow_disk().await;
+        }
+        return;
+    }
     let server = Server::start("sqlite").await.expect("SQLite");
     if what == "create" {
         println!("pid {}", server.child.id());
