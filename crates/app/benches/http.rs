@@ -22,7 +22,7 @@
 //! keeps that one load on it for `SCAISEND_BENCH_SECONDS` (default 30), printing the
 //! server's pid first: for `perf record -p <pid>` (docs/benchmarks.md, "Profiles").
 //! `SCAISEND_BENCH_CONNECTIONS` changes its number of connections. `create` runs the
-//! create figure (100 creates at 10/s after 5 s of refill) once per 10 seconds asked for,
+//! create figure (100 creates at 10/s once the key pool is full) once per 10 seconds asked for,
 //! printing each round's p50 and p99; `create-slow-disk` does the same on a new server
 //! each round, with `slowfsync.c` loaded.
 
@@ -60,15 +60,19 @@ async fn run() {
          one hand-written keep-alive HTTP/1.1 client per connection); each figure is the mean of \
          two {}-second runs alternating with its reference's. \"Server CPU\" is the server \
          process's CPU time (user + system, all threads) per answered request: the figure, then \
-         its reference's.\n",
+         its reference's. \"Stolen\" is the share of the machine's CPU time the hypervisor gave \
+         to other guests meanwhile (`/proc/stat`): where it is high, the figure says more \
+         about the neighbours than about the code.\n",
         RUN.as_secs()
     );
-    println!("| measurement | result | reference | ratio | goal | server CPU per request |");
-    println!("|---|---:|---:|---:|---|---:|");
+    println!(
+        "| measurement | result | reference | ratio | goal | server CPU per request | stolen |"
+    );
+    println!("|---|---:|---:|---:|---|---:|---:|");
     for store in ["sqlite", "postgres"] {
         let Some(server) = Server::start(store).await else {
             println!(
-                "| {store} | not measured: PostgreSQL at 127.0.0.1:5432 unreachable | | | | |"
+                "| {store} | not measured: PostgreSQL at 127.0.0.1:5432 unreachable | | | | | |"
             );
             continue;
         };
@@ -128,11 +132,16 @@ async fn profile(what: &str) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(conns);
+    server.settle().await;
     println!("pid {}", server.child.id());
     let m = server.rate(&load, conns, Duration::from_secs(seconds));
     println!(
-        "{what}: {:.0} req/s, server CPU {:.0} µs per request, client CPU {:.0} µs per request",
-        m.rate, m.server_cpu_us, m.client_cpu_us
+        "{what}: {:.0} req/s, server CPU {:.0} µs per request, client CPU {:.0} µs per request, \
+         {:.0} % of the machine's CPU time stolen",
+        m.rate,
+        m.server_cpu_us,
+        m.client_cpu_us,
+        m.stolen * 100.0
     );
 }
 
@@ -245,6 +254,24 @@ impl Server {
         Some(server)
     }
 
+    /// Waits until the server has nothing left to do in the background (at most 60 s):
+    /// until it used about 2 % of a core over half a second. A new server fills its key pool first,
+    /// and a load that keeps both cores busy starves that refill (it runs in the idle
+    /// scheduling class), which then runs under the next figure's load instead; every
+    /// figure is measured on a settled server, as one runs between bursts. `cpu_time`
+    /// counts in 10 ms clock ticks, so "settled" is at most one tick in 500 ms.
+    async fn settle(&self) {
+        let pid = self.child.id().to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let before = cpu_time(&pid);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if cpu_time(&pid) - before <= Duration::from_millis(10) || Instant::now() > deadline {
+                return;
+            }
+        }
+    }
+
     /// A verified domain, so that authorization delivers and signing signs: its id.
     async fn verified_domain(&self) -> String {
         let created = self.create("mail.example.com").await.1;
@@ -316,6 +343,7 @@ impl Server {
         let health = self.health();
         let get = self.get_domain(&id);
         if store == "sqlite" {
+            self.settle().await;
             let (a, h) = self.side_by_side(&self.authorize(), &health, 32);
             row(
                 "`POST /api/internal/sender-authorization`, 32 connections (req/s) vs `/healthz`",
@@ -323,8 +351,10 @@ impl Server {
                 &h,
                 "≥ 0.5",
             );
+            self.settle().await;
             self.signing(cores);
         }
+        self.settle().await;
         let (g, h) = self.side_by_side(&get, &health, 32);
         row(
             &format!(
@@ -346,7 +376,7 @@ impl Server {
     async fn creates_on_a_slow_disk() {
         let Some(shim) = slow_fsync_shim() else {
             println!(
-                "| the same, `fsync` slowed to 1.5 ms | not measured: no C compiler (`cc`) | | | | |"
+                "| the same, `fsync` slowed to 1.5 ms | not measured: no C compiler (`cc`) | | | | | |"
             );
             return;
         };
@@ -369,15 +399,18 @@ impl Server {
             (self.sign_rfc822(SHORT_MESSAGE), "`message/rfc822`"),
         ];
         let mut sums = vec![Measured::default(); loads.len()];
-        let mut openssl = Vec::new();
+        let (mut openssl, mut openssl_stolen) = (Vec::new(), 0.0);
         for _ in 0..2 {
             for ((load, _), sum) in loads.iter().zip(&mut sums) {
                 sum.add(&self.rate(load, 2, RUN));
             }
+            let clock = HostClock::read();
             openssl.extend(openssl_signs(cores));
+            openssl_stolen += clock.stolen() / 2.0;
         }
         let reference = Measured {
             rate: openssl.iter().sum::<f64>() / openssl.len().max(1) as f64,
+            stolen: openssl_stolen,
             ..Measured::default()
         };
         for ((_, form), sum) in loads.iter().zip(sums) {
@@ -387,9 +420,10 @@ impl Server {
             );
             if openssl.is_empty() {
                 println!(
-                    "| {what} | {:.0} | openssl not found | | ≥ 0.8 | {:.0} µs |",
+                    "| {what} | {:.0} | openssl not found | | ≥ 0.8 | {:.0} µs | {:.0} % |",
                     sum.halved().rate,
-                    sum.halved().server_cpu_us
+                    sum.halved().server_cpu_us,
+                    sum.halved().stolen * 100.0
                 );
             } else {
                 row(&what, &sum.halved(), &reference, "≥ 0.8");
@@ -405,7 +439,8 @@ impl Server {
 
     /// [`creates`](Server::creates), its row named `what`.
     async fn creates_labelled(&self, what: &str) {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        self.settle().await;
+        let clock = HostClock::read();
         let mut latencies = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let round = ulid::Ulid::generate().to_string().to_lowercase();
@@ -417,9 +452,10 @@ impl Server {
         latencies.sort();
         let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
         println!(
-            "| {what} | p50 {:.1} ms, p99 {:.1} ms | | | p50 ≤ 5 ms, p99 ≤ 50 ms | |",
+            "| {what} | p50 {:.1} ms, p99 {:.1} ms | | | p50 ≤ 5 ms, p99 ≤ 50 ms | | {:.0} % |",
             p(0.5).as_secs_f64() * 1e3,
-            p(0.99).as_secs_f64() * 1e3
+            p(0.99).as_secs_f64() * 1e3,
+            clock.stolen() * 100.0
         );
     }
 
@@ -475,6 +511,7 @@ impl Server {
     fn rate(&self, load: &Load, conns: usize, run: Duration) -> Measured {
         let pid = self.child.id();
         let (server_before, client_before) = (cpu_time(&pid.to_string()), cpu_time("self"));
+        let clock = HostClock::read();
         let start = Instant::now();
         // Blocking threads: the runtime's workers stay free for the test DNS server.
         let (ok, failed) = tokio::task::block_in_place(|| {
@@ -501,6 +538,7 @@ impl Server {
             rate: ok as f64 / elapsed,
             server_cpu_us: per_request(server_cpu),
             client_cpu_us: per_request(client_cpu),
+            stolen: clock.stolen(),
         }
     }
 }
@@ -514,6 +552,8 @@ struct Measured {
     server_cpu_us: f64,
     /// The bench process's (the load generator's) CPU time per successful request, µs.
     client_cpu_us: f64,
+    /// The share of the machine's CPU time stolen by the hypervisor during the run.
+    stolen: f64,
 }
 
 impl Measured {
@@ -521,6 +561,7 @@ impl Measured {
         self.rate += other.rate;
         self.server_cpu_us += other.server_cpu_us;
         self.client_cpu_us += other.client_cpu_us;
+        self.stolen += other.stolen;
     }
 
     fn halved(&self) -> Measured {
@@ -528,6 +569,7 @@ impl Measured {
             rate: self.rate / 2.0,
             server_cpu_us: self.server_cpu_us / 2.0,
             client_cpu_us: self.client_cpu_us / 2.0,
+            stolen: self.stolen / 2.0,
         }
     }
 }
@@ -681,13 +723,55 @@ fn row(what: &str, value: &Measured, reference: &Measured, goal: &str) {
         }
     };
     println!(
-        "| {what} | {:.0} | {:.0} | {:.2}× | {goal} | {}; {} |",
+        "| {what} | {:.0} | {:.0} | {:.2}× | {goal} | {}; {} | {:.0} %; {:.0} % |",
         value.rate,
         reference.rate,
         value.rate / reference.rate,
         cpu(value),
-        cpu(reference)
+        cpu(reference),
+        value.stolen * 100.0,
+        reference.stolen * 100.0
     );
+}
+
+/// The machine's CPU clock at one moment (`/proc/stat`'s `cpu` line, in ticks): all of
+/// it, and what the hypervisor gave to other guests ("steal").
+#[derive(Clone, Copy, Debug, Default)]
+struct HostClock {
+    total: u64,
+    steal: u64,
+}
+
+impl HostClock {
+    /// Now; all zero where `/proc/stat` cannot be read.
+    fn read() -> HostClock {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // `cpu  user nice system idle iowait irq softirq steal guest guest_nice`; guest
+        // time is already counted in user.
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        HostClock {
+            total: ticks.iter().sum(),
+            steal: ticks.get(7).copied().unwrap_or(0),
+        }
+    }
+
+    /// The share of the machine's CPU time stolen since `self`.
+    fn stolen(&self) -> f64 {
+        let now = HostClock::read();
+        let total = now.total.saturating_sub(self.total);
+        if total == 0 {
+            return 0.0;
+        }
+        now.steal.saturating_sub(self.steal) as f64 / total as f64
+    }
 }
 
 /// `openssl speed -multi <cores> rsa2048`: RSA-2048 signs per second, all cores.
