@@ -407,8 +407,8 @@ pub struct SpeedArgs {
     /// while PostgreSQL's change feed is down. 0 turns them off.
     #[arg(long, env = "SCAISEND_DECISION_TTL", default_value = "5s", value_parser = parse_duration)]
     pub decision_ttl: Duration,
-    /// RSA-2048 keys generated ahead of time, so that a create does not wait for one;
-    /// refilled in the background. 0 turns the pool off.
+    /// RSA keys of each size (2048, 3072, 4096 bits) generated ahead of time, so that a
+    /// create does not wait for one; refilled in the background. 0 turns the pool off.
     #[arg(long, env = "SCAISEND_KEY_POOL", default_value_t = domain_core::service::PooledKeys::DEFAULT_SIZE)]
     pub key_pool: u64,
 }

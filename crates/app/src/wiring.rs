@@ -354,10 +354,16 @@ impl ChangeFollower {
     }
 }
 
-/// The kinds of key kept in the pool: the default RSA size, the one slow kind most creates
-/// ask for. Other sizes and Ed25519 (microseconds) are generated inline.
-pub const POOLED_KINDS: [KeyAlgorithm; 1] =
-    [KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::Rsa2048)];
+/// The kinds of key kept in the pool: every RSA size a domain may ask for
+/// (`dkim_key_bits`, docs/api.md), the default first, as a refill round fills them in
+/// this order. A 4096-bit key takes seconds to generate, longer than any other create
+/// would wait. Ed25519 keys take microseconds, less than taking one from the store, and
+/// are generated inline.
+pub const POOLED_KINDS: [KeyAlgorithm; 3] = [
+    KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::Rsa2048),
+    KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::Rsa3072),
+    KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::Rsa4096),
+];
 
 /// What keeps the key pool full: a background task that tops it up whenever a key was
 /// taken here, and every few seconds for what other instances took.
@@ -497,6 +503,23 @@ mod tests {
             }
         }
         None
+    }
+
+    /// Whatever RSA size a tenant picks, its create takes a pooled key: a size added to
+    /// the API without a pool would make its creates wait for key generation again.
+    #[test]
+    fn every_rsa_size_a_domain_may_have_is_pooled() {
+        for bits in domain_core::crypto::RsaBits::ALL {
+            assert!(
+                POOLED_KINDS.contains(&KeyAlgorithm::Rsa(bits)),
+                "{bits:?} is not pooled"
+            );
+        }
+        assert_eq!(
+            POOLED_KINDS[0],
+            KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::default()),
+            "the default size is refilled first"
+        );
     }
 
     /// Linux's number for the idle scheduling class (`sched.h`).
