@@ -89,38 +89,48 @@ impl PooledKeys {
     }
 
     /// Tops every kind up to the pool's size, one key at a time; returns how many keys it
-    /// added. A busy generator ends the round early without error: requests come first.
-    /// Two instances refilling at once may overfill a kind by a few keys, never underfill.
+    /// added. Each key goes to the first kind, in the configured order, that lacks one, so
+    /// that takes of the first kind while a slow kind fills (a 4096-bit key takes up to a
+    /// second) are made good before the next slow key. A busy generator ends the round
+    /// early without error: requests come first. Two instances refilling at once may
+    /// overfill a kind by a few keys, never underfill.
     pub async fn refill(&self) -> Result<u64, RefillError> {
         let mut added = 0;
-        for &algorithm in &self.kinds {
+        while let Some(algorithm) = self.first_short_kind().await? {
+            let key = match self.refill_with.generate(algorithm).await {
+                Ok(key) => key,
+                Err(KeyError::Busy) => return Ok(added),
+                Err(e) => return Err(e.into()),
+            };
             let kind = algorithm.pool_kind();
-            let have = self.pool.pooled(&kind).await?;
-            for _ in have..self.size {
-                let key = match self.refill_with.generate(algorithm).await {
-                    Ok(key) => key,
-                    Err(KeyError::Busy) => return Ok(added),
-                    Err(e) => return Err(e.into()),
-                };
-                let id = self.ids.pool_id(self.clock.now());
-                let slot = PoolSlot {
-                    id: &id,
-                    kind: &kind,
-                    public: key.public.p_bytes(),
-                };
-                let sealed = self.master.seal_pooled(&key.private, &slot)?;
-                self.pool
-                    .put(&PooledKey {
-                        id,
-                        kind: kind.clone(),
-                        public_key: key.public,
-                        sealed,
-                    })
-                    .await?;
-                added += 1;
-            }
+            let id = self.ids.pool_id(self.clock.now());
+            let slot = PoolSlot {
+                id: &id,
+                kind: &kind,
+                public: key.public.p_bytes(),
+            };
+            let sealed = self.master.seal_pooled(&key.private, &slot)?;
+            self.pool
+                .put(&PooledKey {
+                    id,
+                    kind,
+                    public_key: key.public,
+                    sealed,
+                })
+                .await?;
+            added += 1;
         }
         Ok(added)
+    }
+
+    /// The first pooled kind with fewer keys than the pool's size.
+    async fn first_short_kind(&self) -> Result<Option<KeyAlgorithm>, RepoError> {
+        for &algorithm in &self.kinds {
+            if self.pool.pooled(&algorithm.pool_kind()).await? < self.size {
+                return Ok(Some(algorithm));
+            }
+        }
+        Ok(None)
     }
 
     /// A key of `algorithm` from the pool, if one waits there and opens.
@@ -279,6 +289,68 @@ mod tests {
             keys.generate(RSA).await.unwrap();
             assert_eq!(p.generator.generated(), 1, "an empty pool: inline");
             assert_eq!(background.generated(), 3);
+        });
+    }
+
+    /// A generator that records what it was asked for, and takes one key of the default
+    /// size from the pool while it makes the first slow one, as a create would then.
+    struct TakesDuringSlowKey {
+        keys: FixedKeys,
+        store: Arc<MemoryRepo>,
+        asked: std::sync::Mutex<Vec<KeyAlgorithm>>,
+    }
+
+    #[async_trait]
+    impl KeyGenerator for TakesDuringSlowKey {
+        async fn generate(&self, algorithm: KeyAlgorithm) -> Result<GeneratedKey, KeyError> {
+            let first_slow = {
+                let mut asked = self.asked.lock().unwrap();
+                asked.push(algorithm);
+                algorithm == SLOW && asked.iter().filter(|a| **a == SLOW).count() == 1
+            };
+            if first_slow {
+                self.store.take("rsa-2048").await.unwrap().unwrap();
+            }
+            self.keys.generate(algorithm).await
+        }
+    }
+
+    const SLOW: KeyAlgorithm = KeyAlgorithm::Rsa(RsaBits::Rsa4096);
+
+    /// A create that takes a 2048-bit key while a 4096-bit one is being made finds it
+    /// replaced before the next 4096-bit key is started: a long fill of the slow sizes
+    /// never leaves the default size empty.
+    #[test]
+    fn a_refill_makes_good_the_first_kind_before_the_next_slow_key() {
+        let store = Arc::new(MemoryRepo::new());
+        let generator = Arc::new(TakesDuringSlowKey {
+            keys: FixedKeys::default(),
+            store: store.clone(),
+            asked: std::sync::Mutex::new(Vec::new()),
+        });
+        let keys = PooledKeys::new(
+            store.clone(),
+            master(),
+            (
+                generator.clone(),
+                Arc::new(ManualClock::new(time::OffsetDateTime::UNIX_EPOCH)),
+            ),
+            PoolConfig {
+                kinds: vec![RSA, SLOW],
+                size: 2,
+            },
+            Box::new(|| {}),
+        );
+        block_on(async {
+            assert_eq!(keys.refill().await.unwrap(), 5);
+            assert_eq!(
+                *generator.asked.lock().unwrap(),
+                [RSA, RSA, SLOW, RSA, SLOW],
+                "the taken 2048-bit key is replaced before the second 4096-bit one"
+            );
+            assert_eq!(store.pooled("rsa-2048").await.unwrap(), 2);
+            assert_eq!(store.pooled("rsa-4096").await.unwrap(), 2);
+            assert_eq!(keys.refill().await.unwrap(), 0, "full");
         });
     }
 
