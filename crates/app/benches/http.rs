@@ -22,9 +22,10 @@
 //! keeps that one load on it for `SCAISEND_BENCH_SECONDS` (default 30), printing the
 //! server's pid first: for `perf record -p <pid>` (docs/benchmarks.md, "Profiles").
 //! `SCAISEND_BENCH_CONNECTIONS` changes its number of connections. `create` runs the
-//! create figure (100 creates at 10/s once the key pool is full) once per 10 seconds asked for,
-//! printing each round's p50 and p99; `create-slow-disk` does the same on a new server
-//! each round, with `slowfsync.c` loaded.
+//! create figure (100 creates at 10/s once the key pool is full) once per 10 seconds
+//! asked for, printing each round's p50 and p99; `create-slow-disk` does the same on a
+//! new server each round, with `slowfsync.c` loaded. Every figure reports the share of
+//! the machine's CPU the hypervisor stole meanwhile (`/proc/stat`).
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -255,11 +256,11 @@ impl Server {
     }
 
     /// Waits until the server has nothing left to do in the background (at most 60 s):
-    /// until it used about 2 % of a core over half a second. A new server fills its key pool first,
-    /// and a load that keeps both cores busy starves that refill (it runs in the idle
-    /// scheduling class), which then runs under the next figure's load instead; every
-    /// figure is measured on a settled server, as one runs between bursts. `cpu_time`
-    /// counts in 10 ms clock ticks, so "settled" is at most one tick in 500 ms.
+    /// until it used about 2 % of a core over half a second. A new server fills its key
+    /// pool first, and a load that keeps both cores busy starves that refill (it runs in
+    /// the idle scheduling class), which then runs under the next figure's load instead;
+    /// every figure is measured on a settled server, as one runs between bursts.
+    /// `cpu_time` counts in 10 ms clock ticks, so "settled" is at most one tick in 500 ms.
     async fn settle(&self) {
         let pid = self.child.id().to_string();
         let deadline = Instant::now() + Duration::from_secs(60);
