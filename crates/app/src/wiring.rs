@@ -355,10 +355,11 @@ impl ChangeFollower {
 }
 
 /// The kinds of key kept in the pool: every RSA size a domain may ask for
-/// (`dkim_key_bits`, docs/api.md), the default first, as a refill round fills them in
-/// this order. A 4096-bit key takes a tenth of a second to most of a second to generate,
-/// a hundred times what a create with a pooled key waits. Ed25519 keys take microseconds, less than taking one from the store, and
-/// are generated inline.
+/// (`dkim_key_bits`, docs/api.md), the default first, as the refill gives each key to the
+/// first kind in this order that lacks one (`PooledKeys::refill`). A 4096-bit key takes a
+/// tenth of a second to most of a second to generate, a hundred times what a create with
+/// a pooled key waits. Ed25519 keys take microseconds, less than taking one from the
+/// store, and are generated inline.
 pub const POOLED_KINDS: [KeyAlgorithm; 3] = [
     KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::Rsa2048),
     KeyAlgorithm::Rsa(domain_core::crypto::RsaBits::Rsa3072),
