@@ -21,11 +21,12 @@
 //! `SCAISEND_BENCH_PROFILE=sign` (or `authorize`) only starts the server on SQLite and
 //! keeps that one load on it for `SCAISEND_BENCH_SECONDS` (default 30), printing the
 //! server's pid first: for `perf record -p <pid>` (docs/benchmarks.md, "Profiles").
-//! `SCAISEND_BENCH_CONNECTIONS` changes its number of connections. `create` runs the
-//! create figure (100 creates at 10/s once the key pool is full) once per 10 seconds
-//! asked for, printing each round's p50 and p99; `create-slow-disk` does the same on a
-//! new server each round, with `slowfsync.c` loaded. Every figure reports the share of
-//! the machine's CPU the hypervisor stole meanwhile (`/proc/stat`).
+//! `SCAISEND_BENCH_CONNECTIONS` changes its number of connections. `signing` prints the
+//! table's signing rows alone (their runs are fixed, whatever `SCAISEND_BENCH_SECONDS`
+//! says). `create` runs the create figure (100 creates at 10/s once the key pool is full)
+//! once per 10 seconds asked for, printing each round's p50 and p99; `create-slow-disk`
+//! does the same on a new server each round, with `slowfsync.c` loaded. Every figure
+//! reports the share of the machine's CPU the hypervisor stole meanwhile (`/proc/stat`).
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -38,6 +39,12 @@ use test_dns::{Record, TestDns};
 
 /// How long each side of a comparison runs.
 const RUN: Duration = Duration::from_secs(3);
+
+/// How many times each signing form is measured between two references.
+const SIGNING_PAIRS: usize = 4;
+
+/// How long each signing run lasts: short, so that its references are close in time.
+const SIGNING_RUN: Duration = Duration::from_secs(2);
 
 /// The short message of the signing figure.
 const SHORT_MESSAGE: &str =
@@ -59,12 +66,16 @@ async fn run() {
     println!(
         "Release binary on loopback, load from the bench process ({cores} cores shared by both, \
          one hand-written keep-alive HTTP/1.1 client per connection); each figure is the mean of \
-         two {}-second runs alternating with its reference's. \"Server CPU\" is the server \
+         two {}-second runs alternating with its reference's, except signing: {} runs of {} \
+         seconds per form, each between two `openssl speed` runs, its ratio the median of the \
+         ratios to the mean of the two around each run (their range in brackets). \"Server CPU\" is the server \
          process's CPU time (user + system, all threads) per answered request: the figure, then \
          its reference's. \"Stolen\" is the share of the machine's CPU time the hypervisor gave \
          to other guests meanwhile (`/proc/stat`): where it is high, the figure says more \
          about the neighbours than about the code.\n",
-        RUN.as_secs()
+        RUN.as_secs(),
+        SIGNING_PAIRS,
+        SIGNING_RUN.as_secs()
     );
     println!(
         "| measurement | result | reference | ratio | goal | server CPU per request | stolen |"
@@ -121,6 +132,12 @@ async fn profile(what: &str) {
         return;
     }
     let id = server.verified_domain().await;
+    if what == "signing" {
+        server.settle().await;
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        server.signing(cores);
+        return;
+    }
     let (load, conns) = match what {
         "sign" => (server.sign_json(SHORT_MESSAGE), 2),
         "sign-rfc822" => (server.sign_rfc822(SHORT_MESSAGE), 2),
@@ -392,7 +409,11 @@ impl Server {
             .await;
     }
 
-    /// Signing over HTTP, JSON and `message/rfc822`, alternating with `openssl speed`.
+    /// Signing over HTTP, JSON and `message/rfc822`, each run between two runs of
+    /// `openssl speed`: `O J O R O J O R O`. A VM's speed drifts by a tenth within
+    /// minutes, so each run is compared with the references just before and after it,
+    /// and the ratio reported is the median of those [`SIGNING_PAIRS`] ratios, with
+    /// their range.
     fn signing(&self, cores: usize) {
         let openssl_command = format!("`openssl speed -multi {cores} rsa2048`");
         let loads = [
@@ -400,35 +421,58 @@ impl Server {
             (self.sign_rfc822(SHORT_MESSAGE), "`message/rfc822`"),
         ];
         let mut sums = vec![Measured::default(); loads.len()];
-        let (mut openssl, mut openssl_stolen) = (Vec::new(), 0.0);
-        for _ in 0..2 {
-            for ((load, _), sum) in loads.iter().zip(&mut sums) {
-                sum.add(&self.rate(load, 2, RUN));
+        let mut references = vec![Measured::default(); loads.len()];
+        let mut ratios = vec![Vec::new(); loads.len()];
+        let mut before = openssl_run(cores);
+        for _ in 0..SIGNING_PAIRS {
+            for (i, (load, _)) in loads.iter().enumerate() {
+                let measured = self.rate(load, 2, SIGNING_RUN);
+                let after = openssl_run(cores);
+                if let (Some(b), Some(a)) = (before, after) {
+                    let mut reference = b;
+                    reference.add(&a);
+                    let reference = reference.halved();
+                    ratios[i].push(measured.rate / reference.rate);
+                    references[i].add(&reference);
+                }
+                sums[i].add(&measured);
+                before = after;
             }
-            let clock = HostClock::read();
-            openssl.extend(openssl_signs(cores));
-            openssl_stolen += clock.stolen() / 2.0;
         }
-        let reference = Measured {
-            rate: openssl.iter().sum::<f64>() / openssl.len().max(1) as f64,
-            stolen: openssl_stolen,
-            ..Measured::default()
-        };
-        for ((_, form), sum) in loads.iter().zip(sums) {
+        let mean = |m: &Measured| m.scaled(1.0 / SIGNING_PAIRS as f64);
+        for (((_, form), sum), (reference, ratios)) in loads
+            .iter()
+            .zip(&sums)
+            .zip(references.iter().zip(&mut ratios))
+        {
             let what = format!(
                 "`POST /api/internal/dkim/sign`, {form}, 2 connections, RSA-2048 short message \
                  (signed/s) vs {openssl_command}"
             );
-            if openssl.is_empty() {
+            let value = mean(sum);
+            if ratios.is_empty() {
                 println!(
                     "| {what} | {:.0} | openssl not found | | ≥ 0.8 | {:.0} µs | {:.0} % |",
-                    sum.halved().rate,
-                    sum.halved().server_cpu_us,
-                    sum.halved().stolen * 100.0
+                    value.rate,
+                    value.server_cpu_us,
+                    value.stolen * 100.0
                 );
-            } else {
-                row(&what, &sum.halved(), &reference, "≥ 0.8");
+                continue;
             }
+            ratios.sort_by(f64::total_cmp);
+            let median = (ratios[(ratios.len() - 1) / 2] + ratios[ratios.len() / 2]) / 2.0;
+            let ratio = format!(
+                "{median:.2}× ({:.2}–{:.2})",
+                ratios[0],
+                ratios[ratios.len() - 1]
+            );
+            row_with_ratio(
+                &what,
+                &value,
+                &reference.scaled(1.0 / ratios.len() as f64),
+                &ratio,
+                "≥ 0.8",
+            );
         }
     }
 
@@ -566,11 +610,16 @@ impl Measured {
     }
 
     fn halved(&self) -> Measured {
+        self.scaled(0.5)
+    }
+
+    /// Every field times `factor`: a sum of runs into their mean.
+    fn scaled(&self, factor: f64) -> Measured {
         Measured {
-            rate: self.rate / 2.0,
-            server_cpu_us: self.server_cpu_us / 2.0,
-            client_cpu_us: self.client_cpu_us / 2.0,
-            stolen: self.stolen / 2.0,
+            rate: self.rate * factor,
+            server_cpu_us: self.server_cpu_us * factor,
+            client_cpu_us: self.client_cpu_us * factor,
+            stolen: self.stolen * factor,
         }
     }
 }
@@ -716,6 +765,12 @@ fn cpu_time(pid: &str) -> Duration {
 }
 
 fn row(what: &str, value: &Measured, reference: &Measured, goal: &str) {
+    let ratio = format!("{:.2}×", value.rate / reference.rate);
+    row_with_ratio(what, value, reference, &ratio, goal);
+}
+
+/// A table row whose ratio column is written by the caller.
+fn row_with_ratio(what: &str, value: &Measured, reference: &Measured, ratio: &str, goal: &str) {
     let cpu = |m: &Measured| {
         if m.server_cpu_us > 0.0 {
             format!("{:.0} µs", m.server_cpu_us)
@@ -724,10 +779,9 @@ fn row(what: &str, value: &Measured, reference: &Measured, goal: &str) {
         }
     };
     println!(
-        "| {what} | {:.0} | {:.0} | {:.2}× | {goal} | {}; {} | {:.0} %; {:.0} % |",
+        "| {what} | {:.0} | {:.0} | {ratio} | {goal} | {}; {} | {:.0} %; {:.0} % |",
         value.rate,
         reference.rate,
-        value.rate / reference.rate,
         cpu(value),
         cpu(reference),
         value.stolen * 100.0,
@@ -775,13 +829,26 @@ impl HostClock {
     }
 }
 
-/// `openssl speed -multi <cores> rsa2048`: RSA-2048 signs per second, all cores.
+/// One [`openssl_signs`] run with the CPU time stolen meanwhile, or `None` without
+/// openssl.
+fn openssl_run(cores: usize) -> Option<Measured> {
+    let clock = HostClock::read();
+    let rate = openssl_signs(cores)?;
+    Some(Measured {
+        rate,
+        stolen: clock.stolen(),
+        ..Measured::default()
+    })
+}
+
+/// `openssl speed -seconds 2 -multi <cores> rsa2048`: RSA-2048 signs per second, all
+/// cores (two seconds of signing, then two of verifying).
 fn openssl_signs(cores: usize) -> Option<f64> {
     let out = Command::new("openssl")
         .args([
             "speed",
             "-seconds",
-            "3",
+            "2",
             "-multi",
             &cores.to_string(),
             "rsa2048",
