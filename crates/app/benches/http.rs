@@ -70,9 +70,9 @@ async fn run() {
          seconds per form, each between two `openssl speed` runs, its ratio the median of the \
          ratios to the mean of the two around each run (their range in brackets). \"Server \
          CPU\" is the server process's CPU time (user + system, all threads) per answered \
-         request: the figure, then its reference's. \"Stolen\" is the share of the machine's CPU time the hypervisor gave \
-         to other guests meanwhile (`/proc/stat`): where it is high, the figure says more \
-         about the neighbours than about the code.\n",
+         request: the figure, then its reference's. \"Stolen\" is the share of the machine's \
+         CPU time the hypervisor gave to other guests meanwhile (`/proc/stat`): where it is \
+         high, the figure says more about the neighbours than about the code.\n",
         RUN.as_secs(),
         SIGNING_PAIRS,
         SIGNING_RUN.as_secs()
