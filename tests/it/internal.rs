@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::both_stores;
-use crate::support::{Answer as _, DKIM_SIGN, StoreKind, TestApp, items, send};
+use crate::support::{Answer as _, DKIM_SIGN, DKIM_SIGN_BATCH, StoreKind, TestApp, items, send};
 
 /// The send-time decision for `from` by `tenant` of p1 with a key of `mode`.
 async fn decide(app: &TestApp, tenant: &str, from: &str, mode: &str) -> Value {
@@ -310,6 +310,19 @@ async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
     assert!(verdicts.iter().all(|v| !v.is_pass()), "{verdicts:?}");
 }
 
+/// A SQLite app whose product-page domain signs with RSA and Ed25519 and is verified,
+/// and a service token.
+async fn a_verified_dual_domain() -> (TestApp, String) {
+    let app = TestApp::spawn(StoreKind::Sqlite).await;
+    let service = app.service_token();
+    let created = app
+        .create_product_page_domain_with(json!({"dkim_algorithms": DUAL}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    app.publish_and_verify(id, &created["dns_records"]).await;
+    (app, service)
+}
+
 /// The binary form for large messages: the message itself as `message/rfc822`, the
 /// sender in the query. Only the signature fields come back; prepended to the message as
 /// sent (each with its CRLF), every one verifies with mail-auth. Other content types are
@@ -317,15 +330,7 @@ async fn sign_verify_and_rotate(kind: StoreKind, algorithms: &[&str]) {
 /// `400`, each a problem.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_form_answers_signatures_that_verify_when_prepended() {
-    let app = TestApp::spawn(StoreKind::Sqlite).await;
-    let service = app.service_token();
-    let created = app
-        .create_product_page_domain_with(json!({"dkim_algorithms": DUAL}))
-        .await;
-    let id = created["id"].as_str().unwrap();
-    app.publish(&created["dns_records"]);
-    app.post_empty(&format!("/api/admin/domains/{id}/verify"), &app.admin())
-        .await;
+    let (app, service) = a_verified_dual_domain().await;
     let sign = |query: &str, content_type: &str, body: Vec<u8>| {
         send(
             app.request(
@@ -420,4 +425,143 @@ async fn the_binary_form_answers_signatures_that_verify_when_prepended() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["signed_message"].is_string(), "{body}");
+}
+
+/// The batch form: each message answered in its place, signed (and verifying with
+/// mail-auth) or with the problem it would get alone; what is wrong with the batch as a
+/// whole is the whole answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_answers_every_message_in_its_place() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (app, service) = a_verified_dual_domain().await;
+    app.create_domain(&app.admin(), json!({"domain": "unverified.example.com"}))
+        .await;
+    let batch = |messages: Vec<Value>| json!({ "messages": messages });
+    let text = |message: &str| json!({"tenant_id": "t1", "partner_id": "p1", "message": message});
+    let latin1 = b"From: alerts@mail.example.com\r\nSubject: x\r\n\r\nGr\xfc\xdfe\r\n".to_vec();
+
+    let mut messages: Vec<Value> = MESSAGES.iter().map(|m| text(m)).collect();
+    messages.extend([
+        json!({"tenant_id": "t1", "partner_id": "p1", "message_base64": b64.encode(&latin1)}),
+        text("From: a@unverified.example.com\r\nSubject: x\r\n\r\nhi\r\n"),
+        json!({"tenant_id": "t2", "partner_id": "p1", "message": MESSAGES[0]}),
+        json!({"tenant_id": "t1", "partner_id": "p1", "message_base64": "not base64!"}),
+        text("Subject: no From\r\n\r\nhi\r\n"),
+    ]);
+    let (status, body) = app.post(DKIM_SIGN_BATCH, &service, batch(messages)).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().expect("results");
+    assert_eq!(results.len(), MESSAGES.len() + 5, "{body}");
+
+    let verifier = dkim_interop::authenticator_for_server(app.dns.addr());
+    let expected = selectors(DUAL, 1);
+    for (result, message) in results.iter().zip(MESSAGES) {
+        assert_eq!(result["status"], 200, "{result}");
+        assert_eq!(result["selector"], expected[0].0.as_str(), "{result}");
+        assert_eq!(
+            result["signatures"].as_array().unwrap().len(),
+            2,
+            "{result}"
+        );
+        let signed = result["signed_message"].as_str().unwrap();
+        assert!(signed.ends_with(&message.replace("\r\n", "\n").replace('\n', "\r\n")));
+        assert_verifies(&verifier, signed.as_bytes(), &expected).await;
+    }
+    let rest = &results[MESSAGES.len()..];
+    let signed = b64
+        .decode(rest[0]["signed_message_base64"].as_str().unwrap())
+        .unwrap();
+    assert_verifies(&verifier, &signed, &expected).await;
+    // Each refused message has a problem in its place.
+    for (i, status, says) in [
+        (1, 409, "domain not verified"),
+        (2, 409, "may not sign"),
+        (3, 422, "not valid base64"),
+        (4, 422, "From"),
+    ] {
+        let item = &rest[i];
+        assert_eq!(item["status"], status, "{item}");
+        assert!(
+            item["type"].as_str().unwrap().starts_with("https://"),
+            "{item}"
+        );
+        assert!(item.get("dkim_signature").is_none(), "{item}");
+        let detail = format!("{}{}", item["detail"], item["errors"]);
+        assert!(detail.contains(says), "{says}: {item}");
+    }
+    let (_, single) = app
+        .post_sign(json!({"tenant_id": "t1", "partner_id": "p1", "message": "Subject: no From\r\n\r\nhi\r\n"}))
+        .await;
+    assert_eq!(rest[4], single, "the same problem as alone");
+
+    // The batch as a whole: no messages, too many, another shape, a tenant token, not
+    // JSON, over 32 MiB.
+    let many = vec![text(MESSAGES[0]); 101];
+    for (messages, count) in [(Vec::new(), "not 0"), (many, "not 101")] {
+        let (status, body) = app.post(DKIM_SIGN_BATCH, &service, batch(messages)).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["field"], "messages", "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(count),
+            "{body}"
+        );
+    }
+    let (status, body) = app
+        .post(DKIM_SIGN_BATCH, &service, json!({"message": MESSAGES[0]}))
+        .await;
+    assert!(status == 400 || status == 422, "{status} {body}");
+    // An item not of the schema's shape is the request's error, every one named.
+    let both = json!({"tenant_id": "t1", "partner_id": "p1", "message": MESSAGES[0], "message_base64": "eA=="});
+    let neither = json!({"tenant_id": "t1", "partner_id": "p1"});
+    let (status, body) = app
+        .post(
+            DKIM_SIGN_BATCH,
+            &service,
+            batch(vec![text(MESSAGES[0]), both, neither]),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let named: Vec<&str> = (body["errors"].as_array().unwrap().iter())
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        named,
+        ["messages[1].message", "messages[2].message"],
+        "{body}"
+    );
+    let (status, _) = app
+        .post(
+            DKIM_SIGN_BATCH,
+            &app.admin(),
+            batch(vec![text(MESSAGES[0])]),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let raw = |content_type: &str, body: Vec<u8>| {
+        send(
+            app.request(reqwest::Method::POST, DKIM_SIGN_BATCH, &service)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body),
+        )
+    };
+    let (status, body) = raw("message/rfc822", MESSAGES[0].as_bytes().to_vec()).await;
+    assert_eq!(status, 415, "{body}");
+    let (status, body) = raw("application/json", vec![b' '; 32 * 1024 * 1024 + 1]).await;
+    assert_eq!(status, 413, "{body}");
+    // A full batch signs every message.
+    let (status, body) = app
+        .post(
+            DKIM_SIGN_BATCH,
+            &service,
+            batch(vec![text(MESSAGES[0]); 100]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 100);
+    assert!(results.iter().all(|r| r["status"] == 200));
 }

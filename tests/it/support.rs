@@ -630,6 +630,9 @@ pub const SENDER_AUTHORIZATION: &str = "/api/internal/sender-authorization";
 /// The sending pipeline's signing endpoint.
 pub const DKIM_SIGN: &str = "/api/internal/dkim/sign";
 
+/// The batch signing endpoint.
+pub const DKIM_SIGN_BATCH: &str = "/api/internal/dkim/sign-batch";
+
 /// `/api/admin/domains/{id}`: a domain's resource, below which its actions live.
 pub fn domain_path(id: &str) -> String {
     format!("{DOMAINS}/{id}")

@@ -195,6 +195,28 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The RFC 9457 body: what a response carries, or one item of a batch's answer. The
+    /// internal cause, if any, is not in it (a response logs it).
+    pub fn into_problem(self) -> Problem {
+        Problem {
+            problem_type: format!(
+                "https://scaisend.scailabs.ai/problems/{}",
+                self.title.to_ascii_lowercase().replace(' ', "-")
+            ),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            errors: self
+                .errors
+                .into_iter()
+                .map(|f| ProblemField {
+                    field: f.field,
+                    message: f.message,
+                })
+                .collect(),
+        }
+    }
 }
 
 impl From<Error> for ApiError {
@@ -226,31 +248,15 @@ impl IntoResponse for ApiError {
             // The request id is on the enclosing span (see `router`).
             tracing::error!(status = self.status.as_u16(), cause = %cause, "request failed");
         }
-        let body = Problem {
-            problem_type: format!(
-                "https://scaisend.scailabs.ai/problems/{}",
-                self.title.to_ascii_lowercase().replace(' ', "-")
-            ),
-            title: self.title.to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail,
-            errors: self
-                .errors
-                .into_iter()
-                .map(|f| ProblemField {
-                    field: f.field,
-                    message: f.message,
-                })
-                .collect(),
-        };
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let mut response = (self.status, bytes).into_response();
+        let (status, retry_after) = (self.status, self.retry_after);
+        let bytes = serde_json::to_vec(&self.into_problem()).unwrap_or_default();
+        let mut response = (status, bytes).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let Some(seconds) = self.retry_after {
+        if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response

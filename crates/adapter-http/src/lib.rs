@@ -135,11 +135,13 @@ fn sender_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(routes::sender_authorization))
 }
 
-/// `POST /api/internal/dkim/sign`: messages are bigger than admin requests; this body
-/// limit is the inner one, so it wins over the router-wide limit for this route.
+/// `POST /api/internal/dkim/sign` and `…/sign-batch`: messages are bigger than admin
+/// requests; this body limit is the inner one, so it wins over the router-wide limit for
+/// these routes.
 fn sign_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(routes::dkim_sign))
+        .routes(routes!(routes::dkim_sign_batch))
         .layer(DefaultBodyLimit::max(routes::SIGN_BODY_LIMIT))
 }
 

@@ -713,12 +713,6 @@ fn sign_request(
     headers: &HeaderMap,
     raw: Bytes,
 ) -> Result<(domain_core::service::SignRequest, SignForm), ApiError> {
-    let field_error = |field: &str, message: &str| {
-        ApiError::invalid(vec![FieldError {
-            field: field.into(),
-            message: message.into(),
-        }])
-    };
     if media_type(headers).is_some_and(|m| m.eq_ignore_ascii_case(RFC822)) {
         let Query(q) =
             Query::<Sender>::try_from_uri(uri).map_err(|e| ApiError::malformed(e.body_text()))?;
@@ -749,6 +743,27 @@ fn sign_request(
         return Ok((request, SignForm::Rfc822));
     }
     let req: SignRequestBody = json_body(headers, &raw).map_err(|e| e.or_accepting(RFC822))?;
+    json_sign_request(req)
+}
+
+/// What a JSON signing request without exactly one message is told.
+const NOT_ONE_MESSAGE: &str = "send exactly one of `message` and `message_base64`";
+
+/// Whether a JSON signing request has the one message its schema asks for.
+fn has_one_message(req: &SignRequestBody) -> bool {
+    req.message.is_some() != req.message_base64.is_some()
+}
+
+/// One JSON message to sign: exactly one of `message` and `message_base64`.
+fn json_sign_request(
+    req: SignRequestBody,
+) -> Result<(domain_core::service::SignRequest, SignForm), ApiError> {
+    let field_error = |field: &str, message: &str| {
+        ApiError::invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    };
     let (message, form) = match (req.message, req.message_base64) {
         (Some(text), None) => (text.into_bytes(), SignForm::Text),
         (None, Some(b64)) => (
@@ -757,12 +772,7 @@ fn sign_request(
                 .map_err(|_| field_error("message", "`message_base64` is not valid base64"))?,
             SignForm::Base64,
         ),
-        _ => {
-            return Err(field_error(
-                "message",
-                "send exactly one of `message` and `message_base64`",
-            ));
-        }
+        _ => return Err(field_error("message", NOT_ONE_MESSAGE)),
     };
     let request = domain_core::service::SignRequest {
         tenant_id: req.tenant_id,
@@ -810,6 +820,11 @@ pub async fn dkim_sign(
     caller.check_service()?;
     let (request, form) = sign_request(&uri, &headers, body(raw, SIGN_BODY_LIMIT)?)?;
     let signature = s.service.sign(&caller, request).await?;
+    Ok(Json(sign_response(signature, form)))
+}
+
+/// The answer to one signed message, in the form it came in.
+fn sign_response(signature: domain_core::signer::DkimSignature, form: SignForm) -> SignResponse {
     let dkim_signature = signature.header_field().to_owned();
     let signatures = signature
         .fields()
@@ -838,12 +853,136 @@ pub async fn dkim_sign(
             None,
         ),
     };
-    Ok(Json(SignResponse {
+    SignResponse {
         dkim_signature,
         signatures,
         signed_message,
         signed_message_base64,
         selector,
         signing_domain,
-    }))
+    }
+}
+
+/// `POST /api/internal/dkim/sign-batch`: up to 100 messages, each as the JSON form of
+/// `dkim/sign` takes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignBatchRequest {
+    /// The messages, from 1 to 100.
+    #[schema(min_items = 1, max_items = 100)]
+    pub messages: Vec<SignRequestBody>,
+}
+
+/// One answer per message, in the order of the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignBatchResponse {
+    /// Each message's answer: signed (`status` 200), or a problem.
+    pub results: Vec<SignBatchResult>,
+}
+
+/// One message's answer in a batch: what `dkim/sign` would have answered for it alone.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SignBatchResult {
+    /// Signed.
+    Signed(SignedItem),
+    /// Not signed: the problem (`409` or `422`) `dkim/sign` would have answered.
+    Failed(Problem),
+}
+
+/// A signed message of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedItem {
+    /// Always 200, so that every item has a `status` to look at.
+    #[schema(minimum = 200, maximum = 200)]
+    pub status: u16,
+    /// The answer `dkim/sign` gives for one message.
+    #[serde(flatten)]
+    pub signed: SignResponse,
+}
+
+/// Signs up to 100 messages in one request (service tokens only).
+///
+/// Each message is signed as `POST /api/internal/dkim/sign` signs its JSON form, and
+/// answered in the same place of `results`: signed, or the problem that message alone
+/// would have got (`409` for a domain that may not sign, `422` for a message that cannot
+/// be read: no single `From:`, bad base64). A batch is answered `200` whatever its
+/// items' fate; what is wrong with the request as a whole (a body that is not JSON or
+/// over 32 MiB, no messages or more than 100, an item not of the schema's shape, such as
+/// both `message` and `message_base64`) or with the service is the whole answer, as for
+/// one message.
+#[utoipa::path(
+    post, path = "/api/internal/dkim/sign-batch", tag = "internal",
+    request_body(content = SignBatchRequest, content_type = "application/json",
+        description = "The messages, each as the JSON form of `dkim/sign` takes it; up to 100 and 32 MiB in all."),
+    responses(
+        (status = 200, description = "One answer per message, in order: signed, or a problem", body = SignBatchResponse),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid), (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn dkim_sign_batch(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<SignBatchResponse>, ApiError> {
+    caller.check_service()?;
+    let batch: SignBatchRequest = json_body(&headers, &body(raw, SIGN_BODY_LIMIT)?)?;
+    domain_core::service::check_batch_size(batch.messages.len())?;
+    // A message of the wrong shape is the request's error, as any other shape error is
+    // (every one named); what a message says, or its domain's state, is its own answer.
+    let misshapen: Vec<FieldError> = (batch.messages.iter().enumerate())
+        .filter(|(_, message)| !has_one_message(message))
+        .map(|(i, _)| FieldError {
+            field: format!("messages[{i}].message"),
+            message: NOT_ONE_MESSAGE.into(),
+        })
+        .collect();
+    if !misshapen.is_empty() {
+        return Err(ApiError::invalid(misshapen));
+    }
+    // Messages that cannot be read keep their place with their problem; the rest go to
+    // the signer together, and their answers fill the places left.
+    let mut results: Vec<Option<SignBatchResult>> = Vec::with_capacity(batch.messages.len());
+    let mut forms = Vec::new();
+    let mut requests = Vec::new();
+    for message in batch.messages {
+        match json_sign_request(message) {
+            Ok((request, form)) => {
+                results.push(None);
+                forms.push(form);
+                requests.push(request);
+            }
+            Err(problem) => results.push(Some(SignBatchResult::Failed(problem.into_problem()))),
+        }
+    }
+    let mut signed = if requests.is_empty() {
+        Vec::new()
+    } else {
+        s.service.sign_batch(&caller, requests).await?
+    }
+    .into_iter()
+    .zip(forms);
+    let results = results
+        .into_iter()
+        .map(|result| match result {
+            Some(failed) => failed,
+            None => match signed.next() {
+                Some((Ok(signature), form)) => SignBatchResult::Signed(SignedItem {
+                    status: 200,
+                    signed: sign_response(signature, form),
+                }),
+                Some((Err(e), _)) => SignBatchResult::Failed(ApiError::from(e).into_problem()),
+                None => {
+                    tracing::error!("the signer answered fewer messages than it was given");
+                    SignBatchResult::Failed(ApiError::internal("").into_problem())
+                }
+            },
+        })
+        .collect();
+    Ok(Json(SignBatchResponse { results }))
 }

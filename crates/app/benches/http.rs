@@ -18,9 +18,10 @@
 //! disk, and on a server whose every `fsync` first waits 1.5 ms (`slowfsync.c`, built
 //! with the machine's `cc` and loaded with `LD_PRELOAD`).
 //!
-//! `SCAISEND_BENCH_PROFILE=sign` (or `authorize`) only starts the server on SQLite and
-//! keeps that one load on it for `SCAISEND_BENCH_SECONDS` (default 30), printing the
-//! server's pid first: for `perf record -p <pid>` (docs/benchmarks.md, "Profiles").
+//! `SCAISEND_BENCH_PROFILE=sign` (or `sign-rfc822`, `sign-batch`, `authorize`, `get`,
+//! `healthz`) only starts the server on SQLite and keeps that one load on it for
+//! `SCAISEND_BENCH_SECONDS` (default 30), printing the server's pid first: for `perf
+//! record -p <pid>` (docs/benchmarks.md, "Profiles").
 //! `SCAISEND_BENCH_CONNECTIONS` changes its number of connections. `signing` prints the
 //! table's signing rows alone (their runs are fixed, whatever `SCAISEND_BENCH_SECONDS`
 //! says). `create` runs the create figure (100 creates at 10/s once the key pool is full)
@@ -42,6 +43,9 @@ const RUN: Duration = Duration::from_secs(3);
 
 /// How many times each signing form is measured between two references.
 const SIGNING_PAIRS: usize = 4;
+
+/// How many messages a request of the batch signing form carries.
+const SIGNING_BATCH: usize = 32;
 
 /// How long each signing run lasts: short, so that its references are close in time.
 const SIGNING_RUN: Duration = Duration::from_secs(2);
@@ -141,6 +145,7 @@ async fn profile(what: &str) {
     let (load, conns) = match what {
         "sign" => (server.sign_json(SHORT_MESSAGE), 2),
         "sign-rfc822" => (server.sign_rfc822(SHORT_MESSAGE), 2),
+        "sign-batch" => (server.sign_batch(SHORT_MESSAGE, SIGNING_BATCH), 2),
         "authorize" => (server.authorize(), 32),
         "get" => (server.get_domain(&id), 32),
         "healthz" => (server.health(), 32),
@@ -347,6 +352,22 @@ impl Server {
         )
     }
 
+    /// `messages` copies of `message` in one `dkim/sign-batch` request.
+    fn sign_batch(&self, message: &str, messages: usize) -> Load {
+        let one = json!({"tenant_id": "t1", "partner_id": "p1", "message": message});
+        Load::new(
+            self.addr,
+            "POST /api/internal/dkim/sign-batch",
+            Some(&self.service),
+            Some((
+                "application/json",
+                json!({"messages": vec![one; messages]})
+                    .to_string()
+                    .into_bytes(),
+            )),
+        )
+    }
+
     fn sign_rfc822(&self, message: &str) -> Load {
         Load::new(
             self.addr,
@@ -417,16 +438,29 @@ impl Server {
     fn signing(&self, cores: usize) {
         let openssl_command = format!("`openssl speed -multi {cores} rsa2048`");
         let loads = [
-            (self.sign_json(SHORT_MESSAGE), "JSON"),
-            (self.sign_rfc822(SHORT_MESSAGE), "`message/rfc822`"),
+            (
+                self.sign_json(SHORT_MESSAGE),
+                "`POST /api/internal/dkim/sign`, JSON".to_owned(),
+                1,
+            ),
+            (
+                self.sign_rfc822(SHORT_MESSAGE),
+                "`POST /api/internal/dkim/sign`, `message/rfc822`".to_owned(),
+                1,
+            ),
+            (
+                self.sign_batch(SHORT_MESSAGE, SIGNING_BATCH),
+                format!("`POST /api/internal/dkim/sign-batch`, {SIGNING_BATCH} messages a request"),
+                SIGNING_BATCH,
+            ),
         ];
         let mut sums = vec![Measured::default(); loads.len()];
         let mut references = vec![Measured::default(); loads.len()];
         let mut ratios = vec![Vec::new(); loads.len()];
         let mut before = openssl_run(cores);
         for _ in 0..SIGNING_PAIRS {
-            for (i, (load, _)) in loads.iter().enumerate() {
-                let measured = self.rate(load, 2, SIGNING_RUN);
+            for (i, (load, _, messages)) in loads.iter().enumerate() {
+                let measured = self.rate(load, 2, SIGNING_RUN).per_message(*messages);
                 let after = openssl_run(cores);
                 if let (Some(b), Some(a)) = (before, after) {
                     let mut reference = b;
@@ -440,13 +474,13 @@ impl Server {
             }
         }
         let mean = |m: &Measured| m.scaled(1.0 / SIGNING_PAIRS as f64);
-        for (((_, form), sum), (reference, ratios)) in loads
+        for (((_, form, _), sum), (reference, ratios)) in loads
             .iter()
             .zip(&sums)
             .zip(references.iter().zip(&mut ratios))
         {
             let what = format!(
-                "`POST /api/internal/dkim/sign`, {form}, 2 connections, RSA-2048 short message \
+                "{form}, 2 connections, RSA-2048 short message \
                  (signed/s) vs {openssl_command}"
             );
             let value = mean(sum);
@@ -607,6 +641,17 @@ impl Measured {
         self.server_cpu_us += other.server_cpu_us;
         self.client_cpu_us += other.client_cpu_us;
         self.stolen += other.stolen;
+    }
+
+    /// A run of requests that carried `messages` messages each, per message.
+    fn per_message(&self, messages: usize) -> Measured {
+        let n = messages as f64;
+        Measured {
+            rate: self.rate * n,
+            server_cpu_us: self.server_cpu_us / n,
+            client_cpu_us: self.client_cpu_us / n,
+            stolen: self.stolen,
+        }
     }
 
     fn halved(&self) -> Measured {

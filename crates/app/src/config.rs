@@ -532,7 +532,8 @@ pub struct LimitArgs {
     /// Time limit of `POST …/verify`.
     #[arg(long, env = "SCAISEND_VERIFY_TIMEOUT", default_value = "90s", value_parser = parse_duration)]
     pub verify_timeout: Duration,
-    /// Time limit of `POST /api/internal/dkim/sign`, body upload included.
+    /// Time limit of `POST /api/internal/dkim/sign` and `…/sign-batch`, body upload
+    /// included.
     #[arg(long, env = "SCAISEND_SIGN_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub sign_timeout: Duration,
     /// The most domains one tenant (or one partner, for its shared domains) may have;

@@ -97,6 +97,12 @@ impl Error {
     pub fn invalid(field: &str, error: InputError) -> Self {
         Error::Invalid(vec![error.for_field(field)])
     }
+
+    /// Whether the error is about what was asked ([`Error::Invalid`], [`Error::Conflict`])
+    /// rather than about the caller or the service: in a batch, the answer of one item.
+    pub fn is_about_the_request(&self) -> bool {
+        matches!(self, Error::Invalid(_) | Error::Conflict(_))
+    }
 }
 
 impl From<RepoError> for Error {

@@ -46,7 +46,9 @@ pub use domains::{DomainChanges, DomainView, NewDomain};
 pub use keypool::{PoolConfig, PooledKeys, RefillError};
 pub use monitor::MonitorReport;
 pub use rotation::RotationStarted;
-pub use sending::{INLINE_SIGN_MAX_BYTES, SenderQuery, SignRequest};
+pub use sending::{
+    INLINE_SIGN_MAX_BYTES, SIGN_BATCH_MAX_MESSAGES, SenderQuery, SignRequest, check_batch_size,
+};
 pub use signers::SignerCache;
 pub use verification::VerificationReport;
 pub use webhooks::{WebhookConfig, WebhookService, WithSecret};

@@ -16,6 +16,9 @@ use crate::signer::{self, DkimSignature};
 /// the CPU pool. Hashing 64 KiB takes tens of microseconds.
 pub const INLINE_SIGN_MAX_BYTES: usize = 64 * 1024;
 
+/// The most messages one [`DomainService::sign_batch`] takes.
+pub const SIGN_BATCH_MAX_MESSAGES: usize = 100;
+
 /// A send-time question (docs/sending.md).
 #[derive(Debug, Clone)]
 pub struct SenderQuery {
@@ -73,6 +76,50 @@ impl DomainService {
     /// 4096-bit key never holds up a thread that serves requests.
     pub async fn sign(&self, caller: &Caller, req: SignRequest) -> Result<DkimSignature> {
         caller.check_service()?;
+        let job = self.signing_job(req).await?;
+        if job.is_cheap() {
+            return job.sign();
+        }
+        let name = job.name.to_string();
+        offload(self.ports.cpu.as_ref(), move || job.sign())
+            .await
+            .map_err(|e| pool_error(e, &name))?
+    }
+
+    /// Signs up to [`SIGN_BATCH_MAX_MESSAGES`] messages, each as [`sign`](Self::sign)
+    /// would, in one hop to the CPU pool (docs/sending.md, "Batches"): per message, the
+    /// HTTP exchange and the thread hand-off are paid once per batch instead of once per
+    /// message. The answers come in the order of the requests. What is wrong with one
+    /// message (unreadable, or its domain may not sign: [`Error::Invalid`] or
+    /// [`Error::Conflict`]) is that message's answer; what is wrong with the service (the
+    /// store, the CPU pool) fails the whole batch. A batch is signed on one core, one
+    /// message after another.
+    pub async fn sign_batch(
+        &self,
+        caller: &Caller,
+        requests: Vec<SignRequest>,
+    ) -> Result<Vec<Result<DkimSignature>>> {
+        caller.check_service()?;
+        check_batch_size(requests.len())?;
+        let mut jobs = Vec::with_capacity(requests.len());
+        for request in requests {
+            jobs.push(match self.signing_job(request).await {
+                Err(e) if !e.is_about_the_request() => return Err(e),
+                job => job,
+            });
+        }
+        offload(self.ports.cpu.as_ref(), move || {
+            jobs.into_iter()
+                .map(|job| job.and_then(SigningJob::sign))
+                .collect()
+        })
+        .await
+        .map_err(|e| pool_error(e, "a batch"))
+    }
+
+    /// What signing `req` takes: its `From:` domain, that domain's active signers if it
+    /// may sign, the time, and the message.
+    async fn signing_job(&self, req: SignRequest) -> Result<SigningJob> {
         let name = signer::from_domain(&req.message)
             .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))?;
         let candidates = self
@@ -86,23 +133,12 @@ impl DomainService {
         })?;
         let now = self.now();
         let signers = self.signers.active_signers(domain, now).await?;
-        let message = req.message;
-        let cheap = message.len() <= INLINE_SIGN_MAX_BYTES && signers.iter().all(|s| s.is_cheap());
-        let sign = move || {
-            let signers: Vec<&signer::DkimSigner> = signers.iter().map(AsRef::as_ref).collect();
-            signer::sign_all(&signers, &message, now)
-        };
-        let signed = if cheap {
-            sign()
-        } else {
-            offload(self.ports.cpu.as_ref(), sign)
-                .await
-                .map_err(|e| match e {
-                    PoolError::Busy => Error::Unavailable(e.to_string()),
-                    PoolError::Failed => Error::Internal(format!("signing for {name}: {e}")),
-                })?
-        };
-        signed.map_err(|e| Error::invalid("message", InputError::new(e.to_string())))
+        Ok(SigningJob {
+            name,
+            signers,
+            message: req.message,
+            now,
+        })
     }
 
     /// The domains of `name` the tenant may send from, cached for at most
@@ -123,5 +159,49 @@ impl DomainService {
                 self.now(),
             )
             .await?)
+    }
+}
+
+/// Refuses a batch of no messages or of more than [`SIGN_BATCH_MAX_MESSAGES`]
+/// ([`DomainService::sign_batch`]; an adapter that reads a batch checks its size with
+/// this before it reads each message).
+pub fn check_batch_size(messages: usize) -> Result<()> {
+    if (1..=SIGN_BATCH_MAX_MESSAGES).contains(&messages) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "messages",
+        InputError::new(format!(
+            "send from 1 to {SIGN_BATCH_MAX_MESSAGES} messages, not {messages}"
+        )),
+    ))
+}
+
+/// One message ready to sign, with the keys that sign it.
+struct SigningJob {
+    name: DomainName,
+    signers: Vec<Arc<signer::DkimSigner>>,
+    message: Vec<u8>,
+    now: time::OffsetDateTime,
+}
+
+impl SigningJob {
+    /// Whether signing it costs little enough to do on a thread that serves requests.
+    fn is_cheap(&self) -> bool {
+        self.message.len() <= INLINE_SIGN_MAX_BYTES && self.signers.iter().all(|s| s.is_cheap())
+    }
+
+    fn sign(self) -> Result<DkimSignature> {
+        let signers: Vec<&signer::DkimSigner> = self.signers.iter().map(AsRef::as_ref).collect();
+        signer::sign_all(&signers, &self.message, self.now)
+            .map_err(|e| Error::invalid("message", InputError::new(e.to_string())))
+    }
+}
+
+/// The CPU pool's refusal as the service's error.
+fn pool_error(e: PoolError, what: &str) -> Error {
+    match e {
+        PoolError::Busy => Error::Unavailable(e.to_string()),
+        PoolError::Failed => Error::Internal(format!("signing for {what}: {e}")),
     }
 }

@@ -954,6 +954,93 @@ fn a_short_message_is_signed_on_the_callers_thread_and_a_large_one_on_the_cpu_po
 }
 
 #[test]
+fn a_batch_answers_each_message_in_order_and_fails_whole_only_for_the_service() {
+    let w = world();
+    let view = w.create("mail.example.com");
+    publish(&w.dns, &view);
+    w.verify(&view.domain.id);
+    w.create("other.example.com");
+    let req = |tenant: &str, message: &[u8]| SignRequest {
+        tenant_id: tenant.into(),
+        partner_id: "p1".into(),
+        message: message.to_vec(),
+    };
+    let good = b"From: alerts@mail.example.com\r\nSubject: hi\r\n\r\nbody\r\n";
+    let unverified = b"From: a@other.example.com\r\nSubject: hi\r\n\r\nbody\r\n";
+    let batch = vec![
+        req("t1", good),
+        req("t1", unverified),
+        req("t1", b"Subject: no From\r\n\r\nbody"),
+        req("t2", good),
+        req("t1", b"From: alerts@mail.example.com\r\n\r\nsecond\r\n"),
+    ];
+    let answers = block_on(w.svc.sign_batch(&pipeline(), batch.clone())).unwrap();
+    assert_eq!(answers.len(), 5);
+    // Each answer is what signing that message alone answers.
+    for (request, answer) in batch.iter().zip(&answers) {
+        let alone = block_on(w.svc.sign(&pipeline(), request.clone()));
+        match (answer, alone) {
+            (Ok(batched), Ok(alone)) => {
+                assert_eq!(batched.selector(), alone.selector());
+                assert_eq!(batched.domain(), alone.domain());
+            }
+            (Err(batched), Err(alone)) => {
+                assert_eq!(format!("{batched:?}"), format!("{alone:?}"));
+            }
+            (batched, alone) => panic!("batch {batched:?} against alone {alone:?}"),
+        }
+    }
+    assert!(
+        answers[0]
+            .as_ref()
+            .unwrap()
+            .signed_message()
+            .ends_with(b"body\r\n")
+    );
+    assert!(matches!(&answers[1], Err(Error::Conflict(m)) if m.contains("not verified")));
+    assert!(matches!(&answers[2], Err(Error::Invalid(_))));
+    assert!(matches!(&answers[3], Err(Error::Conflict(_))));
+    assert!(
+        answers[4]
+            .as_ref()
+            .unwrap()
+            .signed_message()
+            .ends_with(b"second\r\n")
+    );
+
+    // Empty, too long, a tenant token: the whole batch is refused.
+    for size in [0, SIGN_BATCH_MAX_MESSAGES + 1] {
+        let e = block_on(w.svc.sign_batch(&pipeline(), vec![req("t1", good); size])).unwrap_err();
+        assert!(
+            matches!(&e, Error::Invalid(f) if f[0].field == "messages" && f[0].message.contains("from 1 to 100")),
+            "{e:?}"
+        );
+    }
+    let full = block_on(
+        w.svc
+            .sign_batch(&pipeline(), vec![req("t1", good); SIGN_BATCH_MAX_MESSAGES]),
+    );
+    assert_eq!(
+        full.unwrap().iter().filter(|a| a.is_ok()).count(),
+        SIGN_BATCH_MAX_MESSAGES
+    );
+    assert!(matches!(
+        block_on(w.svc.sign_batch(&admin(), vec![req("t1", good)])),
+        Err(Error::Forbidden(_))
+    ));
+
+    // A saturated CPU pool refuses the batch, short messages included: a batch never
+    // signs on the caller's thread.
+    let mut ports = w.svc.ports().clone();
+    ports.cpu = Arc::new(BusyPool);
+    let busy = DomainService::new(ports, w.svc.master_key(), ServiceConfig::default());
+    assert!(matches!(
+        block_on(busy.sign_batch(&pipeline(), vec![req("t1", good)])),
+        Err(Error::Unavailable(_))
+    ));
+}
+
+#[test]
 fn a_stopped_monitor_round_releases_the_domains_it_has_not_checked() {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
