@@ -1029,13 +1029,20 @@ fn a_batch_answers_each_message_in_order_and_fails_whole_only_for_the_service() 
         Err(Error::Forbidden(_))
     ));
 
-    // A saturated CPU pool refuses the batch, short messages included: a batch never
-    // signs on the caller's thread.
+    // Short messages are signed on the caller's thread, as alone; a large one goes to
+    // the CPU pool, and a saturated pool refuses the whole batch.
     let mut ports = w.svc.ports().clone();
     ports.cpu = Arc::new(BusyPool);
     let busy = DomainService::new(ports, w.svc.master_key(), ServiceConfig::default());
+    let short = block_on(busy.sign_batch(&pipeline(), vec![req("t1", good); 3])).unwrap();
+    assert!(short.iter().all(|a| a.is_ok()));
+    let large = [
+        b"From: alerts@mail.example.com\r\n\r\n".as_slice(),
+        &vec![b'a'; INLINE_SIGN_MAX_BYTES],
+    ]
+    .concat();
     assert!(matches!(
-        block_on(busy.sign_batch(&pipeline(), vec![req("t1", good)])),
+        block_on(busy.sign_batch(&pipeline(), vec![req("t1", good), req("t1", &large)])),
         Err(Error::Unavailable(_))
     ));
 }
