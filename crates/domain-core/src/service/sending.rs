@@ -261,7 +261,11 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut yielding = std::pin::pin!(YieldNow(false));
         assert_eq!(yielding.as_mut().poll(&mut cx), Poll::Pending);
-        assert_eq!(counting.0.load(Ordering::SeqCst), 1, "woken to be polled again");
+        assert_eq!(
+            counting.0.load(Ordering::SeqCst),
+            1,
+            "woken to be polled again"
+        );
         assert_eq!(yielding.as_mut().poll(&mut cx), Poll::Ready(()));
         assert_eq!(counting.0.load(Ordering::SeqCst), 1);
     }
