@@ -219,9 +219,9 @@ fn pool_error(e: PoolError, what: &str) -> Error {
 }
 
 /// Gives the executor a turn once before going on: the task wakes itself and returns
-/// pending, so that other tasks queued on this thread run first (tokio, like other
-/// executors, puts a task that woke itself behind them once it has run a few times in a
-/// row). Written here because the core depends on no runtime.
+/// pending, so that other tasks queued on this thread run first (tokio puts a task that
+/// woke itself while being polled at the back of its worker's queue, as its own
+/// `yield_now` does). Written here because the core depends on no runtime.
 struct YieldNow(bool);
 
 impl std::future::Future for YieldNow {
